@@ -1,0 +1,232 @@
+/**
+ * Named scenarios, each against its baselines in one run, reported as ratios.
+ *
+ *   stat storm       10,000 cached files, one single-atom chain per file submitted back to back,
+ *                    against fs.statSync in a loop, fs.promises.stat at concurrency 64 and piscina
+ *                    with one task per file
+ *   small-file read  open+read+close of 10,000 4 KiB files as chains, against fs.readFileSync,
+ *                    fs.promises.readFile at concurrency 64 and piscina with one task per file
+ *   round trip       one single-atom chain at a time (p50, p99), against fs.promises.stat and
+ *                    piscina.run
+ *
+ * Usage: npm run bench [-- --json] [-- --quick] [-- --only <scenario>]
+ */
+import { execSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { Bench } from 'tinybench';
+import { Runtime, SYSLET_STOP_ON_NEGATIVE, chain, v, type Chain } from 'syslet';
+
+const args = process.argv.slice(2);
+const JSON_OUT = args.includes('--json');
+const QUICK = args.includes('--quick');
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const FILES = 10_000;
+const FILE_BYTES = 4096;
+const WORKERS = os.availableParallelism();
+
+export interface Result {
+  scenario: string;
+  contender: string;
+  /** Operations per second (throughput scenarios). */
+  opsPerSec?: number;
+  /** Microseconds (latency scenarios). */
+  p50us?: number;
+  p99us?: number;
+  samples: number;
+}
+
+const log = (s: string): void => {
+  if (!JSON_OUT) process.stderr.write(`${s}\n`);
+};
+
+function makeTree(): { dir: string; files: string[] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-bench-'));
+  const files: string[] = [];
+  const data = Buffer.alloc(FILE_BYTES, 'x');
+  for (let i = 0; i < FILES; i++) {
+    const sub = path.join(dir, `d${Math.floor(i / 1000)}`);
+    if (i % 1000 === 0) fs.mkdirSync(sub);
+    const f = path.join(sub, `f${i}`);
+    fs.writeFileSync(f, data);
+    files.push(f);
+  }
+  // Warm the page and dentry caches: the scenarios measure cached files.
+  for (const f of files) fs.readFileSync(f);
+  return { dir, files };
+}
+
+async function withConcurrency<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** Throughput of one batch function (ops per call), from tinybench's median batch time. */
+async function throughput(
+  scenario: string,
+  ops: number,
+  contenders: Record<string, () => unknown>,
+): Promise<Result[]> {
+  const bench = new Bench({
+    name: scenario,
+    time: QUICK ? 300 : 3000,
+    iterations: QUICK ? 3 : 10,
+    warmupTime: QUICK ? 100 : 1000,
+    warmupIterations: QUICK ? 2 : 5,
+  });
+  for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
+  log(`running ${scenario} ...`);
+  await bench.run();
+  return bench.tasks.map((t) => {
+    const r = t.result as { latency?: { p50: number }; state?: string } | undefined;
+    const ms = r?.latency?.p50 ?? Number.NaN;
+    return { scenario, contender: t.name, opsPerSec: (ops / ms) * 1000, samples: t.runs };
+  });
+}
+
+async function latency(scenario: string, contenders: Record<string, () => unknown>): Promise<Result[]> {
+  const bench = new Bench({
+    name: scenario,
+    time: QUICK ? 500 : 3000,
+    iterations: QUICK ? 500 : 5000,
+    warmupTime: QUICK ? 200 : 1000,
+    warmupIterations: 1000,
+  });
+  for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
+  log(`running ${scenario} ...`);
+  await bench.run();
+  return bench.tasks.map((t) => {
+    const r = t.result as { latency?: { p50: number; p99: number } } | undefined;
+    return {
+      scenario,
+      contender: t.name,
+      p50us: (r?.latency?.p50 ?? Number.NaN) * 1000,
+      p99us: (r?.latency?.p99 ?? Number.NaN) * 1000,
+      samples: t.runs,
+    };
+  });
+}
+
+function machine(): Record<string, string | number> {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit,
+    workers: WORKERS,
+  };
+}
+
+async function main(): Promise<void> {
+  const { dir, files } = makeTree();
+  const rt = await Runtime.create({ workers: WORKERS });
+  const pool = new Piscina({
+    filename: fileURLToPath(new URL('./piscina-worker.js', import.meta.url)),
+    minThreads: WORKERS,
+    maxThreads: WORKERS,
+  });
+  const results: Result[] = [];
+  try {
+    if (ONLY === undefined || ONLY === 'stat') {
+      results.push(
+        ...(await throughput('stat storm', FILES, {
+          'syslet: one chain per file': async () => {
+            const subs = new Array<Promise<unknown>>(files.length);
+            for (let i = 0; i < files.length; i++) {
+              subs[i] = rt.submit({ atoms: [{ op: 'stat', args: [files[i]!] }] }).promise;
+            }
+            await Promise.all(subs);
+          },
+          'fs.statSync loop': () => {
+            for (const f of files) fs.statSync(f);
+          },
+          'fs.promises.stat, concurrency 64': () => withConcurrency(files, 64, (f) => fs.promises.stat(f)),
+          'piscina, one task per file': () => Promise.all(files.map((f) => pool.run({ op: 'stat', path: f }))),
+        })),
+      );
+    }
+    if (ONLY === undefined || ONLY === 'read') {
+      const arena = rt.alloc(FILES * FILE_BYTES);
+      const readChain = (f: string, i: number): Chain =>
+        chain()
+          .open(f, 'r', undefined, { into: 'fd', flags: SYSLET_STOP_ON_NEGATIVE })
+          .read(v('fd'), { buf: arena.byteOffset + i * FILE_BYTES, length: FILE_BYTES }, FILE_BYTES, { into: 'n' })
+          .close(v('fd'))
+          .build();
+      results.push(
+        ...(await throughput('small-file read', FILES, {
+          'syslet: open+read+close chain per file': async () => {
+            const subs = new Array<Promise<unknown>>(files.length);
+            for (let i = 0; i < files.length; i++) subs[i] = rt.submit(readChain(files[i]!, i)).promise;
+            await Promise.all(subs);
+          },
+          'fs.readFileSync loop': () => {
+            for (const f of files) fs.readFileSync(f);
+          },
+          'fs.promises.readFile, concurrency 64': () => withConcurrency(files, 64, (f) => fs.promises.readFile(f)),
+          'piscina, one task per file': () => Promise.all(files.map((f) => pool.run({ op: 'read', path: f }))),
+        })),
+      );
+      rt.free(arena);
+    }
+    if (ONLY === undefined || ONLY === 'roundtrip') {
+      const f = files[0]!;
+      const statOne: Chain = Object.freeze({ atoms: Object.freeze([Object.freeze({ op: 'stat', args: Object.freeze([f]) })]) }) as Chain;
+      results.push(
+        ...(await latency('round trip', {
+          'syslet: rt.run(stat chain)': () => rt.run(statOne),
+          'fs.promises.stat': () => fs.promises.stat(f),
+          'piscina.run(stat)': () => pool.run({ op: 'stat', path: f }),
+        })),
+      );
+    }
+  } finally {
+    await rt.close();
+    await pool.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  report(results, machine());
+}
+
+function report(results: Result[], m: Record<string, string | number>): void {
+  if (JSON_OUT) {
+    process.stdout.write(`${JSON.stringify({ machine: m, results }, null, 2)}\n`);
+    return;
+  }
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const lines: string[] = [];
+  lines.push(`machine: ${m.cpu} x${m.cores}, ${m.memoryGiB} GiB, ${m.os}, node ${m.node}, commit ${m.commit}, ${m.workers} workers`);
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const rows = results.filter((r) => r.scenario === scenario);
+    const ours = rows[0]!;
+    lines.push('');
+    lines.push(scenario);
+    for (const r of rows) {
+      if (r.opsPerSec !== undefined) {
+        const ratio = r === ours ? '' : `   syslet is ${(ours.opsPerSec! / r.opsPerSec).toFixed(2)}x`;
+        lines.push(`  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec).padStart(10)} ops/s${ratio}`);
+      } else {
+        const ratio = r === ours ? '' : `   syslet p50 is ${(ours.p50us! / r.p50us!).toFixed(2)}x of this`;
+        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} us  p99 ${r.p99us!.toFixed(1).padStart(7)} us${ratio}`);
+      }
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();

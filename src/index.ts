@@ -1,0 +1,50 @@
+/**
+ * syslet: chains of syscall atoms on worker threads over shared-memory rings, threadlets, and a
+ * kqueue-compatible completion API. This file is the one public entry: everything exported is
+ * listed here.
+ */
+export {
+  Runtime,
+  Submission,
+  PreparedChain,
+  type RuntimeOptions,
+  type SubmitOptions,
+  type RuntimeStats,
+  type WorkerStats,
+} from './runtime.js';
+export {
+  chain,
+  ChainBuilder,
+  v,
+  buf,
+  flagsOf,
+  type Chain,
+  type Atom,
+  type Arg,
+  type VarRef,
+  type BufRef,
+  type BufferDecl,
+  type AtomOptions,
+} from './syslet/chain.js';
+export type { Completion } from './syslet/encode.js';
+export type { StatusName } from './syslet/table.js';
+export { ChainError } from './syslet/validate.js';
+export { SysletStat, type Value } from './syslet/values.js';
+export { OPS, type OpName, type OpSpec, type ParamSpec, type ParamKind } from './syslet/ops.js';
+export {
+  SYSLET_ASYNC,
+  SYSLET_SYNC,
+  SYSLET_NO_COMPLETE,
+  SYSLET_STOP_ON_NONZERO,
+  SYSLET_STOP_ON_ZERO,
+  SYSLET_STOP_ON_NEGATIVE,
+  SYSLET_STOP_ON_NON_POSITIVE,
+  SYSLET_SKIP_TO_NEXT_ON_STOP,
+  SysletFlag,
+  type SysletFlagName,
+} from './syslet/flags.js';
+export { errno, errnoName, type ErrnoName } from './syslet/errno.js';
+export type { RingCounters } from './ring/mpmc.js';
+export type { LatencySummary } from './ring/stats.js';
+export type { ArenaStats } from './ring/arena.js';
+export type { OverflowStats } from './completion/queue.js';

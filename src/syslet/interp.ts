@@ -1,0 +1,485 @@
+/**
+ * The interpreter: runs one encoded chain, atom by atom, in the thread that calls it (a worker, or
+ * the submitting thread for an inline SYSLET_SYNC prefix).
+ *
+ * Execution follows the 2007 patches: run the atom, store its result; if one of its stop
+ * conditions holds, stop (or with SKIP_TO_NEXT_ON_STOP go to the physically next atom); otherwise
+ * follow `next`. Between atoms (the "atom boundary") it checks, in this order, cancellation
+ * (-ECANCELED), the deadline (-ETIME) and the step budget (-ELOOP).
+ */
+import * as fs from 'node:fs';
+import type { Stats } from 'node:fs';
+import type { Arena } from '../ring/arena.js';
+import { sharedNow } from '../ring/layout.js';
+import { errno, resultOfError } from './errno.js';
+import {
+  SYSLET_NO_COMPLETE,
+  SYSLET_SKIP_TO_NEXT_ON_STOP,
+  SYSLET_SYNC,
+  stopFires,
+} from './flags.js';
+import { Op } from './ops.js';
+import {
+  ARG_WORDS,
+  ATOM_HEADER_WORDS,
+  ArgKind,
+  D,
+  E,
+  F,
+  FINAL_VALUE_SLOT,
+  RequestFlag,
+  Status,
+  type TableLayout,
+} from './table.js';
+import { recordBytes, writeRecord, type RawValue } from './values.js';
+
+/** Views of the request table and the arena, in the calling thread. */
+export interface ExecViews {
+  readonly layout: TableLayout;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly buf: Buffer;
+  readonly arena: Arena;
+}
+
+/** Decides, at execution time, whether a path argument may be used (issue: security policy). */
+export type PathCheck = (path: string) => string | number;
+
+export const Outcome = {
+  /** The chain ended; the entry holds its completion. */
+  ENDED: 0,
+  /** Inline run reached an atom without SYSLET_SYNC; the entry's PC and STEPS say where. */
+  MIGRATE: 1,
+} as const;
+
+const STOP_MASK = 0x78;
+const STAT_OPTS = { throwIfNoEntry: false } as const;
+const A0 = ATOM_HEADER_WORDS;
+
+export class Interpreter {
+  readonly #t: ExecViews;
+  readonly #workerSlot: number;
+  /** Optional execution-time path check (returns the path to use, or -errno). */
+  pathCheck: PathCheck | undefined;
+
+  // Per-run context (set by run(), read by the argument helpers).
+  #eb = 0;
+  #id = 0;
+  #varsBase = 0;
+  #assignedBase = 0;
+  #litBase = 0;
+  #strBase = 0;
+  #deadline = 0;
+  /** Value produced by the atom that just ran. */
+  #value: RawValue | undefined;
+
+  constructor(t: ExecViews, workerSlot: number) {
+    this.#t = t;
+    this.#workerSlot = workerSlot;
+  }
+
+  /**
+   * Run entry `idx` from its PC. With `inline`, stop before the first atom that lacks SYSLET_SYNC
+   * and return MIGRATE (variables stay in the entry).
+   */
+  run(idx: number, inline = false): number {
+    const t = this.#t;
+    const i32 = t.i32;
+    const f64 = t.f64;
+    const L = t.layout;
+    const eb = L.base(idx);
+    const e64 = L.base64(idx);
+    const db = L.data(idx);
+    const d8 = L.dataByte(idx);
+    const d64 = d8 / 8;
+    const id = i32[eb + E.ID]!;
+    const natoms = i32[db + D.NATOMS]!;
+    const varsBase = d64 + i32[db + D.VARS]!;
+    const assignedBase = db + i32[db + D.ASSIGNED]!;
+    this.#eb = eb;
+    this.#id = id;
+    this.#varsBase = varsBase;
+    this.#assignedBase = assignedBase;
+    this.#litBase = d64 + i32[db + D.LITS]!;
+    this.#strBase = d8 + i32[db + D.STRS]!;
+    const deadline = f64[e64 + F.DEADLINE]!;
+    this.#deadline = deadline;
+    const budget = i32[eb + E.STEP_BUDGET]!;
+    let steps = i32[eb + E.STEPS]!;
+    let pc = i32[eb + E.PC]!;
+    let values: (RawValue | undefined)[] | undefined;
+    let finalValue: RawValue | undefined;
+    let status: number;
+    let result = 0;
+    let atom = pc;
+    let endFlags = 0;
+
+    for (;;) {
+      // Atom boundary. Acquire load: pairs with cancel()'s store of CANCEL = ID.
+      if (Atomics.load(i32, eb + E.CANCEL) === id) {
+        status = Status.CANCELLED;
+        result = -errno.ECANCELED;
+        atom = pc;
+        break;
+      }
+      if (deadline !== 0 && sharedNow() >= deadline) {
+        status = Status.TIMEDOUT;
+        result = -errno.ETIME;
+        atom = pc;
+        break;
+      }
+      if (steps >= budget) {
+        status = Status.EXHAUSTED;
+        result = -errno.ELOOP;
+        atom = pc;
+        break;
+      }
+      const aw = db + i32[db + D.ATOM_TABLE + pc]!;
+      const flags = i32[aw + 1]!;
+      if (inline && (flags & SYSLET_SYNC) === 0) {
+        i32[eb + E.PC] = pc;
+        i32[eb + E.STEPS] = steps;
+        return Outcome.MIGRATE;
+      }
+      steps++;
+      this.#value = undefined;
+      result = this.#exec(aw);
+      const into = i32[aw + 3]!;
+      if (into >= 0) {
+        f64[varsBase + into] = result;
+        i32[assignedBase + into] = 1;
+        if (this.#value !== undefined || values !== undefined) (values ??= [])[into] = this.#value;
+      }
+      finalValue = this.#value;
+      atom = pc;
+      endFlags = flags;
+      if ((flags & STOP_MASK) !== 0 && stopFires(flags, result)) {
+        if ((flags & SYSLET_SKIP_TO_NEXT_ON_STOP) !== 0 && pc + 1 < natoms) {
+          pc++;
+          continue;
+        }
+        status = Status.STOPPED;
+        break;
+      }
+      const next = i32[aw + 2]!;
+      if (next < 0) {
+        status = Status.DONE;
+        break;
+      }
+      pc = next;
+    }
+
+    i32[eb + E.STATUS] = status;
+    i32[eb + E.ATOM] = atom;
+    i32[eb + E.STEPS] = steps;
+    i32[eb + E.WORKER] = this.#workerSlot;
+    f64[e64 + F.RESULT] = result;
+    if ((endFlags & SYSLET_NO_COMPLETE) !== 0) i32[eb + E.FLAGS]! |= RequestFlag.NO_COMPLETE;
+    if (values !== undefined || finalValue !== undefined) {
+      this.#writeValues(idx, db, d8, values, finalValue);
+    } else {
+      i32[eb + E.VALUES_LEN] = 0;
+      i32[eb + E.VALUES_HEAP] = 0;
+    }
+    return Outcome.ENDED;
+  }
+
+  #writeValues(
+    idx: number,
+    db: number,
+    d8: number,
+    values: (RawValue | undefined)[] | undefined,
+    finalValue: RawValue | undefined,
+  ): void {
+    const t = this.#t;
+    const eb = t.layout.base(idx);
+    let need = finalValue === undefined ? 0 : recordBytes(finalValue);
+    if (values !== undefined) {
+      for (const v of values) if (v !== undefined) need += recordBytes(v);
+    }
+    const valuesAt = t.i32[db + D.VALUES]!;
+    let buf = t.buf;
+    let i32 = t.i32;
+    let f64 = t.f64;
+    let at: number;
+    if (valuesAt + need <= t.layout.dataBytes) {
+      at = d8 + valuesAt;
+      t.i32[eb + E.VALUES_HEAP] = 0;
+    } else {
+      at = t.arena.allocate(need);
+      if (at < 0) {
+        // The arena is full: the values cannot travel. The completion says so (valuesLost).
+        t.i32[eb + E.VALUES_HEAP] = 0;
+        t.i32[eb + E.VALUES_LEN] = -errno.ENOMEM;
+        return;
+      }
+      t.i32[eb + E.VALUES_HEAP] = at;
+      buf = t.arena.buffer;
+      i32 = t.arena.view32;
+      f64 = t.arena.view64;
+    }
+    const start = at;
+    if (finalValue !== undefined) at = writeRecord(buf, i32, f64, at, FINAL_VALUE_SLOT, finalValue);
+    if (values !== undefined) {
+      for (let s = 0; s < values.length; s++) {
+        const v = values[s];
+        if (v !== undefined) at = writeRecord(buf, i32, f64, at, s, v);
+      }
+    }
+    t.i32[eb + E.VALUES_LEN] = at - start;
+  }
+
+  // Argument access. `aw` is the atom's first word; argument k starts at aw + A0 + 3k.
+
+  #kind(aw: number, k: number): number {
+    return this.#t.i32[aw + A0 + ARG_WORDS * k]!;
+  }
+
+  /** A numeric argument; NaN for an unassigned variable (the caller returns -EFAULT). */
+  #num(aw: number, k: number): number {
+    const i32 = this.#t.i32;
+    const w = aw + A0 + ARG_WORDS * k;
+    switch (i32[w]!) {
+      case ArgKind.INT:
+        return i32[w + 1]!;
+      case ArgKind.NUM:
+        return this.#t.f64[this.#litBase + i32[w + 1]!]!;
+      case ArgKind.VAR: {
+        const v = i32[w + 1]!;
+        return i32[this.#assignedBase + v] === 1 ? this.#t.f64[this.#varsBase + v]! : Number.NaN;
+      }
+      default:
+        return Number.NaN;
+    }
+  }
+
+  #str(aw: number, k: number): string {
+    const i32 = this.#t.i32;
+    const w = aw + A0 + ARG_WORDS * k;
+    const start = this.#strBase + i32[w + 1]!;
+    return this.#t.buf.toString('utf8', start, start + i32[w + 2]!);
+  }
+
+  /** A path argument after the policy check: the path, or -errno. */
+  #path(aw: number, k: number): string | number {
+    const p = this.#str(aw, k);
+    return this.pathCheck === undefined ? p : this.pathCheck(p);
+  }
+
+  #exec(aw: number): number {
+    const i32 = this.#t.i32;
+    const op = i32[aw]!;
+    try {
+      switch (op) {
+        case Op.NOP: {
+          if (this.#kind(aw, 0) === ArgKind.NONE) return 0;
+          const r = this.#num(aw, 0);
+          return Number.isNaN(r) ? -errno.EFAULT : r;
+        }
+        case Op.OPEN: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const flags = this.#num(aw, 1);
+          const mode = this.#kind(aw, 2) === ArgKind.NONE ? 0o666 : this.#num(aw, 2);
+          if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
+          return fs.openSync(path, flags, mode);
+        }
+        case Op.CLOSE: {
+          const fd = this.#num(aw, 0);
+          if (!isFd(fd)) return badFd(fd);
+          fs.closeSync(fd);
+          return 0;
+        }
+        case Op.READ:
+        case Op.PREAD:
+        case Op.WRITE:
+        case Op.PWRITE:
+          return this.#io(aw, op);
+        case Op.FSTAT: {
+          const fd = this.#num(aw, 0);
+          if (!isFd(fd)) return badFd(fd);
+          this.#value = fs.fstatSync(fd);
+          return 0;
+        }
+        case Op.STAT:
+        case Op.LSTAT: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const st: Stats | undefined =
+            op === Op.STAT ? fs.statSync(path, STAT_OPTS) : fs.lstatSync(path, STAT_OPTS);
+          if (st === undefined) return -errno.ENOENT;
+          this.#value = st;
+          return 0;
+        }
+        case Op.FSYNC:
+        case Op.FDATASYNC: {
+          const fd = this.#num(aw, 0);
+          if (!isFd(fd)) return badFd(fd);
+          if (op === Op.FSYNC) fs.fsyncSync(fd);
+          else fs.fdatasyncSync(fd);
+          return 0;
+        }
+        case Op.FTRUNCATE: {
+          const fd = this.#num(aw, 0);
+          if (!isFd(fd)) return badFd(fd);
+          const len = this.#kind(aw, 1) === ArgKind.NONE ? 0 : this.#num(aw, 1);
+          if (!Number.isInteger(len) || len < 0) return badInt(len);
+          fs.ftruncateSync(fd, len);
+          return 0;
+        }
+        case Op.RENAME:
+        case Op.SYMLINK:
+        case Op.LINK:
+        case Op.COPYFILE: {
+          // symlink's target is stored in the link, not resolved: it is not a path we open.
+          const a = op === Op.SYMLINK ? this.#str(aw, 0) : this.#path(aw, 0);
+          if (typeof a === 'number') return a;
+          const b = this.#path(aw, 1);
+          if (typeof b === 'number') return b;
+          if (op === Op.RENAME) fs.renameSync(a, b);
+          else if (op === Op.SYMLINK) fs.symlinkSync(a, b);
+          else if (op === Op.LINK) fs.linkSync(a, b);
+          else {
+            const flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
+            if (!Number.isInteger(flags)) return badInt(flags);
+            fs.copyFileSync(a, b, flags);
+          }
+          return 0;
+        }
+        case Op.UNLINK:
+        case Op.RMDIR: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          if (op === Op.UNLINK) fs.unlinkSync(path);
+          else fs.rmdirSync(path);
+          return 0;
+        }
+        case Op.MKDIR: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const mode = this.#kind(aw, 1) === ArgKind.NONE ? 0o777 : this.#num(aw, 1);
+          if (!Number.isInteger(mode)) return badInt(mode);
+          fs.mkdirSync(path, { mode });
+          return 0;
+        }
+        case Op.READDIR: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const names = fs.readdirSync(path);
+          this.#value = names;
+          return names.length;
+        }
+        case Op.READLINK:
+        case Op.REALPATH: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const s = op === Op.READLINK ? fs.readlinkSync(path) : fs.realpathSync.native(path);
+          this.#value = s;
+          return Buffer.byteLength(s, 'utf8');
+        }
+        case Op.CHMOD: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const mode = this.#num(aw, 1);
+          if (!Number.isInteger(mode)) return badInt(mode);
+          fs.chmodSync(path, mode);
+          return 0;
+        }
+        case Op.UTIMES: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const at = this.#num(aw, 1);
+          const mt = this.#num(aw, 2);
+          if (Number.isNaN(at) || Number.isNaN(mt)) return -errno.EFAULT;
+          fs.utimesSync(path, at, mt);
+          return 0;
+        }
+        case Op.ACCESS: {
+          const path = this.#path(aw, 0);
+          if (typeof path === 'number') return path;
+          const mode = this.#kind(aw, 1) === ArgKind.NONE ? fs.constants.F_OK : this.#num(aw, 1);
+          if (!Number.isInteger(mode)) return badInt(mode);
+          fs.accessSync(path, mode);
+          return 0;
+        }
+        case Op.NANOSLEEP:
+          return this.#nanosleep(this.#num(aw, 0));
+        case Op.UMEM_ADD: {
+          const v = i32[aw + A0 + 1]!;
+          const inc = this.#num(aw, 1);
+          if (i32[this.#assignedBase + v] !== 1 || Number.isNaN(inc)) return -errno.EFAULT;
+          const f64 = this.#t.f64;
+          const n = f64[this.#varsBase + v]! + inc;
+          f64[this.#varsBase + v] = n;
+          return n;
+        }
+        case Op.GETPID:
+          return process.pid;
+        default:
+          return -errno.ENOSYS;
+      }
+    } catch (err) {
+      return resultOfError(err);
+    }
+  }
+
+  /** read, pread, write, pwrite: straight between the file and arena memory, no copy. */
+  #io(aw: number, op: number): number {
+    const i32 = this.#t.i32;
+    const fd = this.#num(aw, 0);
+    if (!isFd(fd)) return badFd(fd);
+    const bw = aw + A0 + ARG_WORDS;
+    const off = i32[bw + 1]!;
+    const len = i32[bw + 2]!;
+    const count = this.#num(aw, 2);
+    if (Number.isNaN(count)) return -errno.EFAULT;
+    if (!Number.isInteger(count) || count < 0) return -errno.EINVAL;
+    // The buffer is the caller's memory: reading past it is a bad address, as in the kernel.
+    if (count > len) return -errno.EFAULT;
+    let position: number | null = null;
+    if (op === Op.PREAD || op === Op.PWRITE) {
+      position = this.#num(aw, 3);
+      if (Number.isNaN(position)) return -errno.EFAULT;
+      if (!Number.isInteger(position) || position < 0) return -errno.EINVAL;
+    }
+    const mem = this.#t.arena.buffer;
+    return op === Op.READ || op === Op.PREAD
+      ? fs.readSync(fd, mem, off, count, position)
+      : fs.writeSync(fd, mem, off, count, position);
+  }
+
+  /** Sleep on the entry's cancellation word, so cancel() and the deadline cut it short. */
+  #nanosleep(ns: number): number {
+    if (Number.isNaN(ns)) return -errno.EFAULT;
+    if (ns < 0) return -errno.EINVAL;
+    const i32 = this.#t.i32;
+    const w = this.#eb + E.CANCEL;
+    const end = performance.now() + ns / 1e6;
+    for (;;) {
+      const cur = Atomics.load(i32, w);
+      if (cur === this.#id) return -errno.EINTR;
+      const now = performance.now();
+      let left = end - now;
+      if (this.#deadline !== 0) {
+        const toDeadline = this.#deadline - sharedNow();
+        if (toDeadline <= 0) return -errno.EINTR;
+        if (toDeadline < left) left = toDeadline;
+      }
+      if (left <= 0) return 0;
+      // Pairs with cancel()'s Atomics.notify on this word.
+      Atomics.wait(i32, w, cur, left);
+    }
+  }
+}
+
+function isFd(fd: number): boolean {
+  return Number.isInteger(fd) && fd >= 0 && fd <= 0x7fffffff;
+}
+
+function badFd(fd: number): number {
+  return Number.isNaN(fd) ? -errno.EFAULT : -errno.EBADF;
+}
+
+function badInt(...xs: number[]): number {
+  return xs.some((x) => Number.isNaN(x)) ? -errno.EFAULT : -errno.EINVAL;
+}

@@ -1,0 +1,177 @@
+/**
+ * The operations table: every atom operation, its opcode, its parameters and the kind of value it
+ * returns beside its number. Shared by the validator (caller side) and the interpreter (workers and
+ * the caller's inline prefix); the implementations live in exec.ts.
+ */
+
+/**
+ * Parameter kinds.
+ * - fd, int: an integer, literal or a variable (`{ var }`)
+ * - num: any finite number, literal or variable
+ * - oflags: open flags, an integer or a Node flag string ('r', 'w+', 'ax', ...)
+ * - path: a string literal
+ * - buf: a buffer reference (`{ buf }`) or an arena Buffer from rt.alloc()
+ * - var: the name of a variable itself (`{ var }`), not its value: umem_add adds to it
+ */
+export type ParamKind = 'fd' | 'int' | 'num' | 'oflags' | 'path' | 'buf' | 'var';
+
+export interface ParamSpec {
+  readonly name: string;
+  readonly kind: ParamKind;
+  readonly optional?: boolean;
+}
+
+/** What travels beside the number. */
+export const ValueKind = {
+  NONE: 0,
+  STAT: 1,
+  NAMES: 2,
+  STRING: 3,
+} as const;
+export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
+
+export interface OpSpec {
+  readonly name: string;
+  readonly code: number;
+  readonly params: readonly ParamSpec[];
+  /** Required parameters (those before the first optional one). */
+  readonly minArgs: number;
+  readonly value: ValueKind;
+  /** One line for errors and docs. */
+  readonly doc: string;
+}
+
+const p = (name: string, kind: ParamKind, optional = false): ParamSpec => ({
+  name,
+  kind,
+  optional,
+});
+
+/** Opcodes are positions in this list; append only. */
+const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
+  { name: 'nop', params: [p('result', 'num', true)], value: ValueKind.NONE, doc: 'returns its argument (default 0); no system call' },
+  { name: 'open', params: [p('path', 'path'), p('flags', 'oflags'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'open(2): returns a file descriptor' },
+  { name: 'close', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'close(2)' },
+  { name: 'read', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int')], value: ValueKind.NONE, doc: 'read(2) at the file position: returns bytes read, 0 at end of file' },
+  { name: 'pread', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int'), p('offset', 'int')], value: ValueKind.NONE, doc: 'pread(2): returns bytes read' },
+  { name: 'write', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int')], value: ValueKind.NONE, doc: 'write(2) at the file position: returns bytes written' },
+  { name: 'pwrite', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int'), p('offset', 'int')], value: ValueKind.NONE, doc: 'pwrite(2): returns bytes written' },
+  { name: 'fstat', params: [p('fd', 'fd')], value: ValueKind.STAT, doc: 'fstat(2): value is the stat' },
+  { name: 'stat', params: [p('path', 'path')], value: ValueKind.STAT, doc: 'stat(2): value is the stat' },
+  { name: 'lstat', params: [p('path', 'path')], value: ValueKind.STAT, doc: 'lstat(2): value is the stat' },
+  { name: 'fsync', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'fsync(2)' },
+  { name: 'fdatasync', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'fdatasync(2)' },
+  { name: 'ftruncate', params: [p('fd', 'fd'), p('length', 'int', true)], value: ValueKind.NONE, doc: 'ftruncate(2), length defaults to 0' },
+  { name: 'rename', params: [p('oldPath', 'path'), p('newPath', 'path')], value: ValueKind.NONE, doc: 'rename(2)' },
+  { name: 'unlink', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'unlink(2)' },
+  { name: 'mkdir', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'mkdir(2), mode defaults to 0o777' },
+  { name: 'rmdir', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'rmdir(2)' },
+  { name: 'readdir', params: [p('path', 'path')], value: ValueKind.NAMES, doc: 'the names in a directory (no . or ..): returns their count, value is the names' },
+  { name: 'readlink', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'readlink(2): returns the target length in bytes, value is the target' },
+  { name: 'symlink', params: [p('target', 'path'), p('path', 'path')], value: ValueKind.NONE, doc: 'symlink(2)' },
+  { name: 'link', params: [p('existingPath', 'path'), p('newPath', 'path')], value: ValueKind.NONE, doc: 'link(2)' },
+  { name: 'chmod', params: [p('path', 'path'), p('mode', 'int')], value: ValueKind.NONE, doc: 'chmod(2)' },
+  { name: 'utimes', params: [p('path', 'path'), p('atime', 'num'), p('mtime', 'num')], value: ValueKind.NONE, doc: 'utimes(2), times in seconds since the epoch' },
+  { name: 'access', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'access(2), mode defaults to F_OK' },
+  { name: 'copyfile', params: [p('src', 'path'), p('dest', 'path'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
+  { name: 'realpath', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'realpath(3): returns the length in bytes, value is the path' },
+  { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; -EINTR when cancelled or past the deadline' },
+  { name: 'umem_add', params: [p('var', 'var'), p('increment', 'num')], value: ValueKind.NONE, doc: 'add to a variable: returns the new value' },
+  { name: 'getpid', params: [], value: ValueKind.NONE, doc: 'getpid(2)' },
+];
+
+export const OPS: readonly OpSpec[] = SPECS.map((s, code) =>
+  Object.freeze({ ...s, code, minArgs: s.params.filter((q) => q.optional !== true).length }),
+);
+
+export const OP_BY_NAME: ReadonlyMap<string, OpSpec> = new Map(OPS.map((o) => [o.name, o]));
+
+export type OpName =
+  | 'nop'
+  | 'open'
+  | 'close'
+  | 'read'
+  | 'pread'
+  | 'write'
+  | 'pwrite'
+  | 'fstat'
+  | 'stat'
+  | 'lstat'
+  | 'fsync'
+  | 'fdatasync'
+  | 'ftruncate'
+  | 'rename'
+  | 'unlink'
+  | 'mkdir'
+  | 'rmdir'
+  | 'readdir'
+  | 'readlink'
+  | 'symlink'
+  | 'link'
+  | 'chmod'
+  | 'utimes'
+  | 'access'
+  | 'copyfile'
+  | 'realpath'
+  | 'nanosleep'
+  | 'umem_add'
+  | 'getpid';
+
+function code(name: OpName): number {
+  return OP_BY_NAME.get(name)!.code;
+}
+
+/** Opcodes by name, for the interpreter's switch. */
+export const Op = {
+  NOP: code('nop'),
+  OPEN: code('open'),
+  CLOSE: code('close'),
+  READ: code('read'),
+  PREAD: code('pread'),
+  WRITE: code('write'),
+  PWRITE: code('pwrite'),
+  FSTAT: code('fstat'),
+  STAT: code('stat'),
+  LSTAT: code('lstat'),
+  FSYNC: code('fsync'),
+  FDATASYNC: code('fdatasync'),
+  FTRUNCATE: code('ftruncate'),
+  RENAME: code('rename'),
+  UNLINK: code('unlink'),
+  MKDIR: code('mkdir'),
+  RMDIR: code('rmdir'),
+  READDIR: code('readdir'),
+  READLINK: code('readlink'),
+  SYMLINK: code('symlink'),
+  LINK: code('link'),
+  CHMOD: code('chmod'),
+  UTIMES: code('utimes'),
+  ACCESS: code('access'),
+  COPYFILE: code('copyfile'),
+  REALPATH: code('realpath'),
+  NANOSLEEP: code('nanosleep'),
+  UMEM_ADD: code('umem_add'),
+  GETPID: code('getpid'),
+} as const;
+
+/** Node's open flag strings, resolved to numbers with the platform's constants. */
+export function openFlagsFromString(s: string, c: typeof import('node:fs').constants): number | undefined {
+  const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = c;
+  switch (s) {
+    case 'r': return O_RDONLY;
+    case 'rs': case 'sr': return O_RDONLY | O_SYNC;
+    case 'r+': return O_RDWR;
+    case 'rs+': case 'sr+': return O_RDWR | O_SYNC;
+    case 'w': return O_TRUNC | O_CREAT | O_WRONLY;
+    case 'wx': case 'xw': return O_TRUNC | O_CREAT | O_WRONLY | O_EXCL;
+    case 'w+': return O_TRUNC | O_CREAT | O_RDWR;
+    case 'wx+': case 'xw+': return O_TRUNC | O_CREAT | O_RDWR | O_EXCL;
+    case 'a': return O_APPEND | O_CREAT | O_WRONLY;
+    case 'ax': case 'xa': return O_APPEND | O_CREAT | O_WRONLY | O_EXCL;
+    case 'as': case 'sa': return O_APPEND | O_CREAT | O_WRONLY | O_SYNC;
+    case 'a+': return O_APPEND | O_CREAT | O_RDWR;
+    case 'ax+': case 'xa+': return O_APPEND | O_CREAT | O_RDWR | O_EXCL;
+    case 'as+': case 'sa+': return O_APPEND | O_CREAT | O_RDWR | O_SYNC;
+    default: return undefined;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Worker entry: the pump. piscina starts each worker by importing this file; workerData carries the
+ * runtime's SharedArrayBuffers, and the module starts a pump loop at once: pop an entry index from
+ * the submission ring, run the chain, post the index to its completion queue, repeat. No message
+ * crosses threads per operation; piscina owns the thread (start, count, replacement, shutdown).
+ *
+ * Waiting follows Go's scheduler: at most one idle worker spins on the submission ring (so a
+ * submission finds a hot worker without a futex wake-up); the others park at once. A submitter
+ * wakes a parked worker only when nobody spins, and a worker that finds more work queued behind
+ * the entry it took wakes one more, so a burst ramps up the whole pool.
+ *
+ * This file is loaded by path and never imported by caller-side code.
+ */
+import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_threads';
+import { sharedNow } from '../ring/layout.js';
+import { EMPTY, RingField } from '../ring/mpmc.js';
+import { HistogramWriter } from '../ring/stats.js';
+import { spinUntil } from '../ring/wait.js';
+import { Interpreter } from './interp.js';
+import {
+  C,
+  H_START_TO_COMPLETE,
+  H_SUBMIT_TO_START,
+  SharedState,
+  W,
+  WorkerState,
+  type SharedHandles,
+} from './shared.js';
+import { E, EntryState, F } from './table.js';
+
+/** What the runtime puts in workerData.syslet. */
+export interface PumpData {
+  handles: SharedHandles;
+}
+
+/** Parked workers wake at least this often to let their own event loop run. */
+const PARK_SLICE_MS = 1000;
+
+class Pump {
+  readonly #s: SharedState;
+  readonly #slot: number;
+  readonly #slotBase: number;
+  readonly #interp: Interpreter;
+  readonly #queued: HistogramWriter;
+  readonly #running: HistogramWriter;
+  readonly #spinUs: number;
+
+  constructor(s: SharedState, slot: number) {
+    this.#s = s;
+    this.#slot = slot;
+    this.#slotBase = s.workerBase(slot);
+    this.#interp = new Interpreter(s, slot);
+    this.#queued = new HistogramWriter(s.ctl64, s.workerHist(slot, H_SUBMIT_TO_START));
+    this.#running = new HistogramWriter(s.ctl64, s.workerHist(slot, H_START_TO_COMPLETE));
+    this.#spinUs = s.ctl[C.WORKER_SPIN_US]!;
+  }
+
+  async loop(): Promise<void> {
+    const sq = this.#s.sq;
+    for (;;) {
+      let idx = sq.tryPop();
+      if (idx === EMPTY) {
+        if (this.#s.shutdownState() !== 0) return;
+        idx = this.#waitForWork();
+        if (idx === EMPTY) {
+          // Timed out while parked: give this thread's event loop a turn, then look again.
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
+        }
+      }
+      // More queued behind this one and somebody asleep: wake one more worker.
+      if (sq.consumers.sleepers() > 0 && !sq.isEmpty()) sq.consumers.notify(1);
+      this.#runEntry(idx);
+    }
+  }
+
+  /** Spin if no other worker spins, else (or then) park. Returns an entry index or EMPTY. */
+  #waitForWork(): number {
+    const s = this.#s;
+    const sq = s.sq;
+    const ctl = s.ctl;
+    sq.noteEmpty();
+    // Become the one spinner. Pairs with the submitter's load of C_SPINNERS: a submitter that saw
+    // us spinning skips the wake-up, so we re-check the ring after leaving the spinner role.
+    if (Atomics.compareExchange(sq.i32, RingField.C_SPINNERS, 0, 1) === 0) {
+      const found = spinUntil(() => !sq.isEmpty() || s.shutdownState() !== 0, this.#spinUs);
+      Atomics.sub(sq.i32, RingField.C_SPINNERS, 1);
+      if (found) {
+        const v = sq.tryPop();
+        if (v !== EMPTY) {
+          ctl[this.#slotBase + W.SPIN_HITS]!++;
+          return v;
+        }
+      }
+    }
+    const key = sq.consumers.prepare();
+    if (!sq.isEmpty() || s.shutdownState() !== 0) {
+      sq.consumers.cancel();
+      return sq.tryPop();
+    }
+    ctl[this.#slotBase + W.PARKS]!++;
+    sq.consumers.waitSync(key, PARK_SLICE_MS);
+    return sq.tryPop();
+  }
+
+  #runEntry(idx: number): void {
+    const s = this.#s;
+    const i32 = s.i32;
+    const f64 = s.f64;
+    const eb = s.layout.base(idx);
+    const e64 = s.layout.base64(idx);
+    const ctl = s.ctl;
+    // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
+    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
+    if (prev === EntryState.CANCELLED) {
+      // Cancelled before it started: the interpreter ends it at its first boundary.
+      i32[eb + E.CANCEL] = i32[eb + E.ID]!;
+      Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
+    }
+    Atomics.store(ctl, this.#slotBase + W.CURRENT, idx);
+    // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
+    const submitted = f64[e64 + F.T_SUBMIT]!;
+    let t0 = 0;
+    if (submitted !== 0) {
+      t0 = sharedNow();
+      this.#queued.record((t0 - submitted) * 1e6);
+    }
+    this.#interp.run(idx, false);
+    if (submitted !== 0) {
+      const t1 = sharedNow();
+      f64[e64 + F.T_DONE] = t1;
+      this.#running.record((t1 - t0) * 1e6);
+    } else {
+      f64[e64 + F.T_DONE] = 0;
+    }
+    ctl[this.#slotBase + W.CHAINS]!++;
+    ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
+    Atomics.store(i32, eb + E.STATE, EntryState.DONE);
+    Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
+    s.cqs[i32[eb + E.CQ]!]!.post(idx);
+  }
+}
+
+function claimSlot(s: SharedState): number {
+  for (let w = 0; w < s.maxWorkers; w++) {
+    const b = s.workerBase(w) + W.STATE;
+    if (Atomics.compareExchange(s.ctl, b, WorkerState.FREE, WorkerState.RUNNING) === WorkerState.FREE) {
+      return w;
+    }
+  }
+  return -1;
+}
+
+function start(data: PumpData): void {
+  const s = new SharedState(data.handles);
+  const slot = claimSlot(s);
+  if (slot < 0) throw new Error('syslet pump: no free worker slot (option workers exceeds the slots)');
+  const base = s.workerBase(slot);
+  s.ctl[base + W.THREAD_ID] = threadId;
+  s.ctl[base + W.CURRENT] = -1;
+  Atomics.add(s.ctl, C.WORKERS_LIVE, 1);
+  Atomics.notify(s.ctl, C.WORKERS_LIVE);
+  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, base + W.MESSAGES);
+  const pump = new Pump(s, slot);
+  // Start after piscina finished loading this module (it awaits the import before reporting ready).
+  setImmediate(() => {
+    pump.loop().then(
+      () => {
+        Atomics.store(s.ctl, base + W.STATE, WorkerState.EXITED);
+        Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
+        Atomics.notify(s.ctl, C.WORKERS_LIVE);
+      },
+      (err: unknown) => {
+        // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
+        setImmediate(() => {
+          throw err;
+        });
+      },
+    );
+  });
+}
+
+/**
+ * Diagnostic: count every postMessage this worker thread makes (to its parent or on any port), so a
+ * test can show that running chains costs no messages. Enabled by SYSLET_COUNT_MESSAGES=1.
+ */
+function countMessages(ctl: Int32Array, word: number): void {
+  const proto = MessagePort.prototype as { postMessage: (...args: unknown[]) => void };
+  const post = proto.postMessage;
+  proto.postMessage = function (this: unknown, ...args: unknown[]): void {
+    Atomics.add(ctl, word, 1);
+    post.apply(this, args);
+  };
+}
+
+const data = (workerData as { syslet?: PumpData } | null | undefined)?.syslet;
+if (!isMainThread && data !== undefined) start(data);
+
+/** piscina's task handler: a control channel, never used per operation. */
+export default function control(task: { op: 'ping' }): { threadId: number; op: string } {
+  return { threadId, op: task.op };
+}

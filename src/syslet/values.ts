@@ -1,0 +1,180 @@
+/**
+ * Rich values that travel beside an atom's number: a stat, directory names, a path. The worker
+ * writes them once, when the chain ends, as records in the entry's values area (or in an arena
+ * block when they do not fit); the reaper decodes them.
+ *
+ * Record: [slot i32, kind i32, bytes i32, pad i32] then `bytes` of payload, padded to 8.
+ *   STAT    14 Float64: dev ino mode nlink uid gid rdev size blksize blocks atimeMs mtimeMs ctimeMs birthtimeMs
+ *   NAMES   UTF-8 of the names joined by NUL (names cannot contain NUL)
+ *   STRING  UTF-8
+ */
+import type { Stats } from 'node:fs';
+import { alignUp } from '../ring/layout.js';
+import { ValueKind } from './ops.js';
+import { VALUE_HEADER_BYTES } from './table.js';
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+export const STAT_FIELDS = 14;
+
+/** A stat result, with the fields and predicates of fs.Stats. */
+export class SysletStat {
+  constructor(
+    readonly dev: number,
+    readonly ino: number,
+    readonly mode: number,
+    readonly nlink: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly rdev: number,
+    readonly size: number,
+    readonly blksize: number,
+    readonly blocks: number,
+    readonly atimeMs: number,
+    readonly mtimeMs: number,
+    readonly ctimeMs: number,
+    readonly birthtimeMs: number,
+  ) {}
+
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === S_IFLNK;
+  }
+  isFIFO(): boolean {
+    return (this.mode & S_IFMT) === S_IFIFO;
+  }
+  isSocket(): boolean {
+    return (this.mode & S_IFMT) === S_IFSOCK;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFCHR;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & S_IFMT) === S_IFBLK;
+  }
+  get atime(): Date {
+    return new Date(this.atimeMs);
+  }
+  get mtime(): Date {
+    return new Date(this.mtimeMs);
+  }
+  get ctime(): Date {
+    return new Date(this.ctimeMs);
+  }
+  get birthtime(): Date {
+    return new Date(this.birthtimeMs);
+  }
+}
+
+export type Value = SysletStat | string[] | string;
+
+/** A value held on the worker until the chain ends. */
+export type RawValue = Stats | string[] | string;
+
+export function kindOf(v: RawValue): number {
+  if (typeof v === 'string') return ValueKind.STRING;
+  if (Array.isArray(v)) return ValueKind.NAMES;
+  return ValueKind.STAT;
+}
+
+/** Payload bytes of a value (before padding). For strings, `utf8Len` computes it once. */
+export function payloadBytes(v: RawValue): number {
+  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
+  if (Array.isArray(v)) return v.length === 0 ? 0 : Buffer.byteLength(v.join('\0'), 'utf8');
+  return STAT_FIELDS * 8;
+}
+
+export function recordBytes(v: RawValue): number {
+  return VALUE_HEADER_BYTES + alignUp(payloadBytes(v), 8);
+}
+
+/**
+ * Write one record at byte `at` of `buf` (which `i32`/`f64` view too). Returns the next offset.
+ */
+export function writeRecord(
+  buf: Buffer,
+  i32: Int32Array,
+  f64: Float64Array,
+  at: number,
+  slot: number,
+  v: RawValue,
+): number {
+  const kind = kindOf(v);
+  let bytes: number;
+  const payload = at + VALUE_HEADER_BYTES;
+  if (kind === ValueKind.STAT) {
+    const s = v as Stats;
+    const f = payload / 8;
+    f64[f] = s.dev;
+    f64[f + 1] = s.ino;
+    f64[f + 2] = s.mode;
+    f64[f + 3] = s.nlink;
+    f64[f + 4] = s.uid;
+    f64[f + 5] = s.gid;
+    f64[f + 6] = s.rdev;
+    f64[f + 7] = s.size;
+    f64[f + 8] = s.blksize;
+    f64[f + 9] = s.blocks;
+    f64[f + 10] = s.atimeMs;
+    f64[f + 11] = s.mtimeMs;
+    f64[f + 12] = s.ctimeMs;
+    f64[f + 13] = s.birthtimeMs;
+    bytes = STAT_FIELDS * 8;
+  } else {
+    const text = kind === ValueKind.NAMES ? (v as string[]).join('\0') : (v as string);
+    bytes = text.length === 0 ? 0 : buf.write(text, payload, 'utf8');
+  }
+  const w = at / 4;
+  i32[w] = slot;
+  i32[w + 1] = kind;
+  i32[w + 2] = bytes;
+  i32[w + 3] = 0;
+  return payload + alignUp(bytes, 8);
+}
+
+/** The value of the record at byte `at`. */
+export function readValue(buf: Buffer, i32: Int32Array, f64: Float64Array, at: number): Value {
+  const w = at / 4;
+  const kind = i32[w + 1]!;
+  const bytes = i32[w + 2]!;
+  const payload = at + VALUE_HEADER_BYTES;
+  if (kind === ValueKind.STAT) {
+    const f = payload / 8;
+    return new SysletStat(
+      f64[f]!,
+      f64[f + 1]!,
+      f64[f + 2]!,
+      f64[f + 3]!,
+      f64[f + 4]!,
+      f64[f + 5]!,
+      f64[f + 6]!,
+      f64[f + 7]!,
+      f64[f + 8]!,
+      f64[f + 9]!,
+      f64[f + 10]!,
+      f64[f + 11]!,
+      f64[f + 12]!,
+      f64[f + 13]!,
+    );
+  }
+  const text = bytes === 0 ? '' : buf.toString('utf8', payload, payload + bytes);
+  if (kind === ValueKind.NAMES) return text === '' ? [] : text.split('\0');
+  return text;
+}
+
+/** Byte offset of the record after the one at `at`. */
+export function nextRecord(i32: Int32Array, at: number): number {
+  return at + VALUE_HEADER_BYTES + alignUp(i32[at / 4 + 2]!, 8);
+}
