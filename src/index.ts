@@ -11,7 +11,11 @@ export {
   type SubmitOptions,
   type RuntimeStats,
   type WorkerStats,
+  type QueueStats,
+  type RuntimeHandle,
 } from './runtime.js';
+export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
+export * from './completion/constants.js';
 export {
   chain,
   ChainBuilder,

@@ -1,27 +1,27 @@
 /**
- * Runtime: wires the worker pool, the shared rings, the request table and the arena, and is the
- * submitting and reaping side of syslet chains on the thread that created it.
+ * Runtime: wires the worker pool, the shared rings, the request table, the arena and the kqueues;
+ * owns their lifecycle. The submitting and reaping of one thread is its Client (syslet/client.ts).
  *
- * Life of a chain: submit() validates it, takes a free entry, encodes the chain into it (running
- * any SYSLET_SYNC prefix inline), pushes the entry index to the submission ring and wakes a worker
- * if none is spinning. The reaper, an async loop alive while anything is outstanding, pops finished
- * indices from this thread's completion queue in batches, decodes the completions, frees the
- * entries and settles the promises. When no entry is free, submissions wait in a local FIFO and are
- * admitted as entries free up: a full ring is a state, not an error, and nothing is dropped.
+ * Life of a chain: submit() validates it, takes a free slot, encodes the chain into it (running any
+ * SYSLET_SYNC prefix inline), pushes the slot index to the submission ring and wakes a worker if
+ * none is spinning. A worker's pump runs the chain and posts the index to a completion queue: the
+ * thread's own (its reaper settles the submission) or a kqueue's (kevent turns it into an event).
+ *
+ * Other threads join with `Runtime.attach(rt.share())`: the same rings and arena, their own
+ * completion queue, no pool of their own.
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { sharedNow, isPowerOfTwo } from './ring/layout.js';
-import { EMPTY, RingField, type RingCounters } from './ring/mpmc.js';
-import { HistogramSnapshot, HistogramWriter, type LatencySummary } from './ring/stats.js';
-import { Keepalive, spinUntil } from './ring/wait.js';
+import { isPowerOfTwo, sharedNow } from './ring/layout.js';
+import type { RingCounters } from './ring/mpmc.js';
+import { HistogramSnapshot, type LatencySummary } from './ring/stats.js';
 import type { ArenaStats } from './ring/arena.js';
-import type { OverflowStats } from './completion/queue.js';
+import { CqField, type OverflowStats } from './completion/queue.js';
+import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
 import type { Chain } from './syslet/chain.js';
-import { errno } from './syslet/errno.js';
-import { readCompletion, releaseEntry, writeChain, type Completion } from './syslet/encode.js';
-import { Interpreter, Outcome } from './syslet/interp.js';
+import { Client, Submission, type RequestCodec, type ValidatedSubmit } from './syslet/client.js';
+import type { Completion } from './syslet/encode.js';
 import type { PumpData } from './syslet/pump.js';
 import {
   C,
@@ -30,9 +30,11 @@ import {
   SharedState,
   W,
   WorkerState,
+  type SharedHandles,
 } from './syslet/shared.js';
-import { E, EntryState, F } from './syslet/table.js';
-import { validate, type Plan, type Shape } from './syslet/validate.js';
+import { validate, type Plan } from './syslet/validate.js';
+
+export { Submission };
 
 export interface RuntimeOptions {
   /** Worker threads. @default os.availableParallelism() */
@@ -47,7 +49,7 @@ export interface RuntimeOptions {
   arenaBytes?: number;
   /** Atoms a chain may execute before it ends with -ELOOP. @default 1_000_000 */
   stepBudget?: number;
-  /** Microseconds the reaping thread spins for a completion before parking. @default 50 */
+  /** Microseconds a reaping thread spins for a completion before parking. @default 50 */
   spinUs?: number;
   /** Microseconds an idle worker spins for a submission before parking. @default 50 */
   workerSpinUs?: number;
@@ -62,7 +64,7 @@ export interface RuntimeOptions {
 }
 
 export interface SubmitOptions {
-  /** Returned in the completion. */
+  /** Returned in the completion (and as the kevent's udata). */
   udata?: unknown;
   /** Aborting it cancels the chain (as rt.cancel(id)). */
   signal?: AbortSignal;
@@ -72,13 +74,27 @@ export interface SubmitOptions {
   vars?: Record<string, number>;
   /** Step budget for this chain. @default the runtime's stepBudget */
   stepBudget?: number;
+  /**
+   * Deliver the completion to this kqueue as an EVFILT_AIO event
+   * `{ ident: id, filter: EVFILT_AIO, flags: EV_ONESHOT, data: result, udata }`. The submission's
+   * promise settles when the event is reaped (by kevent, or by this thread's reaper).
+   */
+  kq?: Kqueue;
+}
+
+export interface QueueStats extends RingCounters {
+  cq: number;
+  overflow: OverflowStats;
 }
 
 export interface RuntimeStats {
   rings: {
     submission: RingCounters;
     free: RingCounters;
-    completion: RingCounters & { overflow: OverflowStats };
+    /** This thread's completion queue. */
+    completion: QueueStats;
+    /** Every completion queue in use (threads' and kqueues'). */
+    queues: QueueStats[];
   };
   /** Nanoseconds. */
   latency: {
@@ -106,49 +122,12 @@ export interface WorkerStats {
   messages: number;
 }
 
-type Settle = (c: Completion) => void;
-
-/** A submitted chain: its id, and a promise of its one completion. Awaitable. */
-export class Submission implements PromiseLike<Completion> {
-  readonly id: number;
-  readonly promise: Promise<Completion>;
-  /** The completion, once settled (readable synchronously, e.g. after an inline run). */
-  completion: Completion | undefined;
-
-  /** @internal Until the chain is encoded. */ _plan: Plan | undefined;
-  /** @internal Names for decoding the completion. */ _shape: Shape;
-  /** @internal */ _resolve!: Settle;
-  /** @internal */ _entry = -1;
-  /** @internal */ _udata: unknown;
-  /** @internal */ _varInit: readonly number[];
-  /** @internal */ _deadline: number;
-  /** @internal */ _stepBudget: number;
-  /** @internal */ _unlisten: (() => void) | undefined;
-
-  /** @internal */
-  constructor(id: number, plan: Plan, varInit: readonly number[], deadline: number, stepBudget: number, udata: unknown) {
-    this.id = id;
-    this._plan = plan;
-    this._shape = plan.shape;
-    this._varInit = varInit;
-    this._deadline = deadline;
-    this._stepBudget = stepBudget;
-    this._udata = udata;
-    this.promise = new Promise<Completion>((resolve) => {
-      this._resolve = resolve;
-    });
-  }
-
-  get settled(): boolean {
-    return this.completion !== undefined;
-  }
-
-  then<R1 = Completion, R2 = never>(
-    onfulfilled?: ((c: Completion) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
-  }
+/** What another thread needs to attach to this runtime (structured-clone safe). */
+export interface RuntimeHandle {
+  readonly handles: SharedHandles;
+  readonly stepBudget: number;
+  readonly spinUs: number;
+  readonly latencySample: number;
 }
 
 /** A chain validated once by rt.prepare(), submitted many times without validation. */
@@ -165,9 +144,6 @@ export class PreparedChain {
   }
 }
 
-const REAP_BATCH = 1024;
-/** Free entries a thread keeps for itself (see #freeEntry). */
-const LOCAL_FREE = 64;
 const DEFAULTS = {
   ringSize: 4096,
   slotBytes: 4096,
@@ -178,6 +154,7 @@ const DEFAULTS = {
   maxQueues: 64,
   latencySample: 8,
 };
+const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), 'workers', 'completionRingSize']);
 
 function optInt(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
   const v = opts[name];
@@ -196,39 +173,17 @@ function optPow2(opts: Record<string, unknown>, name: string, min: number, max: 
 
 const PUMP_FILE = fileURLToPath(new URL('./syslet/pump.js', import.meta.url));
 
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
-}
-
 export class Runtime {
+  /** Worker threads (0 in a runtime attached from another thread). */
   readonly workers: number;
   readonly #s: SharedState;
-  readonly #pool: Piscina;
-  readonly #cqIndex: number;
-  readonly #interp: Interpreter;
-  readonly #reapHist: HistogramWriter;
+  readonly #pool: Piscina | undefined;
+  readonly #client: Client;
   readonly #stepBudget: number;
-  readonly #maxSpinUs: number;
-  #spinUs: number;
-  readonly #sampleMask: number;
-  #sampleTick = 0;
-
-  readonly #byEntry: (Submission | undefined)[];
-  /** Submissions waiting for a free entry, FIFO (head index into the array). */
-  #waiting: Submission[] = [];
-  #waitingHead = 0;
-  #outstanding = 0;
-  #reaping = false;
-  readonly #keepalive = new Keepalive();
-  readonly #reapBuf = new Int32Array(REAP_BATCH);
+  readonly #spinUs: number;
+  readonly #latencySample: number;
+  readonly #kqueues = new Set<Kqueue>();
   #state: 'open' | 'closing' | 'closed' = 'open';
-  /** A synchronous burst of submissions is under way (its doorbell microtask is queued). */
-  #burst = false;
-  /** Entries this thread freed and keeps for its next submissions (LIFO: cache-warm). */
-  readonly #localFree: number[] = [];
-  /** Encoded entries the submission ring refused for a moment (see #push). */
-  readonly #unpushed: number[] = [];
-  #drained: (() => void) | undefined;
 
   /** Start a runtime and wait until its workers are running. */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
@@ -237,15 +192,31 @@ export class Runtime {
     return rt;
   }
 
-  constructor(options: RuntimeOptions = {}) {
+  /**
+   * Join a runtime from another thread (a worker): same rings, arena and workers, a completion
+   * queue of its own. `handle` comes from `rt.share()` on the runtime's thread.
+   */
+  static attach(handle: RuntimeHandle): Runtime {
+    return new Runtime(handle as unknown as RuntimeOptions, handle);
+  }
+
+  constructor(options: RuntimeOptions = {}, attachTo?: RuntimeHandle) {
+    if (attachTo !== undefined) {
+      this.workers = 0;
+      this.#s = new SharedState(attachTo.handles);
+      this.#pool = undefined;
+      this.#stepBudget = attachTo.stepBudget;
+      this.#spinUs = attachTo.spinUs;
+      this.#latencySample = attachTo.latencySample;
+      this.#client = new Client(this.#s, { spinUs: this.#spinUs, sampleMask: this.#latencySample - 1 });
+      return;
+    }
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`options: expected an object, got ${String(options)}`);
     }
     const o = options as Record<string, unknown>;
     for (const k of Object.keys(o)) {
-      if (!(k in DEFAULTS) && k !== 'workers' && k !== 'completionRingSize') {
-        throw new TypeError(`options.${k}: unknown option`);
-      }
+      if (!OPTION_NAMES.has(k)) throw new TypeError(`options.${k}: unknown option`);
     }
     this.workers = optInt(o, 'workers', 1, 256, os.availableParallelism());
     const ringSize = optPow2(o, 'ringSize', 2, 1 << 20, DEFAULTS.ringSize);
@@ -254,11 +225,10 @@ export class Runtime {
     if (slotBytes % 8 !== 0) throw new TypeError(`options.slotBytes: expected a multiple of 8, got ${slotBytes}`);
     const arenaBytes = optPow2(o, 'arenaBytes', 4096, 2 ** 30, DEFAULTS.arenaBytes);
     this.#stepBudget = optInt(o, 'stepBudget', 1, 2 ** 31 - 1, DEFAULTS.stepBudget);
-    this.#maxSpinUs = optInt(o, 'spinUs', 0, 1_000_000, DEFAULTS.spinUs);
-    this.#spinUs = this.#maxSpinUs;
+    this.#spinUs = optInt(o, 'spinUs', 0, 1_000_000, DEFAULTS.spinUs);
     const workerSpinUs = optInt(o, 'workerSpinUs', 0, 1_000_000, DEFAULTS.workerSpinUs);
     const maxQueues = optInt(o, 'maxQueues', 1, 1024, DEFAULTS.maxQueues);
-    this.#sampleMask = optPow2(o, 'latencySample', 1, 1 << 20, DEFAULTS.latencySample) - 1;
+    this.#latencySample = optPow2(o, 'latencySample', 1, 1 << 20, DEFAULTS.latencySample);
 
     this.#s = SharedState.create({
       tableCapacity: ringSize,
@@ -269,10 +239,7 @@ export class Runtime {
       arenaBytes,
       workerSpinUs,
     });
-    this.#cqIndex = this.#s.claimCq();
-    this.#byEntry = new Array<Submission | undefined>(ringSize).fill(undefined);
-    this.#interp = new Interpreter(this.#s, -1);
-    this.#reapHist = new HistogramWriter(this.#s.ctl64, this.#s.cqHist(this.#cqIndex));
+    this.#client = new Client(this.#s, { spinUs: this.#spinUs, sampleMask: this.#latencySample - 1 });
     const data: PumpData = { handles: this.#s.handles };
     this.#pool = new Piscina({
       filename: PUMP_FILE,
@@ -296,80 +263,38 @@ export class Runtime {
     }
   }
 
+  /** A handle for `Runtime.attach()` on another thread. */
+  share(): RuntimeHandle {
+    return {
+      handles: this.#s.handles,
+      stepBudget: this.#stepBudget,
+      spinUs: this.#spinUs,
+      latencySample: this.#latencySample,
+    };
+  }
+
   /**
    * Submit a chain. Returns at once with the submission (its id, a promise of its completion).
    * Bad input throws a ChainError here; everything after this gets exactly one completion.
    */
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
-    if (this.#state !== 'open') {
-      throw new Error(`syslet runtime is ${this.#state}: submit refused`);
-    }
+    this.#checkOpen();
     const plan = this.#plan(chain);
-    let varInit = plan.varInit;
-    if (opts.vars !== undefined) {
-      const init = plan.varInit.slice();
-      varInit = init;
-      for (const [name, value] of Object.entries(opts.vars)) {
-        const k = plan.varIndex.get(name);
-        if (k === undefined) {
-          throw new TypeError(`submit: vars.${name}: the chain has no variable "${name}"`);
-        }
-        if (typeof value !== 'number' || !Number.isFinite(value)) {
-          throw new TypeError(`submit: vars.${name}: expected a finite number, got ${String(value)}`);
-        }
-        init[k] = value;
-      }
-    }
-    let deadline = 0;
-    if (opts.timeoutMs !== undefined) {
-      if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0)) {
-        throw new TypeError(`submit: timeoutMs: expected a non-negative number, got ${String(opts.timeoutMs)}`);
-      }
-      deadline = sharedNow() + opts.timeoutMs;
-    }
-    let stepBudget = this.#stepBudget;
-    if (opts.stepBudget !== undefined) {
-      const b = opts.stepBudget;
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > 2 ** 31 - 1) {
-        throw new TypeError(`submit: stepBudget: expected a positive integer, got ${String(b)}`);
-      }
-      stepBudget = b;
-    }
-    const signal = opts.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`submit: signal: expected an AbortSignal, got ${String(signal)}`);
-    }
-
-    const sub = new Submission(this.#s.nextId(), plan, varInit, deadline, stepBudget, opts.udata);
-    this.#outstanding++;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
-        return sub;
-      }
-      const onAbort = (): void => {
-        this.#cancel(sub);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      sub._unlisten = () => signal.removeEventListener('abort', onAbort);
-    }
-    let idx = this.#waitingHead < this.#waiting.length ? EMPTY : this.#takeEntry();
-    if (idx === EMPTY) {
-      // No free slot: reap what finished right here instead of waiting for the reaper's turn. A
-      // long synchronous burst of submissions keeps the workers fed this way, and its entries
-      // recycle through this thread's cache.
-      this.#drain();
-      if (this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
-    }
-    if (idx === EMPTY) this.#waiting.push(sub);
-    else this.#start(sub, idx);
-    if (this.#outstanding > 0) this.#ensureReaper();
-    return sub;
+    return this.#client.submit(this.#submitOptions(plan, undefined, opts));
   }
 
   /**
-   * Validate and encode-plan a chain once, for chains submitted many times: submitting the result
-   * skips validation. Later changes to `chain` do not affect it.
+   * @internal Submit a request of another kind (threadlets): `codec` writes it into its slot and
+   * reads its completion back.
+   */
+  _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
+    this.#checkOpen();
+    return this.#client.submit(this.#submitOptions(undefined, codec, opts));
+  }
+
+  /**
+   * Validate a chain once, for chains submitted many times: submitting the result skips validation.
+   * Later changes to `chain` do not affect it. Arena buffers it names must stay allocated.
    */
   prepare(chain: Chain): PreparedChain {
     return new PreparedChain(this, this.#plan(chain));
@@ -386,43 +311,26 @@ export class Runtime {
    * -ENOENT when no such submission is outstanding. It still completes exactly once.
    */
   cancel(id: number): number {
-    const sub = this.#find(id);
-    return sub === undefined ? -errno.ENOENT : this.#cancel(sub);
+    return this.#client.cancel(id);
   }
 
-  /**
-   * The outstanding submission with this id. A scan, not a map: cancelling is rare, and a map
-   * would cost every submission an insert and a delete.
-   */
-  #find(id: number): Submission | undefined {
-    for (const sub of this.#byEntry) if (sub !== undefined && sub.id === id) return sub;
-    for (let k = this.#waitingHead; k < this.#waiting.length; k++) {
-      if (this.#waiting[k]!.id === id) return this.#waiting[k];
-    }
-    return undefined;
+  /** A kqueue on this thread: completions of submissions made with `{ kq }`, and the other filters. */
+  kqueue(): Kqueue {
+    this.#checkOpen();
+    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#spinUs });
+    this.#kqueues.add(kq);
+    return kq;
   }
 
-  #cancel(sub: Submission): number {
-    if (sub.completion !== undefined) return -errno.ENOENT;
-    if (sub._entry < 0) {
-      // Still waiting for a slot here: it never reached shared memory.
-      const at = this.#waiting.indexOf(sub, this.#waitingHead);
-      if (at >= 0) this.#waiting.splice(at, 1);
-      this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
-      return 0;
+  /** Use a kqueue shared by another thread (`kq.share()`), from this one. */
+  attachKqueue(handle: KqueueHandle): Kqueue {
+    this.#checkOpen();
+    if (!Number.isInteger(handle?.cq) || handle.cq < 0 || handle.cq >= this.#s.numCqs) {
+      throw new TypeError(`attachKqueue: expected a handle from kq.share(), got ${JSON.stringify(handle)}`);
     }
-    const i32 = this.#s.i32;
-    const eb = this.#s.layout.base(sub._entry);
-    // Pairs with the pump's compareExchange QUEUED -> RUNNING: exactly one of the two wins.
-    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
-    if (prev === EntryState.QUEUED) return 0;
-    if (prev === EntryState.RUNNING) {
-      // Read at the next atom boundary; wakes a nanosleep parked on this word.
-      Atomics.store(i32, eb + E.CANCEL, sub.id);
-      Atomics.notify(i32, eb + E.CANCEL);
-      return -errno.EALREADY;
-    }
-    return -errno.ENOENT;
+    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#spinUs }, handle);
+    this.#kqueues.add(kq);
+    return kq;
   }
 
   /**
@@ -449,7 +357,7 @@ export class Runtime {
   /** Return a Buffer from alloc() to the arena. */
   free(b: Buffer | Uint8Array): void {
     if (!(b instanceof Uint8Array) || b.buffer !== this.#s.arena.sab) {
-      throw new TypeError('free: expected a Buffer returned by this runtime\'s alloc()');
+      throw new TypeError("free: expected a Buffer returned by this runtime's alloc()");
     }
     this.#s.arena.free(b.byteOffset);
   }
@@ -476,49 +384,53 @@ export class Runtime {
       queued.add(s.ctl64, s.workerHist(w, H_SUBMIT_TO_START));
       running.add(s.ctl64, s.workerHist(w, H_START_TO_COMPLETE));
     }
-    const cq = s.cqs[this.#cqIndex]!;
+    const reaped = new HistogramSnapshot();
+    const queues: QueueStats[] = [];
+    for (let q = 0; q < s.numCqs; q++) {
+      if (Atomics.load(s.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE) === 0) continue;
+      const cq = s.cqs[q]!;
+      queues.push({ cq: q, ...cq.ring.counters(), overflow: cq.overflow() });
+      reaped.add(s.ctl64, s.cqHist(q));
+    }
+    const mine = s.cqs[this.#client.cq]!;
     return {
       rings: {
         submission: s.sq.counters(),
         free: s.fq.counters(),
-        completion: { ...cq.ring.counters(), overflow: cq.overflow() },
+        completion: { cq: this.#client.cq, ...mine.ring.counters(), overflow: mine.overflow() },
+        queues,
       },
       latency: {
         submitToStart: queued.summary(),
         startToComplete: running.summary(),
-        completeToReap: new HistogramSnapshot().add(s.ctl64, s.cqHist(this.#cqIndex)).summary(),
+        completeToReap: reaped.summary(),
       },
       workers,
       arena: s.arena.stats(),
-      outstanding: this.#outstanding,
-      waitingForSlot: this.#waiting.length - this.#waitingHead,
+      outstanding: this.#client.outstanding,
+      waitingForSlot: this.#client.waitingForSlot,
     };
   }
 
   /**
-   * Stop accepting submissions, let outstanding chains finish (or, with force, cancel them), then
-   * stop the workers.
+   * Stop accepting submissions, let outstanding ones finish (or, with force, cancel them: they
+   * complete with -ECANCELED), close this thread's kqueues, then stop the workers (a runtime
+   * attached from another thread only leaves: the workers belong to the runtime it joined).
    */
   async close(opts: { force?: boolean } = {}): Promise<void> {
-    if (this.#state === 'closed') return;
-    if (this.#state === 'open') {
-      this.#state = 'closing';
-      if (opts.force === true) {
-        const all = [...this.#byEntry, ...this.#waiting.slice(this.#waitingHead)];
-        for (const sub of all) if (sub !== undefined) this.#cancel(sub);
-      }
-      if (this.#outstanding > 0) {
-        await new Promise<void>((r) => {
-          this.#drained = r;
-        });
-      }
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    if (opts.force === true) this.#client.cancelAll();
+    await this.#client.drained();
+    for (const kq of this.#kqueues) kq.close();
+    this.#kqueues.clear();
+    if (this.#pool !== undefined) {
       Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
       this.#s.sq.consumers.notifyAll();
       await this.#pool.destroy();
-      this.#keepalive.dispose();
-      this.#s.releaseCq(this.#cqIndex);
-      this.#state = 'closed';
     }
+    this.#client.dispose();
+    this.#state = 'closed';
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -526,6 +438,10 @@ export class Runtime {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new Error(`syslet runtime is ${this.#state}: submit refused`);
+  }
 
   #plan(chain: Chain | PreparedChain): Plan {
     if (chain instanceof PreparedChain) {
@@ -535,265 +451,50 @@ export class Runtime {
     return validate(chain, { arena: this.#s.arena, slotBytes: this.#s.layout.dataBytes });
   }
 
-  /** Encode `sub` into entry `idx`, run its inline prefix, and queue it for a worker. */
-  #start(sub: Submission, idx: number): void {
-    const s = this.#s;
-    const plan = sub._plan!;
-    sub._plan = undefined;
-    const rc = writeChain(
-      s,
-      idx,
-      plan,
-      {
-        id: sub.id,
-        cq: this.#cqIndex,
-        deadline: sub._deadline,
-        stepBudget: sub._stepBudget,
-        submittedAt: (this.#sampleTick++ & this.#sampleMask) === 0 ? sharedNow() : 0,
-        udata: 0,
-      },
-      sub._varInit,
-    );
-    if (rc < 0) {
-      // The arena has no room for the chain's buffers: the chain fails, the slot goes back.
-      this.#freeEntry(idx);
-      this.#settleUnstarted(sub, 'failed', rc);
-      return;
+  #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
+    if (typeof opts !== 'object' || opts === null) {
+      throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
     }
-    sub._entry = idx;
-    this.#byEntry[idx] = sub;
-    const eb = s.layout.base(idx);
-    if (plan.startsInline) {
-      Atomics.store(s.i32, eb + E.STATE, EntryState.RUNNING);
-      if (this.#interp.run(idx, true) === Outcome.ENDED) {
-        s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
-        Atomics.store(s.i32, eb + E.STATE, EntryState.DONE);
-        this.#complete(idx);
-        return;
+    let varInit: readonly number[] = plan?.varInit ?? [];
+    if (opts.vars !== undefined) {
+      if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
+      const init = plan.varInit.slice();
+      varInit = init;
+      for (const [name, value] of Object.entries(opts.vars)) {
+        const k = plan.varIndex.get(name);
+        if (k === undefined) throw new TypeError(`submit: vars.${name}: the chain has no variable "${name}"`);
+        if (typeof value !== 'number' || !Number.isFinite(value)) {
+          throw new TypeError(`submit: vars.${name}: expected a finite number, got ${String(value)}`);
+        }
+        init[k] = value;
       }
     }
-    // Release: the entry's contents are published by the ring push (a seq-cst stamp store) that
-    // the worker's tryPop acquires.
-    Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
-    this.#push(idx);
-    this.#kick();
-  }
-
-  /**
-   * Push an entry to the submission ring. The ring has a slot per entry, so it is never logically
-   * full, but a Vyukov ring reports "full" while a consumer that claimed the slot one lap back has
-   * not yet stored its release stamp (a worker preempted between its CAS and that store). Such an
-   * entry waits here and is pushed again on the next submission or reaper turn: never dropped.
-   */
-  #push(idx: number): void {
-    if (this.#unpushed.length > 0) this.#pushUnpushed();
-    if (this.#unpushed.length > 0 || !this.#s.sq.tryPush(idx)) this.#unpushed.push(idx);
-  }
-
-  #pushUnpushed(): void {
-    const u = this.#unpushed;
-    let k = 0;
-    while (k < u.length && this.#s.sq.tryPush(u[k]!)) k++;
-    if (k > 0) u.splice(0, k);
-  }
-
-  /** A free entry: this thread's cache first (warm in this core's cache), then the free ring. */
-  #takeEntry(): number {
-    const local = this.#localFree;
-    return local.length > 0 ? local.pop()! : this.#s.fq.tryPop();
-  }
-
-  /**
-   * Give an entry back. Up to LOCAL_FREE entries stay with this thread for its next submissions;
-   * the rest go to the free ring for every thread (or stay here if the ring reports a transient
-   * "full", see #push: an entry is never dropped).
-   */
-  #freeEntry(idx: number): void {
-    const s = this.#s;
-    Atomics.store(s.i32, s.layout.base(idx) + E.STATE, EntryState.FREE);
-    if (this.#localFree.length < LOCAL_FREE || !s.fq.tryPush(idx)) {
-      this.#localFree.push(idx);
-      return;
-    }
-    // Pairs with #park(): a thread whose submissions all wait for a slot sleeps on the free ring.
-    s.fq.consumers.notify(Infinity);
-  }
-
-  /** Idle: hand cached entries back to the free ring so other threads can use them. */
-  #returnCachedEntries(): void {
-    const local = this.#localFree;
-    while (local.length > 0 && this.#s.fq.tryPush(local[local.length - 1]!)) local.pop();
-    this.#s.fq.consumers.notify(Infinity);
-  }
-
-  /**
-   * Wake a parked worker when the running ones will not get to the new entry soon. The first
-   * submission of a synchronous burst wakes one (unless a worker spins); later ones only when the
-   * queue is deeper than the workers that are awake; workers that find more queued wake the next
-   * (pump.ts), and a doorbell at the end of the burst checks once more. So a burst of thousands of
-   * submissions costs a handful of futex wake-ups, not one each.
-   */
-  #kick(): void {
-    if (!this.#burst) {
-      this.#burst = true;
-      queueMicrotask(this.#doorbell);
-      this.#wake(true);
-    } else {
-      this.#wake(false);
-    }
-  }
-
-  readonly #doorbell = (): void => {
-    this.#burst = false;
-    if (!this.#s.sq.isEmpty()) this.#wake(true);
-  };
-
-  #wake(first: boolean): void {
-    const sq = this.#s.sq;
-    // Pairs with the pump's spinner protocol: a spinning worker re-checks the ring after it stops
-    // spinning, so it will see this push.
-    if (Atomics.load(sq.i32, RingField.C_SPINNERS) !== 0) return;
-    const sleepers = sq.consumers.sleepers();
-    if (sleepers === 0) return;
-    if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) sq.consumers.notify(1);
-  }
-
-  #ensureReaper(): void {
-    if (this.#reaping) return;
-    this.#reaping = true;
-    this.#keepalive.hold();
-    void this.#reapLoop();
-  }
-
-  async #reapLoop(): Promise<void> {
-    const cq = this.#s.cqs[this.#cqIndex]!;
-    try {
-      for (;;) {
-        const n = this.#drain();
-        if (this.#outstanding === 0) return;
-        if (this.#unpushed.length > 0) {
-          // A worker is between claiming and releasing a submission slot: retry shortly.
-          this.#pushUnpushed();
-          this.#kick();
-          await yieldToEventLoop();
-          continue;
-        }
-        if (n > 0) {
-          // Let the continuations of what just settled run (they often submit more) before
-          // deciding to spin or park.
-          await yieldToEventLoop();
-          continue;
-        }
-        if (spinUntil(() => cq.ready(), this.#spinUs)) {
-          this.#spinUs = Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1);
-          continue;
-        }
-        // Spinning did not pay: spin less next time (more again when it does pay).
-        this.#spinUs = Math.floor(this.#spinUs / 2);
-        await this.#park();
+    let deadline = 0;
+    if (opts.timeoutMs !== undefined) {
+      if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0)) {
+        throw new TypeError(`submit: timeoutMs: expected a non-negative number, got ${String(opts.timeoutMs)}`);
       }
-    } finally {
-      this.#reaping = false;
-      this.#keepalive.release();
-      this.#returnCachedEntries();
-      if (this.#outstanding === 0 && this.#drained !== undefined) this.#drained();
+      deadline = sharedNow() + opts.timeoutMs;
     }
-  }
-
-  /** Park until this thread's completion queue has something (or a slot frees for a waiter). */
-  async #park(): Promise<void> {
-    const s = this.#s;
-    const cq = s.cqs[this.#cqIndex]!;
-    const key = cq.ring.consumers.prepare();
-    if (cq.ready()) {
-      cq.ring.consumers.cancel();
-      return;
+    let stepBudget = this.#stepBudget;
+    if (opts.stepBudget !== undefined) {
+      const b = opts.stepBudget;
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > 2 ** 31 - 1) {
+        throw new TypeError(`submit: stepBudget: expected a positive integer, got ${String(b)}`);
+      }
+      stepBudget = b;
     }
-    const waitingOnly = this.#outstanding === this.#waiting.length - this.#waitingHead;
-    if (!waitingOnly) {
-      await cq.ring.consumers.waitAsync(key);
-      return;
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`submit: signal: expected an AbortSignal, got ${String(signal)}`);
     }
-    // Everything of ours waits for a slot that other threads hold: wait for a freed entry too.
-    const fkey = s.fq.consumers.prepare();
-    if (!s.fq.isEmpty()) {
-      s.fq.consumers.cancel();
-      cq.ring.consumers.cancel();
-      return;
+    const kq = opts.kq;
+    if (kq !== undefined) {
+      if (!(kq instanceof Kqueue) || !this.#kqueues.has(kq)) {
+        throw new TypeError('submit: kq: expected a kqueue made by this runtime on this thread (rt.kqueue())');
+      }
+      if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
     }
-    await Promise.race([cq.ring.consumers.waitAsync(key, 100), s.fq.consumers.waitAsync(fkey, 100)]);
-  }
-
-  /** Reap everything ready, then admit waiting submissions into freed entries. */
-  #drain(): number {
-    const cq = this.#s.cqs[this.#cqIndex]!;
-    const buf = this.#reapBuf;
-    let total = 0;
-    for (;;) {
-      const n = cq.reap(buf, REAP_BATCH);
-      for (let k = 0; k < n; k++) this.#complete(buf[k]!);
-      total += n;
-      this.#admitWaiting();
-      if (n < REAP_BATCH) return total;
-    }
-  }
-
-  #admitWaiting(): void {
-    while (this.#waitingHead < this.#waiting.length) {
-      const idx = this.#takeEntry();
-      if (idx === EMPTY) return;
-      const sub = this.#waiting[this.#waitingHead]!;
-      this.#waiting[this.#waitingHead++] = undefined as unknown as Submission;
-      this.#start(sub, idx);
-    }
-    if (this.#waitingHead > 0) {
-      this.#waiting = [];
-      this.#waitingHead = 0;
-    }
-  }
-
-  /** Entry `idx` ended: read it, free it, settle its submission. */
-  #complete(idx: number): void {
-    const s = this.#s;
-    const sub = this.#byEntry[idx];
-    this.#byEntry[idx] = undefined;
-    const done = s.f64[s.layout.base64(idx) + F.T_DONE]!;
-    if (done !== 0) this.#reapHist.record((sharedNow() - done) * 1e6);
-    if (sub === undefined) {
-      // Not ours (cannot happen while each thread reaps its own queue); never leak the slot.
-      releaseEntry(s, idx);
-      this.#freeEntry(idx);
-      return;
-    }
-    const c = readCompletion(s, idx, sub._shape, sub.id);
-    releaseEntry(s, idx);
-    this.#freeEntry(idx);
-    this.#settle(sub, c);
-  }
-
-  #settleUnstarted(sub: Submission, status: 'cancelled' | 'failed', result: number): void {
-    this.#settle(sub, {
-      id: sub.id,
-      status,
-      atom: 0,
-      result,
-      value: undefined,
-      vars: {},
-      values: {},
-      buffers: undefined,
-      steps: 0,
-      noComplete: false,
-      valuesLost: false,
-      udata: undefined,
-    });
-  }
-
-  #settle(sub: Submission, c: Completion): void {
-    c.udata = sub._udata;
-    sub.completion = c;
-    this.#outstanding--;
-    if (sub._unlisten !== undefined) sub._unlisten();
-    sub._resolve(c);
-    if (this.#outstanding === 0 && !this.#reaping && this.#drained !== undefined) this.#drained();
+    return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq };
   }
 }

@@ -85,6 +85,8 @@ export const RequestFlag = {
   NO_COMPLETE: 0x1,
   /** Declared buffers are copied out into the completion before they are freed. */
   HAS_BUFFERS: 0x2,
+  /** F.UDATA holds the submitter's udata (a number): events reaped on another thread carry it. */
+  UDATA_NUMBER: 0x4,
 } as const;
 
 /** How a chain ended. */

@@ -1,0 +1,179 @@
+// Node event sources through kevent, each a real OS-backed source: sockets and streams, signals,
+// child processes, vnodes.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EVFILT_PROC,
+  EVFILT_READ,
+  EVFILT_SIGNAL,
+  EVFILT_VNODE,
+  EVFILT_WRITE,
+  EV_ADD,
+  EV_CLEAR,
+  EV_DELETE,
+  EV_EOF,
+  EV_ONESHOT,
+  EV_SET,
+  NOTE_ATTRIB,
+  NOTE_DELETE,
+  NOTE_EXIT,
+  NOTE_EXTEND,
+  NOTE_LINK,
+  NOTE_LOWAT,
+  NOTE_RENAME,
+  NOTE_WRITE,
+  Runtime,
+  WEXITSTATUS,
+  WIFEXITED,
+  WIFSIGNALED,
+  WTERMSIG,
+  errno,
+  type KEvent,
+  type Kqueue,
+} from '../../dist/index.js';
+import { tempDir } from '../helpers.js';
+
+let rt: Runtime;
+let tmp: ReturnType<typeof tempDir>;
+
+beforeAll(async () => {
+  rt = await Runtime.create({ workers: 1 });
+  tmp = tempDir();
+});
+
+afterAll(async () => {
+  await rt.close();
+  tmp.cleanup();
+});
+
+/** Collect events until `done` says so or `ms` pass; returns everything seen. */
+async function until(kq: Kqueue, done: (seen: KEvent[]) => boolean, ms = 5000): Promise<KEvent[]> {
+  const seen: KEvent[] = [];
+  const end = performance.now() + ms;
+  while (!done(seen) && performance.now() < end) seen.push(...(await kq.kevent(null, 16, Math.max(1, end - performance.now()))));
+  return seen;
+}
+
+describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
+  it('reports bytes readable on a TCP socket, and EV_EOF when the peer ends', async () => {
+    const kq = rt.kqueue();
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const client = net.connect(port, '127.0.0.1');
+    const sock = await accepted;
+    try {
+      expect(await kq.kevent([EV_SET(sock, EVFILT_READ, EV_ADD, 0, 0, 'rd')], 8, 0)).toEqual([]);
+      client.write('hello');
+      const [ev] = await until(kq, (s) => s.length > 0);
+      expect(ev).toMatchObject({ ident: sock, filter: EVFILT_READ, flags: 0, data: 5, udata: 'rd' });
+      // Level-triggered: still readable until read.
+      expect((await kq.kevent(null, 8, 0))[0]!.data).toBe(5);
+      expect(sock.read()!.toString()).toBe('hello');
+      expect(await kq.kevent(null, 8, 0)).toEqual([]);
+      client.end();
+      const eof = await until(kq, (s) => s.some((e) => (e.flags & EV_EOF) !== 0));
+      expect(eof.at(-1)).toMatchObject({ ident: sock, filter: EVFILT_READ, flags: EV_EOF, data: 0 });
+    } finally {
+      kq.close();
+      client.destroy();
+      sock.destroy();
+      server.close();
+    }
+  });
+
+  it('reports room to write, and waits for NOTE_LOWAT bytes on a stream', async () => {
+    const kq = rt.kqueue();
+    const s = new PassThrough({ highWaterMark: 64 });
+    const evs = await kq.kevent([EV_SET(s, EVFILT_WRITE, EV_ADD)], 8, 0);
+    expect(evs).toEqual([{ ident: s, filter: EVFILT_WRITE, flags: 0, fflags: 0, data: 64, udata: null }]);
+    await kq.kevent([EV_SET(s, EVFILT_WRITE, EV_DELETE), EV_SET(s, EVFILT_READ, EV_ADD, NOTE_LOWAT, 10)], 0);
+    s.write('12345');
+    await new Promise((r) => setImmediate(r));
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    s.write('67890');
+    const [ev] = await until(kq, (x) => x.length > 0);
+    expect(ev).toMatchObject({ filter: EVFILT_READ, data: 10 });
+    kq.close();
+  });
+
+  it('refuses an ident that is not a stream with EBADF', async () => {
+    const kq = rt.kqueue();
+    expect((await kq.kevent([EV_SET({}, EVFILT_READ, EV_ADD)], 8, 0))[0]!.data).toBe(errno.EBADF);
+    kq.close();
+  });
+});
+
+describe('EVFILT_SIGNAL', () => {
+  it('counts deliveries since the last retrieval (implicit EV_CLEAR)', async () => {
+    const kq = rt.kqueue();
+    const SIGUSR2 = 12;
+    await kq.kevent([EV_SET(SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, 'sig')], 0);
+    process.kill(process.pid, 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 50));
+    process.kill(process.pid, 'SIGUSR2');
+    const seen = await until(kq, (s) => s.reduce((n, e) => n + e.data, 0) >= 2);
+    expect(seen.reduce((n, e) => n + e.data, 0)).toBe(2);
+    expect(seen[0]).toMatchObject({ ident: SIGUSR2, filter: EVFILT_SIGNAL, flags: EV_CLEAR, udata: 'sig' });
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    expect((await kq.kevent([EV_SET(9, EVFILT_SIGNAL, EV_ADD)], 8, 0))[0]!.data).toBe(errno.EINVAL); // SIGKILL
+    expect((await kq.kevent([EV_SET(999, EVFILT_SIGNAL, EV_ADD)], 8, 0))[0]!.data).toBe(errno.EINVAL);
+    kq.close();
+  });
+});
+
+describe('EVFILT_PROC', () => {
+  it('NOTE_EXIT on a ChildProcess: data is its wait status, flags EV_EOF | EV_ONESHOT | EV_CLEAR', async () => {
+    const kq = rt.kqueue();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => process.exit(3), 50)']);
+    await kq.kevent([EV_SET(child, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, 'kid')], 0);
+    const [ev] = await until(kq, (s) => s.length > 0, 30_000);
+    expect(ev).toMatchObject({ ident: child, filter: EVFILT_PROC, flags: EV_EOF | EV_ONESHOT | EV_CLEAR, fflags: NOTE_EXIT, udata: 'kid' });
+    expect(WIFEXITED(ev!.data)).toBe(true);
+    expect(WEXITSTATUS(ev!.data)).toBe(3);
+    kq.close();
+  });
+
+  it('takes a pid too, and reports a kill by signal', async () => {
+    const kq = rt.kqueue();
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    await kq.kevent([EV_SET(child.pid, EVFILT_PROC, EV_ADD, NOTE_EXIT)], 0);
+    child.kill('SIGTERM');
+    const [ev] = await until(kq, (s) => s.length > 0, 30_000);
+    expect(ev!.ident).toBe(child.pid);
+    expect(WIFSIGNALED(ev!.data)).toBe(true);
+    expect(WTERMSIG(ev!.data)).toBe(15);
+    expect((await kq.kevent([EV_SET(2 ** 22 + 7, EVFILT_PROC, EV_ADD, NOTE_EXIT)], 8, 0))[0]!.data).toBe(errno.ESRCH);
+    kq.close();
+  });
+});
+
+describe('EVFILT_VNODE', () => {
+  it('tells NOTE_WRITE | NOTE_EXTEND, NOTE_ATTRIB, NOTE_LINK, NOTE_RENAME and NOTE_DELETE apart', async () => {
+    const kq = rt.kqueue();
+    const file = path.join(tmp.dir, 'watched');
+    fs.writeFileSync(file, 'a');
+    const all = NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB | NOTE_LINK | NOTE_RENAME | NOTE_DELETE;
+    await kq.kevent([EV_SET(file, EVFILT_VNODE, EV_ADD | EV_CLEAR, all, 0, 'v')], 0);
+    const expectNote = async (act: () => void, note: number) => {
+      act();
+      const seen = await until(kq, (s) => s.some((e) => (e.fflags & note) === note));
+      const hit = seen.find((e) => (e.fflags & note) === note);
+      expect(hit).toMatchObject({ ident: file, filter: EVFILT_VNODE, flags: EV_CLEAR, udata: 'v' });
+      return hit!.fflags;
+    };
+    expect(await expectNote(() => fs.appendFileSync(file, 'bc'), NOTE_WRITE | NOTE_EXTEND)).toBe(NOTE_WRITE | NOTE_EXTEND);
+    expect(await expectNote(() => fs.chmodSync(file, 0o600), NOTE_ATTRIB)).toBe(NOTE_ATTRIB);
+    await expectNote(() => fs.linkSync(file, `${file}.hard`), NOTE_LINK);
+    await expectNote(() => fs.renameSync(file, `${file}.moved`), NOTE_RENAME);
+    fs.unlinkSync(`${file}.hard`);
+    await expectNote(() => fs.unlinkSync(`${file}.moved`), NOTE_DELETE);
+    expect((await kq.kevent([EV_SET(path.join(tmp.dir, 'nope'), EVFILT_VNODE, EV_ADD, NOTE_WRITE)], 8, 0))[0]!.data).toBe(errno.ENOENT);
+    kq.close();
+  });
+});
