@@ -26,7 +26,9 @@ import {
   WorkerState,
   type SharedHandles,
 } from './shared.js';
-import { E, EntryState, F } from './table.js';
+import { errno } from './errno.js';
+import { requestHandler, WORKER_MODULES, type RequestContext } from './kinds.js';
+import { E, EntryState, F, RequestKind, Status } from './table.js';
 
 /** What the runtime puts in workerData.syslet. */
 export interface PumpData {
@@ -44,6 +46,7 @@ class Pump {
   readonly #queued: HistogramWriter;
   readonly #running: HistogramWriter;
   readonly #spinUs: number;
+  readonly #ctx: RequestContext;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
@@ -53,6 +56,7 @@ class Pump {
     this.#queued = new HistogramWriter(s.ctl64, s.workerHist(slot, H_SUBMIT_TO_START));
     this.#running = new HistogramWriter(s.ctl64, s.workerHist(slot, H_START_TO_COMPLETE));
     this.#spinUs = s.ctl[C.WORKER_SPIN_US]!;
+    this.#ctx = { s, slot };
   }
 
   async loop(): Promise<void> {
@@ -70,7 +74,8 @@ class Pump {
       }
       // More queued behind this one and somebody asleep: wake one more worker.
       if (sq.consumers.sleepers() > 0 && !sq.isEmpty()) sq.consumers.notify(1);
-      this.#runEntry(idx);
+      const pending = this.#runEntry(idx);
+      if (pending !== undefined) await pending;
     }
   }
 
@@ -103,21 +108,22 @@ class Pump {
     return sq.tryPop();
   }
 
-  #runEntry(idx: number): void {
+  /** Run entry `idx`; a promise when its kind's handler is asynchronous. */
+  #runEntry(idx: number): Promise<void> | undefined {
     const s = this.#s;
     const i32 = s.i32;
     const f64 = s.f64;
     const eb = s.layout.base(idx);
     const e64 = s.layout.base64(idx);
-    const ctl = s.ctl;
     // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
     const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
-    if (prev === EntryState.CANCELLED) {
+    const cancelled = prev === EntryState.CANCELLED;
+    if (cancelled) {
       // Cancelled before it started: the interpreter ends it at its first boundary.
       i32[eb + E.CANCEL] = i32[eb + E.ID]!;
       Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
     }
-    Atomics.store(ctl, this.#slotBase + W.CURRENT, idx);
+    Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
     // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
     const submitted = f64[e64 + F.T_SUBMIT]!;
     let t0 = 0;
@@ -125,7 +131,31 @@ class Pump {
       t0 = sharedNow();
       this.#queued.record((t0 - submitted) * 1e6);
     }
-    this.#interp.run(idx, false);
+    const kind = i32[eb + E.KIND]!;
+    if (kind === RequestKind.CHAIN || cancelled) {
+      this.#interp.run(idx, false);
+    } else {
+      const handler = requestHandler(kind);
+      if (handler === undefined) {
+        i32[eb + E.STATUS] = Status.FAILED;
+        f64[e64 + F.RESULT] = -errno.ENOSYS;
+      } else {
+        const r = handler(this.#ctx, idx);
+        if (r !== undefined) return r.then(() => this.#finishEntry(idx, submitted, t0));
+      }
+    }
+    this.#finishEntry(idx, submitted, t0);
+    return undefined;
+  }
+
+  #finishEntry(idx: number, submitted: number, t0: number): void {
+    const s = this.#s;
+    const i32 = s.i32;
+    const f64 = s.f64;
+    const eb = s.layout.base(idx);
+    const e64 = s.layout.base64(idx);
+    const ctl = s.ctl;
+    i32[eb + E.WORKER] = this.#slot;
     if (submitted !== 0) {
       const t1 = sharedNow();
       f64[e64 + F.T_DONE] = t1;
@@ -162,21 +192,24 @@ function start(data: PumpData): void {
   Atomics.notify(s.ctl, C.WORKERS_LIVE);
   if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, base + W.MESSAGES);
   const pump = new Pump(s, slot);
-  // Start after piscina finished loading this module (it awaits the import before reporting ready).
+  // Start after piscina finished loading this module (it awaits the import before reporting ready),
+  // and after the modules of the other request kinds registered their handlers.
   setImmediate(() => {
-    pump.loop().then(
-      () => {
-        Atomics.store(s.ctl, base + W.STATE, WorkerState.EXITED);
-        Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
-        Atomics.notify(s.ctl, C.WORKERS_LIVE);
-      },
-      (err: unknown) => {
-        // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
-        setImmediate(() => {
-          throw err;
-        });
-      },
-    );
+    Promise.all(WORKER_MODULES.map((m) => import(m)))
+      .then(() => pump.loop())
+      .then(
+        () => {
+          Atomics.store(s.ctl, base + W.STATE, WorkerState.EXITED);
+          Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
+          Atomics.notify(s.ctl, C.WORKERS_LIVE);
+        },
+        (err: unknown) => {
+          // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
+          setImmediate(() => {
+            throw err;
+          });
+        },
+      );
   });
 }
 
