@@ -29,6 +29,8 @@ export class Knote {
   outFlags = 0;
   /** Filter-private state. */
   state: unknown = undefined;
+  /** Activation order on the ready list. */
+  seq = 0;
   // Ready-list links (an intrusive doubly linked list, like FreeBSD's TAILQ).
   prev: Knote | null = null;
   next: Knote | null = null;

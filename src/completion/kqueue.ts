@@ -100,6 +100,15 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   #head: Knote | null = null;
   #tail: Knote | null = null;
   #queued = 0;
+  /**
+   * Completion events without a knote of their own (the common case: nobody changed their knote),
+   * FIFO, beside the ready list. Each ready item carries a sequence number so that a scan takes
+   * them in activation order across both lists.
+   */
+  #aio: KEvent[] = [];
+  #aioSeq: number[] = [];
+  #aioHead = 0;
+  #seq = 0;
   #waiters: Waiter[] = [];
   #serveScheduled = false;
   #closed = false;
@@ -237,6 +246,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     for (const byIdent of this.#knotes.values()) for (const kn of byIdent.values()) this.#drop(kn);
     this.#knotes.clear();
     while (this.#head !== null) this.#dequeue(this.#head);
+    this.#aio = [];
+    this.#aioSeq = [];
+    this.#aioHead = 0;
     this.#keepalive.dispose();
     // Wake a keventSync parked on the ring (another thread's view of a shared kqueue).
     this.#s.cqs[this.cq]!.ring.consumers.notifyAll();
@@ -426,6 +438,20 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         return q;
       }
     }
+    for (let k = this.#aioHead; k < this.#aio.length; k++) {
+      const ev = this.#aio[k]!;
+      if (ev !== undefined && ev.filter === filter && ev.ident === ident) {
+        // A ready completion event that a change names: give it a knote in its place.
+        const kn = new Knote(ident, filter, EV_ONESHOT, 0, 0, ev.udata);
+        kn.data = ev.data;
+        kn.state = { done: true };
+        this.#aio.splice(k, 1);
+        this.#aioSeq.splice(k, 1);
+        this.#byIdent(filter).set(ident, kn);
+        this.activate(kn);
+        return kn;
+      }
+    }
     if (typeof ident !== 'number') return undefined;
     const sub = this.#host.client.find(ident);
     if (sub === undefined || sub._target !== (this as unknown)) return undefined;
@@ -489,10 +515,14 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
           s.cqs[i32[eb + E.OWNER]!]!.post(idx);
         }
         if ((flags & RequestFlag.NO_COMPLETE) !== 0 || this.#closed) continue;
-        let kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(id);
+        const kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(id);
         if (kn === undefined) {
-          kn = new Knote(id, filter, EV_ONESHOT, 0, 0, udata);
-        } else if ((kn.status & KN_DETACHED) !== 0) {
+          // Fast path: the event itself goes on the completion list.
+          this.#aio.push({ ident: id, filter, flags: EV_ONESHOT, fflags: 0, data: result, udata });
+          this.#aioSeq.push(++this.#seq);
+          continue;
+        }
+        if ((kn.status & KN_DETACHED) !== 0) {
           // Deleted before it completed (a tombstone): no event.
           this.#knotes.get(filter)!.delete(id);
           continue;
@@ -502,14 +532,25 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         this.activate(kn);
       }
       total += n;
-      if (n < INGEST_BATCH) return total;
+      if (n < INGEST_BATCH) break;
     }
+    if (total > 0 && this.#waiters.length > 0 && !this.#serveScheduled) {
+      this.#serveScheduled = true;
+      queueMicrotask(this.#serve);
+    }
+    return total;
+  }
+
+  /** Ready items (knotes on the ready list and completion events). */
+  get #ready(): number {
+    return this.#queued + this.#aio.length - this.#aioHead;
   }
 
   // ---- the ready list ------------------------------------------------------------------------
 
   #enqueue(kn: Knote): void {
     kn.status |= KN_QUEUED;
+    kn.seq = ++this.#seq;
     kn.prev = this.#tail;
     kn.next = null;
     if (this.#tail === null) this.#head = kn;
@@ -531,7 +572,22 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   /** Collect up to `max` events into `out` (FreeBSD's kqueue_scan, one pass over the list). */
   #scan(max: number, out: KEvent[]): void {
     let budget = this.#queued;
-    while (out.length < max && budget-- > 0 && this.#head !== null) {
+    for (;;) {
+      if (out.length >= max) break;
+      const aio = this.#aio;
+      const aioReady = this.#aioHead < aio.length;
+      if (aioReady && (this.#head === null || budget <= 0 || this.#aioSeq[this.#aioHead]! < this.#head.seq)) {
+        // A completion event: one-shot, delivered as made.
+        out.push(aio[this.#aioHead]!);
+        aio[this.#aioHead++] = undefined as unknown as KEvent;
+        if (this.#aioHead === aio.length) {
+          this.#aio = [];
+          this.#aioSeq = [];
+          this.#aioHead = 0;
+        }
+        continue;
+      }
+      if (budget-- <= 0 || this.#head === null) break;
       const kn = this.#head;
       this.#dequeue(kn);
       const filter = FILTERS.get(kn.filter)!;
@@ -624,7 +680,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     this.#serveScheduled = false;
     if (this.#closed) return;
     this.#ingest();
-    while (this.#waiters.length > 0 && this.#queued > 0) {
+    while (this.#waiters.length > 0 && this.#ready > 0) {
       const w = this.#waiters[0]!;
       this.#scan(w.max, w.buf);
       if (w.buf.length >= w.min || w.buf.length >= w.max) this.#finish(w);
