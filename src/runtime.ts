@@ -33,6 +33,7 @@ import {
   type SharedHandles,
 } from './syslet/shared.js';
 import { validate, type Plan } from './syslet/validate.js';
+import { compilePolicy, narrowPolicy, type Policy } from './syslet/policy.js';
 
 export { Submission };
 
@@ -61,6 +62,18 @@ export interface RuntimeOptions {
    * @default 8
    */
   latencySample?: number;
+  /**
+   * Which operations chains may run and a root directory confining every path (see Policy). A
+   * submission may narrow it, never widen it. Violations are atom results (-EACCES).
+   * @default no restriction
+   */
+  policy?: Policy;
+  /** Atoms a chain may have. @default 65536 */
+  maxAtoms?: number;
+  /** Bytes a chain's declared buffer may have. @default 16 MiB */
+  maxBufferBytes?: number;
+  /** Submissions a thread may have outstanding; more is an error (await rt.room()). @default 1,048,576 */
+  maxOutstanding?: number;
 }
 
 export interface SubmitOptions {
@@ -80,6 +93,8 @@ export interface SubmitOptions {
    * promise settles when the event is reaped (by kevent, or by this thread's reaper).
    */
   kq?: Kqueue;
+  /** Narrow the runtime's policy for this submission. */
+  policy?: Policy;
 }
 
 export interface QueueStats extends RingCounters {
@@ -128,6 +143,10 @@ export interface RuntimeHandle {
   readonly stepBudget: number;
   readonly spinUs: number;
   readonly latencySample: number;
+  readonly maxAtoms: number;
+  readonly maxBufferBytes: number;
+  readonly maxOutstanding: number;
+  readonly policy: { mask: number; root: string };
 }
 
 /** A chain validated once by rt.prepare(), submitted many times without validation. */
@@ -153,8 +172,11 @@ const DEFAULTS = {
   workerSpinUs: 50,
   maxQueues: 64,
   latencySample: 8,
+  maxAtoms: 65536,
+  maxBufferBytes: 16 * 1024 * 1024,
+  maxOutstanding: 1 << 20,
 };
-const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), 'workers', 'completionRingSize']);
+const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), 'workers', 'completionRingSize', 'policy']);
 
 function optInt(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
   const v = opts[name];
@@ -182,6 +204,13 @@ export class Runtime {
   readonly #stepBudget: number;
   readonly #spinUs: number;
   readonly #latencySample: number;
+  readonly #maxAtoms: number;
+  readonly #maxBufferBytes: number;
+  readonly #maxOutstanding: number;
+  /** The runtime's policy (mask, root) and its id in the policy table (0: none). */
+  readonly #policy: { mask: number; root: string };
+  readonly #policyId: number;
+  readonly #policyIds = new WeakMap<Policy, number>();
   readonly #kqueues = new Set<Kqueue>();
   #state: 'open' | 'closing' | 'closed' = 'open';
 
@@ -208,7 +237,12 @@ export class Runtime {
       this.#stepBudget = attachTo.stepBudget;
       this.#spinUs = attachTo.spinUs;
       this.#latencySample = attachTo.latencySample;
-      this.#client = new Client(this.#s, { spinUs: this.#spinUs, sampleMask: this.#latencySample - 1 });
+      this.#maxAtoms = attachTo.maxAtoms;
+      this.#maxBufferBytes = attachTo.maxBufferBytes;
+      this.#maxOutstanding = attachTo.maxOutstanding;
+      this.#policy = attachTo.policy;
+      this.#policyId = this.#registerPolicy(this.#policy);
+      this.#client = this.#newClient();
       return;
     }
     if (typeof options !== 'object' || options === null) {
@@ -229,6 +263,10 @@ export class Runtime {
     const workerSpinUs = optInt(o, 'workerSpinUs', 0, 1_000_000, DEFAULTS.workerSpinUs);
     const maxQueues = optInt(o, 'maxQueues', 1, 1024, DEFAULTS.maxQueues);
     this.#latencySample = optPow2(o, 'latencySample', 1, 1 << 20, DEFAULTS.latencySample);
+    this.#maxAtoms = optInt(o, 'maxAtoms', 1, 1 << 24, DEFAULTS.maxAtoms);
+    this.#maxBufferBytes = optInt(o, 'maxBufferBytes', 1, 2 ** 30, DEFAULTS.maxBufferBytes);
+    this.#maxOutstanding = optInt(o, 'maxOutstanding', 1, 2 ** 30, DEFAULTS.maxOutstanding);
+    this.#policy = options.policy === undefined ? { mask: -1, root: '' } : compilePolicy(options.policy, 'options.policy');
 
     this.#s = SharedState.create({
       tableCapacity: ringSize,
@@ -239,7 +277,8 @@ export class Runtime {
       arenaBytes,
       workerSpinUs,
     });
-    this.#client = new Client(this.#s, { spinUs: this.#spinUs, sampleMask: this.#latencySample - 1 });
+    this.#policyId = this.#registerPolicy(this.#policy);
+    this.#client = this.#newClient();
     const data: PumpData = { handles: this.#s.handles };
     this.#pool = new Piscina({
       filename: PUMP_FILE,
@@ -270,6 +309,10 @@ export class Runtime {
       stepBudget: this.#stepBudget,
       spinUs: this.#spinUs,
       latencySample: this.#latencySample,
+      maxAtoms: this.#maxAtoms,
+      maxBufferBytes: this.#maxBufferBytes,
+      maxOutstanding: this.#maxOutstanding,
+      policy: this.#policy,
     };
   }
 
@@ -280,7 +323,26 @@ export class Runtime {
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
     this.#checkOpen();
     const plan = this.#plan(chain);
-    return this.#client.submit(this.#submitOptions(plan, undefined, opts));
+    return this.#client.submit(this.#submitOptions(plan, undefined, opts))!;
+  }
+
+  /**
+   * Submit only if a slot is free now (after reaping what finished): the submission, or 'full'
+   * (nothing was taken; try again after `await rt.room()`).
+   */
+  trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
+    this.#checkOpen();
+    const plan = this.#plan(chain);
+    return this.#client.submit(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
+  }
+
+  /**
+   * Resolves when a submission from this thread would find a free slot at once: backpressure for
+   * producers that should not queue without bound (`submit` itself never blocks: when no slot is
+   * free, the submission waits in this thread's FIFO).
+   */
+  room(): Promise<void> {
+    return this.#client.room();
   }
 
   /**
@@ -289,7 +351,7 @@ export class Runtime {
    */
   _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
     this.#checkOpen();
-    return this.#client.submit(this.#submitOptions(undefined, codec, opts));
+    return this.#client.submit(this.#submitOptions(undefined, codec, opts))!;
   }
 
   /**
@@ -448,7 +510,36 @@ export class Runtime {
       if (chain._runtime !== this) throw new TypeError('submit: the chain was prepared by another runtime');
       return chain._plan;
     }
-    return validate(chain, { arena: this.#s.arena, slotBytes: this.#s.layout.dataBytes });
+    return validate(chain, {
+      arena: this.#s.arena,
+      slotBytes: this.#s.layout.dataBytes,
+      maxAtoms: this.#maxAtoms,
+      maxBufferBytes: this.#maxBufferBytes,
+    });
+  }
+
+  #newClient(): Client {
+    return new Client(this.#s, {
+      spinUs: this.#spinUs,
+      sampleMask: this.#latencySample - 1,
+      maxOutstanding: this.#maxOutstanding,
+    });
+  }
+
+  /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
+  #registerPolicy(p: { mask: number; root: string }): number {
+    if (p.mask === -1 && p.root === '') return 0;
+    return this.#s.policies.register(p.mask, p.root);
+  }
+
+  #submissionPolicy(p: Policy | undefined): number {
+    if (p === undefined) return this.#policyId;
+    let id = this.#policyIds.get(p);
+    if (id === undefined) {
+      id = this.#registerPolicy(narrowPolicy(this.#policy, compilePolicy(p, 'submit: policy'), 'submit: policy'));
+      this.#policyIds.set(p, id);
+    }
+    return id;
   }
 
   #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
@@ -479,8 +570,10 @@ export class Runtime {
     let stepBudget = this.#stepBudget;
     if (opts.stepBudget !== undefined) {
       const b = opts.stepBudget;
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > 2 ** 31 - 1) {
-        throw new TypeError(`submit: stepBudget: expected a positive integer, got ${String(b)}`);
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > this.#stepBudget) {
+        throw new TypeError(
+          `submit: stepBudget: expected a positive integer up to the runtime's ${this.#stepBudget} (option stepBudget), got ${String(b)}`,
+        );
       }
       stepBudget = b;
     }
@@ -495,6 +588,7 @@ export class Runtime {
       }
       if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
     }
-    return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq };
+    const policy = this.#submissionPolicy(opts.policy);
+    return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq, policy };
   }
 }

@@ -51,6 +51,8 @@ export interface ValidatedSubmit {
   udata: unknown;
   signal: AbortSignal | undefined;
   target: CompletionTarget | undefined;
+  /** Policy id (policy.ts), 0 for none. */
+  policy: number;
 }
 
 type Settle = (c: Completion) => void;
@@ -71,6 +73,7 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _stepBudget: number;
   /** @internal */ _unlisten: (() => void) | undefined;
   /** @internal */ _target: CompletionTarget | undefined;
+  /** @internal */ _policy: number;
   #promise: Promise<Completion> | undefined;
   #resolve: Settle | undefined;
 
@@ -86,6 +89,7 @@ export class Submission implements PromiseLike<Completion> {
     this._udata = v.udata;
     this._unlisten = undefined;
     this._target = v.target;
+    this._policy = v.policy;
   }
 
   /** A promise of the completion, created on first use (kqueue users may never need one). */
@@ -122,6 +126,8 @@ export class Submission implements PromiseLike<Completion> {
 export interface ClientOptions {
   /** Microseconds to spin for a completion before parking. */
   spinUs: number;
+  /** Most submissions outstanding at once on this thread (a resource bound). */
+  maxOutstanding: number;
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
 }
@@ -160,6 +166,7 @@ export class Client {
   readonly #reapHist: HistogramWriter;
   readonly #maxSpinUs: number;
   #spinUs: number;
+  readonly #maxOutstanding: number;
   readonly #sampleMask: number;
   #sampleTick = 0;
 
@@ -179,6 +186,8 @@ export class Client {
   readonly #unpushed: number[] = [];
   /** Resolvers waiting for outstanding to reach zero. */
   #drainWaiters: (() => void)[] = [];
+  /** Resolvers waiting for a free slot (room()). */
+  #roomWaiters: (() => void)[] = [];
   /** Wakes a parked reaper (something it cannot see in its queue happened). */
   #poke: (() => void) | undefined;
   /** Queues (kqueues' completion queues) this thread's reaper also drains, with their drain. */
@@ -195,6 +204,7 @@ export class Client {
     this.#maxSpinUs = opts.spinUs;
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
+    this.#maxOutstanding = opts.maxOutstanding;
   }
 
   get outstanding(): number {
@@ -205,14 +215,33 @@ export class Client {
     return this.#waiting.length - this.#waitingHead;
   }
 
-  /** Submit a validated request. */
-  submit(v: ValidatedSubmit): Submission {
+  /**
+   * Submit a validated request. With `onlyIfRoom`, return undefined instead when no slot is free
+   * (after reaping what finished): the request is not taken.
+   */
+  submit(v: ValidatedSubmit, onlyIfRoom = false): Submission | undefined {
+    if (this.#outstanding >= this.#maxOutstanding) {
+      throw new RangeError(
+        `submit: ${this.#outstanding} requests are outstanding on this thread, the limit (option maxOutstanding); await rt.room() or completions first`,
+      );
+    }
+    let idx = EMPTY;
+    if (onlyIfRoom) {
+      if (this.#waitingHead < this.#waiting.length) return undefined;
+      idx = this.#takeEntry();
+      if (idx === EMPTY) {
+        this.#drain();
+        idx = this.#takeEntry();
+        if (idx === EMPTY) return undefined;
+      }
+    }
     const sub = new Submission(this.#s.nextId(), v);
     this.#outstanding++;
     if (v.target !== undefined) v.target.targetStarted(sub);
     const signal = v.signal;
     if (signal !== undefined) {
       if (signal.aborted) {
+        if (idx !== EMPTY) this.#freeEntry(idx);
         this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
         return sub;
       }
@@ -222,7 +251,7 @@ export class Client {
       signal.addEventListener('abort', onAbort, { once: true });
       sub._unlisten = () => signal.removeEventListener('abort', onAbort);
     }
-    let idx = this.#waitingHead < this.#waiting.length ? EMPTY : this.#takeEntry();
+    if (idx === EMPTY && this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     if (idx === EMPTY) {
       // No free slot: reap what finished right here instead of waiting for the reaper's turn. A
       // long synchronous burst of submissions keeps the workers fed this way, and its entries
@@ -262,6 +291,22 @@ export class Client {
   cancelAll(): void {
     const all = [...this.#byEntry, ...this.#waiting.slice(this.#waitingHead)];
     for (const sub of all) if (sub !== undefined) this.#cancel(sub);
+  }
+
+  /**
+   * Resolves when a submission would find a free slot at once (backpressure for producers that
+   * must not queue without bound).
+   */
+  async room(): Promise<void> {
+    for (;;) {
+      if (this.#waitingHead === this.#waiting.length) {
+        if (this.#localFree.length > 0 || !this.#s.fq.isEmpty()) return;
+        this.#drain();
+        if (this.#localFree.length > 0 || !this.#s.fq.isEmpty()) return;
+      }
+      // Slots free up when completions are reaped: wait for this thread's reaper to make progress.
+      await new Promise<void>((r) => this.#roomWaiters.push(r));
+    }
   }
 
   /** Resolves when nothing submitted by this thread is outstanding. */
@@ -344,6 +389,7 @@ export class Client {
           stepBudget: sub._stepBudget,
           submittedAt: stamp,
           udata,
+          policy: sub._policy,
         },
         sub._varInit,
       );
@@ -364,6 +410,7 @@ export class Client {
       s.i32[eb + E.OVF_NEXT] = -1;
       s.i32[eb + E.FLAGS] = 0;
       s.i32[eb + E.KIND] = codec.kind;
+      s.i32[eb + E.POLICY] = sub._policy;
       s.f64[e64 + F.RESULT] = 0;
       s.f64[e64 + F.DEADLINE] = sub._deadline;
       s.f64[e64 + F.T_SUBMIT] = stamp;
@@ -591,6 +638,11 @@ export class Client {
   }
 
   #admitWaiting(): void {
+    if (this.#roomWaiters.length > 0) {
+      const w = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const r of w) r();
+    }
     while (this.#waitingHead < this.#waiting.length) {
       const idx = this.#takeEntry();
       if (idx === EMPTY) return;

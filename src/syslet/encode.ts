@@ -27,6 +27,8 @@ export interface RequestHeader {
   stepBudget: number;
   submittedAt: number;
   udata: number;
+  /** Policy id, 0 for none. */
+  policy: number;
 }
 
 /** How a chain ended, as the submitter sees it. */
@@ -116,6 +118,7 @@ export function writeChain(
   i32[eb + E.OVF_NEXT] = -1;
   i32[eb + E.FLAGS] = bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS;
   i32[eb + E.KIND] = RequestKind.CHAIN;
+  i32[eb + E.POLICY] = h.policy;
   f64[e64 + F.RESULT] = 0;
   f64[e64 + F.DEADLINE] = h.deadline;
   f64[e64 + F.T_SUBMIT] = h.submittedAt;

@@ -19,6 +19,7 @@ import {
   stopFires,
 } from './flags.js';
 import { Op } from './ops.js';
+import { allowsOp, confine, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
@@ -33,17 +34,15 @@ import {
 } from './table.js';
 import { recordBytes, writeRecord, type RawValue } from './values.js';
 
-/** Views of the request table and the arena, in the calling thread. */
+/** Views of the request table, the arena and the policies, in the calling thread. */
 export interface ExecViews {
   readonly layout: TableLayout;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly buf: Buffer;
   readonly arena: Arena;
+  readonly policies: PolicyTable;
 }
-
-/** Decides, at execution time, whether a path argument may be used (issue: security policy). */
-export type PathCheck = (path: string) => string | number;
 
 export const Outcome = {
   /** The chain ended; the entry holds its completion. */
@@ -59,8 +58,6 @@ const A0 = ATOM_HEADER_WORDS;
 export class Interpreter {
   readonly #t: ExecViews;
   readonly #workerSlot: number;
-  /** Optional execution-time path check (returns the path to use, or -errno). */
-  pathCheck: PathCheck | undefined;
 
   // Per-run context (set by run(), read by the argument helpers).
   #eb = 0;
@@ -70,6 +67,8 @@ export class Interpreter {
   #litBase = 0;
   #strBase = 0;
   #deadline = 0;
+  /** The chain's policy, checked as each atom runs. */
+  #policy: CompiledPolicy | undefined;
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
 
@@ -104,6 +103,8 @@ export class Interpreter {
     this.#strBase = d8 + i32[db + D.STRS]!;
     const deadline = f64[e64 + F.DEADLINE]!;
     this.#deadline = deadline;
+    const policyId = i32[eb + E.POLICY]!;
+    this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
     const budget = i32[eb + E.STEP_BUDGET]!;
     let steps = i32[eb + E.STEPS]!;
     let pc = i32[eb + E.PC]!;
@@ -260,15 +261,19 @@ export class Interpreter {
     return this.#t.buf.toString('utf8', start, start + i32[w + 2]!);
   }
 
-  /** A path argument after the policy check: the path, or -errno. */
-  #path(aw: number, k: number): string | number {
+  /**
+   * A path argument after the policy's check: the path to use, or -errno. `follow` says whether
+   * the operation follows a symlink in the last component.
+   */
+  #path(aw: number, k: number, follow: boolean): string | number {
     const p = this.#str(aw, k);
-    return this.pathCheck === undefined ? p : this.pathCheck(p);
+    return this.#policy === undefined ? p : confine(this.#policy, p, follow);
   }
 
   #exec(aw: number): number {
     const i32 = this.#t.i32;
     const op = i32[aw]!;
+    if (this.#policy !== undefined && !allowsOp(this.#policy, op)) return -errno.EACCES;
     try {
       switch (op) {
         case Op.NOP: {
@@ -277,7 +282,7 @@ export class Interpreter {
           return Number.isNaN(r) ? -errno.EFAULT : r;
         }
         case Op.OPEN: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           const flags = this.#num(aw, 1);
           const mode = this.#kind(aw, 2) === ArgKind.NONE ? 0o666 : this.#num(aw, 2);
@@ -303,7 +308,7 @@ export class Interpreter {
         }
         case Op.STAT:
         case Op.LSTAT: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, op === Op.STAT);
           if (typeof path === 'number') return path;
           const st: Stats | undefined =
             op === Op.STAT ? fs.statSync(path, STAT_OPTS) : fs.lstatSync(path, STAT_OPTS);
@@ -332,9 +337,11 @@ export class Interpreter {
         case Op.LINK:
         case Op.COPYFILE: {
           // symlink's target is stored in the link, not resolved: it is not a path we open.
-          const a = op === Op.SYMLINK ? this.#str(aw, 0) : this.#path(aw, 0);
+          // copyfile follows symlinks at both ends; rename, link and symlink act on the names.
+          const follow = op === Op.COPYFILE;
+          const a = op === Op.SYMLINK ? this.#str(aw, 0) : this.#path(aw, 0, follow);
           if (typeof a === 'number') return a;
-          const b = this.#path(aw, 1);
+          const b = this.#path(aw, 1, follow);
           if (typeof b === 'number') return b;
           if (op === Op.RENAME) fs.renameSync(a, b);
           else if (op === Op.SYMLINK) fs.symlinkSync(a, b);
@@ -348,14 +355,14 @@ export class Interpreter {
         }
         case Op.UNLINK:
         case Op.RMDIR: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, false);
           if (typeof path === 'number') return path;
           if (op === Op.UNLINK) fs.unlinkSync(path);
           else fs.rmdirSync(path);
           return 0;
         }
         case Op.MKDIR: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, false);
           if (typeof path === 'number') return path;
           const mode = this.#kind(aw, 1) === ArgKind.NONE ? 0o777 : this.#num(aw, 1);
           if (!Number.isInteger(mode)) return badInt(mode);
@@ -363,7 +370,7 @@ export class Interpreter {
           return 0;
         }
         case Op.READDIR: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           const names = fs.readdirSync(path);
           this.#value = names;
@@ -371,14 +378,14 @@ export class Interpreter {
         }
         case Op.READLINK:
         case Op.REALPATH: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, op === Op.REALPATH);
           if (typeof path === 'number') return path;
           const s = op === Op.READLINK ? fs.readlinkSync(path) : fs.realpathSync.native(path);
           this.#value = s;
           return Buffer.byteLength(s, 'utf8');
         }
         case Op.CHMOD: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           const mode = this.#num(aw, 1);
           if (!Number.isInteger(mode)) return badInt(mode);
@@ -386,7 +393,7 @@ export class Interpreter {
           return 0;
         }
         case Op.UTIMES: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           const at = this.#num(aw, 1);
           const mt = this.#num(aw, 2);
@@ -395,7 +402,7 @@ export class Interpreter {
           return 0;
         }
         case Op.ACCESS: {
-          const path = this.#path(aw, 0);
+          const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           const mode = this.#kind(aw, 1) === ArgKind.NONE ? fs.constants.F_OK : this.#num(aw, 1);
           if (!Number.isInteger(mode)) return badInt(mode);

@@ -6,6 +6,7 @@
  *   rings  the submission ring, the free ring, the completion rings
  *   table  the request entries (table.ts)
  *   arena  the shared heap (ring/arena.ts)
+ *   policies  the policy table (policy.ts)
  *
  * The creating thread lays them out (SharedState.create); workers and attached threads receive the
  * buffers through postMessage/workerData (setup only) and build their own views (new SharedState).
@@ -17,6 +18,7 @@ import { Ring } from '../ring/mpmc.js';
 import { HISTOGRAM_WORDS } from '../ring/stats.js';
 import { CompletionQueue, CqField } from '../completion/queue.js';
 import type { ExecViews } from './interp.js';
+import { PolicyTable } from './policy.js';
 import { TableLayout } from './table.js';
 
 /** Control words (Int32 indices in ctl). */
@@ -80,6 +82,7 @@ export interface SharedHandles {
   rings: SharedArrayBuffer;
   table: SharedArrayBuffer;
   arena: SharedArrayBuffer;
+  policies: SharedArrayBuffer;
 }
 
 function ctlGeometry(numCqs: number, maxWorkers: number) {
@@ -107,6 +110,7 @@ export class SharedState implements ExecViews {
   readonly f64: Float64Array;
   readonly buf: Buffer;
   readonly arena: Arena;
+  readonly policies: PolicyTable;
   /** Submission ring: entry indices for workers. */
   readonly sq: Ring;
   /** Free ring: entry indices nobody uses. */
@@ -147,7 +151,13 @@ export class SharedState implements ExecViews {
     const tableSab = new SharedArrayBuffer(layout.totalBytes);
     const arena = Arena.create(cfg.arenaBytes);
     Atomics.store(ctl, C.MAGIC, CTL_MAGIC);
-    return new SharedState({ ctl: ctlSab, rings: ringsSab, table: tableSab, arena: arena.sab });
+    return new SharedState({
+      ctl: ctlSab,
+      rings: ringsSab,
+      table: tableSab,
+      arena: arena.sab,
+      policies: PolicyTable.create().sab,
+    });
   }
 
   /** Map a runtime's memory laid out by create() (in this thread or another). */
@@ -168,6 +178,7 @@ export class SharedState implements ExecViews {
     this.f64 = new Float64Array(h.table);
     this.buf = Buffer.from(h.table);
     this.arena = new Arena(h.arena);
+    this.policies = new PolicyTable(h.policies);
     const rg = ringsGeometry(tableCapacity, this.numCqs, this.ctl[C.CQ_CAPACITY]!);
     this.sq = new Ring(h.rings, rg.sq);
     this.fq = new Ring(h.rings, rg.fq);

@@ -45,8 +45,10 @@ export const E = {
   FLAGS: 13,
   /** The request's kind (RequestKind). */
   KIND: 14,
-  /** Reserved for the submitting client's index. */
+  /** The submitting client's completion queue (where its submission settles). */
   OWNER: 15,
+  /** Policy id (policy.ts), 0 for none. In the header's last 16 bytes, after the Float64 fields. */
+  POLICY: 28,
 } as const;
 
 /** Float64 field indices relative to the entry's first Float64 word. */

@@ -94,8 +94,10 @@ export interface ValidateContext {
   arena: Arena;
   /** Data bytes per request slot. */
   slotBytes: number;
-  /** Largest number of atoms, when a policy limits it. */
+  /** Most atoms a chain may have. */
   maxAtoms?: number;
+  /** Most bytes a declared buffer may have. */
+  maxBufferBytes?: number;
 }
 
 const OP_NAMES = OPS.map((o) => o.name).join(', ');
@@ -455,12 +457,11 @@ function planArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanA
 
 function bufferPlan(name: string, decl: unknown, ctx: ValidateContext): BufferPlan {
   const where = `chain.buffers.${name}`;
-  const max = ctx.arena.heapBytes;
+  const max = Math.min(ctx.arena.heapBytes, ctx.maxBufferBytes ?? Infinity);
   const checkSize = (size: unknown): number => {
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > max) {
-      throw new ChainError(
-        `${where}: expected a size in bytes from 1 to ${max} (the arena), got ${describe(size)}`,
-      );
+      const why = max === ctx.arena.heapBytes ? 'the arena' : 'option maxBufferBytes';
+      throw new ChainError(`${where}: expected a size in bytes from 1 to ${max} (${why}), got ${describe(size)}`);
     }
     return size;
   };

@@ -135,7 +135,7 @@ describe('bad input is refused at submit with a precise error', () => {
       'chain.vars.x: expected a finite number, got "one"',
     );
     expect(refusal({ buffers: { b: 0 }, atoms: [{ op: 'nop' }] }).message).toBe(
-      'chain.buffers.b: expected a size in bytes from 1 to 67108864 (the arena), got 0',
+      'chain.buffers.b: expected a size in bytes from 1 to 16777216 (option maxBufferBytes), got 0',
     );
     expect(refusal({ atoms: [{ op: 'nop', into: '' }] }).message).toBe(
       'chain.atoms[0] (nop): into: expected a variable name (a non-empty string), got ""',
@@ -153,7 +153,7 @@ describe('bad input is refused at submit with a precise error', () => {
     const c: Chain = { atoms: [{ op: 'nop' }] };
     expect(() => rt.submit(c, { timeoutMs: -1 })).toThrow('submit: timeoutMs: expected a non-negative number, got -1');
     expect(() => rt.submit(c, { vars: { q: 1 } })).toThrow('submit: vars.q: the chain has no variable "q"');
-    expect(() => rt.submit(c, { stepBudget: 0 })).toThrow('submit: stepBudget: expected a positive integer, got 0');
+    expect(() => rt.submit(c, { stepBudget: 0 })).toThrow("submit: stepBudget: expected a positive integer up to the runtime's 1000000 (option stepBudget), got 0");
   });
 
   it('bad runtime options', () => {

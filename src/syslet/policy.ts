@@ -1,0 +1,223 @@
+/**
+ * Policies: which operations chains may run, and a root directory that confines every path.
+ *
+ * Chains are code. A chain from an untrusted source must run under a policy: its atoms can then
+ * only use the allowed operations, and only paths inside the root, checked when each atom runs
+ * (not only at submission), through `..` and symlinks. A violation is the atom's result, -EACCES,
+ * not an exception, so a chain can branch on it like on any failed syscall.
+ *
+ * Policies live in a small shared table so a worker can look one up by id from the request it runs;
+ * id 0 is "no policy".
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { WORD_BYTES } from '../ring/layout.js';
+import { errno } from './errno.js';
+import { OP_BY_NAME, OPS, type OpName } from './ops.js';
+
+export interface Policy {
+  /** Operations chains may run; any other atom ends with -EACCES. @default every operation */
+  allow?: readonly OpName[];
+  /**
+   * A directory every path argument must stay inside: relative paths resolve against it, absolute
+   * ones must lie in it, and no `..` or symlink (followed when the atom runs) may lead out of it.
+   */
+  root?: string;
+}
+
+/** Shared table layout (Int32 words). */
+const P_COUNT = 0;
+const P_LOCK = 1;
+const P_HEADER = 16;
+const MAX_POLICIES = 64;
+const ROOT_BYTES = 4096;
+/** Per policy: allow mask, root byte length, then the root's UTF-8 bytes. */
+const P_WORDS = 2 + ROOT_BYTES / WORD_BYTES;
+
+export const POLICY_TABLE_BYTES = (P_HEADER + MAX_POLICIES * P_WORDS) * WORD_BYTES;
+const ALL_OPS = OPS.length >= 32 ? -1 : (2 ** OPS.length - 1) | 0;
+
+/** A policy in the form the interpreter applies. */
+export interface CompiledPolicy {
+  readonly id: number;
+  /** Bit per opcode. */
+  readonly mask: number;
+  /** The root as given (absolute, normalized), and its real path; '' without a root. */
+  readonly root: string;
+  readonly realRoot: string;
+}
+
+export class PolicyTable {
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly #cache = new Map<number, CompiledPolicy>();
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.i32 = new Int32Array(sab);
+    this.u8 = new Uint8Array(sab);
+  }
+
+  static create(): PolicyTable {
+    return new PolicyTable(new SharedArrayBuffer(POLICY_TABLE_BYTES));
+  }
+
+  /**
+   * Register a policy (the caller validated it) and return its id (>= 1). Equal policies share an
+   * id. Throws RangeError when the table is full.
+   */
+  register(mask: number, root: string): number {
+    const bytes = Buffer.from(root, 'utf8');
+    if (bytes.length > ROOT_BYTES) throw new RangeError(`policy.root: longer than ${ROOT_BYTES} bytes`);
+    // Registration is rare: a spin lock is enough (Atomics.wait would be overkill).
+    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    try {
+      const n = this.i32[P_COUNT]!;
+      for (let id = 1; id <= n; id++) {
+        const b = P_HEADER + (id - 1) * P_WORDS;
+        if (this.i32[b] === mask && this.#root(b) === root) return id;
+      }
+      if (n >= MAX_POLICIES) throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies`);
+      const id = n + 1;
+      const b = P_HEADER + n * P_WORDS;
+      this.i32[b] = mask;
+      this.i32[b + 1] = bytes.length;
+      this.u8.set(bytes, (b + 2) * WORD_BYTES);
+      // Publishes the record: pairs with lookup()'s load of the count.
+      Atomics.store(this.i32, P_COUNT, id);
+      return id;
+    } finally {
+      Atomics.store(this.i32, P_LOCK, 0);
+    }
+  }
+
+  /** The compiled policy `id` (cached per thread), or undefined for 0. */
+  lookup(id: number): CompiledPolicy | undefined {
+    if (id === 0) return undefined;
+    let p = this.#cache.get(id);
+    if (p === undefined) {
+      if (id > Atomics.load(this.i32, P_COUNT)) return undefined;
+      const b = P_HEADER + (id - 1) * P_WORDS;
+      const root = this.#root(b);
+      let realRoot = '';
+      if (root !== '') {
+        try {
+          realRoot = fs.realpathSync.native(root);
+        } catch {
+          // A root that does not exist (any more) confines to nothing: every path is refused.
+          realRoot = '\0';
+        }
+      }
+      p = { id, mask: this.i32[b]!, root, realRoot };
+      this.#cache.set(id, p);
+    }
+    return p;
+  }
+
+  #root(b: number): string {
+    const len = this.i32[b + 1]!;
+    return len === 0 ? '' : Buffer.from(this.u8.buffer, (b + 2) * WORD_BYTES, len).toString('utf8');
+  }
+}
+
+/** Validate a policy given by a user; returns its mask and normalized root. */
+export function compilePolicy(p: Policy, where: string): { mask: number; root: string } {
+  if (typeof p !== 'object' || p === null) throw new TypeError(`${where}: expected { allow?, root? }, got ${String(p)}`);
+  for (const k of Object.keys(p)) {
+    if (k !== 'allow' && k !== 'root') throw new TypeError(`${where}.${k}: unknown field; expected allow, root`);
+  }
+  let mask = ALL_OPS;
+  if (p.allow !== undefined) {
+    if (!Array.isArray(p.allow)) throw new TypeError(`${where}.allow: expected an array of operation names`);
+    mask = 0;
+    for (const name of p.allow) {
+      const op = OP_BY_NAME.get(name as string);
+      if (op === undefined) {
+        throw new TypeError(`${where}.allow: unknown operation ${JSON.stringify(name)}; expected one of ${OPS.map((o) => o.name).join(', ')}`);
+      }
+      mask |= 1 << op.code;
+    }
+  }
+  let root = '';
+  if (p.root !== undefined) {
+    if (typeof p.root !== 'string' || p.root === '') throw new TypeError(`${where}.root: expected a directory path`);
+    root = path.resolve(p.root);
+  }
+  return { mask, root };
+}
+
+/** Combine a runtime policy with a submission's: operations both allow, the narrower root. */
+export function narrowPolicy(outer: { mask: number; root: string }, inner: { mask: number; root: string }, where: string): { mask: number; root: string } {
+  let root = outer.root;
+  if (inner.root !== '') {
+    if (outer.root !== '' && !isInside(inner.root, outer.root)) {
+      throw new TypeError(`${where}.root: ${inner.root} is outside the runtime's root ${outer.root}`);
+    }
+    root = inner.root;
+  }
+  return { mask: outer.mask & inner.mask, root };
+}
+
+export function isInside(p: string, root: string): boolean {
+  if (p === root) return true;
+  const rel = path.relative(root, p);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+export function allowsOp(policy: CompiledPolicy, opcode: number): boolean {
+  return (policy.mask & (1 << opcode)) !== 0;
+}
+
+const MAX_LINKS = 40;
+
+/**
+ * The path an atom may use for `p` under `policy`, or -errno. `followFinal` says whether the
+ * operation follows a symlink in the last component (stat, open) or acts on the link itself
+ * (lstat, unlink, rename). Intermediate symlinks are resolved here and the resolved path is what
+ * the atom uses, so a later swap of an intermediate link cannot redirect it. (A symlink swapped
+ * into the last component between this check and the syscall is the remaining race: Node offers
+ * no openat(2) with RESOLVE_BENEATH.)
+ */
+export function confine(policy: CompiledPolicy, p: string, followFinal: boolean, depth = 0): string | number {
+  if (policy.root === '') return p;
+  if (depth > MAX_LINKS) return -errno.ELOOP;
+  const abs = path.resolve(policy.root, p);
+  if (!isInside(abs, policy.root) && !isInside(abs, policy.realRoot)) return -errno.EACCES;
+  const parent = realAncestor(path.dirname(abs));
+  if (typeof parent === 'number') return parent;
+  if (!isInside(parent, policy.realRoot)) return -errno.EACCES;
+  const candidate = path.join(parent, path.basename(abs));
+  if (candidate !== policy.realRoot && !isInside(candidate, policy.realRoot)) return -errno.EACCES;
+  if (!followFinal) return candidate;
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(candidate, { throwIfNoEntry: false });
+  } catch {
+    return candidate;
+  }
+  if (st === undefined || !st.isSymbolicLink()) return candidate;
+  let target: string;
+  try {
+    target = fs.readlinkSync(candidate);
+  } catch {
+    return candidate;
+  }
+  return confine(policy, path.resolve(parent, target), true, depth + 1);
+}
+
+/** The real path of `dir`, walking up past components that do not exist yet. */
+function realAncestor(dir: string): string | number {
+  const tail: string[] = [];
+  let probe = dir;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync.native(probe), ...tail.reverse());
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return -(errno[code as keyof typeof errno] ?? errno.EACCES);
+      const up = path.dirname(probe);
+      if (up === probe) return -errno.EACCES;
+      tail.push(path.basename(probe));
+      probe = up;
+    }
+  }
+}
