@@ -11,6 +11,7 @@
  * completion queue, no pool of their own.
  */
 import os from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { isPowerOfTwo, sharedNow } from './ring/layout.js';
@@ -33,6 +34,9 @@ import {
   type SharedHandles,
 } from './syslet/shared.js';
 import { validate, type Plan } from './syslet/validate.js';
+import { errno } from './syslet/errno.js';
+import { RingField } from './ring/mpmc.js';
+import { E, EntryState, F, Status } from './syslet/table.js';
 import { compilePolicy, narrowPolicy, type Policy } from './syslet/policy.js';
 
 export { Submission };
@@ -74,6 +78,25 @@ export interface RuntimeOptions {
   maxBufferBytes?: number;
   /** Submissions a thread may have outstanding; more is an error (await rt.room()). @default 1,048,576 */
   maxOutstanding?: number;
+  /** Worker resource limits (worker_threads ResourceLimits), passed to piscina. */
+  resourceLimits?: ResourceLimits;
+  /** Fault injection for testing recovery (see injectFaults). @default none */
+  faults?: FaultOptions;
+}
+
+/**
+ * Fault injection, for testing that nothing is lost when workers die: the chance, per request, that
+ * the worker running it dies in the middle of it (before its first atom or after its last one,
+ * before the completion is posted). Deterministic in (request id, seed).
+ */
+export interface FaultOptions {
+  /** An uncaught error thrown from the worker's pump. */
+  pumpError?: number;
+  /** process.exit() in the worker. */
+  workerExit?: number;
+  /** The worker exhausts its heap (stopped by V8 when resourceLimits are set). */
+  oom?: number;
+  seed?: number;
 }
 
 export interface SubmitOptions {
@@ -119,6 +142,9 @@ export interface RuntimeStats {
   };
   workers: WorkerStats[];
   arena: ArenaStats;
+  /** Workers that died (and were replaced); requests they held completed with -EOWNERDEAD. */
+  workerDeaths: number;
+  ownerDeadCompletions: number;
   /** Submitted by this thread and not yet completed (including those waiting for a slot). */
   outstanding: number;
   /** Waiting for a free slot in this thread. */
@@ -176,7 +202,14 @@ const DEFAULTS = {
   maxBufferBytes: 16 * 1024 * 1024,
   maxOutstanding: 1 << 20,
 };
-const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), 'workers', 'completionRingSize', 'policy']);
+const OPTION_NAMES = new Set([
+  ...Object.keys(DEFAULTS),
+  'workers',
+  'completionRingSize',
+  'policy',
+  'resourceLimits',
+  'faults',
+]);
 
 function optInt(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
   const v = opts[name];
@@ -212,6 +245,7 @@ export class Runtime {
   readonly #policyId: number;
   readonly #policyIds = new WeakMap<Policy, number>();
   readonly #kqueues = new Set<Kqueue>();
+  readonly #watched = new WeakSet<object>();
   #state: 'open' | 'closing' | 'closed' = 'open';
 
   /** Start a runtime and wait until its workers are running. */
@@ -279,6 +313,7 @@ export class Runtime {
     });
     this.#policyId = this.#registerPolicy(this.#policy);
     this.#client = this.#newClient();
+    if (options.faults !== undefined) this.injectFaults(options.faults);
     const data: PumpData = { handles: this.#s.handles };
     this.#pool = new Piscina({
       filename: PUMP_FILE,
@@ -288,7 +323,80 @@ export class Runtime {
       // The pump parks with its own Atomics.wait; piscina's wait loop would block it.
       atomics: 'disabled',
       workerData: { syslet: data },
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     });
+    // A worker that dies (uncaught error, process.exit(), resource limits) is replaced by piscina;
+    // what it held is completed here. Its error is reported through the completion, not thrown.
+    this.#watchWorkers();
+    this.#pool.on('workerCreate', () => this.#watchWorkers());
+    this.#pool.on('error', () => {});
+  }
+
+  /** Listen for the exit of every worker thread piscina started (new ones as they come). */
+  #watchWorkers(): void {
+    for (const w of this.#pool!.threads) {
+      if (this.#watched.has(w)) continue;
+      this.#watched.add(w);
+      // Read now: a Worker's threadId is -1 once it stopped.
+      const threadId = w.threadId;
+      w.once('exit', () => this.#recoverWorker(threadId));
+    }
+  }
+
+  /**
+   * Set the fault-injection chances (0 to 1 each) for requests from now on: for testing recovery.
+   * `injectFaults({})` turns them off.
+   */
+  injectFaults(f: FaultOptions): void {
+    const ppm = (name: keyof FaultOptions): number => {
+      const v = f[name] ?? 0;
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new TypeError(`faults.${name}: expected a chance from 0 to 1, got ${String(v)}`);
+      return Math.round(v * 1_000_000);
+    };
+    const ctl = this.#s.ctl;
+    Atomics.store(ctl, C.FAULT_SEED, (f.seed ?? 0) | 0);
+    Atomics.store(ctl, C.FAULT_PUMP_ERROR, ppm('pumpError'));
+    Atomics.store(ctl, C.FAULT_EXIT, ppm('workerExit'));
+    Atomics.store(ctl, C.FAULT_OOM, ppm('oom'));
+  }
+
+  /**
+   * A worker thread is gone. The entry it held (its slot says which, and which request) completes
+   * with -EOWNERDEAD through its queue, exactly once: the state CAS races with nobody but a worker
+   * that is dead. Its slot and any spinner role it held are given back.
+   */
+  #recoverWorker(threadId: number): void {
+    const s = this.#s;
+    const ctl = s.ctl;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (ctl[b + W.THREAD_ID] !== threadId || Atomics.load(ctl, b + W.STATE) !== WorkerState.RUNNING) continue;
+      const idx = Atomics.load(ctl, b + W.CURRENT);
+      if (idx >= 0) {
+        const eb = s.layout.base(idx);
+        if (s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID)) {
+          for (const from of [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED]) {
+            if (Atomics.compareExchange(s.i32, eb + E.STATE, from, EntryState.DONE) === from) {
+              s.i32[eb + E.STATUS] = Status.FAILED;
+              s.f64[s.layout.base64(idx) + F.RESULT] = -errno.EOWNERDEAD;
+              s.i32[eb + E.VALUES_LEN] = 0;
+              s.i32[eb + E.VALUES_HEAP] = 0;
+              s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+              s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
+              Atomics.add(ctl, C.S_OWNER_DEAD, 1);
+              break;
+            }
+          }
+        }
+      }
+      if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
+      Atomics.add(ctl, C.S_WORKER_DEATHS, 1);
+      Atomics.sub(ctl, C.WORKERS_LIVE, 1);
+      ctl[b + W.CURRENT] = -1;
+      ctl[b + W.SPINNING] = 0;
+      // The slot is free for the replacement (keeping its counters for stats until reused).
+      Atomics.store(ctl, b + W.STATE, WorkerState.FREE);
+    }
   }
 
   /** Resolves when every worker's pump is running. */
@@ -469,6 +577,8 @@ export class Runtime {
       },
       workers,
       arena: s.arena.stats(),
+      workerDeaths: Atomics.load(s.ctl, C.S_WORKER_DEATHS),
+      ownerDeadCompletions: Atomics.load(s.ctl, C.S_OWNER_DEAD),
       outstanding: this.#client.outstanding,
       waitingForSlot: this.#client.waitingForSlot,
     };

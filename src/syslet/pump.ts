@@ -47,6 +47,8 @@ class Pump {
   readonly #running: HistogramWriter;
   readonly #spinUs: number;
   readonly #ctx: RequestContext;
+  /** Sum of the fault-injection chances (0: none; re-read per request). */
+  #faults = 0;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
@@ -61,7 +63,9 @@ class Pump {
 
   async loop(): Promise<void> {
     const sq = this.#s.sq;
+    const ctl = this.#s.ctl;
     for (;;) {
+      this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
       let idx = sq.tryPop();
       if (idx === EMPTY) {
         if (this.#s.shutdownState() !== 0) return;
@@ -79,6 +83,25 @@ class Pump {
     }
   }
 
+  /**
+   * Fault injection, for testing recovery: which fault (if any) strikes request `id`. Deterministic
+   * in (id, seed), so a test can run the same faults again.
+   */
+  #fault(id: number): number {
+    const ctl = this.#s.ctl;
+    let x = (id ^ ctl[C.FAULT_SEED]!) >>> 0;
+    x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
+    x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
+    const roll = ((x ^ (x >>> 16)) >>> 0) % 1_000_000;
+    const pe = ctl[C.FAULT_PUMP_ERROR]!;
+    const ex = ctl[C.FAULT_EXIT]!;
+    const oom = ctl[C.FAULT_OOM]!;
+    if (roll < pe) return FAULT_PUMP_ERROR;
+    if (roll < pe + ex) return FAULT_EXIT;
+    if (roll < pe + ex + oom) return FAULT_OOM;
+    return 0;
+  }
+
   /** Spin if no other worker spins, else (or then) park. Returns an entry index or EMPTY. */
   #waitForWork(): number {
     const s = this.#s;
@@ -88,7 +111,10 @@ class Pump {
     // Become the one spinner. Pairs with the submitter's load of C_SPINNERS: a submitter that saw
     // us spinning skips the wake-up, so we re-check the ring after leaving the spinner role.
     if (Atomics.compareExchange(sq.i32, RingField.C_SPINNERS, 0, 1) === 0) {
+      // Recorded so that if this worker dies while spinning, the runtime gives the role back.
+      Atomics.store(ctl, this.#slotBase + W.SPINNING, 1);
       const found = spinUntil(() => !sq.isEmpty() || s.shutdownState() !== 0, this.#spinUs);
+      Atomics.store(ctl, this.#slotBase + W.SPINNING, 0);
       Atomics.sub(sq.i32, RingField.C_SPINNERS, 1);
       if (found) {
         const v = sq.tryPop();
@@ -115,6 +141,10 @@ class Pump {
     const f64 = s.f64;
     const eb = s.layout.base(idx);
     const e64 = s.layout.base64(idx);
+    // Say what this worker holds before claiming it, so that if the worker dies from here on, the
+    // runtime finds the entry (recoverWorker in runtime.ts) and completes it with -EOWNERDEAD.
+    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, i32[eb + E.ID]!);
+    Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
     // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
     const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
     const cancelled = prev === EntryState.CANCELLED;
@@ -123,7 +153,8 @@ class Pump {
       i32[eb + E.CANCEL] = i32[eb + E.ID]!;
       Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
     }
-    Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
+    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
+    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 0) injectFault(fault);
     // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
     const submitted = f64[e64 + F.T_SUBMIT]!;
     let t0 = 0;
@@ -155,6 +186,9 @@ class Pump {
     const eb = s.layout.base(idx);
     const e64 = s.layout.base64(idx);
     const ctl = s.ctl;
+    // Half the injected faults strike after the atoms ran and before the completion is posted.
+    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
+    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 1) injectFault(fault);
     i32[eb + E.WORKER] = this.#slot;
     if (submitted !== 0) {
       const t1 = sharedNow();
@@ -169,6 +203,19 @@ class Pump {
     Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
     s.cqs[i32[eb + E.CQ]!]!.post(idx);
   }
+}
+
+const FAULT_PUMP_ERROR = 1;
+const FAULT_EXIT = 2;
+const FAULT_OOM = 3;
+
+/** Kill this worker the way real faults do. */
+function injectFault(kind: number): void {
+  if (kind === FAULT_PUMP_ERROR) throw new Error('syslet fault injection: an uncaught error in the pump');
+  if (kind === FAULT_EXIT) process.exit(70);
+  // Exhaust the heap: with resourceLimits set, V8 stops the worker (ERR_WORKER_OUT_OF_MEMORY).
+  const hog: number[][] = [];
+  for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
 }
 
 function claimSlot(s: SharedState): number {

@@ -37,6 +37,14 @@ export const C = {
   CQ_CAPACITY: 3 * CACHE_LINE_WORDS + 3,
   MAX_WORKERS: 3 * CACHE_LINE_WORDS + 4,
   WORKER_SPIN_US: 3 * CACHE_LINE_WORDS + 5,
+  /** Fault injection (testing recovery): per-million chances per request, and a seed. */
+  FAULT_PUMP_ERROR: 3 * CACHE_LINE_WORDS + 6,
+  FAULT_EXIT: 3 * CACHE_LINE_WORDS + 7,
+  FAULT_OOM: 3 * CACHE_LINE_WORDS + 8,
+  FAULT_SEED: 3 * CACHE_LINE_WORDS + 9,
+  /** Workers that died and were recovered; requests failed with -EOWNERDEAD because of it. */
+  S_WORKER_DEATHS: 3 * CACHE_LINE_WORDS + 10,
+  S_OWNER_DEAD: 3 * CACHE_LINE_WORDS + 11,
   /** Completion-queue blocks start here, CqField.WORDS each. */
   CQ_BLOCKS: 4 * CACHE_LINE_WORDS,
 } as const;
@@ -46,7 +54,7 @@ export const W = {
   /** WorkerState. */
   STATE: 0,
   THREAD_ID: 1,
-  /** Entry being run, or -1. */
+  /** Entry being run (set before claiming it), or -1. */
   CURRENT: 2,
   CHAINS: 3,
   ATOMS: 4,
@@ -55,6 +63,10 @@ export const W = {
   SPIN_HITS: 6,
   /** postMessage calls this thread made (counted only with SYSLET_COUNT_MESSAGES=1). */
   MESSAGES: 7,
+  /** The id of the request in CURRENT (a dead worker's entry may have been recycled since). */
+  CURRENT_ID: 8,
+  /** 1 while this worker holds the submission ring's spinner role. */
+  SPINNING: 9,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
