@@ -3,14 +3,18 @@
  * The `syslet` command.
  *
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
+ *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
  */
 import { demo } from './demo.js';
+import { DuUsageError, duCommand } from './du.js';
 
 const HELP = `usage: syslet <command> [options]
 
 commands:
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
+  du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
+                                  batched readdir and lstat chains (syslet du --help for options)
   help                            this text
 `;
 
@@ -36,6 +40,13 @@ async function main(argv: string[]): Promise<number> {
         out: (l) => process.stdout.write(`${l}\n`),
       });
       return 0;
+    case 'du':
+      try {
+        return await duCommand(rest);
+      } catch (e) {
+        if (e instanceof DuUsageError) throw new UsageError(`du: ${e.message}`);
+        throw e;
+      }
     case 'help':
     case '--help':
     case '-h':

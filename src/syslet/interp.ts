@@ -53,6 +53,7 @@ export const Outcome = {
 
 const STOP_MASK = 0x78;
 const STAT_OPTS = { throwIfNoEntry: false } as const;
+const READDIR_OPTS = { bufferSize: 1024 } as const;
 const A0 = ATOM_HEADER_WORDS;
 
 export class Interpreter {
@@ -372,7 +373,14 @@ export class Interpreter {
         case Op.READDIR: {
           const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
-          const names = fs.readdirSync(path);
+          // The directory's own order, as readdir(3) gives it (fs.readdirSync sorts, at a cost).
+          const dir = fs.opendirSync(path, READDIR_OPTS);
+          const names: string[] = [];
+          try {
+            for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
+          } finally {
+            dir.closeSync();
+          }
           this.#value = names;
           return names.length;
         }

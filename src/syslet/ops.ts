@@ -66,7 +66,7 @@ const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
   { name: 'unlink', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'unlink(2)' },
   { name: 'mkdir', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'mkdir(2), mode defaults to 0o777' },
   { name: 'rmdir', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'rmdir(2)' },
-  { name: 'readdir', params: [p('path', 'path')], value: ValueKind.NAMES, doc: 'the names in a directory (no . or ..): returns their count, value is the names' },
+  { name: 'readdir', params: [p('path', 'path')], value: ValueKind.NAMES, doc: 'the names in a directory, in its own order (no . or ..): returns their count, value is the names' },
   { name: 'readlink', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'readlink(2): returns the target length in bytes, value is the target' },
   { name: 'symlink', params: [p('target', 'path'), p('path', 'path')], value: ValueKind.NONE, doc: 'symlink(2)' },
   { name: 'link', params: [p('existingPath', 'path'), p('newPath', 'path')], value: ValueKind.NONE, doc: 'link(2)' },
