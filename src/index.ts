@@ -30,7 +30,7 @@ export {
   type BufferDecl,
   type AtomOptions,
 } from './syslet/chain.js';
-export type { Completion } from './syslet/encode.js';
+export type { Completion, Timing } from './syslet/encode.js';
 export type { StatusName } from './syslet/table.js';
 export { ChainError } from './syslet/validate.js';
 export type { Policy } from './syslet/policy.js';

@@ -31,15 +31,31 @@ export interface CompletionTarget {
   targetSettled(sub: Submission): void;
 }
 
+/**
+ * RequestCodec.encode's result for a request that already completed on the submitting thread (a
+ * threadlet that finished inline, submitted only so that its kqueue event is delivered): it goes
+ * straight to its completion queue, no worker runs it.
+ */
+export const ENCODED_COMPLETE = 1;
+
 /** A request kind other than a chain (threadlets): how it is written and read back. */
 export interface RequestCodec {
   readonly kind: number;
-  /** Write the request into entry `idx`'s data area. Returns 0, or -errno (e.g. -ENOMEM). */
+  /**
+   * Write the request into entry `idx`'s data area. Returns 0 (queue it for a worker),
+   * ENCODED_COMPLETE (it completed already: E.STATUS and F.RESULT are written), or -errno (e.g.
+   * -ENOMEM: it fails unstarted).
+   */
   encode(s: SharedState, idx: number): number;
   /** Read the completion after the worker ran it. */
   decode(s: SharedState, idx: number, sub: Submission): Completion;
   /** Free what the entry holds in the arena. */
   release(s: SharedState, idx: number): void;
+  /**
+   * It settled without reaching a worker, so decode() is never called: cancelled while waiting for
+   * a slot, refused by encode(), or cancelled by close({ force }).
+   */
+  unstarted?(c: Completion): void;
 }
 
 export interface ValidatedSubmit {
@@ -428,13 +444,14 @@ export class Client {
     }
     sub._entry = idx;
     this.#byEntry[idx] = sub;
-    if (plan !== undefined && plan.startsInline) {
+    if ((plan !== undefined && plan.startsInline) || rc === ENCODED_COMPLETE) {
       Atomics.store(s.i32, eb + E.STATE, EntryState.RUNNING);
-      if (this.#interp.run(idx, true) === Outcome.ENDED) {
+      if (rc === ENCODED_COMPLETE || this.#interp.run(idx, true) === Outcome.ENDED) {
         s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
         Atomics.store(s.i32, eb + E.STATE, EntryState.DONE);
-        // A chain that ended inline still completes through its queue when a kqueue waits for it
-        // (its event must reach the kqueue); otherwise it settles right here.
+        // A request that ended inline (a chain of SYNC atoms, a threadlet that finished inline)
+        // still completes through its queue when a kqueue waits for it (its event must reach the
+        // kqueue); otherwise it settles right here.
         if (target === undefined) this.#complete(idx);
         else s.cqs[target.cq]!.post(idx);
         return;
@@ -661,8 +678,13 @@ export class Client {
     const s = this.#s;
     const sub = this.#byEntry[idx];
     this.#byEntry[idx] = undefined;
-    const done = s.f64[s.layout.base64(idx) + F.T_DONE]!;
-    if (done !== 0) this.#reapHist.record((sharedNow() - done) * 1e6);
+    const e64 = s.layout.base64(idx);
+    const done = s.f64[e64 + F.T_DONE]!;
+    let reaped = 0;
+    if (done !== 0) {
+      reaped = sharedNow();
+      this.#reapHist.record((reaped - done) * 1e6);
+    }
     if (sub === undefined) {
       // Not ours (cannot happen while each thread reaps its own queue); never leak the slot.
       releaseEntry(s, idx);
@@ -677,13 +699,24 @@ export class Client {
       c = readCompletion(s, idx, sub._shape!, sub.id);
       releaseEntry(s, idx);
     }
+    if (reaped !== 0) {
+      c.timing = {
+        submitted: s.f64[e64 + F.T_SUBMIT]!,
+        started: s.f64[e64 + F.T_START]!,
+        completed: done,
+        reaped,
+        worker: s.i32[s.layout.base(idx) + E.WORKER]!,
+      };
+    }
     this.#freeEntry(idx);
     this.#settle(sub, c);
     return sub;
   }
 
   #settleUnstarted(sub: Submission, status: 'cancelled' | 'failed', result: number): void {
-    this.#settle(sub, unstartedCompletion(sub.id, status, result));
+    const c = unstartedCompletion(sub.id, status, result);
+    if (sub._codec?.unstarted !== undefined) sub._codec.unstarted(c);
+    this.#settle(sub, c);
   }
 
   #settle(sub: Submission, c: Completion): void {

@@ -61,6 +61,20 @@ export interface Completion {
   valuesLost: boolean;
   /** The submitter's udata. */
   udata: unknown;
+  /**
+   * When a chain sampled for latency (option latencySample) went through each stage, in
+   * milliseconds on a clock all threads share (performance.timeOrigin + performance.now()), and the
+   * worker slot that ran it (-1: inline). For profiling; absent on chains not sampled.
+   */
+  timing?: Timing;
+}
+
+export interface Timing {
+  submitted: number;
+  started: number;
+  completed: number;
+  reaped: number;
+  worker: number;
 }
 
 /** Shared by completions without variables or values (frozen: completions are read-only). */

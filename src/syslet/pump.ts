@@ -160,6 +160,7 @@ class Pump {
     let t0 = 0;
     if (submitted !== 0) {
       t0 = sharedNow();
+      f64[e64 + F.T_START] = t0;
       this.#queued.record((t0 - submitted) * 1e6);
     }
     const kind = i32[eb + E.KIND]!;

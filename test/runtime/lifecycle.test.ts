@@ -36,3 +36,21 @@ describe('runtime lifecycle', () => {
     expect(rt.stats().arena.inUse).toBe(0);
   });
 });
+
+describe('timing of sampled chains', () => {
+  it('says when each stage happened and which worker ran it', async () => {
+    await using rt = await Runtime.create({ workers: 1, latencySample: 1 });
+    const c = await rt.run(chain().nanosleep(2e6).build());
+    const t = c.timing!;
+    expect(t.worker).toBe(rt.stats().workers[0]!.slot);
+    expect(t.submitted).toBeLessThanOrEqual(t.started);
+    expect(t.completed - t.started).toBeGreaterThanOrEqual(2);
+    expect(t.completed).toBeLessThanOrEqual(t.reaped);
+    const st = rt.stats().latency;
+    expect(st.startToComplete.count).toBe(1);
+    expect(st.completeToReap.count).toBe(1);
+    await using unsampled = await Runtime.create({ workers: 1, latencySample: 1 << 20 });
+    await unsampled.run(chain().nop().build()); // the first is always sampled
+    expect((await unsampled.run(chain().nop().build())).timing).toBeUndefined();
+  });
+});
