@@ -292,6 +292,29 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     if (this.#outstanding === 1 && !this.#shared) this.#host.client.watchQueue(this.cq, () => this.#ingest());
   }
 
+  /** @internal It settled without reaching the ring: its event is made here. */
+  targetUnstarted(sub: { id: number; _udata: unknown; _codec?: { kind: number } | undefined }, c: { result: number }): void {
+    if (this.#closed) return;
+    const filter = sub._codec?.kind === RequestKind.THREADLET ? EVFILT_THREADLET : EVFILT_AIO;
+    const kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(sub.id);
+    if (kn !== undefined) {
+      if ((kn.status & KN_DETACHED) !== 0) {
+        this.#knotes.get(filter)!.delete(sub.id);
+        return;
+      }
+      kn.data = c.result;
+      kn.state = { done: true };
+      this.activate(kn);
+      return;
+    }
+    this.#aio.push({ ident: sub.id, filter, flags: EV_ONESHOT, fflags: 0, data: c.result, udata: sub._udata });
+    this.#aioSeq.push(++this.#seq);
+    if (this.#waiters.length > 0 && !this.#serveScheduled) {
+      this.#serveScheduled = true;
+      queueMicrotask(this.#serve);
+    }
+  }
+
   /** @internal It settled. */
   targetSettled(): void {
     this.#outstanding--;

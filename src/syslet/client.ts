@@ -29,6 +29,12 @@ export interface CompletionTarget {
   targetStarted(sub: Submission): void;
   /** A submission for this target settled. */
   targetSettled(sub: Submission): void;
+  /**
+   * A submission for this target settled without reaching a slot (cancelled while it waited, or
+   * refused for want of memory): no record will come through the queue, so the target makes its
+   * event from the completion itself.
+   */
+  targetUnstarted(sub: Submission, c: Completion): void;
 }
 
 /**
@@ -716,6 +722,7 @@ export class Client {
   #settleUnstarted(sub: Submission, status: 'cancelled' | 'failed', result: number): void {
     const c = unstartedCompletion(sub.id, status, result);
     if (sub._codec?.unstarted !== undefined) sub._codec.unstarted(c);
+    if (sub._target !== undefined) sub._target.targetUnstarted(sub, c);
     this.#settle(sub, c);
   }
 

@@ -110,6 +110,24 @@ describe('EVFILT_AIO', () => {
     kq.close();
   });
 
+  it('a request cancelled before it reached a slot still posts its one event', async () => {
+    await using small = await Runtime.create({ workers: 1, ringSize: 2 });
+    const kq = small.kqueue();
+    const slow = chain().nanosleep(20e6).build();
+    const held = [small.submit(slow, { kq }), small.submit(slow, { kq })];
+    const waiting = small.submit(slow, { kq, udata: 'w' }); // no slot: waits in this thread's FIFO
+    const aborted = new AbortController();
+    aborted.abort();
+    const never = small.submit(slow, { kq, signal: aborted.signal, udata: 'a' });
+    expect(small.cancel(waiting.id)).toBe(0);
+    const evs = await reap(kq, 4);
+    const byId = new Map(evs.map((e) => [e.ident, e]));
+    expect(byId.get(waiting.id)).toMatchObject({ filter: EVFILT_AIO, data: -errno.ECANCELED, udata: 'w' });
+    expect(byId.get(never.id)).toMatchObject({ filter: EVFILT_AIO, data: -errno.ECANCELED, udata: 'a' });
+    for (const h of held) expect(byId.get(h.id)!.data).toBe(0);
+    kq.close();
+  });
+
   it('a completion ring of 4 delivers 1000 events through its backlog, each once', async () => {
     await using small = await Runtime.create({ workers: 2, completionRingSize: 4 });
     const kq = small.kqueue();
