@@ -37,7 +37,7 @@ import { validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, Status } from './syslet/table.js';
-import { compilePolicy, narrowPolicy, type Policy } from './syslet/policy.js';
+import { compilePolicy, narrowPolicy, type Policy, type PolicySpec } from './syslet/policy.js';
 
 export { Submission };
 
@@ -172,7 +172,7 @@ export interface RuntimeHandle {
   readonly maxAtoms: number;
   readonly maxBufferBytes: number;
   readonly maxOutstanding: number;
-  readonly policy: { mask: number; root: string };
+  readonly policy: PolicySpec;
 }
 
 /** A chain validated once by rt.prepare(), submitted many times without validation. */
@@ -241,7 +241,7 @@ export class Runtime {
   readonly #maxBufferBytes: number;
   readonly #maxOutstanding: number;
   /** The runtime's policy (mask, root) and its id in the policy table (0: none). */
-  readonly #policy: { mask: number; root: string };
+  readonly #policy: PolicySpec;
   readonly #policyId: number;
   readonly #policyIds = new WeakMap<Policy, number>();
   readonly #kqueues = new Set<Kqueue>();
@@ -300,7 +300,7 @@ export class Runtime {
     this.#maxAtoms = optInt(o, 'maxAtoms', 1, 1 << 24, DEFAULTS.maxAtoms);
     this.#maxBufferBytes = optInt(o, 'maxBufferBytes', 1, 2 ** 30, DEFAULTS.maxBufferBytes);
     this.#maxOutstanding = optInt(o, 'maxOutstanding', 1, 2 ** 30, DEFAULTS.maxOutstanding);
-    this.#policy = options.policy === undefined ? { mask: -1, root: '' } : compilePolicy(options.policy, 'options.policy');
+    this.#policy = options.policy === undefined ? { mask: -1, root: '', cwd: '' } : compilePolicy(options.policy, 'options.policy');
 
     this.#s = SharedState.create({
       tableCapacity: ringSize,
@@ -637,9 +637,9 @@ export class Runtime {
   }
 
   /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
-  #registerPolicy(p: { mask: number; root: string }): number {
+  #registerPolicy(p: PolicySpec): number {
     if (p.mask === -1 && p.root === '') return 0;
-    return this.#s.policies.register(p.mask, p.root);
+    return this.#s.policies.register(p.mask, p.root, p.cwd);
   }
 
   #submissionPolicy(p: Policy | undefined): number {

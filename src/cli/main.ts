@@ -4,9 +4,11 @@
  *
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
  *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
+ *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
  */
 import { demo } from './demo.js';
 import { DuUsageError, duCommand } from './du.js';
+import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
 
 const HELP = `usage: syslet <command> [options]
 
@@ -15,6 +17,9 @@ commands:
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
                                   batched readdir and lstat chains (syslet du --help for options)
+  run [--root DIR] [--json] FILE.json
+                                  run a chain file, paths confined to the current directory
+                                  (or DIR); prints the completion (syslet run --help)
   help                            this text
 `;
 
@@ -46,6 +51,18 @@ async function main(argv: string[]): Promise<number> {
       } catch (e) {
         if (e instanceof DuUsageError) throw new UsageError(`du: ${e.message}`);
         throw e;
+      }
+    case 'run':
+      try {
+        return await runChainFile(parseRunArgs(rest), (s) => process.stdout.write(s));
+      } catch (e) {
+        if (!(e instanceof RunUsageError)) throw e;
+        if (e.message === '') {
+          process.stdout.write(RUN_HELP);
+          return 0;
+        }
+        process.stderr.write(`syslet: run: ${e.message}\n`);
+        return 2;
       }
     case 'help':
     case '--help':

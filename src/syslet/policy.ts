@@ -19,10 +19,13 @@ export interface Policy {
   /** Operations chains may run; any other atom ends with -EACCES. @default every operation */
   allow?: readonly OpName[];
   /**
-   * A directory every path argument must stay inside: relative paths resolve against it, absolute
-   * ones must lie in it, and no `..` or symlink (followed when the atom runs) may lead out of it.
+   * A directory every path argument must stay inside: absolute paths must lie in it, relative
+   * ones resolve against `cwd` (by default the root itself), and no `..` or symlink (followed when
+   * the atom runs) may lead out of it.
    */
   root?: string;
+  /** The directory relative paths resolve against. @default the root */
+  cwd?: string;
 }
 
 /** Shared table layout (Int32 words). */
@@ -30,9 +33,10 @@ const P_COUNT = 0;
 const P_LOCK = 1;
 const P_HEADER = 16;
 const MAX_POLICIES = 64;
-const ROOT_BYTES = 4096;
-/** Per policy: allow mask, root byte length, then the root's UTF-8 bytes. */
-const P_WORDS = 2 + ROOT_BYTES / WORD_BYTES;
+/** Room for the root's and the cwd's UTF-8 bytes. */
+const PATH_BYTES = 8192;
+/** Per policy: allow mask, root byte length, cwd byte length, then the bytes (root, then cwd). */
+const P_WORDS = 3 + PATH_BYTES / WORD_BYTES;
 
 export const POLICY_TABLE_BYTES = (P_HEADER + MAX_POLICIES * P_WORDS) * WORD_BYTES;
 const ALL_OPS = OPS.length >= 32 ? -1 : (2 ** OPS.length - 1) | 0;
@@ -45,6 +49,8 @@ export interface CompiledPolicy {
   /** The root as given (absolute, normalized), and its real path; '' without a root. */
   readonly root: string;
   readonly realRoot: string;
+  /** Where relative paths resolve (absolute): the root unless the policy says otherwise. */
+  readonly cwd: string;
 }
 
 export class PolicyTable {
@@ -65,23 +71,28 @@ export class PolicyTable {
    * Register a policy (the caller validated it) and return its id (>= 1). Equal policies share an
    * id. Throws RangeError when the table is full.
    */
-  register(mask: number, root: string): number {
-    const bytes = Buffer.from(root, 'utf8');
-    if (bytes.length > ROOT_BYTES) throw new RangeError(`policy.root: longer than ${ROOT_BYTES} bytes`);
+  register(mask: number, root: string, cwd = ''): number {
+    const rootBytes = Buffer.from(root, 'utf8');
+    const cwdBytes = Buffer.from(cwd, 'utf8');
+    if (rootBytes.length + cwdBytes.length > PATH_BYTES) {
+      throw new RangeError(`policy: root and cwd together longer than ${PATH_BYTES} bytes`);
+    }
     // Registration is rare: a spin lock is enough (Atomics.wait would be overkill).
     while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
     try {
       const n = this.i32[P_COUNT]!;
       for (let id = 1; id <= n; id++) {
         const b = P_HEADER + (id - 1) * P_WORDS;
-        if (this.i32[b] === mask && this.#root(b) === root) return id;
+        if (this.i32[b] === mask && this.#root(b) === root && this.#cwd(b) === cwd) return id;
       }
       if (n >= MAX_POLICIES) throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies`);
       const id = n + 1;
       const b = P_HEADER + n * P_WORDS;
       this.i32[b] = mask;
-      this.i32[b + 1] = bytes.length;
-      this.u8.set(bytes, (b + 2) * WORD_BYTES);
+      this.i32[b + 1] = rootBytes.length;
+      this.i32[b + 2] = cwdBytes.length;
+      this.u8.set(rootBytes, (b + 3) * WORD_BYTES);
+      this.u8.set(cwdBytes, (b + 3) * WORD_BYTES + rootBytes.length);
       // Publishes the record: pairs with lookup()'s load of the count.
       Atomics.store(this.i32, P_COUNT, id);
       return id;
@@ -107,7 +118,8 @@ export class PolicyTable {
           realRoot = '\0';
         }
       }
-      p = { id, mask: this.i32[b]!, root, realRoot };
+      const cwd = this.#cwd(b);
+      p = { id, mask: this.i32[b]!, root, realRoot, cwd: cwd === '' ? root : cwd };
       this.#cache.set(id, p);
     }
     return p;
@@ -115,15 +127,28 @@ export class PolicyTable {
 
   #root(b: number): string {
     const len = this.i32[b + 1]!;
-    return len === 0 ? '' : Buffer.from(this.u8.buffer, (b + 2) * WORD_BYTES, len).toString('utf8');
+    return len === 0 ? '' : Buffer.from(this.u8.buffer, (b + 3) * WORD_BYTES, len).toString('utf8');
+  }
+
+  #cwd(b: number): string {
+    const len = this.i32[b + 2]!;
+    const at = (b + 3) * WORD_BYTES + this.i32[b + 1]!;
+    return len === 0 ? '' : Buffer.from(this.u8.buffer, at, len).toString('utf8');
   }
 }
 
 /** Validate a policy given by a user; returns its mask and normalized root. */
-export function compilePolicy(p: Policy, where: string): { mask: number; root: string } {
-  if (typeof p !== 'object' || p === null) throw new TypeError(`${where}: expected { allow?, root? }, got ${String(p)}`);
+/** A validated policy: opcode mask, absolute root ('' for none), absolute cwd ('' for the root). */
+export interface PolicySpec {
+  mask: number;
+  root: string;
+  cwd: string;
+}
+
+export function compilePolicy(p: Policy, where: string): PolicySpec {
+  if (typeof p !== 'object' || p === null) throw new TypeError(`${where}: expected { allow?, root?, cwd? }, got ${String(p)}`);
   for (const k of Object.keys(p)) {
-    if (k !== 'allow' && k !== 'root') throw new TypeError(`${where}.${k}: unknown field; expected allow, root`);
+    if (k !== 'allow' && k !== 'root' && k !== 'cwd') throw new TypeError(`${where}.${k}: unknown field; expected allow, root, cwd`);
   }
   let mask = ALL_OPS;
   if (p.allow !== undefined) {
@@ -142,11 +167,16 @@ export function compilePolicy(p: Policy, where: string): { mask: number; root: s
     if (typeof p.root !== 'string' || p.root === '') throw new TypeError(`${where}.root: expected a directory path`);
     root = path.resolve(p.root);
   }
-  return { mask, root };
+  let cwd = '';
+  if (p.cwd !== undefined) {
+    if (typeof p.cwd !== 'string' || p.cwd === '') throw new TypeError(`${where}.cwd: expected a directory path`);
+    cwd = path.resolve(p.cwd);
+  }
+  return { mask, root, cwd };
 }
 
 /** Combine a runtime policy with a submission's: operations both allow, the narrower root. */
-export function narrowPolicy(outer: { mask: number; root: string }, inner: { mask: number; root: string }, where: string): { mask: number; root: string } {
+export function narrowPolicy(outer: PolicySpec, inner: PolicySpec, where: string): PolicySpec {
   let root = outer.root;
   if (inner.root !== '') {
     if (outer.root !== '' && !isInside(inner.root, outer.root)) {
@@ -154,7 +184,7 @@ export function narrowPolicy(outer: { mask: number; root: string }, inner: { mas
     }
     root = inner.root;
   }
-  return { mask: outer.mask & inner.mask, root };
+  return { mask: outer.mask & inner.mask, root, cwd: inner.cwd !== '' ? inner.cwd : outer.cwd };
 }
 
 export function isInside(p: string, root: string): boolean {
@@ -180,7 +210,7 @@ const MAX_LINKS = 40;
 export function confine(policy: CompiledPolicy, p: string, followFinal: boolean, depth = 0): string | number {
   if (policy.root === '') return p;
   if (depth > MAX_LINKS) return -errno.ELOOP;
-  const abs = path.resolve(policy.root, p);
+  const abs = path.resolve(policy.cwd, p);
   if (!isInside(abs, policy.root) && !isInside(abs, policy.realRoot)) return -errno.EACCES;
   const parent = realAncestor(path.dirname(abs));
   if (typeof parent === 'number') return parent;
