@@ -5,10 +5,12 @@
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
  *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
  *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
+ *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
  */
 import { demo } from './demo.js';
 import { DuUsageError, duCommand } from './du.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
+import { BenchUsageError, benchMain } from '../bench/run.js';
 
 const HELP = `usage: syslet <command> [options]
 
@@ -20,6 +22,8 @@ commands:
   run [--root DIR] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
                                   (or DIR); prints the completion (syslet run --help)
+  bench [--quick] [--json] [--only stat|read|roundtrip|kqueue]
+                                  the benchmark scenarios beside their baselines: ratios table
   help                            this text
 `;
 
@@ -63,6 +67,14 @@ async function main(argv: string[]): Promise<number> {
         }
         process.stderr.write(`syslet: run: ${e.message}\n`);
         return 2;
+      }
+    case 'bench':
+      try {
+        await benchMain(rest, (s) => process.stdout.write(s));
+        return 0;
+      } catch (e) {
+        if (e instanceof BenchUsageError) throw new UsageError(`bench: ${e.message}`);
+        throw e;
       }
     case 'help':
     case '--help':

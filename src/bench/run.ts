@@ -1,0 +1,327 @@
+/**
+ * Named scenarios, each against its baselines in one run, reported as ratios.
+ *
+ *   stat storm       10,000 cached files, one single-atom chain per file submitted back to back,
+ *                    against fs.statSync in a loop, fs.promises.stat at concurrency 64 and piscina
+ *                    with one task per file
+ *   small-file read  open+read+close of 10,000 4 KiB files as chains, against fs.readFileSync,
+ *                    fs.promises.readFile at concurrency 64 and piscina with one task per file
+ *   round trip       one single-atom chain at a time (p50, p99), against fs.promises.stat and
+ *                    piscina.run
+ *
+ * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
+ *        (npm run bench -- ... from a checkout)
+ */
+import { execSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { Bench } from 'tinybench';
+import { Runtime } from '../runtime.js';
+import { chain, v, type Chain } from '../syslet/chain.js';
+import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+
+const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue'] as const;
+let JSON_OUT = false;
+let QUICK = false;
+let ONLY: string | undefined;
+let OUT: (s: string) => void = (s) => process.stdout.write(s);
+const FILES = 10_000;
+const FILE_BYTES = 4096;
+const WORKERS = os.availableParallelism();
+
+export interface Result {
+  scenario: string;
+  contender: string;
+  /** Operations per second (throughput scenarios). */
+  opsPerSec?: number;
+  /** Microseconds (latency scenarios). */
+  p50us?: number;
+  p99us?: number;
+  samples: number;
+}
+
+const log = (s: string): void => {
+  if (!JSON_OUT) process.stderr.write(`${s}\n`);
+};
+
+export class BenchUsageError extends Error {}
+
+/** Parse `syslet bench` arguments, run the scenarios, print the table (or JSON). */
+export async function benchMain(args: readonly string[], out: (s: string) => void = OUT): Promise<Result[]> {
+  JSON_OUT = false;
+  QUICK = false;
+  ONLY = undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--json') JSON_OUT = true;
+    else if (a === '--quick') QUICK = true;
+    else if (a === '--only') {
+      ONLY = args[++i];
+      if (ONLY === undefined || !(SCENARIOS as readonly string[]).includes(ONLY)) {
+        throw new BenchUsageError(`--only: expected one of ${SCENARIOS.join(', ')}, got ${ONLY ?? 'nothing'}`);
+      }
+    } else throw new BenchUsageError(`unknown option "${a}"`);
+  }
+  OUT = out;
+  return main();
+}
+
+function makeTree(): { dir: string; files: string[] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-bench-'));
+  const files: string[] = [];
+  const data = Buffer.alloc(FILE_BYTES, 'x');
+  for (let i = 0; i < FILES; i++) {
+    const sub = path.join(dir, `d${Math.floor(i / 1000)}`);
+    if (i % 1000 === 0) fs.mkdirSync(sub);
+    const f = path.join(sub, `f${i}`);
+    fs.writeFileSync(f, data);
+    files.push(f);
+  }
+  // Warm the page and dentry caches: the scenarios measure cached files.
+  for (const f of files) fs.readFileSync(f);
+  return { dir, files };
+}
+
+async function withConcurrency<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** Throughput of one batch function (ops per call), from tinybench's median batch time. */
+async function throughput(
+  scenario: string,
+  ops: number,
+  contenders: Record<string, () => unknown>,
+): Promise<Result[]> {
+  const bench = new Bench({
+    name: scenario,
+    time: QUICK ? 300 : 3000,
+    iterations: QUICK ? 3 : 10,
+    warmupTime: QUICK ? 100 : 1000,
+    warmupIterations: QUICK ? 2 : 5,
+  });
+  for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
+  log(`running ${scenario} ...`);
+  await bench.run();
+  return bench.tasks.map((t) => {
+    const r = t.result as { latency?: { p50: number }; state?: string } | undefined;
+    const ms = r?.latency?.p50 ?? Number.NaN;
+    return { scenario, contender: t.name, opsPerSec: (ops / ms) * 1000, samples: t.runs };
+  });
+}
+
+async function latency(scenario: string, contenders: Record<string, () => unknown>): Promise<Result[]> {
+  const bench = new Bench({
+    name: scenario,
+    time: QUICK ? 500 : 3000,
+    iterations: QUICK ? 500 : 5000,
+    warmupTime: QUICK ? 200 : 1000,
+    warmupIterations: 1000,
+  });
+  for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
+  log(`running ${scenario} ...`);
+  await bench.run();
+  return bench.tasks.map((t) => {
+    const r = t.result as { latency?: { p50: number; p99: number } } | undefined;
+    return {
+      scenario,
+      contender: t.name,
+      p50us: (r?.latency?.p50 ?? Number.NaN) * 1000,
+      p99us: (r?.latency?.p99 ?? Number.NaN) * 1000,
+      samples: t.runs,
+    };
+  });
+}
+
+const NOP: Chain = { atoms: [{ op: 'nop' }] };
+
+/**
+ * Completion API scenarios.
+ *   kqueue reap      a kqueue's ring holding N completions of trivial chains (2 workers produced
+ *                    them); the time kevent(null, 1024) takes to reap them all
+ *   kqueue end to end  N trivial chains submitted and reaped through kevent, against one Promise
+ *                    per chain (rt.run) and piscina.run per task
+ *   kqueue wake      a kevent parked on an empty kqueue, woken by a worker's completion: p50/p99
+ *                    of worker completion to reap (the runtime's own complete-to-reap histogram)
+ */
+async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
+  const out: Result[] = [];
+  const N = 50_000;
+  log('running kqueue reap ...');
+  {
+    // A dedicated runtime whose kqueue ring holds N records: the kqueue is shared, so nothing but
+    // kevent reaps it, and the records wait in the ring until the timed loop.
+    const big = await Runtime.create({ workers: WORKERS, ringSize: 65536, latencySample: 1 << 20 });
+    const kq = big.kqueue();
+    kq.share();
+    const rates: number[] = [];
+    for (let round = 0; round < (QUICK ? 3 : 10); round++) {
+      for (let i = 0; i < N; i++) big.submit(NOP, { kq });
+      while (big.stats().rings.queues.find((q) => q.cq === kq.cq)!.occupancy < N) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const t = performance.now();
+      let n = 0;
+      while (n < N) n += (await kq.kevent(null, 1024, 0)).length;
+      rates.push((N / (performance.now() - t)) * 1000);
+    }
+    rates.sort((a, b) => a - b);
+    out.push({ scenario: 'kqueue reap (ring full)', contender: 'syslet: kevent(null, 1024)', opsPerSec: rates[rates.length >> 1]!, samples: rates.length });
+    kq.close();
+    await big.close();
+  }
+  {
+    const kq = rt.kqueue();
+    const ends = await throughput('kqueue end to end', N, {
+      'syslet: submit with { kq }, reap with kevent': async () => {
+        for (let i = 0; i < N; i++) rt.submit(NOP, { kq });
+        let n = 0;
+        while (n < N) n += (await kq.kevent(null, 1024)).length;
+      },
+      'syslet: one Promise per chain (rt.run)': () => Promise.all(Array.from({ length: N }, () => rt.run(NOP))),
+      'piscina.run per task': () => Promise.all(Array.from({ length: N }, () => pool.run({ op: 'nop', path: '' }))),
+    });
+    out.push(...ends);
+    kq.close();
+  }
+  log('running kqueue wake ...');
+  {
+    const lat = await Runtime.create({ workers: WORKERS, latencySample: 1 });
+    const kq = lat.kqueue();
+    const sleepy = lat.prepare({ atoms: [{ op: 'nanosleep', args: [200_000] }] });
+    for (let i = 0; i < (QUICK ? 300 : 3000); i++) {
+      const waiting = kq.kevent(null, 1);
+      lat.submit(sleepy, { kq });
+      await waiting;
+    }
+    const h = lat.stats().latency.completeToReap;
+    out.push({ scenario: 'kqueue wake', contender: 'syslet: worker completion -> kevent reap', p50us: h.p50 / 1000, p99us: h.p99 / 1000, samples: h.count });
+    kq.close();
+    await lat.close();
+  }
+  return out;
+}
+
+function machine(): Record<string, string | number> {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit,
+    workers: WORKERS,
+  };
+}
+
+async function main(): Promise<Result[]> {
+  const { dir, files } = makeTree();
+  const rt = await Runtime.create({ workers: WORKERS });
+  const pool = new Piscina({
+    filename: fileURLToPath(new URL('./piscina-worker.js', import.meta.url)),
+    minThreads: WORKERS,
+    maxThreads: WORKERS,
+  });
+  const results: Result[] = [];
+  try {
+    if (ONLY === undefined || ONLY === 'stat') {
+      results.push(
+        ...(await throughput('stat storm', FILES, {
+          'syslet: one chain per file': async () => {
+            const subs = new Array<Promise<unknown>>(files.length);
+            for (let i = 0; i < files.length; i++) {
+              subs[i] = rt.submit({ atoms: [{ op: 'stat', args: [files[i]!] }] }).promise;
+            }
+            await Promise.all(subs);
+          },
+          'fs.statSync loop': () => {
+            for (const f of files) fs.statSync(f);
+          },
+          'fs.promises.stat, concurrency 64': () => withConcurrency(files, 64, (f) => fs.promises.stat(f)),
+          'piscina, one task per file': () => Promise.all(files.map((f) => pool.run({ op: 'stat', path: f }))),
+        })),
+      );
+    }
+    if (ONLY === undefined || ONLY === 'read') {
+      const arena = rt.alloc(FILES * FILE_BYTES);
+      const readChain = (f: string, i: number): Chain =>
+        chain()
+          .open(f, 'r', undefined, { into: 'fd', flags: SYSLET_STOP_ON_NEGATIVE })
+          .read(v('fd'), { buf: arena.byteOffset + i * FILE_BYTES, length: FILE_BYTES }, FILE_BYTES, { into: 'n' })
+          .close(v('fd'))
+          .build();
+      results.push(
+        ...(await throughput('small-file read', FILES, {
+          'syslet: open+read+close chain per file': async () => {
+            const subs = new Array<Promise<unknown>>(files.length);
+            for (let i = 0; i < files.length; i++) subs[i] = rt.submit(readChain(files[i]!, i)).promise;
+            await Promise.all(subs);
+          },
+          'fs.readFileSync loop': () => {
+            for (const f of files) fs.readFileSync(f);
+          },
+          'fs.promises.readFile, concurrency 64': () => withConcurrency(files, 64, (f) => fs.promises.readFile(f)),
+          'piscina, one task per file': () => Promise.all(files.map((f) => pool.run({ op: 'read', path: f }))),
+        })),
+      );
+      rt.free(arena);
+    }
+    if (ONLY === undefined || ONLY === 'roundtrip') {
+      const f = files[0]!;
+      const statOne = rt.prepare({ atoms: [{ op: 'stat', args: [f] }] });
+      results.push(
+        ...(await latency('round trip', {
+          'syslet: rt.run(stat chain)': () => rt.run(statOne),
+          'fs.promises.stat': () => fs.promises.stat(f),
+          'piscina.run(stat)': () => pool.run({ op: 'stat', path: f }),
+        })),
+      );
+    }
+    if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool)));
+  } finally {
+    await rt.close();
+    await pool.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  report(results, machine());
+  return results;
+}
+
+function report(results: Result[], m: Record<string, string | number>): void {
+  if (JSON_OUT) {
+    OUT(`${JSON.stringify({ machine: m, results }, null, 2)}\n`);
+    return;
+  }
+  const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const lines: string[] = [];
+  lines.push(`machine: ${m.cpu} x${m.cores}, ${m.memoryGiB} GiB, ${m.os}, node ${m.node}, commit ${m.commit}, ${m.workers} workers`);
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const rows = results.filter((r) => r.scenario === scenario);
+    const ours = rows[0]!;
+    lines.push('');
+    lines.push(scenario);
+    for (const r of rows) {
+      if (r.opsPerSec !== undefined) {
+        const ratio = r === ours ? '' : `   syslet is ${(ours.opsPerSec! / r.opsPerSec).toFixed(2)}x`;
+        lines.push(`  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec).padStart(10)} ops/s${ratio}`);
+      } else {
+        const ratio = r === ours ? '' : `   syslet p50 is ${(ours.p50us! / r.p50us!).toFixed(2)}x of this`;
+        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} us  p99 ${r.p99us!.toFixed(1).padStart(7)} us${ratio}`);
+      }
+    }
+  }
+  OUT(`${lines.join('\n')}\n`);
+}
