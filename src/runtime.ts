@@ -123,6 +123,8 @@ export interface SubmitOptions {
 export interface QueueStats extends RingCounters {
   cq: number;
   overflow: OverflowStats;
+  /** Nanoseconds from a worker's completion to its reaping, for this queue. */
+  completeToReap: LatencySummary;
 }
 
 export interface RuntimeStats {
@@ -559,7 +561,8 @@ export class Runtime {
     for (let q = 0; q < s.numCqs; q++) {
       if (Atomics.load(s.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE) === 0) continue;
       const cq = s.cqs[q]!;
-      queues.push({ cq: q, ...cq.ring.counters(), overflow: cq.overflow() });
+      const own = new HistogramSnapshot().add(s.ctl64, s.cqHist(q));
+      queues.push({ cq: q, ...cq.ring.counters(), overflow: cq.overflow(), completeToReap: own.summary() });
       reaped.add(s.ctl64, s.cqHist(q));
     }
     const mine = s.cqs[this.#client.cq]!;
@@ -567,7 +570,12 @@ export class Runtime {
       rings: {
         submission: s.sq.counters(),
         free: s.fq.counters(),
-        completion: { cq: this.#client.cq, ...mine.ring.counters(), overflow: mine.overflow() },
+        completion: {
+          cq: this.#client.cq,
+          ...mine.ring.counters(),
+          overflow: mine.overflow(),
+          completeToReap: new HistogramSnapshot().add(s.ctl64, s.cqHist(this.#client.cq)).summary(),
+        },
         queues,
       },
       latency: {

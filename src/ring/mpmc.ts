@@ -82,6 +82,9 @@ export interface RingCounters {
   /** Wake-ups issued to parked consumers / producers. */
   consumerWakes: number;
   producerWakes: number;
+  /** Consumers / producers parked (or about to park) when the snapshot was taken. */
+  consumerSleepers: number;
+  producerSleepers: number;
 }
 
 export class Ring {
@@ -381,6 +384,8 @@ export class Ring {
       consumerParks: Atomics.load(i32, RingField.S_CONSUMER_PARKS) >>> 0,
       consumerWakes: Atomics.load(i32, RingField.S_CONSUMER_WAKES) >>> 0,
       producerWakes: Atomics.load(i32, RingField.S_PRODUCER_WAKES) >>> 0,
+      consumerSleepers: Math.max(0, Atomics.load(i32, RingField.C_SLEEPERS)),
+      producerSleepers: Math.max(0, Atomics.load(i32, RingField.P_SLEEPERS)),
     };
   }
 }

@@ -281,8 +281,11 @@ export class Client {
       this.#drain();
       if (this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     }
-    if (idx === EMPTY) this.#waiting.push(sub);
-    else this.#start(sub, idx);
+    if (idx === EMPTY) {
+      // Counted on the free ring as an empty event: a submission found no free slot.
+      this.#s.fq.noteEmpty();
+      this.#waiting.push(sub);
+    } else this.#start(sub, idx);
     if (this.#outstanding > 0) this.#ensureReaper();
     return sub;
   }

@@ -216,10 +216,12 @@ export class SharedState implements ExecViews {
     return this.histAt + (this.maxWorkers * 2 + q) * HISTOGRAM_WORDS;
   }
 
-  /** Claim a free completion queue; -1 when all are taken. */
+  /** Claim a free completion queue; -1 when all are taken. Its reaping histogram starts empty. */
   claimCq(): number {
     for (let q = 0; q < this.numCqs; q++) {
       if (Atomics.compareExchange(this.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE, 0, 1) === 0) {
+        const h = this.cqHist(q);
+        this.ctl64.fill(0, h, h + HISTOGRAM_WORDS);
         return q;
       }
     }
