@@ -4,11 +4,13 @@
  *
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
  *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
+ *   syslet profile [options]                ring contention profiler: report, --html, --trace
  *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
  *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
  */
 import { demo } from './demo.js';
 import { DuUsageError, duCommand } from './du.js';
+import { ProfileUsageError, profileCommand } from './profile-command.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
 import { BenchUsageError, benchMain } from '../bench/run.js';
 
@@ -19,6 +21,9 @@ commands:
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
                                   batched readdir and lstat chains (syslet du --help for options)
+  profile [options]               drive a contention workload through the rings and report
+                                  throughput, CAS retries, parks, occupancy and latency; --html,
+                                  --trace, --json, --sweep (syslet profile --help for options)
   run [--root DIR] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
                                   (or DIR); prints the completion (syslet run --help)
@@ -67,6 +72,18 @@ async function main(argv: string[]): Promise<number> {
         }
         process.stderr.write(`syslet: run: ${e.message}\n`);
         return 2;
+      }
+    case 'profile':
+      try {
+        return await profileCommand(rest, {
+          out: (s) => process.stdout.write(s),
+          err: (s) => process.stderr.write(s),
+          isTTY: process.stdout.isTTY === true,
+          columns: process.stdout.columns || 100,
+        });
+      } catch (e) {
+        if (e instanceof ProfileUsageError) throw new UsageError(`profile: ${e.message}`);
+        throw e;
       }
     case 'bench':
       try {

@@ -1,0 +1,277 @@
+/**
+ * Small inline-SVG charts for the HTML report: line charts (linear or log y, numeric or
+ * categorical x) and grouped bar charts. No scripts, no external resources: every chart is an
+ * <svg class="plot"> with axes, grid, legend and a <title> on every mark for hover read-outs.
+ */
+
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
+
+export interface Series {
+  name: string;
+  /** [x, y] points; x in data units (or the category's index for categorical x). */
+  points: [number, number][];
+  color?: string;
+  /** Draw markers at each point. @default true when there are at most 40 points */
+  markers?: boolean;
+  /** Fill under the line. @default false */
+  area?: boolean;
+  dashed?: boolean;
+  /** Listed in the legend. @default true */
+  legend?: boolean;
+}
+
+export interface LineChartOptions {
+  id: string;
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  /** Categorical x axis: the label of each index. */
+  categories?: string[];
+  /** Log-scale y axis (values <= 0 are clamped to the smallest positive one). */
+  logY?: boolean;
+  /** Step-after lines (for sampled counts). */
+  step?: boolean;
+  width?: number;
+  height?: number;
+  /** Formats y tick labels and read-outs. */
+  fmtY?: (y: number) => string;
+  fmtX?: (x: number) => string;
+}
+
+const M = { right: 24, bottom: 46, left: 62 };
+
+/** About `count` round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) hi = lo + 1;
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  const first = Math.floor(lo / step + 1e-9);
+  const last = Math.ceil(hi / step - 1e-9);
+  for (let k = first; k <= last; k++) out.push(k * step);
+  return out;
+}
+
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(10 ** e);
+  return out;
+}
+
+function defaultFmt(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${+(v / 1e6).toFixed(2)}M`;
+  if (a >= 1e4) return `${+(v / 1e3).toFixed(1)}k`;
+  if (a >= 100 || Number.isInteger(v)) return String(Math.round(v));
+  return String(+v.toPrecision(3));
+}
+
+function frame(id: string, title: string, w: number, h: number, body: string[]): string {
+  return [
+    `<svg class="plot" data-plot="${esc(id)}" role="img" aria-label="${esc(title)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg">`,
+    `<title>${esc(title)}</title>`,
+    `<text class="title" x="${M.left}" y="17">${esc(title)}</text>`,
+    ...body,
+    '</svg>',
+  ].join('\n');
+}
+
+interface Legend {
+  rows: number;
+  /** The legend's elements, its first row's baseline at `y`. */
+  draw(y: number): string[];
+}
+
+/** Legend entries laid out left to right from `x`, wrapping before `right`. */
+function legend(series: { name: string; color: string }[], x: number, right: number): Legend {
+  const placed: { name: string; color: string; x: number; row: number }[] = [];
+  let cx = x;
+  let row = 0;
+  for (const s of series) {
+    const w = 24 + s.name.length * 6.2;
+    if (cx > x && cx + w > right) {
+      row++;
+      cx = x;
+    }
+    placed.push({ ...s, x: cx, row });
+    cx += w;
+  }
+  return {
+    rows: series.length === 0 ? 0 : row + 1,
+    draw: (y) =>
+      placed.flatMap((s) => [
+        `<rect class="key" x="${s.x.toFixed(1)}" y="${y + s.row * 14 - 9}" width="10" height="10" fill="${s.color}"/>`,
+        `<text class="legend" x="${(s.x + 14).toFixed(1)}" y="${y + s.row * 14}">${esc(s.name)}</text>`,
+      ]),
+  };
+}
+
+/** Top margin: the title, then the legend's rows. */
+function topFor(l: Legend): number {
+  return 30 + Math.max(1, l.rows) * 14;
+}
+
+export function lineChart(o: LineChartOptions): string {
+  const W = o.width ?? 560;
+  const H = o.height ?? 260;
+  const pw = W - M.left - M.right;
+  const colored = o.series.map((s, i) => ({ ...s, color: s.color ?? PALETTE[i % PALETTE.length]! }));
+  const lg = legend(colored.filter((s) => s.legend !== false), M.left, W - M.right);
+  const top = topFor(lg);
+  const ph = H - top - M.bottom;
+  const fmtY = o.fmtY ?? defaultFmt;
+  const fmtX = o.fmtX ?? defaultFmt;
+  const all = o.series.flatMap((s) => s.points);
+  const xs = all.map((p) => p[0]);
+  let x0 = o.categories !== undefined ? 0 : Math.min(...xs, 0);
+  let x1 = o.categories !== undefined ? Math.max(1, o.categories.length - 1) : Math.max(...xs, x0 + 1e-9);
+  if (o.categories === undefined) x1 = niceTicks(x0, x1, 6).at(-1)!;
+  if (o.categories !== undefined && o.categories.length === 1) {
+    x0 = -0.5;
+    x1 = 0.5;
+  }
+  const positive = all.map((p) => p[1]).filter((y) => y > 0);
+  let y0: number;
+  let y1: number;
+  let yTicks: number[];
+  let ty: (y: number) => number;
+  if (o.logY === true) {
+    y0 = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
+    y1 = 10 ** Math.ceil(Math.log10(Math.max(...positive, 10)));
+    if (y1 <= y0) y1 = y0 * 10;
+    yTicks = logTicks(y0, y1);
+    const l0 = Math.log10(y0);
+    const l1 = Math.log10(y1);
+    ty = (y) => top + ph - ((Math.log10(Math.max(y, y0)) - l0) / (l1 - l0)) * ph;
+  } else {
+    y0 = 0;
+    const max = Math.max(...all.map((p) => p[1]), 0);
+    yTicks = niceTicks(0, max > 0 ? max : 1);
+    y1 = yTicks[yTicks.length - 1]!;
+    ty = (y) => top + ph - ((y - y0) / (y1 - y0)) * ph;
+  }
+  const tx = (x: number): number => M.left + ((x - x0) / (x1 - x0)) * pw;
+  const body: string[] = [];
+  for (const t of yTicks) {
+    const y = ty(t).toFixed(1);
+    body.push(`<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`);
+    body.push(`<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`);
+  }
+  const xTicks = o.categories !== undefined ? o.categories.map((_, i) => i) : niceTicks(x0, x1, 6);
+  for (const t of xTicks) {
+    const x = tx(t).toFixed(1);
+    const label = o.categories !== undefined ? o.categories[t]! : fmtX(t);
+    body.push(`<line class="tickmark" x1="${x}" x2="${x}" y1="${top + ph}" y2="${top + ph + 4}"/>`);
+    body.push(`<text class="tick" x="${x}" y="${top + ph + 16}" text-anchor="middle">${esc(label)}</text>`);
+  }
+  body.push(`<line class="axis" x1="${M.left}" x2="${M.left + pw}" y1="${top + ph}" y2="${top + ph}"/>`);
+  body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${top + ph}"/>`);
+  body.push(`<text class="label" x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
+  body.push(
+    `<text class="label" transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+  );
+  for (const s of colored) {
+    if (s.points.length === 0) continue;
+    const pts: string[] = [];
+    s.points.forEach(([x, y], i) => {
+      const X = tx(x).toFixed(1);
+      const Y = ty(y).toFixed(1);
+      if (o.step === true && i > 0) pts.push(`${X},${ty(s.points[i - 1]![1]).toFixed(1)}`);
+      pts.push(`${X},${Y}`);
+    });
+    if (s.area === true) {
+      const base = (top + ph).toFixed(1);
+      const first = tx(s.points[0]![0]).toFixed(1);
+      const last = tx(s.points[s.points.length - 1]![0]).toFixed(1);
+      body.push(`<path class="area" fill="${s.color}" d="M${first},${base} L${pts.join(' L')} L${last},${base} Z"/>`);
+    }
+    const dash = s.dashed === true ? ' stroke-dasharray="5 3"' : '';
+    body.push(`<path class="line" stroke="${s.color}"${dash} d="M${pts.join(' L')}"><title>${esc(s.name)}</title></path>`);
+    if (s.markers ?? s.points.length <= 40) {
+      for (const [x, y] of s.points) {
+        const xl = o.categories !== undefined ? o.categories[x] ?? String(x) : fmtX(x);
+        body.push(
+          `<circle class="dot" cx="${tx(x).toFixed(1)}" cy="${ty(y).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(`${s.name} at ${xl}: ${fmtY(y)}`)}</title></circle>`,
+        );
+      }
+    }
+  }
+  body.push(...lg.draw(top - lg.rows * 14 + 10));
+  return frame(o.id, o.title, W, H, body);
+}
+
+export interface BarGroup {
+  label: string;
+  values: { name: string; value: number }[];
+}
+
+export interface BarChartOptions {
+  id: string;
+  title: string;
+  yLabel: string;
+  groups: BarGroup[];
+  logY?: boolean;
+  width?: number;
+  height?: number;
+  fmtY?: (y: number) => string;
+}
+
+/** Grouped vertical bars: one group per label, one bar per value name (same colour across groups). */
+export function barChart(o: BarChartOptions): string {
+  const W = o.width ?? 560;
+  const H = o.height ?? 260;
+  const pw = W - M.left - M.right;
+  const fmtY = o.fmtY ?? defaultFmt;
+  const names = [...new Set(o.groups.flatMap((g) => g.values.map((v) => v.name)))];
+  const lg = legend(names.map((n, i) => ({ name: n, color: PALETTE[i % PALETTE.length]! })), M.left, W - M.right);
+  const top = topFor(lg);
+  const ph = H - top - M.bottom;
+  const values = o.groups.flatMap((g) => g.values.map((v) => v.value));
+  const positive = values.filter((v) => v > 0);
+  let ty: (y: number) => number;
+  let ticks: number[];
+  if (o.logY === true) {
+    const lo = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
+    let hi = 10 ** Math.ceil(Math.log10(Math.max(...positive, 10)));
+    if (hi <= lo) hi = lo * 10;
+    ticks = logTicks(lo, hi);
+    ty = (y) => top + ph - ((Math.log10(Math.max(y, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * ph;
+  } else {
+    ticks = niceTicks(0, Math.max(...values, 1));
+    const hi = ticks[ticks.length - 1]!;
+    ty = (y) => top + ph - (y / hi) * ph;
+  }
+  const body: string[] = [];
+  for (const t of ticks) {
+    const y = ty(t).toFixed(1);
+    body.push(`<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`);
+    body.push(`<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`);
+  }
+  const gw = pw / Math.max(1, o.groups.length);
+  const bw = Math.max(2, (gw * 0.8) / Math.max(1, names.length));
+  const base = top + ph;
+  o.groups.forEach((g, gi) => {
+    const gx = M.left + gi * gw + gw * 0.1;
+    for (const v of g.values) {
+      const k = names.indexOf(v.name);
+      const barTop = Math.min(base - 1, ty(v.value));
+      body.push(
+        `<rect class="bar" x="${(gx + k * bw).toFixed(1)}" y="${barTop.toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(base - barTop).toFixed(1)}" fill="${PALETTE[k % PALETTE.length]}"><title>${esc(`${g.label}, ${v.name}: ${fmtY(v.value)}`)}</title></rect>`,
+      );
+    }
+    body.push(`<text class="tick" x="${(M.left + gi * gw + gw / 2).toFixed(1)}" y="${base + 16}" text-anchor="middle">${esc(g.label)}</text>`);
+  });
+  body.push(`<line class="axis" x1="${M.left}" x2="${M.left + pw}" y1="${base}" y2="${base}"/>`);
+  body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${base}"/>`);
+  body.push(
+    `<text class="label" transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
+  );
+  body.push(...lg.draw(top - lg.rows * 14 + 10));
+  return frame(o.id, o.title, W, H, body);
+}
