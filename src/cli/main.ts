@@ -13,10 +13,13 @@ import { DuUsageError, duCommand } from './du.js';
 import { ProfileUsageError, profileCommand } from './profile-command.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
 import { BenchUsageError, benchMain } from '../bench/run.js';
+import { tour } from './tour.js';
 
 const HELP = `usage: syslet <command> [options]
 
 commands:
+  tour                            what npm start runs: syslet du on this package's dependencies,
+                                  then a short profile run (HTML report and trace written)
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
@@ -85,6 +88,14 @@ async function main(argv: string[]): Promise<number> {
         if (e instanceof ProfileUsageError) throw new UsageError(`profile: ${e.message}`);
         throw e;
       }
+    case 'tour':
+      if (rest.length > 0) throw new UsageError(`tour: takes no arguments, got "${rest[0]}"`);
+      return tour({
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+        isTTY: process.stdout.isTTY === true,
+        columns: process.stdout.columns ?? 100,
+      });
     case 'bench':
       try {
         await benchMain(rest, (s) => process.stdout.write(s));

@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tour } from '../../dist/cli/tour.js';
+import { tempDir } from '../helpers.js';
+
+describe('syslet tour (npm start)', () => {
+  it('measures the dependencies with du, profiles, and writes the report and trace', async () => {
+    const tmp = tempDir();
+    try {
+      let out = '';
+      let err = '';
+      const code = await tour({
+        out: (s) => (out += s),
+        err: (s) => (err += s),
+        isTTY: false,
+        reportDir: tmp.dir,
+        duration: '300ms',
+      });
+      expect(err).toBe('');
+      expect(code).toBe(0);
+      expect(out).toMatch(/^syslet tour\n\n1\. syslet du on this package's installed dependencies\n/);
+      expect(out).toMatch(/ in all \(\d+ top-level entries\)\n/);
+      expect(out).toMatch(/GNU du -sk says [\d,]+ KiB \(the same\)/);
+      expect(out).toContain('2. syslet profile: 300ms of no-op, stat and 4 KiB read chains');
+      expect(out).toMatch(/chains: ([\d,]+) submitted, \1 completed, 0 failed/);
+      expect(fs.readFileSync(path.join(tmp.dir, 'profile.html'), 'utf8')).toMatch(/^<!doctype html>/i);
+      expect(JSON.parse(fs.readFileSync(path.join(tmp.dir, 'profile.trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
