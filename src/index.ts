@@ -15,6 +15,27 @@ export {
   type RuntimeHandle,
 } from './runtime.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
+export {
+  threadlet,
+  Threadlet,
+  ThreadletHandle,
+  ThreadletError,
+  ThreadletDivergenceError,
+  ThreadletCancelledError,
+  installInterception,
+  interceptionInstalled,
+  registerErrorClass,
+  THREADLET_THREW,
+  THREADLET_UNRUNNABLE,
+  type ThreadletOptions,
+  type ThreadletCallOptions,
+  type ThreadletStats,
+  type Placement,
+  type ThreadletState,
+  type ErrorClass,
+  type Prediction,
+  type PredictorStats,
+} from './threadlet/index.js';
 export * from './completion/constants.js';
 export {
   chain,

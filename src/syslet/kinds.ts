@@ -29,4 +29,4 @@ export function requestHandler(kind: number): RequestHandler | undefined {
  * Modules every worker imports at start-up (file URLs), each registering its handlers. Listed
  * here, not passed around, so every worker of every runtime has the same kinds.
  */
-export const WORKER_MODULES: readonly string[] = [];
+export const WORKER_MODULES: readonly string[] = [new URL('../threadlet/worker.js', import.meta.url).href];

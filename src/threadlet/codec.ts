@@ -1,0 +1,126 @@
+/**
+ * The calling thread's side of a threadlet entry: the RequestCodec that writes the request (module
+ * URL, name, arguments, journal) into a request slot and reads the worker's result back into the
+ * handle, at the moment the completion is reaped (synchronously: a kevent caller that sees the
+ * EVFILT_THREADLET event finds the handle settled).
+ */
+import { ENCODED_COMPLETE, type RequestCodec, type Submission } from '../syslet/client.js';
+import type { Completion } from '../syslet/encode.js';
+import { errno, errnoName } from '../syslet/errno.js';
+import type { SharedState } from '../syslet/shared.js';
+import { E, F, RequestKind, STATUS_NAMES, Status } from '../syslet/table.js';
+import { ThreadletCancelledError, ThreadletError } from './errors.js';
+import type { ThreadletHandle } from './handle.js';
+import { TD, freeRecord, recordBytes, resultForThrow, writeRecord } from './protocol.js';
+import { unpack } from './pack.js';
+import { fromWire, type ErrorClass } from './wire.js';
+
+const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+const NO_VALUES = Object.freeze({}) as Completion['values'];
+
+export class ThreadletCodec<R> implements RequestCodec {
+  readonly kind = RequestKind.THREADLET;
+  readonly #handle: ThreadletHandle<R>;
+  /** The serialized request; undefined for a threadlet that finished inline (an event only). */
+  readonly #request: Uint8Array | undefined;
+  readonly #classes: ReadonlyMap<string, ErrorClass> | undefined;
+
+  constructor(handle: ThreadletHandle<R>, request: Uint8Array | undefined, classes: ReadonlyMap<string, ErrorClass> | undefined) {
+    this.#handle = handle;
+    this.#request = request;
+    this.#classes = classes;
+  }
+
+  encode(s: SharedState, idx: number): number {
+    const db = s.layout.data(idx);
+    s.i32[db + TD.REQ_AT] = 0;
+    s.i32[db + TD.REQ_LEN] = 0;
+    s.i32[db + TD.RES_AT] = 0;
+    s.i32[db + TD.RES_LEN] = 0;
+    const h = this.#handle;
+    if (this.#request === undefined) {
+      // Finished inline; submitted so that its kqueue gets the event. data: 0, or the error's errno.
+      s.i32[s.layout.base(idx) + E.STATUS] = h.state === 'fulfilled' ? Status.DONE : Status.FAILED;
+      s.f64[s.layout.base64(idx) + F.RESULT] = h.state === 'fulfilled' ? 0 : resultForThrow(h.error);
+      return ENCODED_COMPLETE;
+    }
+    const rc = writeRecord(s, idx, 'req', this.#request);
+    if (rc < 0) {
+      const a = s.arena.stats();
+      h._reject(
+        Object.assign(
+          new ThreadletError(
+            h.threadlet,
+            `no room in the arena for its request (${this.#request.byteLength} bytes; ${a.inUse} of ${a.bytes} in use; option arenaBytes)`,
+          ),
+          { code: 'ENOMEM' },
+        ),
+      );
+    }
+    return rc;
+  }
+
+  decode(s: SharedState, idx: number, sub: Submission): Completion {
+    const eb = s.layout.base(idx);
+    const status = s.i32[eb + E.STATUS]!;
+    const result = s.f64[s.layout.base64(idx) + F.RESULT]!;
+    const h = this.#handle;
+    if (h.state === 'pending') this.#settle(s, idx, status, result);
+    return {
+      id: sub.id,
+      status: STATUS_NAMES[status] ?? 'failed',
+      atom: 0,
+      result,
+      value: undefined,
+      vars: NO_VARS,
+      values: NO_VALUES,
+      buffers: undefined,
+      steps: s.i32[eb + E.STEPS]!,
+      noComplete: false,
+      valuesLost: false,
+      udata: undefined,
+    };
+  }
+
+  release(s: SharedState, idx: number): void {
+    freeRecord(s, idx, 'req');
+    freeRecord(s, idx, 'res');
+  }
+
+  unstarted(c: Completion): void {
+    const h = this.#handle;
+    if (c.status === 'cancelled') h._reject(new ThreadletCancelledError(h.threadlet, 'cancelled before it started'));
+    else {
+      const code = errnoName(c.result);
+      h._reject(Object.assign(new ThreadletError(h.threadlet, `could not be started (${code ?? c.result})`), { code }));
+    }
+  }
+
+  #settle(s: SharedState, idx: number, status: number, result: number): void {
+    const h = this.#handle;
+    const name = h.threadlet;
+    const bytes = recordBytes(s, idx, 'res');
+    if (status === Status.CANCELLED && bytes === undefined) {
+      h._reject(new ThreadletCancelledError(name, 'cancelled before it started'));
+      return;
+    }
+    if (bytes === undefined) {
+      const why =
+        result === -errno.EOWNERDEAD
+          ? 'the worker running it died; it is not run again'
+          : `it ended with ${STATUS_NAMES[status] ?? `status ${status}`} (${errnoName(result) ?? result}) and no result`;
+      h._reject(Object.assign(new ThreadletError(name, why), { code: errnoName(result) }));
+      return;
+    }
+    let v: unknown;
+    try {
+      v = fromWire(unpack(bytes), this.#classes);
+    } catch (e) {
+      h._reject(new ThreadletError(name, 'its result could not be read back', { cause: e }));
+      return;
+    }
+    // DONE carries the value; FAILED and CANCELLED (at a call on the worker) carry the error.
+    if (status === Status.DONE) h._fulfil(v as R);
+    else h._reject(v);
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * Defining and calling threadlets: run inline, move to a worker when a call would block.
+ *
+ *   call ──► predictor says worker? ──yes──► submit { url, name, args } ──► worker runs it
+ *              │ no
+ *              ▼
+ *           run fn inline, calls intercepted (Recorder): cheap ones run and are journaled
+ *              │ finished                           │ a call would block (MIGRATE)
+ *              ▼                                    ▼
+ *           handle settled at once          submit { url, name, args, journal, pending }
+ *           (+ an event if a kqueue           ──► worker re-runs fn: the journal answers the
+ *              was given)                        calls already made, then it goes on for real
+ *
+ * The worker side is worker.ts; what both sides share is protocol.ts.
+ */
+import { Kqueue } from '../completion/kqueue.js';
+import type { Runtime } from '../runtime.js';
+import { ThreadletCodec } from './codec.js';
+import { ThreadletError } from './errors.js';
+import { ThreadletHandle } from './handle.js';
+import { installInterception } from './intercept.js';
+import { MIGRATE, Recorder, Replayer, type JournalEntry, type Pending } from './journal.js';
+import { state } from './original.js';
+import { Predictor, type PredictorStats } from './predictor.js';
+import type { ThreadletRequest } from './protocol.js';
+import { register } from './registry.js';
+import { pack } from './pack.js';
+import { WireError, WireMode, toWire, type ErrorClass } from './wire.js';
+
+/** Options of a threadlet, given to threadlet(). */
+export interface ThreadletOptions {
+  /**
+   * Inline time budget, in microseconds: once a call has run inline this long, its next
+   * intercepted call moves it to a worker. The band Go's scheduler uses for a syscall.
+   * @default 50
+   */
+  budgetUs?: number;
+  /**
+   * Reads, writes and copies larger than this many bytes always run on a worker (the threadlet
+   * moves before such a call).
+   * @default 65536
+   */
+  largeIoBytes?: number;
+  /**
+   * Learn from past calls: a threadlet that usually blocks starts on a worker directly (probing
+   * inline again now and then). With false, every call starts inline unless told otherwise.
+   * @default true
+   */
+  predict?: boolean;
+  /**
+   * Error classes its errors are rebuilt as when they cross threads (matched by class name), so
+   * that `instanceof` holds on the calling thread. Others keep their class *name* (a stand-in class
+   * extending the nearest built-in: TypeError, RangeError, ..., Error). See also registerErrorClass().
+   * @default []
+   */
+  errorClasses?: readonly ErrorClass[];
+}
+
+/** Options of one call (Threadlet.submit). */
+export interface ThreadletCallOptions {
+  /**
+   * Also deliver an EVFILT_THREADLET event to this kqueue when the call completes (also when it
+   * finished inline): `{ ident: handle.id, filter: EVFILT_THREADLET, flags: EV_ONESHOT, data, udata }`,
+   * `data` 0 when it returned, negative when it threw (see ThreadletHandle).
+   */
+  kq?: Kqueue;
+  /** The event's udata. */
+  udata?: unknown;
+  /**
+   * Cancel it: before it starts on a worker, it fails with ThreadletCancelledError; running on a
+   * worker, its next intercepted call throws that error (and it fails with it). Inline code
+   * cannot be interrupted.
+   */
+  signal?: AbortSignal;
+  /**
+   * 'inline': start inline (whatever the predictor says); 'worker': start on a worker; 'auto':
+   * ask the predictor.
+   * @default 'auto'
+   */
+  start?: 'auto' | 'inline' | 'worker';
+  /**
+   * Testing aid: move to a worker at the n-th intercepted call (1-based) whatever the budget, to
+   * exercise journal and replay deterministically. 0 or absent: never.
+   * @default 0
+   */
+  migrateAt?: number;
+}
+
+export interface ThreadletStats extends PredictorStats {
+  /** Calls made on this thread. */
+  calls: number;
+  /** Finished inline. */
+  inline: number;
+  /** Started inline, moved to a worker. */
+  migrated: number;
+  /** Started on a worker. */
+  worker: number;
+}
+
+// Intercept from the moment syslet is imported: code loaded after that sees the wrappers however
+// it holds the functions (see installInterception() for code loaded before).
+installInterception();
+
+const DEFAULT_BUDGET_US = 50;
+const DEFAULT_LARGE_IO = 64 * 1024;
+const OPTION_NAMES = new Set(['budgetUs', 'largeIoBytes', 'predict', 'errorClasses']);
+const CALL_OPTION_NAMES = new Set(['kq', 'udata', 'signal', 'start', 'migrateAt']);
+
+function isThenable(v: unknown): boolean {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function checkNumber(where: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new TypeError(`${where}: expected a number from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+interface CallPlan {
+  kq: Kqueue | undefined;
+  udata: unknown;
+  signal: AbortSignal | undefined;
+  start: 'auto' | 'inline' | 'worker';
+  migrateAt: number;
+}
+
+const DEFAULT_CALL: CallPlan = { kq: undefined, udata: undefined, signal: undefined, start: 'auto', migrateAt: 0 };
+
+function checkCallOptions(name: string, o: ThreadletCallOptions | undefined): CallPlan {
+  if (o === undefined) return DEFAULT_CALL;
+  const where = `threadlet '${name}': options`;
+  if (typeof o !== 'object' || o === null) throw new TypeError(`${where}: expected an object, got ${String(o)}`);
+  for (const k of Object.keys(o)) if (!CALL_OPTION_NAMES.has(k)) throw new TypeError(`${where}.${k}: unknown option`);
+  const kq = o.kq;
+  if (kq !== undefined) {
+    if (!(kq instanceof Kqueue)) throw new TypeError(`${where}.kq: expected a kqueue (rt.kqueue()), got ${String(kq)}`);
+    if (kq.closed) throw new TypeError(`${where}.kq: the kqueue is closed`);
+  }
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${where}.signal: expected an AbortSignal, got ${String(signal)}`);
+  }
+  const start = o.start ?? 'auto';
+  if (start !== 'auto' && start !== 'inline' && start !== 'worker') {
+    throw new TypeError(`${where}.start: expected 'auto', 'inline' or 'worker', got ${String(start)}`);
+  }
+  const migrateAt = o.migrateAt === undefined ? 0 : checkNumber(`${where}.migrateAt`, o.migrateAt, 0, 2 ** 31 - 1);
+  if (!Number.isInteger(migrateAt)) throw new TypeError(`${where}.migrateAt: expected an integer, got ${migrateAt}`);
+  return { kq, udata: o.udata, signal, start, migrateAt };
+}
+
+function checkRuntime(name: string, rt: unknown): Runtime {
+  if (typeof rt !== 'object' || rt === null || typeof (rt as Runtime)._submitRequest !== 'function') {
+    throw new TypeError(`threadlet '${name}': expected a Runtime (await Runtime.create()) as the first argument, got ${String(rt)}`);
+  }
+  return rt as Runtime;
+}
+
+/**
+ * A threadlet: a synchronous function in a module, callable so that it never blocks the calling
+ * thread for long. Make one with threadlet(); call it with run(), submit() or on().
+ */
+export class Threadlet<A extends unknown[], R> {
+  /** The defining module's URL (import.meta.url). */
+  readonly url: string;
+  readonly name: string;
+  /** The function itself: calling it directly runs it as plain code, nothing intercepted. */
+  readonly fn: (...args: A) => R;
+  readonly #budgetUs: number;
+  readonly #largeIo: number;
+  readonly #predictor: Predictor | undefined;
+  readonly #classes: ReadonlyMap<string, ErrorClass> | undefined;
+  #calls = 0;
+  #inline = 0;
+  #migrated = 0;
+  #worker = 0;
+
+  /** @internal Use threadlet(). */
+  constructor(
+    url: string,
+    name: string,
+    fn: (...args: A) => R,
+    o: ThreadletOptions,
+    classes: ReadonlyMap<string, ErrorClass> | undefined,
+  ) {
+    this.url = url;
+    this.name = name;
+    this.fn = fn;
+    this.#budgetUs = o.budgetUs ?? DEFAULT_BUDGET_US;
+    this.#largeIo = o.largeIoBytes ?? DEFAULT_LARGE_IO;
+    this.#predictor = o.predict === false ? undefined : new Predictor();
+    this.#classes = classes;
+  }
+
+  /** Call it on `rt`'s workers when it blocks. Returns at once; settled already if it finished inline. */
+  run(rt: Runtime, ...args: A): ThreadletHandle<R> {
+    return this.submit(rt, args, undefined);
+  }
+
+  /** A function that calls it on `rt` with these options. */
+  on(rt: Runtime, opts?: ThreadletCallOptions): (...args: A) => ThreadletHandle<R> {
+    checkRuntime(this.name, rt);
+    checkCallOptions(this.name, opts);
+    return (...args: A) => this.submit(rt, args, opts);
+  }
+
+  /** Call it with options (a kqueue for its event, a signal, where to start). */
+  submit(rt: Runtime, args: A, opts?: ThreadletCallOptions): ThreadletHandle<R> {
+    const o = checkCallOptions(this.name, opts);
+    if (!Array.isArray(args)) throw new TypeError(`threadlet '${this.name}': args: expected an array, got ${String(args)}`);
+    const outer = state.ctx;
+    // Called from inside a threadlet (inline or on a worker): it is part of the caller's run.
+    if (outer !== null) return this.#nested(args, outer);
+    const runtime = checkRuntime(this.name, rt);
+    this.#calls++;
+    const h = new ThreadletHandle<R>(this.name);
+    let start = o.start;
+    if (o.signal?.aborted === true) start = 'worker'; // The runtime settles it, cancelled, at once.
+    else if (start === 'auto') start = this.#predictor?.startOnWorker() === true ? 'worker' : 'inline';
+    if (start === 'worker') {
+      this.#worker++;
+      h.placement = 'worker';
+      this.#toWorker(runtime, h, args, [], null, o);
+      return h;
+    }
+
+    const rec = new Recorder({ budgetUs: this.#budgetUs, largeIoBytes: this.#largeIo, migrateAt: o.migrateAt });
+    let value: unknown;
+    let threw = false;
+    const fn = this.fn; // A plain call (no `this`), as on the worker.
+    state.ctx = rec;
+    try {
+      value = fn(...args);
+    } catch (e) {
+      threw = true;
+      value = e;
+    } finally {
+      state.ctx = null;
+    }
+    const pending = rec.pending;
+    if (pending === undefined) {
+      this.#predictor?.record(performance.now() - rec.t0 > this.#budgetUs / 1000);
+      this.#inline++;
+      h.journaled = rec.journal.length;
+      if (!threw && isThenable(value)) {
+        threw = true;
+        value = new ThreadletError(this.name, 'returned a promise: a threadlet is a synchronous function');
+      }
+      if (threw) h._reject(value);
+      else h._fulfil(value as R);
+      if (o.kq !== undefined) h.id = runtime._submitRequest(new ThreadletCodec(h, undefined, this.#classes), { kq: o.kq, udata: o.udata }).id;
+      return h;
+    }
+    // A call would block: whatever the function did after MIGRATE (a catch that went on) is void.
+    this.#predictor?.record(true);
+    this.#migrated++;
+    h.placement = 'migrated';
+    h.migratedAt = pending.k;
+    h.migrationReason = pending.reason;
+    h.journaled = rec.journal.length;
+    if (rec.unjournalable !== undefined) {
+      const why = `cannot move to a worker at ${pending.k} (${pending.reason}): ${rec.unjournalable}`;
+      this.#fail(runtime, h, new ThreadletError(this.name, why), o);
+      return h;
+    }
+    this.#toWorker(runtime, h, args, rec.seal(), pending, o);
+    return h;
+  }
+
+  /** Calls on this thread, and what the predictor thinks. */
+  stats(): ThreadletStats {
+    const p: PredictorStats = this.#predictor?.stats() ?? { prediction: 'inline', history: 0, untilProbe: 0, probeInterval: 0 };
+    return { calls: this.#calls, inline: this.#inline, migrated: this.#migrated, worker: this.#worker, ...p };
+  }
+
+  #toWorker(rt: Runtime, h: ThreadletHandle<R>, args: A, journal: JournalEntry[], pending: Pending | null, o: CallPlan): void {
+    let bytes: Uint8Array;
+    try {
+      const a = toWire(args, WireMode.EXACT, 'argument') as unknown[];
+      const req: ThreadletRequest = { u: this.url, n: this.name, a, j: journal, p: pending };
+      // A copy of the packed record: the submission may wait for a slot, and pack() reuses its buffer.
+      bytes = Buffer.from(pack(req));
+    } catch (e) {
+      const why = e instanceof WireError ? e.message : `its arguments cannot be sent to a worker: ${(e as Error).message}`;
+      this.#fail(rt, h, new ThreadletError(this.name, why), o);
+      return;
+    }
+    try {
+      h.id = rt._submitRequest(new ThreadletCodec(h, bytes, this.#classes), { kq: o.kq, udata: o.udata, signal: o.signal }).id;
+    } catch (e) {
+      // The runtime refused it (closed). The inline part, if any, ran once and is not undone.
+      h._reject(e);
+    }
+  }
+
+  /** Fail on this thread; the kqueue, if any, still gets its event. */
+  #fail(rt: Runtime, h: ThreadletHandle<R>, e: unknown, o: CallPlan): void {
+    h._reject(e);
+    if (o.kq !== undefined) h.id = rt._submitRequest(new ThreadletCodec(h, undefined, this.#classes), { kq: o.kq, udata: o.udata }).id;
+  }
+
+  #nested(args: A, outer: NonNullable<typeof state.ctx>): ThreadletHandle<R> {
+    const h = new ThreadletHandle<R>(this.name);
+    h.placement = outer instanceof Replayer ? 'worker' : 'inline';
+    const fn = this.fn;
+    try {
+      h._fulfil(fn(...args));
+    } catch (e) {
+      // The outer run's own signals go on unwinding it.
+      if (e === MIGRATE || (outer instanceof Replayer && e === outer.poison)) throw e;
+      h._reject(e);
+    }
+    return h;
+  }
+}
+
+/**
+ * Define a threadlet: `fn` must be a synchronous function defined at the top level of the module at
+ * `url` (pass `import.meta.url`), under a `name` unique in that module, so that a worker that
+ * imports the module finds it. Exporting it is not required.
+ *
+ * ```ts
+ * export const loadConfig = threadlet(import.meta.url, 'loadConfig', (path: string) =>
+ *   JSON.parse(fs.readFileSync(path, 'utf8')) as Config);
+ *
+ * const h = loadConfig.run(rt, '/etc/app.json');  // a ThreadletHandle<Config>
+ * const config = h.settled ? h.result() : await h;
+ * ```
+ *
+ * Importing syslet installs the interception of blocking calls on this thread (see
+ * installInterception()).
+ */
+export function threadlet<A extends unknown[], R>(
+  url: string,
+  name: string,
+  fn: (...args: A) => R,
+  options: ThreadletOptions = {},
+): Threadlet<A, R> {
+  if (typeof url !== 'string' || !URL.canParse(url)) {
+    throw new TypeError(`threadlet: url: expected the defining module's URL (import.meta.url), got ${String(url)}`);
+  }
+  if (typeof name !== 'string' || name === '') throw new TypeError(`threadlet: name: expected a non-empty string, got ${String(name)}`);
+  if (typeof fn !== 'function') throw new TypeError(`threadlet '${name}': fn: expected a function, got ${String(fn)}`);
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`threadlet '${name}': options: expected an object, got ${String(options)}`);
+  }
+  for (const k of Object.keys(options)) {
+    if (!OPTION_NAMES.has(k)) throw new TypeError(`threadlet '${name}': options.${k}: unknown option`);
+  }
+  if (options.budgetUs !== undefined) checkNumber(`threadlet '${name}': options.budgetUs`, options.budgetUs, 0, 1e9);
+  if (options.largeIoBytes !== undefined) checkNumber(`threadlet '${name}': options.largeIoBytes`, options.largeIoBytes, 0, 2 ** 53);
+  if (options.predict !== undefined && typeof options.predict !== 'boolean') {
+    throw new TypeError(`threadlet '${name}': options.predict: expected a boolean, got ${String(options.predict)}`);
+  }
+  if (options.errorClasses !== undefined) {
+    if (!Array.isArray(options.errorClasses)) {
+      throw new TypeError(`threadlet '${name}': options.errorClasses: expected an array of classes, got ${String(options.errorClasses)}`);
+    }
+    for (const c of options.errorClasses) {
+      if (typeof c !== 'function' || !(c.prototype instanceof Error)) {
+        throw new TypeError(`threadlet '${name}': options.errorClasses: expected classes extending Error, got ${String(c)}`);
+      }
+    }
+  }
+  const classes = options.errorClasses === undefined ? undefined : new Map(options.errorClasses.map((c) => [c.name, c]));
+  register(url, name, { fn: fn as (...args: never[]) => unknown, errorClasses: classes });
+  return new Threadlet(url, name, fn, options, classes);
+}

@@ -1,0 +1,269 @@
+/**
+ * The journal: record on the calling thread, replay on the worker.
+ *
+ * Inline (Recorder): each intercepted call is first classified. A call that always blocks, one
+ * whose size says it would overrun the budget, or any call once the budget is spent, is not run:
+ * it becomes the journal's *pending* call and the recorder throws MIGRATE, a signal that unwinds
+ * the threadlet. Every intercepted call after that throws MIGRATE again (a `catch` in the
+ * threadlet cannot make it go on for real), and whatever the function returns or throws then is
+ * discarded. A call that may run inline runs, and its arguments, result (or error) and the bytes
+ * it wrote into its arguments are recorded, snapshotted at once (the threadlet may reuse a buffer
+ * or sort a returned array in place afterwards).
+ *
+ * On the worker (Replayer): the function runs again from the start. Its intercepted calls are
+ * answered from the journal in order: same call, same arguments, or a ThreadletDivergenceError
+ * (the call is not executed). Then the first call past the journal must be the pending one (same
+ * function; its arguments may differ, nothing ran it yet), and from there on calls execute for
+ * real. Once diverged or cancelled, every intercepted call throws that error again, so a `catch`
+ * cannot make a refused side effect happen; the threadlet fails with it whatever it returns.
+ */
+import fs from 'node:fs';
+import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
+import { state } from './original.js';
+import { ThreadletDivergenceError } from './errors.js';
+import { WireMode, describeWire, fromWire, toWire, wireEqual, type ErrorClass } from './wire.js';
+
+/** One journaled call, as it travels (v8-serializable). */
+export interface JournalEntry {
+  /** CallSpec.key. */
+  k: string;
+  /** Arguments, COMPARE wire form. */
+  a: unknown[];
+  /** 1 when the call threw `r`. */
+  t: 0 | 1;
+  /** Result or error, EXACT wire form (undefined for a call whose result is its argument). */
+  r: unknown;
+  /** Bytes it wrote into its arguments. */
+  o: OutputRange[] | undefined;
+}
+
+/** Where the inline run stopped: the call it did not make, and why. */
+export interface Pending {
+  k: string;
+  a: unknown[];
+  reason: string;
+}
+
+/** The signal that unwinds an inline threadlet that must move to a worker. Not an Error: no stack. */
+export const MIGRATE: unique symbol = Symbol('syslet.threadlet.migrate') as never;
+
+/** Calls whose result is one of their arguments (returned as that very object on replay). */
+const RETURNS_ARG: Readonly<Record<string, number>> = { 'crypto.randomFillSync': 0 };
+
+function argsWire(spec: CallSpec, args: unknown[]): unknown[] {
+  const out = new Array<unknown>(args.length);
+  const outArgs = spec.outArgs;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (outArgs !== undefined && outArgs.includes(i)) {
+      // An output buffer: its contents before the call do not matter, its size does.
+      out[i] = Array.isArray(a) ? a.map(describeBuffer) : describeBuffer(a);
+    } else {
+      out[i] = toWire(a, WireMode.COMPARE, `argument ${i}`);
+    }
+  }
+  return out;
+}
+
+function describeBuffer(b: unknown): string {
+  return ArrayBuffer.isView(b) || b instanceof ArrayBuffer || b instanceof SharedArrayBuffer
+    ? `<output ${b.constructor.name} ${b.byteLength} bytes>`
+    : String(b);
+}
+
+export function describeCall(k: string, a: readonly unknown[]): string {
+  return `${k}(${a.map((x) => (typeof x === 'string' && x.startsWith('<output ') ? x : describeWire(x))).join(', ')})`;
+}
+
+function slice(args: IArguments): unknown[] {
+  return Array.prototype.slice.call(args) as unknown[];
+}
+
+/** Run `orig` with the interception off (calls it makes itself, e.g. readFileSync's openSync, pass). */
+function callOriginal(ctx: InterceptContext, orig: AnyFunction, self: unknown, args: IArguments | unknown[]): unknown {
+  state.ctx = null;
+  try {
+    return orig.apply(self, args as unknown[]);
+  } finally {
+    state.ctx = ctx;
+  }
+}
+
+// ---- recording ---------------------------------------------------------------------------------
+
+export interface RecorderOptions {
+  /** Inline time budget, microseconds. */
+  budgetUs: number;
+  largeIoBytes: number;
+  /** Migrate at this 1-based intercepted call whatever the budget (0: never). */
+  migrateAt: number;
+}
+
+export class Recorder implements InterceptContext {
+  readonly journal: JournalEntry[] = [];
+  /** Set when the run must move to a worker. */
+  pending: Pending | undefined;
+  /** A journaled result could not be snapshotted: the run cannot move after it. */
+  unjournalable: string | undefined;
+  /** performance.now() at the start. */
+  readonly t0: number;
+  readonly #budgetMs: number;
+  readonly #largeIo: number;
+  readonly #migrateAt: number;
+  /** Journal indices whose result is still the live object (see #record). */
+  readonly #deferred: number[] = [];
+  #calls = 0;
+
+  constructor(o: RecorderOptions) {
+    this.#budgetMs = o.budgetUs / 1000;
+    this.#largeIo = o.largeIoBytes;
+    this.#migrateAt = o.migrateAt;
+    this.t0 = performance.now();
+  }
+
+  intercept(spec: CallSpec, orig: AnyFunction, self: unknown, argv: IArguments): unknown {
+    if (this.pending !== undefined) throw MIGRATE;
+    const args = slice(argv);
+    const n = ++this.#calls;
+    const leftUs = (this.#budgetMs - (performance.now() - this.t0)) * 1000;
+    let reason = spec.blocks(args, leftUs, this.#largeIo);
+    if (reason === '' && leftUs <= 0) reason = 'the inline budget is spent';
+    if (reason === '' && n === this.#migrateAt) reason = `migrateAt: ${n}`;
+    if (reason !== '') {
+      this.pending = { k: spec.key, a: argsWire(spec, args), reason };
+      throw MIGRATE;
+    }
+    const a = argsWire(spec, args);
+    let result: unknown;
+    try {
+      result = callOriginal(this, orig, self, args);
+    } catch (e) {
+      this.#record(spec, a, 1, e, undefined);
+      throw e;
+    }
+    this.#record(spec, a, 0, spec.key in RETURNS_ARG ? undefined : result, spec.outputs?.(args, result));
+    return result;
+  }
+
+  #record(spec: CallSpec, a: unknown[], t: 0 | 1, r: unknown, o: OutputRange[] | undefined): void {
+    if (t === 0 && r instanceof fs.Stats) {
+      // A fresh fs.Stats, read-only by convention: snapshotted only if the run moves (most do
+      // not), which keeps a journaled stat cheap. (Changing its fields before then is the one way
+      // to make the replayed result differ from what the call returned.)
+      this.#deferred.push(this.journal.length);
+      this.journal.push({ k: spec.key, a, t, r, o });
+      return;
+    }
+    let w: unknown;
+    try {
+      w = toWire(r, WireMode.EXACT, `the ${t === 1 ? 'error' : 'result'} of ${spec.key}`);
+    } catch (e) {
+      this.unjournalable ??= (e as Error).message;
+      w = undefined;
+    }
+    this.journal.push({ k: spec.key, a, t, r: w, o });
+  }
+
+  /** The journal, every result in wire form: call once, when the run moves to a worker. */
+  seal(): JournalEntry[] {
+    for (const i of this.#deferred) {
+      const e = this.journal[i]!;
+      e.r = toWire(e.r, WireMode.EXACT);
+    }
+    this.#deferred.length = 0;
+    return this.journal;
+  }
+}
+
+// ---- replaying ---------------------------------------------------------------------------------
+
+export interface ReplayOptions {
+  threadlet: string;
+  journal: JournalEntry[];
+  pending: Pending | undefined;
+  classes: ReadonlyMap<string, ErrorClass> | undefined;
+  /** Returns an error when the request was cancelled (checked at every intercepted call). */
+  cancelled: () => Error | undefined;
+}
+
+export class Replayer implements InterceptContext {
+  /** Journal entries answered so far. */
+  pos = 0;
+  /** Calls executed for real. */
+  real = 0;
+  /** The error every later call throws (divergence, cancellation). */
+  poison: Error | undefined;
+  readonly #o: ReplayOptions;
+  #pendingSeen: boolean;
+
+  constructor(o: ReplayOptions) {
+    this.#o = o;
+    this.#pendingSeen = o.pending === undefined;
+  }
+
+  intercept(spec: CallSpec, orig: AnyFunction, self: unknown, argv: IArguments): unknown {
+    if (this.poison !== undefined) throw this.poison;
+    const o = this.#o;
+    const j = o.journal;
+    if (this.pos < j.length) {
+      const args = slice(argv);
+      const rec = j[this.pos]!;
+      const a = argsWire(spec, args);
+      if (rec.k !== spec.key || !wireEqual(rec.a, a)) {
+        throw this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), describeCall(spec.key, a));
+      }
+      this.pos++;
+      if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
+      if (rec.t === 1) throw fromWire(rec.r, o.classes);
+      const arg = RETURNS_ARG[spec.key];
+      return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
+    }
+    const cancel = o.cancelled();
+    if (cancel !== undefined) throw (this.poison = cancel);
+    if (!this.#pendingSeen) {
+      const p = o.pending!;
+      if (p.k !== spec.key) {
+        const a = argsWire(spec, slice(argv));
+        const expected = `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`;
+        throw this.#diverge(j.length + 1, expected, describeCall(spec.key, a));
+      }
+      this.#pendingSeen = true;
+    }
+    this.real++;
+    return callOriginal(this, orig, self, argv);
+  }
+
+  /** After the function returned or threw: the error the threadlet fails with, if any. */
+  finish(): Error | undefined {
+    if (this.poison !== undefined) return this.poison;
+    const j = this.#o.journal;
+    if (this.pos < j.length) {
+      const rec = j[this.pos]!;
+      return this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), undefined);
+    }
+    if (!this.#pendingSeen) {
+      const p = this.#o.pending!;
+      return this.#diverge(j.length + 1, `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`, undefined);
+    }
+    return undefined;
+  }
+
+  #diverge(call: number, expected: string, actual: string | undefined): Error {
+    const hint =
+      'was a call on the calling thread made through a function captured before syslet installed its' +
+      ' interception? (preload --import syslet/register)';
+    return (this.poison = new ThreadletDivergenceError(this.#o.threadlet, call, expected, actual, hint));
+  }
+}
+
+function writeOutput(args: unknown[], out: OutputRange): void {
+  let target = args[out.arg];
+  if (out.item >= 0) target = Array.isArray(target) ? target[out.item] : undefined;
+  let view: Uint8Array | undefined;
+  if (ArrayBuffer.isView(target)) view = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+  else if (target instanceof ArrayBuffer || target instanceof SharedArrayBuffer) view = new Uint8Array(target);
+  if (view === undefined || out.offset + out.bytes.byteLength > view.byteLength) {
+    throw new RangeError('threadlet replay: the output buffer of a journaled call is missing or too small');
+  }
+  view.set(out.bytes, out.offset);
+}
