@@ -324,6 +324,9 @@ export class Runtime {
       idleTimeout: Infinity,
       // The pump parks with its own Atomics.wait; piscina's wait loop would block it.
       atomics: 'disabled',
+      // File descriptors are process-wide: a chain or threadlet may open one on one thread and
+      // close it on another, and a worker's restart must not close what it opened.
+      trackUnmanagedFds: false,
       workerData: { syslet: data },
       ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     });
@@ -341,7 +344,13 @@ export class Runtime {
       this.#watched.add(w);
       // Read now: a Worker's threadId is -1 once it stopped.
       const threadId = w.threadId;
-      w.once('exit', () => this.#recoverWorker(threadId));
+      w.once('exit', () => {
+        this.#recoverWorker(threadId);
+        // piscina's own 'exit' listener ran first and has already started the replacement. Watch
+        // it now: waiting for its 'workerCreate' (sent once it reports ready) would miss a
+        // replacement that dies before that.
+        if (this.#pool !== undefined && this.#state !== 'closed') this.#watchWorkers();
+      });
     }
   }
 
@@ -393,7 +402,7 @@ export class Runtime {
       }
       if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
       Atomics.add(ctl, C.S_WORKER_DEATHS, 1);
-      Atomics.sub(ctl, C.WORKERS_LIVE, 1);
+      if (Atomics.exchange(ctl, b + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
       ctl[b + W.CURRENT] = -1;
       ctl[b + W.SPINNING] = 0;
       // The slot is free for the replacement (keeping its counters for stats until reused).
@@ -404,11 +413,18 @@ export class Runtime {
   /** Resolves when every worker's pump is running. */
   async ready(): Promise<void> {
     const ctl = this.#s.ctl;
-    for (;;) {
-      const live = Atomics.load(ctl, C.WORKERS_LIVE);
-      if (live >= this.workers) return;
-      const r = Atomics.waitAsync(ctl, C.WORKERS_LIVE, live, 50);
-      if (r.async) await r.value;
+    // A pending Atomics.waitAsync holds no handle, and piscina's workers are unref'd: keep the
+    // process alive while waiting.
+    const keep = setInterval(() => {}, 1000);
+    try {
+      for (;;) {
+        const live = Atomics.load(ctl, C.WORKERS_LIVE);
+        if (live >= this.workers) return;
+        const r = Atomics.waitAsync(ctl, C.WORKERS_LIVE, live, 50);
+        if (r.async) await r.value;
+      }
+    } finally {
+      clearInterval(keep);
     }
   }
 

@@ -236,19 +236,23 @@ function start(data: PumpData): void {
   const base = s.workerBase(slot);
   s.ctl[base + W.THREAD_ID] = threadId;
   s.ctl[base + W.CURRENT] = -1;
-  Atomics.add(s.ctl, C.WORKERS_LIVE, 1);
-  Atomics.notify(s.ctl, C.WORKERS_LIVE);
   if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, base + W.MESSAGES);
   const pump = new Pump(s, slot);
   // Start after piscina finished loading this module (it awaits the import before reporting ready),
-  // and after the modules of the other request kinds registered their handlers.
+  // and after the modules of the other request kinds registered their handlers; only then does
+  // the worker count as live (Runtime.ready() waits for that).
   setImmediate(() => {
     Promise.all(WORKER_MODULES.map((m) => import(m)))
-      .then(() => pump.loop())
+      .then(() => {
+        Atomics.store(s.ctl, base + W.LIVE, 1);
+        Atomics.add(s.ctl, C.WORKERS_LIVE, 1);
+        Atomics.notify(s.ctl, C.WORKERS_LIVE);
+        return pump.loop();
+      })
       .then(
         () => {
           Atomics.store(s.ctl, base + W.STATE, WorkerState.EXITED);
-          Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
+          if (Atomics.exchange(s.ctl, base + W.LIVE, 0) === 1) Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
           Atomics.notify(s.ctl, C.WORKERS_LIVE);
         },
         (err: unknown) => {

@@ -67,6 +67,8 @@ export const W = {
   CURRENT_ID: 8,
   /** 1 while this worker holds the submission ring's spinner role. */
   SPINNING: 9,
+  /** 1 once this worker counts in C.WORKERS_LIVE (its pump started). */
+  LIVE: 10,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
