@@ -188,7 +188,7 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
         let n = 0;
         while (n < N) n += (await kq.kevent(null, 1024)).length;
       },
-      'syslet: one Promise per chain (rt.run)': () => Promise.all(Array.from({ length: N }, () => rt.run(NOP))),
+      'one Promise per chain (syslet rt.run)': () => Promise.all(Array.from({ length: N }, () => rt.run(NOP))),
       'piscina.run per task': () => Promise.all(Array.from({ length: N }, () => pool.run({ op: 'nop', path: '' }))),
     });
     out.push(...ends);
