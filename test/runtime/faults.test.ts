@@ -2,7 +2,8 @@
 // limits): every request completes exactly once, the ones a dead worker held with -EOWNERDEAD,
 // piscina replaces the worker, every request slot comes back, and later requests run normally.
 import { describe, expect, it } from 'vitest';
-import { Runtime, chain, errno, type Completion } from '../../dist/index.js';
+import { Runtime, ThreadletError, chain, errno, type Completion } from '../../dist/index.js';
+import { exitsOnWorker } from '../fixtures/threadlet/fns.mjs';
 
 async function survive(rt: Runtime, n: number): Promise<Completion[]> {
   const subs = [];
@@ -56,5 +57,18 @@ describe('worker faults', () => {
     expect(c).toMatchObject({ status: 'failed', result: -errno.EOWNERDEAD });
     await healthy(rt, 1, 16);
     expect(rt.stats().workerDeaths).toBe(1);
+  });
+
+  it('a threadlet that calls process.exit() in its worker: it fails with EOWNERDEAD, the pool heals', async () => {
+    await using rt = await Runtime.create({ workers: 2, ringSize: 64 });
+    const h = exitsOnWorker.run(rt, 3);
+    const err = await h.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ThreadletError);
+    expect((err as { code?: string }).code).toBe('EOWNERDEAD');
+    expect(rt.stats().workerDeaths).toBe(1);
+    await healthy(rt, 2, 64);
   });
 });
