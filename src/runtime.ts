@@ -228,7 +228,7 @@ function optPow2(opts: Record<string, unknown>, name: string, min: number, max: 
   return v;
 }
 
-const PUMP_FILE = fileURLToPath(new URL('./syslet/pump.js', import.meta.url));
+const PUMP_FILE = fileURLToPath(new URL('./syslet/pump-entry.cjs', import.meta.url));
 
 export class Runtime {
   /** Worker threads (0 in a runtime attached from another thread). */

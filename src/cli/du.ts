@@ -353,7 +353,9 @@ export async function du(o: DuOptions): Promise<DuResult> {
   if (o.summarize === true && o.all === true) {
     throw new TypeError('du: cannot both summarize and show all entries');
   }
-  const rt = o.runtime ?? (await Runtime.create(DU_RUNTIME_OPTIONS));
+  // Not Runtime.create(): the walk starts at once and its chains wait in the ring while the
+  // workers boot, so their start-up overlaps the first batches instead of preceding them.
+  const rt = o.runtime ?? new Runtime(DU_RUNTIME_OPTIONS);
   try {
     const keepAll = o.all === true || paths.length > 1;
     const walk = new Walk(rt, paths, o.apparentSize === true, keepAll, o.concurrency ?? rt.workers * 4);
