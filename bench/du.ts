@@ -19,12 +19,13 @@
  * Usage: npm run build && npx tsc -p bench/tsconfig.json && node build/bench/du.js [--json]
  *        [--rounds N] [--keep DIR] (reuse or keep a tree at DIR)
  */
-import { execSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Runtime } from 'syslet';
+import { machine } from 'syslet/bench';
 import type * as DuModule from '../dist/cli/du.js';
 
 const args = process.argv.slice(2);
@@ -142,23 +143,9 @@ function gnuDu(): string {
   return 'du';
 }
 
-function machine(): Record<string, string | number> {
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    // not a git checkout
-  }
+function duMachine(): Record<string, string | number> {
   const duVersion = spawnSync(gnuDu(), ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? 'unknown';
-  return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    commit,
-    du: duVersion,
-  };
+  return machine({ du: duVersion });
 }
 
 function median(xs: number[]): number {
@@ -227,7 +214,7 @@ async function main(): Promise<void> {
     await shared.close();
     if (KEEP === undefined) fs.rmSync(dir, { recursive: true, force: true });
   }
-  const m = machine();
+  const m = duMachine();
   const rows = Object.entries(times).map(([name, ts]) => ({
     contender: name,
     medianMs: median(ts),

@@ -21,7 +21,6 @@
  *
  * Usage: npm run build && tsc -p bench/tsconfig.json && node build/bench/threadlet.js [--json] [--quick]
  */
-import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +31,7 @@ import zlib from 'node:zlib';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
 import { Runtime, threadlet } from 'syslet';
+import { machine } from 'syslet/bench';
 
 // ---- the threadlets (and piscina's tasks: the same functions) --------------------------------------
 
@@ -281,24 +281,6 @@ async function interceptionOff(file: string): Promise<Row[]> {
   }));
 }
 
-function machine(workers: number): Record<string, string | number> {
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    // not a git checkout
-  }
-  return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    commit,
-    workers,
-  };
-}
-
 function fmt(x: number | undefined, digits = 1): string {
   return x === undefined || Number.isNaN(x) ? '' : x.toFixed(digits);
 }
@@ -332,7 +314,7 @@ async function main(): Promise<void> {
     rows.push(...(await loopHealth(rt, pool, '600 x 8 KiB: reads inline, moves at the gzip', smalls)));
     rows.push(...(await interceptionOff(small)));
 
-    const m = machine(workers);
+    const m = machine({ workers });
     if (JSON_OUT) {
       process.stdout.write(`${JSON.stringify({ machine: m, results: rows }, null, 2)}\n`);
       return;

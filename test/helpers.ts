@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { Runtime, type RuntimeOptions } from '../dist/index.js';
 
 /** A fresh directory under the OS temp dir, removed by the returned cleanup. */
 export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => void } {
@@ -33,5 +35,32 @@ export function rng(seed: number): () => number {
     x ^= x << 5;
     x >>>= 0;
     return x / 2 ** 32;
+  };
+}
+
+/**
+ * A runtime and a fresh temp dir for the tests of one file: created before them, closed and
+ * removed after them. Read `env.rt` and `env.dir` inside tests (they exist only once beforeAll ran).
+ */
+export function useRuntime(options: RuntimeOptions): { readonly rt: Runtime; readonly dir: string } {
+  let rt: Runtime | undefined;
+  let tmp: ReturnType<typeof tempDir> | undefined;
+  beforeAll(async () => {
+    rt = await Runtime.create(options);
+    tmp = tempDir();
+  });
+  afterAll(async () => {
+    await rt?.close();
+    tmp?.cleanup();
+  });
+  return {
+    get rt(): Runtime {
+      if (rt === undefined) throw new Error('useRuntime: env.rt read before beforeAll ran');
+      return rt;
+    },
+    get dir(): string {
+      if (tmp === undefined) throw new Error('useRuntime: env.dir read before beforeAll ran');
+      return tmp.dir;
+    },
   };
 }

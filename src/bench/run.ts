@@ -13,7 +13,6 @@
  * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
  *        (npm run bench -- ... from a checkout)
  */
-import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
 import { Runtime } from '../runtime.js';
+import { machine } from './machine.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
 
@@ -47,6 +47,8 @@ export interface Result {
 const log = (s: string): void => {
   if (!JSON_OUT) process.stderr.write(`${s}\n`);
 };
+
+export { machine } from './machine.js';
 
 export class BenchUsageError extends Error {}
 
@@ -212,24 +214,6 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
   return out;
 }
 
-function machine(): Record<string, string | number> {
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    // not a git checkout
-  }
-  return {
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.availableParallelism(),
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    os: `${os.type()} ${os.release()}`,
-    node: process.version,
-    commit,
-    workers: WORKERS,
-  };
-}
-
 async function main(): Promise<Result[]> {
   const { dir, files } = makeTree();
   const rt = await Runtime.create({ workers: WORKERS });
@@ -313,7 +297,7 @@ async function main(): Promise<Result[]> {
     await pool.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  report(results, machine());
+  report(results, machine({ workers: WORKERS }));
   return results;
 }
 

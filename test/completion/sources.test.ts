@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   EVFILT_PROC,
   EVFILT_READ,
@@ -26,7 +26,6 @@ import {
   NOTE_LOWAT,
   NOTE_RENAME,
   NOTE_WRITE,
-  Runtime,
   WEXITSTATUS,
   WIFEXITED,
   WIFSIGNALED,
@@ -35,20 +34,9 @@ import {
   type KEvent,
   type Kqueue,
 } from '../../dist/index.js';
-import { tempDir } from '../helpers.js';
+import { useRuntime } from '../helpers.js';
 
-let rt: Runtime;
-let tmp: ReturnType<typeof tempDir>;
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 1 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 1 });
 
 /** Collect events until `done` says so or `ms` pass; returns everything seen. */
 async function until(kq: Kqueue, done: (seen: KEvent[]) => boolean, ms = 5000): Promise<KEvent[]> {
@@ -60,7 +48,7 @@ async function until(kq: Kqueue, done: (seen: KEvent[]) => boolean, ms = 5000): 
 
 describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
   it('reports bytes readable on a TCP socket, and EV_EOF when the peer ends', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
@@ -88,7 +76,7 @@ describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
   });
 
   it('reports room to write, and waits for NOTE_LOWAT bytes on a stream', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const s = new PassThrough({ highWaterMark: 64 });
     const evs = await kq.kevent([EV_SET(s, EVFILT_WRITE, EV_ADD)], 8, 0);
     expect(evs).toEqual([{ ident: s, filter: EVFILT_WRITE, flags: 0, fflags: 0, data: 64, udata: null }]);
@@ -103,7 +91,7 @@ describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
   });
 
   it('refuses an ident that is not a stream with EBADF', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     expect((await kq.kevent([EV_SET({}, EVFILT_READ, EV_ADD)], 8, 0))[0]!.data).toBe(errno.EBADF);
     kq.close();
   });
@@ -111,7 +99,7 @@ describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
 
 describe('EVFILT_SIGNAL', () => {
   it('counts deliveries since the last retrieval (implicit EV_CLEAR)', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const SIGUSR2 = 12;
     await kq.kevent([EV_SET(SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, 'sig')], 0);
     process.kill(process.pid, 'SIGUSR2');
@@ -129,7 +117,7 @@ describe('EVFILT_SIGNAL', () => {
 
 describe('EVFILT_PROC', () => {
   it('NOTE_EXIT on a ChildProcess: data is its wait status, flags EV_EOF | EV_ONESHOT | EV_CLEAR', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => process.exit(3), 50)']);
     await kq.kevent([EV_SET(child, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, 'kid')], 0);
     const [ev] = await until(kq, (s) => s.length > 0, 30_000);
@@ -140,7 +128,7 @@ describe('EVFILT_PROC', () => {
   });
 
   it('takes a pid too, and reports a kill by signal', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
     await kq.kevent([EV_SET(child.pid, EVFILT_PROC, EV_ADD, NOTE_EXIT)], 0);
     child.kill('SIGTERM');
@@ -155,8 +143,8 @@ describe('EVFILT_PROC', () => {
 
 describe('EVFILT_VNODE', () => {
   it('tells NOTE_WRITE | NOTE_EXTEND, NOTE_ATTRIB, NOTE_LINK, NOTE_RENAME and NOTE_DELETE apart', async () => {
-    const kq = rt.kqueue();
-    const file = path.join(tmp.dir, 'watched');
+    const kq = env.rt.kqueue();
+    const file = path.join(env.dir, 'watched');
     fs.writeFileSync(file, 'a');
     const all = NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB | NOTE_LINK | NOTE_RENAME | NOTE_DELETE;
     await kq.kevent([EV_SET(file, EVFILT_VNODE, EV_ADD | EV_CLEAR, all, 0, 'v')], 0);
@@ -173,7 +161,7 @@ describe('EVFILT_VNODE', () => {
     await expectNote(() => fs.renameSync(file, `${file}.moved`), NOTE_RENAME);
     fs.unlinkSync(`${file}.hard`);
     await expectNote(() => fs.unlinkSync(`${file}.moved`), NOTE_DELETE);
-    expect((await kq.kevent([EV_SET(path.join(tmp.dir, 'nope'), EVFILT_VNODE, EV_ADD, NOTE_WRITE)], 8, 0))[0]!.data).toBe(errno.ENOENT);
+    expect((await kq.kevent([EV_SET(path.join(env.dir, 'nope'), EVFILT_VNODE, EV_ADD, NOTE_WRITE)], 8, 0))[0]!.data).toBe(errno.ENOENT);
     kq.close();
   });
 });

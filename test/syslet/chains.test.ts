@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  Runtime,
   SYSLET_NO_COMPLETE,
   SYSLET_SKIP_TO_NEXT_ON_STOP,
   SYSLET_STOP_ON_NEGATIVE,
@@ -15,20 +14,9 @@ import {
   v,
   type Chain,
 } from '../../dist/index.js';
-import { pseudoRandomBytes, tempDir } from '../helpers.js';
+import { pseudoRandomBytes, useRuntime } from '../helpers.js';
 
-let rt: Runtime;
-let tmp: { dir: string; cleanup: () => void };
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 2 });
 
 /** A chain whose atom 0 returns `result` under `flags`, then a nop the chain reaches if it goes on. */
 function stopProbe(result: number, flags: number): Chain {
@@ -52,7 +40,7 @@ describe('stop flags', () => {
   for (const [name, flag, stops] of cases) {
     for (const result of [-1, 0, 1]) {
       it(`${name} with result ${result} ${stops(result) ? 'stops' : 'goes on'}`, async () => {
-        const c = await rt.run(stopProbe(result, flag));
+        const c = await env.rt.run(stopProbe(result, flag));
         if (stops(result)) {
           expect(c).toMatchObject({ status: 'stopped', atom: 0, result, steps: 1 });
         } else {
@@ -72,19 +60,19 @@ describe('stop flags', () => {
         { op: 'nop', args: [222] },
       ],
     });
-    expect(await rt.run(branch(-5))).toMatchObject({ status: 'done', atom: 1, result: 111, steps: 2 });
-    expect(await rt.run(branch(5))).toMatchObject({ status: 'done', atom: 2, result: 222, steps: 2 });
+    expect(await env.rt.run(branch(-5))).toMatchObject({ status: 'done', atom: 1, result: 111, steps: 2 });
+    expect(await env.rt.run(branch(5))).toMatchObject({ status: 'done', atom: 2, result: 222, steps: 2 });
   });
 
   it('a stop with SKIP on the last atom ends the chain as stopped', async () => {
-    const c = await rt.run({ atoms: [{ op: 'nop', args: [0], flags: SYSLET_STOP_ON_ZERO | SYSLET_SKIP_TO_NEXT_ON_STOP }] });
+    const c = await env.rt.run({ atoms: [{ op: 'nop', args: [0], flags: SYSLET_STOP_ON_ZERO | SYSLET_SKIP_TO_NEXT_ON_STOP }] });
     expect(c).toMatchObject({ status: 'stopped', atom: 0, result: 0 });
   });
 });
 
 describe('loops and variables', () => {
   it('counts down with umem_add and a backward next', async () => {
-    const c = await rt.run({
+    const c = await env.rt.run({
       vars: { i: 10, laps: 0 },
       atoms: [
         { op: 'umem_add', args: [{ var: 'laps' }, 1] },
@@ -95,14 +83,14 @@ describe('loops and variables', () => {
   });
 
   it('ends a runaway loop at the step budget with -ELOOP', async () => {
-    const c = await rt.run({ atoms: [{ op: 'nop', next: 0 }] }, { stepBudget: 1000 });
+    const c = await env.rt.run({ atoms: [{ op: 'nop', next: 0 }] }, { stepBudget: 1000 });
     expect(c).toMatchObject({ status: 'exhausted', atom: 0, result: -errno.ELOOP, steps: 1000 });
   });
 
   it('reads variables when the atom runs: an fd from open feeds fstat and close', async () => {
-    const file = path.join(tmp.dir, 'flow.txt');
+    const file = path.join(env.dir, 'flow.txt');
     fs.writeFileSync(file, 'x'.repeat(1234));
-    const c = await rt.run(
+    const c = await env.rt.run(
       chain()
         .open(file, 'r', undefined, { into: 'fd', flags: ['STOP_ON_NEGATIVE'] })
         .fstat(v('fd'), { into: 'st' })
@@ -119,19 +107,19 @@ describe('loops and variables', () => {
 
   it('takes initial variable values per submission', async () => {
     const probe = chain().var('n', 0).umem_add('n', 5, { into: 'n' }).build();
-    expect((await rt.run(probe, { vars: { n: 10 } })).vars.n).toBe(15);
-    expect((await rt.run(probe)).vars.n).toBe(5);
+    expect((await env.rt.run(probe, { vars: { n: 10 } })).vars.n).toBe(15);
+    expect((await env.rt.run(probe)).vars.n).toBe(5);
   });
 
   it('gives -EFAULT when an atom reads a variable nothing assigned yet', async () => {
-    const c = await rt.run({
+    const c = await env.rt.run({
       atoms: [
         { op: 'nop', args: [{ var: 'later' }] },
         { op: 'getpid', into: 'later' },
       ],
     });
     expect(c).toMatchObject({ status: 'done', atom: 1 });
-    const c2 = await rt.run({
+    const c2 = await env.rt.run({
       atoms: [
         { op: 'nop', args: [{ var: 'later' }], flags: SYSLET_STOP_ON_NEGATIVE },
         { op: 'getpid', into: 'later' },
@@ -157,28 +145,28 @@ describe('file copy loop', () => {
   }
 
   it('copies a file byte for byte through an arena buffer', async () => {
-    const src = path.join(tmp.dir, 'src.bin');
-    const dst = path.join(tmp.dir, 'dst.bin');
+    const src = path.join(env.dir, 'src.bin');
+    const dst = path.join(env.dir, 'dst.bin');
     const data = pseudoRandomBytes(3 * 65536 + 12_345);
     fs.writeFileSync(src, data);
-    const b = rt.alloc(65536);
+    const b = env.rt.alloc(65536);
     try {
-      const c = await rt.run(copyChain(src, dst, { buf: b.byteOffset }));
+      const c = await env.rt.run(copyChain(src, dst, { buf: b.byteOffset }));
       expect(c).toMatchObject({ status: 'done', atom: 4, result: 0, vars: { n: 0 } });
       // 2 opens, 5 reads (4 with data), 4 writes, 2 closes.
       expect(c.steps).toBe(13);
       expect(fs.readFileSync(dst).equals(data)).toBe(true);
     } finally {
-      rt.free(b);
+      env.rt.free(b);
     }
   });
 
   it('copies through a buffer the chain declares, which comes back in the completion', async () => {
-    const src = path.join(tmp.dir, 'src2.bin');
-    const dst = path.join(tmp.dir, 'dst2.bin');
+    const src = path.join(env.dir, 'src2.bin');
+    const dst = path.join(env.dir, 'dst2.bin');
     const data = pseudoRandomBytes(100_000, 7);
     fs.writeFileSync(src, data);
-    const c = await rt.run({ ...copyChain(src, dst, { buf: 'b' }), buffers: { b: 65536 } });
+    const c = await env.rt.run({ ...copyChain(src, dst, { buf: 'b' }), buffers: { b: 65536 } });
     expect(c.status).toBe('done');
     expect(fs.readFileSync(dst).equals(data)).toBe(true);
     // The last full read left bytes 65536..99999 of the file at the start of the buffer.
@@ -188,13 +176,13 @@ describe('file copy loop', () => {
 
 describe('operations', () => {
   it('returns Linux errno values for missing files and bad descriptors', async () => {
-    const missing = path.join(tmp.dir, 'missing');
-    const file = path.join(tmp.dir, 'plain');
+    const missing = path.join(env.dir, 'missing');
+    const file = path.join(env.dir, 'plain');
     fs.writeFileSync(file, 'p');
-    fs.mkdirSync(path.join(tmp.dir, 'full'));
-    fs.writeFileSync(path.join(tmp.dir, 'full', 'f'), '');
-    const b = rt.alloc(16);
-    const one = async (c: Chain) => (await rt.run(c)).result;
+    fs.mkdirSync(path.join(env.dir, 'full'));
+    fs.writeFileSync(path.join(env.dir, 'full', 'f'), '');
+    const b = env.rt.alloc(16);
+    const one = async (c: Chain) => (await env.rt.run(c)).result;
     try {
       expect(await one({ atoms: [{ op: 'stat', args: [missing] }] })).toBe(-errno.ENOENT);
       expect(await one({ atoms: [{ op: 'lstat', args: [missing] }] })).toBe(-errno.ENOENT);
@@ -203,21 +191,21 @@ describe('operations', () => {
       expect(await one({ atoms: [{ op: 'close', args: [-1] }] })).toBe(-errno.EBADF);
       expect(await one({ atoms: [{ op: 'fstat', args: [987_654] }] })).toBe(-errno.EBADF);
       expect(await one({ atoms: [{ op: 'readdir', args: [file] }] })).toBe(-errno.ENOTDIR);
-      expect(await one({ atoms: [{ op: 'mkdir', args: [tmp.dir] }] })).toBe(-errno.EEXIST);
-      expect(await one({ atoms: [{ op: 'rmdir', args: [path.join(tmp.dir, 'full')] }] })).toBe(-errno.ENOTEMPTY);
+      expect(await one({ atoms: [{ op: 'mkdir', args: [env.dir] }] })).toBe(-errno.EEXIST);
+      expect(await one({ atoms: [{ op: 'rmdir', args: [path.join(env.dir, 'full')] }] })).toBe(-errno.ENOTEMPTY);
       expect(await one({ atoms: [{ op: 'unlink', args: [missing] }] })).toBe(-errno.ENOENT);
       expect(await one({ atoms: [{ op: 'readlink', args: [file] }] })).toBe(-errno.EINVAL);
       expect(await one({ atoms: [{ op: 'nanosleep', args: [-1] }] })).toBe(-errno.EINVAL);
     } finally {
-      rt.free(b);
+      env.rt.free(b);
     }
   });
 
   it('runs every operation against the real file system', async () => {
-    const d = path.join(tmp.dir, 'ops');
-    const b = rt.alloc(64);
+    const d = path.join(env.dir, 'ops');
+    const b = env.rt.alloc(64);
     b.write('hello, syslet');
-    const c = await rt.run(
+    const c = await env.rt.run(
       chain()
         .mkdir(d, 0o755, { into: 'mkdir' })
         .open(path.join(d, 'a'), 'w+', 0o644, { into: 'fd' })
@@ -270,12 +258,12 @@ describe('operations', () => {
     expect(real.mode & 0o777).toBe(0o600);
     expect(real.mtimeMs).toBe(2_000_000_000);
     expect(fs.readFileSync(path.join(d, 'moved')).length).toBe(50);
-    rt.free(b);
+    env.rt.free(b);
   });
 
   it('returns stat values equal to fs.statSync', async () => {
-    const c = await rt.run({ atoms: [{ op: 'stat', args: [tmp.dir] }] });
-    const st = fs.statSync(tmp.dir);
+    const c = await env.rt.run({ atoms: [{ op: 'stat', args: [env.dir] }] });
+    const st = fs.statSync(env.dir);
     const got = c.value as unknown as Record<string, number>;
     for (const k of ['dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks', 'mtimeMs', 'ctimeMs'] as const) {
       expect(got[k]).toBe(st[k]);
@@ -283,7 +271,7 @@ describe('operations', () => {
   });
 
   it('carries values larger than a slot through the arena and frees them', async () => {
-    const d = path.join(tmp.dir, 'many');
+    const d = path.join(env.dir, 'many');
     fs.mkdirSync(d);
     const names: string[] = [];
     for (let i = 0; i < 800; i++) {
@@ -291,28 +279,28 @@ describe('operations', () => {
       names.push(n);
       fs.writeFileSync(path.join(d, n), '');
     }
-    const before = rt.stats().arena.inUse;
-    const c = await rt.run({ atoms: [{ op: 'readdir', args: [d], into: 'names' }] });
+    const before = env.rt.stats().arena.inUse;
+    const c = await env.rt.run({ atoms: [{ op: 'readdir', args: [d], into: 'names' }] });
     expect(c.result).toBe(800);
     expect((c.value as string[]).sort()).toEqual(names);
     expect((c.values.names as string[]).length).toBe(800);
-    expect(rt.stats().arena.inUse).toBe(before);
+    expect(env.rt.stats().arena.inUse).toBe(before);
   });
 });
 
 describe('inline execution (SYSLET_SYNC) and flags', () => {
   it('runs an all-SYNC chain on the submitting thread: settled at submit, no worker involved', async () => {
-    const before = rt.stats().workers.reduce((n, w) => n + w.chains, 0);
-    const sub = rt.submit({ atoms: [{ op: 'getpid', into: 'pid', flags: SYSLET_SYNC }, { op: 'stat', args: [tmp.dir], flags: SYSLET_SYNC }] });
+    const before = env.rt.stats().workers.reduce((n, w) => n + w.chains, 0);
+    const sub = env.rt.submit({ atoms: [{ op: 'getpid', into: 'pid', flags: SYSLET_SYNC }, { op: 'stat', args: [env.dir], flags: SYSLET_SYNC }] });
     expect(sub.settled).toBe(true);
     expect(sub.completion).toMatchObject({ status: 'done', atom: 1, result: 0, vars: { pid: process.pid } });
     await sub;
-    expect(rt.stats().workers.reduce((n, w) => n + w.chains, 0)).toBe(before);
+    expect(env.rt.stats().workers.reduce((n, w) => n + w.chains, 0)).toBe(before);
   });
 
   it('moves to a worker at the first atom without SYNC, variables and all', async () => {
-    const before = rt.stats().workers.reduce((n, w) => n + w.chains, 0);
-    const sub = rt.submit({
+    const before = env.rt.stats().workers.reduce((n, w) => n + w.chains, 0);
+    const sub = env.rt.submit({
       vars: { n: 1 },
       atoms: [
         { op: 'umem_add', args: [{ var: 'n' }, 41], flags: SYSLET_SYNC },
@@ -321,13 +309,13 @@ describe('inline execution (SYSLET_SYNC) and flags', () => {
     });
     const c = await sub;
     expect(c).toMatchObject({ status: 'done', atom: 1, result: 142, steps: 2, vars: { n: 142 } });
-    expect(rt.stats().workers.reduce((n, w) => n + w.chains, 0)).toBe(before + 1);
+    expect(env.rt.stats().workers.reduce((n, w) => n + w.chains, 0)).toBe(before + 1);
   });
 
   it('marks completions of chains that end at a NO_COMPLETE atom', async () => {
-    const c = await rt.run({ atoms: [{ op: 'nop', flags: SYSLET_NO_COMPLETE }] });
+    const c = await env.rt.run({ atoms: [{ op: 'nop', flags: SYSLET_NO_COMPLETE }] });
     expect(c.noComplete).toBe(true);
-    expect((await rt.run({ atoms: [{ op: 'nop' }] })).noComplete).toBe(false);
+    expect((await env.rt.run({ atoms: [{ op: 'nop' }] })).noComplete).toBe(false);
   });
 
   it('builds plain JSON data: the parsed JSON runs the same', async () => {
@@ -341,8 +329,8 @@ describe('inline execution (SYSLET_SYNC) and flags', () => {
       vars: { i: 3 },
       atoms: [{ op: 'umem_add', args: [{ var: 'i' }], into: 'left', flags: SYSLET_STOP_ON_ZERO, next: 0 }].map((a) => ({ ...a, args: [{ var: 'i' }, -1] })),
     });
-    const a = await rt.run(built);
-    const b = await rt.run(json);
+    const a = await env.rt.run(built);
+    const b = await env.rt.run(json);
     expect(a).toMatchObject({ status: 'stopped', steps: 3, vars: { i: 0, left: 0 } });
     expect({ ...b, id: a.id }).toEqual(a);
   });
@@ -351,10 +339,10 @@ describe('inline execution (SYSLET_SYNC) and flags', () => {
 describe('prepared chains', () => {
   it('validates once and runs many times with per-submission variables', async () => {
     const src = chain().var('n', 0).umem_add('n', 1, { into: 'n' }).build();
-    const p = rt.prepare(src);
+    const p = env.rt.prepare(src);
     expect(p.vars).toEqual(['n']);
     (src.atoms[0]!.args as unknown[])[1] = 1000; // later edits do not reach the prepared chain
-    const results = await Promise.all([1, 2, 3].map((n) => rt.run(p, { vars: { n } })));
+    const results = await Promise.all([1, 2, 3].map((n) => env.rt.run(p, { vars: { n } })));
     expect(results.map((c) => c.vars.n)).toEqual([2, 3, 4]);
   });
 });

@@ -4,45 +4,34 @@
  * ran there exactly once.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EVFILT_THREADLET, EV_ONESHOT, Runtime, errno, type KEvent } from '../../dist/index.js';
 import type { ThreadletHandle } from '../../dist/threadlet/index.js';
 import { quick, readsMissing, sleepy } from '../fixtures/threadlet/fns.mjs';
-import { tempDir } from '../helpers.js';
+import { useRuntime } from '../helpers.js';
 import { workerRuns } from './helpers.js';
 
 const N = 200;
-let rt: Runtime;
-let tmp: { dir: string; cleanup: () => void };
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 2 });
 
 /** Call number i, and what it must settle with. */
 function launch(i: number, kq?: ReturnType<Runtime['kqueue']>): { h: ThreadletHandle<unknown>; ok: boolean; value: unknown } {
   const opts = kq === undefined ? {} : { kq, udata: i };
   switch (i % 4) {
     case 0:
-      return { h: sleepy.submit(rt, [i, 1], { ...opts, start: 'worker' }), ok: true, value: i };
+      return { h: sleepy.submit(env.rt, [i, 1], { ...opts, start: 'worker' }), ok: true, value: i };
     case 1:
-      return { h: sleepy.submit(rt, [i, 1], opts), ok: true, value: i };
+      return { h: sleepy.submit(env.rt, [i, 1], opts), ok: true, value: i };
     case 2:
-      return { h: quick.submit(rt, [i], opts), ok: true, value: i * 2 };
+      return { h: quick.submit(env.rt, [i], opts), ok: true, value: i * 2 };
     default:
-      return { h: readsMissing.submit(rt, [path.join(tmp.dir, `missing-${i}`)], opts), ok: false, value: 'ENOENT' };
+      return { h: readsMissing.submit(env.rt, [path.join(env.dir, `missing-${i}`)], opts), ok: false, value: 'ENOENT' };
   }
 }
 
 describe(`${N} concurrent threadlets on 2 workers`, () => {
   it('each settles exactly once with its own value; each worker run happens once', async () => {
-    const runsBefore = workerRuns(rt);
+    const runsBefore = workerRuns(env.rt);
     const calls = Array.from({ length: N }, (_, i) => launch(i));
     const settled = new Array<number>(N).fill(0);
     await Promise.all(
@@ -67,13 +56,13 @@ describe(`${N} concurrent threadlets on 2 workers`, () => {
     for (const c of calls) expect(c.h.settled).toBe(true);
     const reachedWorkers = calls.filter((c) => c.h.placement !== 'inline').length;
     expect(reachedWorkers).toBeGreaterThanOrEqual(N / 2); // cases 0, 1, 3 always block
-    expect(workerRuns(rt) - runsBefore).toBe(reachedWorkers);
-    expect(rt.stats().outstanding).toBe(0);
-    expect(rt.stats().arena.inUse).toBe(0);
+    expect(workerRuns(env.rt) - runsBefore).toBe(reachedWorkers);
+    expect(env.rt.stats().outstanding).toBe(0);
+    expect(env.rt.stats().arena.inUse).toBe(0);
   });
 
   it('with a kqueue: one EVFILT_THREADLET event each, inline ones included', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const calls = Array.from({ length: N }, (_, i) => launch(i, kq));
     const events: KEvent[] = [];
     while (events.length < N) events.push(...(await kq.kevent(null, 64)));

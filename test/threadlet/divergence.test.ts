@@ -4,29 +4,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runtime } from '../../dist/index.js';
+import { describe, expect, it } from 'vitest';
 import { ThreadletDivergenceError, ThreadletError } from '../../dist/threadlet/index.js';
 import { stopsShort, swallowsDivergence, writesThread } from '../fixtures/threadlet/fns.mjs';
-import { tempDir } from '../helpers.js';
+import { useRuntime } from '../helpers.js';
 
-let rt: Runtime;
-let tmp: { dir: string; cleanup: () => void };
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 2 });
 
 describe('divergence', () => {
   it('different arguments: fails naming the call, the write is not repeated', async () => {
-    const f = path.join(tmp.dir, 'thread.txt');
-    const h = writesThread.run(rt, f);
+    const f = path.join(env.dir, 'thread.txt');
+    const h = writesThread.run(env.rt, f);
     expect(h.placement).toBe('migrated');
     expect(h.journaled).toBe(1);
     await expect(h).rejects.toBeInstanceOf(ThreadletDivergenceError);
@@ -44,8 +32,8 @@ describe('divergence', () => {
   });
 
   it('a different call, even when the threadlet catches the error, refuses everything after it', async () => {
-    const f = path.join(tmp.dir, 'swallow');
-    const h = swallowsDivergence.run(rt, f);
+    const f = path.join(env.dir, 'swallow');
+    const h = swallowsDivergence.run(env.rt, f);
     expect(h.journaled).toBe(1);
     await expect(h).rejects.toBeInstanceOf(ThreadletDivergenceError);
     const e = h.error as ThreadletDivergenceError;
@@ -57,8 +45,8 @@ describe('divergence', () => {
   });
 
   it('stopping short of the call it moved at', async () => {
-    const f = path.join(tmp.dir, 'short');
-    const h = stopsShort.run(rt, f);
+    const f = path.join(env.dir, 'short');
+    const h = stopsShort.run(env.rt, f);
     expect(h.migratedAt).toBe('Atomics.wait');
     await expect(h).rejects.toBeInstanceOf(ThreadletDivergenceError);
     const e = h.error as ThreadletDivergenceError;

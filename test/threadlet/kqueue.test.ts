@@ -1,31 +1,20 @@
 /** EVFILT_THREADLET: a threadlet's completion as a kqueue event, wherever it ran. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVFILT_THREADLET, EV_DELETE, EV_ONESHOT, Runtime, errno } from '../../dist/index.js';
+import { describe, expect, it } from 'vitest';
+import { EVFILT_THREADLET, EV_DELETE, EV_ONESHOT, errno } from '../../dist/index.js';
 import { THREADLET_THREW, THREADLET_UNRUNNABLE, ThreadletCancelledError } from '../../dist/threadlet/index.js';
 import { addOne, readsMissing, sleepThenStat, sleepy, throwsUnregistered, writesThread } from '../fixtures/threadlet/fns.mjs';
-import { tempDir } from '../helpers.js';
+import { useRuntime } from '../helpers.js';
 import { workerRuns } from './helpers.js';
 
-let rt: Runtime;
-let tmp: { dir: string; cleanup: () => void };
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 2 });
 
 describe('EVFILT_THREADLET', () => {
   it('a threadlet that moved: ident = handle.id, data 0, udata as given; the handle is settled', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const udata = { tag: 'moved' };
-    const h = sleepy.submit(rt, ['v', 1], { kq, udata, start: 'inline' });
+    const h = sleepy.submit(env.rt, ['v', 1], { kq, udata, start: 'inline' });
     expect(h.placement).toBe('migrated');
     const evs = await kq.kevent(null, 4);
     expect(evs).toEqual([{ ident: h.id, filter: EVFILT_THREADLET, flags: EV_ONESHOT, fflags: 0, data: 0, udata }]);
@@ -36,27 +25,27 @@ describe('EVFILT_THREADLET', () => {
   });
 
   it('a threadlet that finished inline still posts its event (and no worker runs)', async () => {
-    const kq = rt.kqueue();
-    const runs = workerRuns(rt);
-    const h = addOne.submit(rt, [1], { kq, udata: 7 });
+    const kq = env.rt.kqueue();
+    const runs = workerRuns(env.rt);
+    const h = addOne.submit(env.rt, [1], { kq, udata: 7 });
     expect(h.state).toBe('fulfilled');
     expect(h.value).toBe(2);
     expect(typeof h.id).toBe('number');
     const evs = await kq.kevent(null, 4);
     expect(evs).toEqual([{ ident: h.id, filter: EVFILT_THREADLET, flags: EV_ONESHOT, fflags: 0, data: 0, udata: 7 }]);
-    expect(workerRuns(rt)).toBe(runs);
+    expect(workerRuns(env.rt)).toBe(runs);
     kq.close();
   });
 
   it('data says how it failed: -errno, THREADLET_THREW, THREADLET_UNRUNNABLE, -ECANCELED (even unstarted)', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const ac = new AbortController();
     ac.abort();
     const hs = [
-      readsMissing.submit(rt, [path.join(tmp.dir, 'none')], { kq, udata: 'enoent' }),
-      throwsUnregistered.submit(rt, [], { kq, udata: 'threw' }),
-      writesThread.submit(rt, [path.join(tmp.dir, 'diverges')], { kq, udata: 'diverged' }),
-      sleepy.submit(rt, [1], { kq, udata: 'aborted', signal: ac.signal }),
+      readsMissing.submit(env.rt, [path.join(env.dir, 'none')], { kq, udata: 'enoent' }),
+      throwsUnregistered.submit(env.rt, [], { kq, udata: 'threw' }),
+      writesThread.submit(env.rt, [path.join(env.dir, 'diverges')], { kq, udata: 'diverged' }),
+      sleepy.submit(env.rt, [1], { kq, udata: 'aborted', signal: ac.signal }),
     ];
     const got = new Map<unknown, number>();
     while (got.size < 4) for (const ev of await kq.kevent(null, 8)) got.set(ev.udata, ev.data);
@@ -74,8 +63,8 @@ describe('EVFILT_THREADLET', () => {
   });
 
   it('EV_DELETE before it completes: no event, the handle still settles', async () => {
-    const kq = rt.kqueue();
-    const h = sleepy.submit(rt, ['quiet', 50], { kq, start: 'worker' });
+    const kq = env.rt.kqueue();
+    const h = sleepy.submit(env.rt, ['quiet', 50], { kq, start: 'worker' });
     expect(h.settled).toBe(false);
     await kq.kevent([{ ident: h.id, filter: EVFILT_THREADLET, flags: EV_DELETE, fflags: 0, data: 0, udata: null }], 0);
     await expect(h).resolves.toBe('quiet');
@@ -84,11 +73,11 @@ describe('EVFILT_THREADLET', () => {
   });
 
   it('cancelled on the worker: data -ECANCELED, and the call after the sleep never ran', async () => {
-    const kq = rt.kqueue();
-    const f = path.join(tmp.dir, 'cancelled');
-    const h = sleepThenStat.submit(rt, [f, 100], { kq, start: 'worker' });
+    const kq = env.rt.kqueue();
+    const f = path.join(env.dir, 'cancelled');
+    const h = sleepThenStat.submit(env.rt, [f, 100], { kq, start: 'worker' });
     // 0: it had not started (it never will); -EALREADY: it is sleeping, and its next call throws.
-    expect([0, -errno.EALREADY]).toContain(rt.cancel(h.id!));
+    expect([0, -errno.EALREADY]).toContain(env.rt.cancel(h.id!));
     const evs = await kq.kevent(null, 4);
     expect(evs.map((e) => [e.ident, e.data])).toEqual([[h.id, -errno.ECANCELED]]);
     await expect(h).rejects.toBeInstanceOf(ThreadletCancelledError);

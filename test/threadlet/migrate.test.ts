@@ -5,31 +5,19 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runtime } from '../../dist/index.js';
+import { describe, expect, it } from 'vitest';
 import { cjsLogTwice } from '../fixtures/threadlet/cjs.mjs';
 import { blocksWith, fdDance, randomThenSleep, writeSleepAppend } from '../fixtures/threadlet/fns.mjs';
-import { tempDir } from '../helpers.js';
+import { useRuntime } from '../helpers.js';
 import { workerRuns } from './helpers.js';
 
-let rt: Runtime;
-let tmp: { dir: string; cleanup: () => void };
-
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-  tmp = tempDir();
-});
-
-afterAll(async () => {
-  await rt.close();
-  tmp.cleanup();
-});
+const env = useRuntime({ workers: 2 });
 
 describe('write, sleep, append', () => {
   it('moves at the sleep, and the first write happens exactly once', async () => {
-    const f = path.join(tmp.dir, 'wsa.txt');
-    const runsBefore = workerRuns(rt);
-    const h = writeSleepAppend.run(rt, f);
+    const f = path.join(env.dir, 'wsa.txt');
+    const runsBefore = workerRuns(env.rt);
+    const h = writeSleepAppend.run(env.rt, f);
     expect(h.placement).toBe('migrated');
     expect(h.migratedAt).toBe('Atomics.wait');
     expect(h.migrationReason).toMatch(/sleeps/);
@@ -40,12 +28,12 @@ describe('write, sleep, append', () => {
     // A second write would have truncated the file before the append: 'first\nsecond\n' proves one.
     await expect(h).resolves.toBe('first\nsecond\n');
     expect(fs.readFileSync(f, 'utf8')).toBe('first\nsecond\n');
-    expect(workerRuns(rt)).toBe(runsBefore + 1);
+    expect(workerRuns(env.rt)).toBe(runsBefore + 1);
   });
 
   it('the same through a CommonJS library that destructured fs when it loaded', async () => {
-    const f = path.join(tmp.dir, 'cjs.txt');
-    const h = cjsLogTwice.run(rt, f);
+    const f = path.join(env.dir, 'cjs.txt');
+    const h = cjsLogTwice.run(env.rt, f);
     expect(h.placement).toBe('migrated');
     expect(h.migratedAt).toBe('Atomics.wait');
     expect(h.journaled).toBe(1);
@@ -65,19 +53,19 @@ describe('replay', () => {
   });
 
   it('inline all the way', () => {
-    const dir = fs.mkdtempSync(path.join(tmp.dir, 'dance-'));
+    const dir = fs.mkdtempSync(path.join(env.dir, 'dance-'));
     const p = path.join(dir, 'f');
-    const h = fdDance.run(rt, p, 'hello');
+    const h = fdDance.run(env.rt, p, 'hello');
     expect(h.placement).toBe('inline');
     expect(h.value).toEqual(expected(p, 'hello'));
   });
 
   for (let at = 1; at <= 7; at++) {
     it(`moved at intercepted call ${at}: same result, nothing done twice`, async () => {
-      const dir = fs.mkdtempSync(path.join(tmp.dir, `dance${at}-`));
+      const dir = fs.mkdtempSync(path.join(env.dir, `dance${at}-`));
       const p = path.join(dir, 'f');
       const text = `text moved at ${at}`;
-      const h = fdDance.submit(rt, [p, text], { migrateAt: at });
+      const h = fdDance.submit(env.rt, [p, text], { migrateAt: at });
       expect(h.placement).toBe('migrated');
       expect(h.journaled).toBe(at - 1);
       expect(h.migrationReason).toBe(`migrateAt: ${at}`);
@@ -88,9 +76,9 @@ describe('replay', () => {
   }
 
   it('started on a worker directly', async () => {
-    const dir = fs.mkdtempSync(path.join(tmp.dir, 'dance-w-'));
+    const dir = fs.mkdtempSync(path.join(env.dir, 'dance-w-'));
     const p = path.join(dir, 'f');
-    const h = fdDance.submit(rt, [p, 'direct'], { start: 'worker' });
+    const h = fdDance.submit(env.rt, [p, 'direct'], { start: 'worker' });
     expect(h.placement).toBe('worker');
     expect(h.journaled).toBe(0);
     await expect(h).resolves.toEqual(expected(p, 'direct'));
@@ -108,9 +96,9 @@ describe('calls that always run on a worker', () => {
   ];
   for (const [kind, key, reason, value, journaled] of cases) {
     it(`${key}: moves before it, after the journaled stat`, async () => {
-      const f = path.join(tmp.dir, 'big');
+      const f = path.join(env.dir, 'big');
       if (!fs.existsSync(f)) fs.writeFileSync(f, Buffer.alloc(200_000));
-      const h = blocksWith.run(rt, kind, f);
+      const h = blocksWith.run(env.rt, kind, f);
       expect(h.placement).toBe('migrated');
       expect(h.migratedAt).toBe(key);
       expect(h.migrationReason).toMatch(reason);
@@ -121,8 +109,8 @@ describe('calls that always run on a worker', () => {
   }
 
   it('random values drawn inline are replayed on the worker, not drawn again', async () => {
-    const f = path.join(tmp.dir, 'random');
-    const h = randomThenSleep.run(rt, f);
+    const f = path.join(env.dir, 'random');
+    const h = randomThenSleep.run(env.rt, f);
     expect(h.journaled).toBe(4); // randomBytes, randomFillSync, randomUUID, writeFileSync
     const v = (await h) as { a: string; b: string; u: string; where: string };
     expect(v.where).toBe('worker');
