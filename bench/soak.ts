@@ -9,24 +9,12 @@
  */
 import os from 'node:os';
 import { EVFILT_AIO, Runtime, chain, type Chain, type Submission } from 'syslet';
+import { rng } from 'syslet/bench';
 
 const args = process.argv.slice(2);
 const JSON_OUT = args.includes('--json');
 const SECONDS = Number(args.includes('--seconds') ? args[args.indexOf('--seconds') + 1] : (process.env.SOAK_SECONDS ?? 60));
 if (!(SECONDS > 0)) throw new TypeError(`--seconds: expected a positive number, got ${String(SECONDS)}`);
-
-/** xorshift32, seeded: a run can be repeated. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 async function main(): Promise<void> {
   const rand = rng(42);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { rng, xorshift32 } from '../dist/bench/rng.js';
 import { Runtime, type RuntimeOptions } from '../dist/index.js';
 
 /** A fresh directory under the OS temp dir, removed by the returned cleanup. */
@@ -12,31 +13,14 @@ export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => 
 
 /** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
 export function pseudoRandomBytes(n: number, seed = 0x9e3779b9): Buffer {
+  const next = xorshift32(seed);
   const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    b[i] = x & 0xff;
-  }
+  for (let i = 0; i < n; i++) b[i] = next() & 0xff;
   return b;
 }
 
 /** A seeded random generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
+export { rng };
 
 /**
  * A runtime and a fresh temp dir for the tests of one file: created before them, closed and

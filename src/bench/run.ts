@@ -49,6 +49,7 @@ const log = (s: string): void => {
 };
 
 export { machine } from './machine.js';
+export { rng, xorshift32 } from './rng.js';
 
 export class BenchUsageError extends Error {}
 

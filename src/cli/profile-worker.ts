@@ -13,6 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Runtime, type PreparedChain, type Submission } from '../runtime.js';
 import type { Atom } from '../syslet/chain.js';
 import type { Completion } from '../syslet/encode.js';
+import { rng } from '../bench/rng.js';
 import { sharedNow } from '../ring/layout.js';
 import {
   Burst,
@@ -32,19 +33,6 @@ const IN_FLIGHT = 2;
 
 function send(m: ProducerMessage): void {
   parentPort!.postMessage(m);
-}
-
-/** Seeded xorshift32 in [0, 1): the same producer builds the same templates every run. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
 }
 
 function templates(rt: Runtime, d: ProducerData): { prepared: PreparedChain[]; buffers: Buffer[] } {
