@@ -18,7 +18,7 @@ import { isPowerOfTwo, sharedNow } from './ring/layout.js';
 import type { RingCounters } from './ring/mpmc.js';
 import { HistogramSnapshot, type LatencySummary } from './ring/stats.js';
 import type { ArenaStats } from './ring/arena.js';
-import { CqField, type OverflowStats } from './completion/queue.js';
+import type { OverflowStats } from './completion/queue.js';
 import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
 import type { Chain } from './syslet/chain.js';
 import { Client, Submission, type RequestCodec, type ValidatedSubmit } from './syslet/client.js';
@@ -37,7 +37,7 @@ import { validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, Status } from './syslet/table.js';
-import { compilePolicy, narrowPolicy, type Policy, type PolicySpec } from './syslet/policy.js';
+import { compilePolicy, narrowPolicy, NO_POLICY, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
 
 export { Submission };
 
@@ -302,7 +302,7 @@ export class Runtime {
     this.#maxAtoms = optInt(o, 'maxAtoms', 1, 1 << 24, DEFAULTS.maxAtoms);
     this.#maxBufferBytes = optInt(o, 'maxBufferBytes', 1, 2 ** 30, DEFAULTS.maxBufferBytes);
     this.#maxOutstanding = optInt(o, 'maxOutstanding', 1, 2 ** 30, DEFAULTS.maxOutstanding);
-    this.#policy = options.policy === undefined ? { mask: -1, root: '', cwd: '' } : compilePolicy(options.policy, 'options.policy');
+    this.#policy = options.policy === undefined ? NO_POLICY : compilePolicy(options.policy, 'options.policy');
 
     this.#s = SharedState.create({
       tableCapacity: ringSize,
@@ -575,23 +575,18 @@ export class Runtime {
     const reaped = new HistogramSnapshot();
     const queues: QueueStats[] = [];
     for (let q = 0; q < s.numCqs; q++) {
-      if (Atomics.load(s.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE) === 0) continue;
+      if (!s.cqInUse(q)) continue;
       const cq = s.cqs[q]!;
       const own = new HistogramSnapshot().add(s.ctl64, s.cqHist(q));
       queues.push({ cq: q, ...cq.ring.counters(), overflow: cq.overflow(), completeToReap: own.summary() });
       reaped.add(s.ctl64, s.cqHist(q));
     }
-    const mine = s.cqs[this.#client.cq]!;
     return {
       rings: {
         submission: s.sq.counters(),
         free: s.fq.counters(),
-        completion: {
-          cq: this.#client.cq,
-          ...mine.ring.counters(),
-          overflow: mine.overflow(),
-          completeToReap: new HistogramSnapshot().add(s.ctl64, s.cqHist(this.#client.cq)).summary(),
-        },
+        // This thread's queue is claimed, so it is among those listed.
+        completion: queues.find((q) => q.cq === this.#client.cq)!,
         queues,
       },
       latency: {
@@ -662,7 +657,7 @@ export class Runtime {
 
   /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
   #registerPolicy(p: PolicySpec): number {
-    if (p.mask === -1 && p.root === '') return 0;
+    if (unrestricted(p)) return 0;
     return this.#s.policies.register(p.mask, p.root, p.cwd);
   }
 

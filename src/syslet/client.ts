@@ -15,7 +15,7 @@ import { EMPTY, RingField } from '../ring/mpmc.js';
 import { HistogramWriter } from '../ring/stats.js';
 import { Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
-import { readCompletion, releaseEntry, writeChain, type Completion } from './encode.js';
+import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
 import { C, type SharedState } from './shared.js';
 import { E, EntryState, F, RequestFlag } from './table.js';
@@ -399,48 +399,23 @@ export class Client {
     const target = sub._target;
     const stamp = (this.#sampleTick++ & this.#sampleMask) === 0 ? sharedNow() : 0;
     const udata = typeof sub._udata === 'number' ? sub._udata : 0;
+    const header = {
+      id: sub.id,
+      cq: target === undefined ? this.cq : target.cq,
+      deadline: sub._deadline,
+      stepBudget: sub._stepBudget,
+      submittedAt: stamp,
+      udata,
+      policy: sub._policy,
+    };
     let rc: number;
     const plan = sub._plan;
     if (plan !== undefined) {
       sub._plan = undefined;
-      rc = writeChain(
-        s,
-        idx,
-        plan,
-        {
-          id: sub.id,
-          cq: target === undefined ? this.cq : target.cq,
-          deadline: sub._deadline,
-          stepBudget: sub._stepBudget,
-          submittedAt: stamp,
-          udata,
-          policy: sub._policy,
-        },
-        sub._varInit,
-      );
+      rc = writeChain(s, idx, plan, header, sub._varInit);
     } else {
       const codec = sub._codec!;
-      const e64 = s.layout.base64(idx);
-      s.i32[eb + E.ID] = sub.id;
-      s.i32[eb + E.CANCEL] = 0;
-      s.i32[eb + E.CQ] = target === undefined ? this.cq : target.cq;
-      s.i32[eb + E.PC] = 0;
-      s.i32[eb + E.STEPS] = 0;
-      s.i32[eb + E.STEP_BUDGET] = sub._stepBudget;
-      s.i32[eb + E.STATUS] = 0;
-      s.i32[eb + E.ATOM] = 0;
-      s.i32[eb + E.WORKER] = -1;
-      s.i32[eb + E.VALUES_HEAP] = 0;
-      s.i32[eb + E.VALUES_LEN] = 0;
-      s.i32[eb + E.OVF_NEXT] = -1;
-      s.i32[eb + E.FLAGS] = 0;
-      s.i32[eb + E.KIND] = codec.kind;
-      s.i32[eb + E.POLICY] = sub._policy;
-      s.f64[e64 + F.RESULT] = 0;
-      s.f64[e64 + F.DEADLINE] = sub._deadline;
-      s.f64[e64 + F.T_SUBMIT] = stamp;
-      s.f64[e64 + F.T_DONE] = 0;
-      s.f64[e64 + F.UDATA] = udata;
+      writeHeader(s, idx, header, codec.kind, 0);
       rc = codec.encode(s, idx);
     }
     s.i32[eb + E.OWNER] = this.cq;

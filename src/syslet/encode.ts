@@ -82,6 +82,38 @@ const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, numb
 const NO_VALUES: Record<string, Value> = Object.freeze({}) as Record<string, Value>;
 
 /**
+ * Write entry `idx`'s header for a new request of `kind`: every field a worker, the interpreter or
+ * the reaper reads, reset. The request's own data (a chain's atoms, a codec's payload) follows.
+ */
+export function writeHeader(t: ExecViews, idx: number, h: RequestHeader, kind: number, flags: number): void {
+  const i32 = t.i32;
+  const f64 = t.f64;
+  const eb = t.layout.base(idx);
+  const e64 = t.layout.base64(idx);
+  i32[eb + E.ID] = h.id;
+  i32[eb + E.CANCEL] = 0;
+  i32[eb + E.CQ] = h.cq;
+  i32[eb + E.PC] = 0;
+  i32[eb + E.STEPS] = 0;
+  i32[eb + E.STEP_BUDGET] = h.stepBudget;
+  i32[eb + E.STATUS] = 0;
+  i32[eb + E.ATOM] = 0;
+  i32[eb + E.WORKER] = -1;
+  i32[eb + E.VALUES_HEAP] = 0;
+  i32[eb + E.VALUES_LEN] = 0;
+  i32[eb + E.OVF_NEXT] = -1;
+  i32[eb + E.FLAGS] = flags;
+  i32[eb + E.KIND] = kind;
+  i32[eb + E.POLICY] = h.policy;
+  f64[e64 + F.RESULT] = 0;
+  f64[e64 + F.DEADLINE] = h.deadline;
+  f64[e64 + F.T_SUBMIT] = h.submittedAt;
+  f64[e64 + F.T_START] = 0;
+  f64[e64 + F.T_DONE] = 0;
+  f64[e64 + F.UDATA] = h.udata;
+}
+
+/**
  * Write `plan` into entry `idx`. Allocates the chain's declared buffers in the arena; returns 0, or
  * -ENOMEM when the arena has no room for them (nothing is left allocated then).
  */
@@ -95,8 +127,6 @@ export function writeChain(
   const i32 = t.i32;
   const f64 = t.f64;
   const L = t.layout;
-  const eb = L.base(idx);
-  const e64 = L.base64(idx);
   const db = L.data(idx);
   const d8 = L.dataByte(idx);
   const d64 = d8 / 8;
@@ -118,27 +148,7 @@ export function writeChain(
     }
   }
 
-  i32[eb + E.ID] = h.id;
-  i32[eb + E.CANCEL] = 0;
-  i32[eb + E.CQ] = h.cq;
-  i32[eb + E.PC] = 0;
-  i32[eb + E.STEPS] = 0;
-  i32[eb + E.STEP_BUDGET] = h.stepBudget;
-  i32[eb + E.STATUS] = 0;
-  i32[eb + E.ATOM] = 0;
-  i32[eb + E.WORKER] = -1;
-  i32[eb + E.VALUES_HEAP] = 0;
-  i32[eb + E.VALUES_LEN] = 0;
-  i32[eb + E.OVF_NEXT] = -1;
-  i32[eb + E.FLAGS] = bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS;
-  i32[eb + E.KIND] = RequestKind.CHAIN;
-  i32[eb + E.POLICY] = h.policy;
-  f64[e64 + F.RESULT] = 0;
-  f64[e64 + F.DEADLINE] = h.deadline;
-  f64[e64 + F.T_SUBMIT] = h.submittedAt;
-  f64[e64 + F.T_START] = 0;
-  f64[e64 + F.T_DONE] = 0;
-  f64[e64 + F.UDATA] = h.udata;
+  writeHeader(t, idx, h, RequestKind.CHAIN, bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS);
 
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;

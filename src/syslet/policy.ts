@@ -137,7 +137,6 @@ export class PolicyTable {
   }
 }
 
-/** Validate a policy given by a user; returns its mask and normalized root. */
 /** A validated policy: opcode mask, absolute root ('' for none), absolute cwd ('' for the root). */
 export interface PolicySpec {
   mask: number;
@@ -145,6 +144,15 @@ export interface PolicySpec {
   cwd: string;
 }
 
+/** No restriction: every operation, no root (a cwd means nothing without a root). */
+export const NO_POLICY: PolicySpec = Object.freeze({ mask: ALL_OPS, root: '', cwd: '' });
+
+/** Whether `p` restricts nothing (chains under it need no policy lookup or check). */
+export function unrestricted(p: PolicySpec): boolean {
+  return (p.mask & ALL_OPS) === ALL_OPS && p.root === '';
+}
+
+/** Validate a policy given by a user: its opcode mask, normalized root and cwd. */
 export function compilePolicy(p: Policy, where: string): PolicySpec {
   if (typeof p !== 'object' || p === null) throw new TypeError(`${where}: expected { allow?, root?, cwd? }, got ${String(p)}`);
   for (const k of Object.keys(p)) {

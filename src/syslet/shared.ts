@@ -99,6 +99,11 @@ export interface SharedHandles {
   policies: SharedArrayBuffer;
 }
 
+/** The ctl word that says whether completion queue `q` is claimed. */
+function cqStateWord(q: number): number {
+  return C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE;
+}
+
 function ctlGeometry(numCqs: number, maxWorkers: number) {
   const workersAt = C.CQ_BLOCKS + numCqs * CqField.WORDS;
   const words = workersAt + maxWorkers * W.WORDS;
@@ -221,7 +226,7 @@ export class SharedState implements ExecViews {
   /** Claim a free completion queue; -1 when all are taken. Its reaping histogram starts empty. */
   claimCq(): number {
     for (let q = 0; q < this.numCqs; q++) {
-      if (Atomics.compareExchange(this.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE, 0, 1) === 0) {
+      if (Atomics.compareExchange(this.ctl, cqStateWord(q), 0, 1) === 0) {
         const h = this.cqHist(q);
         this.ctl64.fill(0, h, h + HISTOGRAM_WORDS);
         return q;
@@ -231,7 +236,12 @@ export class SharedState implements ExecViews {
   }
 
   releaseCq(q: number): void {
-    Atomics.store(this.ctl, C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE, 0);
+    Atomics.store(this.ctl, cqStateWord(q), 0);
+  }
+
+  /** Whether completion queue `q` is claimed (by a thread or a kqueue). */
+  cqInUse(q: number): boolean {
+    return Atomics.load(this.ctl, cqStateWord(q)) !== 0;
   }
 
   /** A fresh request id: u32, never 0. */
