@@ -458,17 +458,29 @@ function isWritable(x: unknown): x is Writable {
   return typeof x === 'object' && x !== null && typeof (x as Writable).write === 'function' && 'writableLength' in x;
 }
 
-function listen(kn: Knote, host: KnoteHost, events: string[], eofEvents: string[]): void {
-  const st = kn.state as StreamState;
+/**
+ * Watch `stream` for knote `kn`: `events` make it active, `eofEvents` also set EV_EOF. `eof` says
+ * whether the stream has already ended. Returns 0 (attach's result).
+ */
+function listen(kn: Knote, host: KnoteHost, stream: Readable | Writable, eof: boolean, events: string[], eofEvents: string[]): number {
+  const st: StreamState = { stream, listeners: [], eof };
+  kn.state = st;
+  if (eof) kn.outFlags |= EV_EOF;
   const on = (): void => host.activate(kn);
-  const eof = (): void => {
+  const ended = (): void => {
     st.eof = true;
     kn.outFlags |= EV_EOF;
     host.activate(kn);
   };
   for (const e of events) st.listeners.push([e, on]);
-  for (const e of eofEvents) st.listeners.push([e, eof]);
-  for (const [e, f] of st.listeners) st.stream.on(e, f);
+  for (const e of eofEvents) st.listeners.push([e, ended]);
+  for (const [e, f] of st.listeners) stream.on(e, f);
+  return 0;
+}
+
+function unlisten(kn: Knote): void {
+  const st = kn.state as StreamState;
+  for (const [e, f] of st.listeners) st.stream.off(e, f);
 }
 
 /**
@@ -481,17 +493,11 @@ export const readFilter: Filter = {
   name: 'EVFILT_READ',
   implicitFlags: 0,
   attach(host, kn) {
-    if (!isReadable(kn.ident)) return errno.EBADF;
     const s = kn.ident;
-    kn.state = { stream: s, listeners: [], eof: s.readableEnded || s.destroyed } satisfies StreamState;
-    if ((kn.state as StreamState).eof) kn.outFlags |= EV_EOF;
-    listen(kn, host, ['readable'], ['end', 'close', 'error']);
-    return 0;
+    if (!isReadable(s)) return errno.EBADF;
+    return listen(kn, host, s, s.readableEnded || s.destroyed, ['readable'], ['end', 'close', 'error']);
   },
-  detach(kn) {
-    const st = kn.state as StreamState;
-    for (const [e, f] of st.listeners) st.stream.off(e, f);
-  },
+  detach: unlisten,
   event(kn) {
     const st = kn.state as StreamState;
     const n = (st.stream as Readable).readableLength;
@@ -501,7 +507,6 @@ export const readFilter: Filter = {
   process(kn, out) {
     const st = kn.state as StreamState;
     out.data = (st.stream as Readable).readableLength;
-    out.flags |= kn.outFlags;
     out.fflags = 0;
   },
 };
@@ -514,17 +519,11 @@ export const writeFilter: Filter = {
   name: 'EVFILT_WRITE',
   implicitFlags: 0,
   attach(host, kn) {
-    if (!isWritable(kn.ident)) return errno.EBADF;
     const s = kn.ident;
-    kn.state = { stream: s, listeners: [], eof: s.writableFinished || s.destroyed } satisfies StreamState;
-    if ((kn.state as StreamState).eof) kn.outFlags |= EV_EOF;
-    listen(kn, host, ['drain', 'connect', 'ready'], ['finish', 'close', 'error']);
-    return 0;
+    if (!isWritable(s)) return errno.EBADF;
+    return listen(kn, host, s, s.writableFinished || s.destroyed, ['drain', 'connect', 'ready'], ['finish', 'close', 'error']);
   },
-  detach(kn) {
-    const st = kn.state as StreamState;
-    for (const [e, f] of st.listeners) st.stream.off(e, f);
-  },
+  detach: unlisten,
   event(kn) {
     const st = kn.state as StreamState;
     const w = st.stream as Writable & { pending?: boolean; connecting?: boolean };
@@ -536,7 +535,6 @@ export const writeFilter: Filter = {
     const st = kn.state as StreamState;
     const w = st.stream as Writable;
     out.data = st.eof ? 0 : Math.max(0, w.writableHighWaterMark - w.writableLength);
-    out.flags |= kn.outFlags;
     out.fflags = 0;
   },
 };

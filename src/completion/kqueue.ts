@@ -273,10 +273,37 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     if ((kn.status & KN_DETACHED) !== 0) return;
     kn.status |= KN_ACTIVE;
     if ((kn.status & (KN_DISABLED | KN_QUEUED)) === 0) this.#enqueue(kn);
+    this.#kick();
+  }
+
+  /** Something became ready: serve the pending waiters in a microtask (once however many). */
+  #kick(): void {
     if (this.#waiters.length > 0 && !this.#serveScheduled) {
       this.#serveScheduled = true;
       queueMicrotask(this.#serve);
     }
+  }
+
+  /**
+   * Request `id` completed with `data`: its knote (one a change made) becomes active, or, with
+   * none, the event goes on the completion list. A tombstone (deleted before it completed) is
+   * removed and makes no event.
+   */
+  #completed(filter: number, id: number, data: number, udata: unknown): void {
+    const kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(id);
+    if (kn === undefined) {
+      // Fast path: the event itself goes on the completion list.
+      this.#aio.push({ ident: id, filter, flags: EV_ONESHOT, fflags: 0, data, udata });
+      this.#aioSeq.push(++this.#seq);
+      return;
+    }
+    if ((kn.status & KN_DETACHED) !== 0) {
+      this.#knotes.get(filter)!.delete(id);
+      return;
+    }
+    kn.data = data;
+    kn.state = { done: true };
+    this.activate(kn);
   }
 
   deactivate(kn: Knote): void {
@@ -295,24 +322,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   /** @internal It settled without reaching the ring: its event is made here. */
   targetUnstarted(sub: { id: number; _udata: unknown; _codec?: { kind: number } | undefined }, c: { result: number }): void {
     if (this.#closed) return;
-    const filter = sub._codec?.kind === RequestKind.THREADLET ? EVFILT_THREADLET : EVFILT_AIO;
-    const kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(sub.id);
-    if (kn !== undefined) {
-      if ((kn.status & KN_DETACHED) !== 0) {
-        this.#knotes.get(filter)!.delete(sub.id);
-        return;
-      }
-      kn.data = c.result;
-      kn.state = { done: true };
-      this.activate(kn);
-      return;
-    }
-    this.#aio.push({ ident: sub.id, filter, flags: EV_ONESHOT, fflags: 0, data: c.result, udata: sub._udata });
-    this.#aioSeq.push(++this.#seq);
-    if (this.#waiters.length > 0 && !this.#serveScheduled) {
-      this.#serveScheduled = true;
-      queueMicrotask(this.#serve);
-    }
+    this.#completed(filterOfKind(sub._codec?.kind ?? RequestKind.CHAIN), sub.id, c.result, sub._udata);
+    this.#kick();
   }
 
   /** @internal It settled. */
@@ -413,9 +424,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       );
       const err = filter.attach(this, kn, kev);
       if (err !== 0) return err;
-      let byIdent = this.#knotes.get(kev.filter);
-      if (byIdent === undefined) this.#knotes.set(kev.filter, (byIdent = new Map()));
-      byIdent.set(kev.ident, kn);
+      this.#byIdent(kev.filter).set(kev.ident, kn);
     } else {
       if ((flags & EV_DELETE) !== 0) {
         if ((kn.filter === EVFILT_AIO || kn.filter === EVFILT_THREADLET) && !(kn.state as { done: boolean }).done) {
@@ -445,7 +454,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     if ((flags & EV_ENABLE) !== 0) kn.status &= ~KN_DISABLED;
     if (filter.event(kn)) kn.status |= KN_ACTIVE;
     if ((kn.status & (KN_ACTIVE | KN_DISABLED | KN_QUEUED)) === KN_ACTIVE) this.#enqueue(kn);
-    if ((kn.status & KN_QUEUED) !== 0 && this.#waiters.length > 0) this.activate(kn);
+    if ((kn.status & KN_QUEUED) !== 0) this.#kick();
     return 0;
   }
 
@@ -453,17 +462,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const kn = this.#knotes.get(filter)?.get(ident);
     if (kn !== undefined) return kn;
     if (filter !== EVFILT_AIO && filter !== EVFILT_THREADLET) return undefined;
-    // A completion knote the kqueue made itself sits on the ready list only; or the request has
-    // not completed yet: make its knote now, so a change can disable or delete it ahead of time.
-    for (let q = this.#head; q !== null; q = q.next) {
-      if (q.filter === filter && q.ident === ident) {
-        this.#byIdent(filter).set(ident, q);
-        return q;
-      }
-    }
+    // Every completion knote is in #knotes. A ready completion event (on the #aio list) or a
+    // request that has not completed yet has none: make it now, so a change can disable or delete
+    // it ahead of time.
     for (let k = this.#aioHead; k < this.#aio.length; k++) {
       const ev = this.#aio[k]!;
-      if (ev !== undefined && ev.filter === filter && ev.ident === ident) {
+      if (ev.filter === filter && ev.ident === ident) {
         // A ready completion event that a change names: give it a knote in its place.
         const kn = new Knote(ident, filter, EV_ONESHOT, 0, 0, ev.udata);
         kn.data = ev.data;
@@ -527,7 +531,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         const eb = L.base(idx);
         const id = i32[eb + E.ID]! >>> 0;
         const flags = i32[eb + E.FLAGS]!;
-        const filter = i32[eb + E.KIND] === RequestKind.THREADLET ? EVFILT_THREADLET : EVFILT_AIO;
+        const filter = filterOfKind(i32[eb + E.KIND]!);
         const result = f64[L.base64(idx) + F.RESULT]!;
         let udata: unknown;
         if (i32[eb + E.OWNER] === client.cq) {
@@ -538,29 +542,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
           s.cqs[i32[eb + E.OWNER]!]!.post(idx);
         }
         if ((flags & RequestFlag.NO_COMPLETE) !== 0 || this.#closed) continue;
-        const kn = this.#knotes.size === 0 ? undefined : this.#knotes.get(filter)?.get(id);
-        if (kn === undefined) {
-          // Fast path: the event itself goes on the completion list.
-          this.#aio.push({ ident: id, filter, flags: EV_ONESHOT, fflags: 0, data: result, udata });
-          this.#aioSeq.push(++this.#seq);
-          continue;
-        }
-        if ((kn.status & KN_DETACHED) !== 0) {
-          // Deleted before it completed (a tombstone): no event.
-          this.#knotes.get(filter)!.delete(id);
-          continue;
-        }
-        kn.data = result;
-        kn.state = { done: true };
-        this.activate(kn);
+        this.#completed(filter, id, result, udata);
       }
       total += n;
       if (n < INGEST_BATCH) break;
     }
-    if (total > 0 && this.#waiters.length > 0 && !this.#serveScheduled) {
-      this.#serveScheduled = true;
-      queueMicrotask(this.#serve);
-    }
+    if (total > 0) this.#kick();
     return total;
   }
 
@@ -616,7 +603,6 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       const filter = FILTERS.get(kn.filter)!;
       if ((kn.flags & EV_ONESHOT) !== 0) {
         out.push(this.#deliver(kn, filter));
-        if (kn.filter === EVFILT_AIO || kn.filter === EVFILT_THREADLET) this.#knotes.get(kn.filter)?.delete(kn.ident);
         this.#forget(kn);
         continue;
       }
@@ -716,8 +702,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
    * thread's reaper, which spins and parks for all of its queues).
    */
   #watch(): void {
-    if (this.#watching || (!this.#shared && this.#outstanding > 0)) return;
-    if (!this.#shared) return;
+    if (this.#watching || !this.#shared) return;
     this.#watching = true;
     void this.#watchLoop();
   }
@@ -759,4 +744,9 @@ function describeIdent(ident: unknown): string {
   if (typeof ident === 'number' || typeof ident === 'string') return JSON.stringify(ident);
   if (typeof ident === 'object' && ident !== null) return `a ${ident.constructor?.name ?? 'object'}`;
   return String(ident);
+}
+
+/** The filter a request's completion event carries: EVFILT_THREADLET for threadlets, else EVFILT_AIO. */
+function filterOfKind(kind: number): number {
+  return kind === RequestKind.THREADLET ? EVFILT_THREADLET : EVFILT_AIO;
 }

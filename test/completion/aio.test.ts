@@ -1,6 +1,6 @@
 // Completions through kqueues: EVFILT_AIO events, exactly once, on this thread and on workers.
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   EVFILT_AIO,
   EV_DELETE,
@@ -8,24 +8,18 @@ import {
   EV_ENABLE,
   EV_ONESHOT,
   EV_SET,
-  Runtime,
   SYSLET_NO_COMPLETE,
   SYSLET_SYNC,
   chain,
+  Runtime,
   errno,
   type KEvent,
   type Kqueue,
 } from '../../dist/index.js';
+import { useRuntime } from '../helpers.js';
 
-let rt: Runtime;
 
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 2 });
-});
-
-afterAll(async () => {
-  await rt.close();
-});
+const env = useRuntime({ workers: 2 });
 
 async function reap(kq: Kqueue, n: number): Promise<KEvent[]> {
   const out: KEvent[] = [];
@@ -35,9 +29,9 @@ async function reap(kq: Kqueue, n: number): Promise<KEvent[]> {
 
 describe('EVFILT_AIO', () => {
   it('delivers a chain completion as { ident: id, filter: EVFILT_AIO, flags: EV_ONESHOT, data: result, udata }', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const u = { tag: 'mine' };
-    const sub = rt.submit(chain().getpid().build(), { kq, udata: u });
+    const sub = env.rt.submit(chain().getpid().build(), { kq, udata: u });
     const [ev] = await reap(kq, 1);
     expect(ev).toEqual({ ident: sub.id, filter: EVFILT_AIO, flags: EV_ONESHOT, fflags: 0, data: process.pid, udata: u });
     // The submission's promise settles too, with the whole completion.
@@ -47,22 +41,22 @@ describe('EVFILT_AIO', () => {
   });
 
   it('settles the promise even when nobody calls kevent, and keeps the event for later', async () => {
-    const kq = rt.kqueue();
-    const c = await rt.run(chain().nop(7).build(), { kq });
+    const kq = env.rt.kqueue();
+    const c = await env.rt.run(chain().nop(7).build(), { kq });
     expect(c.result).toBe(7);
     expect((await kq.kevent(null, 8, 0)).map((e) => e.data)).toEqual([7]);
     kq.close();
   });
 
   it('100,000 chains through one kqueue: every id delivered exactly once', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const ids = new Set<number>();
     const n = 100_000;
     let submitted = 0;
     const counts = new Map<number, number>();
     while (submitted < n || counts.size < n) {
       for (let k = 0; k < 5000 && submitted < n; k++, submitted++) {
-        ids.add(rt.submit({ atoms: [{ op: 'nop', args: [submitted] }] }, { kq, udata: submitted }).id);
+        ids.add(env.rt.submit({ atoms: [{ op: 'nop', args: [submitted] }] }, { kq, udata: submitted }).id);
       }
       for (const ev of await kq.kevent(null, 1024, 5000)) {
         expect(ev.filter).toBe(EVFILT_AIO);
@@ -75,14 +69,14 @@ describe('EVFILT_AIO', () => {
     expect([...counts.values()].every((c) => c === 1)).toBe(true);
     expect([...ids].every((id) => counts.has(id))).toBe(true);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
-    expect(rt.stats().outstanding).toBe(0);
+    expect(env.rt.stats().outstanding).toBe(0);
     kq.close();
   });
 
   it('posts no event for a chain that ends at a NO_COMPLETE atom; its promise still settles', async () => {
-    const kq = rt.kqueue();
-    const quiet = rt.submit({ atoms: [{ op: 'nop', flags: SYSLET_NO_COMPLETE }] }, { kq });
-    const loud = rt.submit({ atoms: [{ op: 'nop' }] }, { kq });
+    const kq = env.rt.kqueue();
+    const quiet = env.rt.submit({ atoms: [{ op: 'nop', flags: SYSLET_NO_COMPLETE }] }, { kq });
+    const loud = env.rt.submit({ atoms: [{ op: 'nop' }] }, { kq });
     expect((await quiet).noComplete).toBe(true);
     await loud;
     expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([loud.id]);
@@ -90,18 +84,18 @@ describe('EVFILT_AIO', () => {
   });
 
   it('delivers a chain that finished inline (SYSLET_SYNC) through the kqueue too', async () => {
-    const kq = rt.kqueue();
-    const sub = rt.submit({ atoms: [{ op: 'nop', args: [3], flags: SYSLET_SYNC }] }, { kq });
+    const kq = env.rt.kqueue();
+    const sub = env.rt.submit({ atoms: [{ op: 'nop', args: [3], flags: SYSLET_SYNC }] }, { kq });
     const [ev] = await reap(kq, 1);
     expect(ev).toMatchObject({ ident: sub.id, data: 3 });
     kq.close();
   });
 
   it('a change can disable or delete an AIO knote before its request completes', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const slow = chain().nanosleep(30e6).nop(1).build();
-    const a = rt.submit(slow, { kq });
-    const b = rt.submit(slow, { kq });
+    const a = env.rt.submit(slow, { kq });
+    const b = env.rt.submit(slow, { kq });
     expect(await kq.kevent([EV_SET(a.id, EVFILT_AIO, EV_DELETE), EV_SET(b.id, EVFILT_AIO, EV_DISABLE)], 8, 0)).toEqual([]);
     await Promise.all([a.promise, b.promise]);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
@@ -154,7 +148,7 @@ describe('kqueues on worker threads', () => {
   }
 
   it('a worker submits chains and reaps them with keventSync', async () => {
-    const r = await runWorker({ handle: rt.share(), n: 2000, mode: 'own' });
+    const r = await runWorker({ handle: env.rt.share(), n: 2000, mode: 'own' });
     expect(r.events.length).toBe(2000);
     expect(new Set(r.events.map((e) => e.ident)).size).toBe(2000);
     expect(r.events.map((e) => e.ident as number).sort((x, y) => x - y)).toEqual([...r.mine].sort((x, y) => x - y));
@@ -162,12 +156,12 @@ describe('kqueues on worker threads', () => {
   });
 
   it('a shared kqueue: the worker reaps the main thread submissions too, whose promises settle here', async () => {
-    const kq = rt.kqueue();
+    const kq = env.rt.kqueue();
     const handle = kq.share();
     const extra = 500;
     const mine: Promise<unknown>[] = [];
-    const r = await runWorker({ handle: rt.share(), kqHandle: handle, n: 1000, extra, mode: 'shared' }, () => {
-      for (let i = 0; i < extra; i++) mine.push(rt.submit({ atoms: [{ op: 'nop', args: [i] }] }, { kq, udata: 7 }).promise);
+    const r = await runWorker({ handle: env.rt.share(), kqHandle: handle, n: 1000, extra, mode: 'shared' }, () => {
+      for (let i = 0; i < extra; i++) mine.push(env.rt.submit({ atoms: [{ op: 'nop', args: [i] }] }, { kq, udata: 7 }).promise);
     });
     const done = await Promise.all(mine);
     expect(done.length).toBe(extra);

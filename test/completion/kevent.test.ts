@@ -1,6 +1,6 @@
 // Conformance with FreeBSD's kevent(2): flags, error rules, timeouts, waiters, EVFILT_USER and
 // EVFILT_TIMER. Node event sources are in sources.test.ts, completions in aio.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as api from '../../dist/index.js';
 import {
   EVFILT_AIO,
@@ -28,24 +28,17 @@ import {
   NOTE_SECONDS,
   NOTE_TRIGGER,
   NOTE_USECONDS,
-  Runtime,
   errno,
   type KEvent,
   type Kqueue,
 } from '../../dist/index.js';
+import { useRuntime } from '../helpers.js';
 
-let rt: Runtime;
 let kq: Kqueue;
 
-beforeAll(async () => {
-  rt = await Runtime.create({ workers: 1 });
-});
+const env = useRuntime({ workers: 1 });
 
-afterAll(async () => {
-  await rt.close();
-});
-
-const fresh = (): Kqueue => (kq = rt.kqueue());
+const fresh = (): Kqueue => (kq = env.rt.kqueue());
 
 /** A rejection's KqueueError. */
 async function failure(p: Promise<unknown>): Promise<KqueueError> {
