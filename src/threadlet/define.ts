@@ -19,7 +19,7 @@ import { ThreadletCodec } from './codec.js';
 import { ThreadletError } from './errors.js';
 import { ThreadletHandle } from './handle.js';
 import { installInterception } from './intercept.js';
-import { MIGRATE, Recorder, Replayer, type JournalEntry, type Pending } from './journal.js';
+import { MIGRATE, Recorder, Replayer, runUnder, settledOutcome, type JournalEntry, type Pending } from './journal.js';
 import { state } from './original.js';
 import { Predictor, type PredictorStats } from './predictor.js';
 import type { ThreadletRequest } from './protocol.js';
@@ -105,10 +105,6 @@ const DEFAULT_BUDGET_US = 50;
 const DEFAULT_LARGE_IO = 64 * 1024;
 const OPTION_NAMES = new Set(['budgetUs', 'largeIoBytes', 'predict', 'errorClasses']);
 const CALL_OPTION_NAMES = new Set(['kq', 'udata', 'signal', 'start', 'migrateAt']);
-
-function isThenable(v: unknown): boolean {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 function checkNumber(where: string, v: unknown, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
@@ -226,30 +222,16 @@ export class Threadlet<A extends unknown[], R> {
     }
 
     const rec = new Recorder({ budgetUs: this.#budgetUs, largeIoBytes: this.#largeIo, migrateAt: o.migrateAt });
-    let value: unknown;
-    let threw = false;
-    const fn = this.fn; // A plain call (no `this`), as on the worker.
-    state.ctx = rec;
-    try {
-      value = fn(...args);
-    } catch (e) {
-      threw = true;
-      value = e;
-    } finally {
-      state.ctx = null;
-    }
+    const ran = runUnder(rec, this.fn as (...args: never[]) => unknown, args);
     const pending = rec.pending;
+    h.journaled = rec.journal.length;
     if (pending === undefined) {
       this.#predictor?.record(performance.now() - rec.t0 > this.#budgetUs / 1000);
       this.#inline++;
-      h.journaled = rec.journal.length;
-      if (!threw && isThenable(value)) {
-        threw = true;
-        value = new ThreadletError(this.name, 'returned a promise: a threadlet is a synchronous function');
-      }
+      const { threw, value } = settledOutcome(this.name, ran);
       if (threw) h._reject(value);
       else h._fulfil(value as R);
-      if (o.kq !== undefined) h.id = runtime._submitRequest(new ThreadletCodec(h, undefined, this.#classes), { kq: o.kq, udata: o.udata }).id;
+      this.#notify(runtime, h, o);
       return h;
     }
     // A call would block: whatever the function did after MIGRATE (a catch that went on) is void.
@@ -258,7 +240,6 @@ export class Threadlet<A extends unknown[], R> {
     h.placement = 'migrated';
     h.migratedAt = pending.k;
     h.migrationReason = pending.reason;
-    h.journaled = rec.journal.length;
     if (rec.unjournalable !== undefined) {
       const why = `cannot move to a worker at ${pending.k} (${pending.reason}): ${rec.unjournalable}`;
       this.#fail(runtime, h, new ThreadletError(this.name, why), o);
@@ -297,6 +278,14 @@ export class Threadlet<A extends unknown[], R> {
   /** Fail on this thread; the kqueue, if any, still gets its event. */
   #fail(rt: Runtime, h: ThreadletHandle<R>, e: unknown, o: CallPlan): void {
     h._reject(e);
+    this.#notify(rt, h, o);
+  }
+
+  /**
+   * The kqueue's event for a call settled on this thread (finished inline, or failed before a
+   * worker got it), when a kqueue was given: a submission that completes at once.
+   */
+  #notify(rt: Runtime, h: ThreadletHandle<R>, o: CallPlan): void {
     if (o.kq !== undefined) h.id = rt._submitRequest(new ThreadletCodec(h, undefined, this.#classes), { kq: o.kq, udata: o.udata }).id;
   }
 

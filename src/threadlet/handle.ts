@@ -89,21 +89,19 @@ export class ThreadletHandle<R> implements PromiseLike<R> {
     return this.promise.catch(onrejected);
   }
 
-  /** @internal Settle once; later calls are ignored (returns whether this one settled it). */
-  _fulfil(v: R): boolean {
-    if (this.state !== 'pending') return false;
+  /** @internal Settle once; later calls are ignored. */
+  _fulfil(v: R): void {
+    if (this.state !== 'pending') return;
     this.state = 'fulfilled';
     this.value = v;
     if (this.#resolve !== undefined) this.#resolve(v);
-    return true;
   }
 
   /** @internal */
-  _reject(e: unknown): boolean {
-    if (this.state !== 'pending') return false;
+  _reject(e: unknown): void {
+    if (this.state !== 'pending') return;
     this.state = 'rejected';
     this.error = e;
     if (this.#reject !== undefined) this.#reject(e);
-    return true;
   }
 }

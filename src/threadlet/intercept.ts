@@ -22,7 +22,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import zlib from 'node:zlib';
-import { ORIGINAL, original, state, type AnyFunction, type CallSpec, type OutputRange } from './original.js';
+import { ORIGINAL, bytesOf, original, state, type AnyFunction, type CallSpec, type OutputRange } from './original.js';
 
 // ---- sizes and estimates -----------------------------------------------------------------------
 
@@ -38,12 +38,6 @@ function totalSize(list: unknown): number {
   let n = 0;
   for (const b of list) n += byteSize(b);
   return n;
-}
-
-function bytesOf(x: unknown): Uint8Array | undefined {
-  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  if (x instanceof ArrayBuffer || x instanceof SharedArrayBuffer) return new Uint8Array(x);
-  return undefined;
 }
 
 function opt(o: unknown, k: string): unknown {
@@ -165,7 +159,6 @@ function fsSpec(name: string): Omit<CallSpec, 'key'> {
       };
     case 'writeFileSync':
     case 'appendFileSync':
-      return { blocks: (a, _l, large) => (byteSize(a[1]) > large ? `large write (${byteSize(a[1])} bytes)` : '') };
     case 'writeSync':
       return { blocks: (a, _l, large) => (byteSize(a[1]) > large ? `large write (${byteSize(a[1])} bytes)` : '') };
     case 'writevSync':
@@ -209,6 +202,7 @@ function cryptoSpec(name: string): (Omit<CallSpec, 'key'> & { passthrough?: (arg
     case 'randomFillSync':
       return {
         outArgs: [0],
+        returnsArg: 0,
         blocks: (a, left, large) => {
           const n = byteSize(a[0]);
           return n > large || n / 300 > left ? `large random fill (${n} bytes)` : '';
@@ -283,7 +277,6 @@ function patch(target: object, key: string, spec: CallSpec & Passthrough): void 
     if (d !== undefined) Object.defineProperty(wrapper, k, d);
   }
   t[key] = wrapper;
-  state.patched.push({ target: t, key, orig });
 }
 
 /** Every intercepted function: [module object, property, spec]. Built once, when installing. */

@@ -19,8 +19,8 @@
  */
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
-import { state } from './original.js';
-import { ThreadletDivergenceError } from './errors.js';
+import { bytesOf, state } from './original.js';
+import { ThreadletDivergenceError, ThreadletError } from './errors.js';
 import { WireMode, describeWire, fromWire, toWire, wireEqual, type ErrorClass } from './wire.js';
 
 /** One journaled call, as it travels (v8-serializable). */
@@ -46,9 +46,6 @@ export interface Pending {
 
 /** The signal that unwinds an inline threadlet that must move to a worker. Not an Error: no stack. */
 export const MIGRATE: unique symbol = Symbol('syslet.threadlet.migrate') as never;
-
-/** Calls whose result is one of their arguments (returned as that very object on replay). */
-const RETURNS_ARG: Readonly<Record<string, number>> = { 'crypto.randomFillSync': 0 };
 
 function argsWire(spec: CallSpec, args: unknown[]): unknown[] {
   const out = new Array<unknown>(args.length);
@@ -87,6 +84,42 @@ function callOriginal(ctx: InterceptContext, orig: AnyFunction, self: unknown, a
   } finally {
     state.ctx = ctx;
   }
+}
+
+/** What a threadlet's function did: returned `value`, or threw it. */
+export interface Outcome {
+  threw: boolean;
+  value: unknown;
+}
+
+/**
+ * Run a threadlet's function with `ctx` answering its intercepted calls (the Recorder inline, the
+ * Replayer on a worker), and no threadlet current afterwards whatever it did. Both sides call it
+ * the same way, as a plain function (no `this`), so that the re-run sees what the inline run saw.
+ */
+export function runUnder(ctx: InterceptContext, fn: (...args: never[]) => unknown, args: readonly unknown[]): Outcome {
+  state.ctx = ctx;
+  try {
+    return { threw: false, value: fn(...(args as never[])) };
+  } catch (e) {
+    return { threw: true, value: e };
+  } finally {
+    state.ctx = null;
+  }
+}
+
+function isThenable(v: unknown): boolean {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * The outcome a threadlet settles with: one that returned a promise (or any thenable) fails, since
+ * nothing on either side awaits it. Not part of runUnder: reading `then` may run user code (a
+ * getter), so callers look only once nothing else decides the outcome (a migration, a divergence).
+ */
+export function settledOutcome(name: string, r: Outcome): Outcome {
+  if (r.threw || !isThenable(r.value)) return r;
+  return { threw: true, value: new ThreadletError(name, 'returned a promise: a threadlet is a synchronous function') };
 }
 
 // ---- recording ---------------------------------------------------------------------------------
@@ -141,7 +174,7 @@ export class Recorder implements InterceptContext {
       this.#record(spec, a, 1, e, undefined);
       throw e;
     }
-    this.#record(spec, a, 0, spec.key in RETURNS_ARG ? undefined : result, spec.outputs?.(args, result));
+    this.#record(spec, a, 0, spec.returnsArg !== undefined ? undefined : result, spec.outputs?.(args, result));
     return result;
   }
 
@@ -215,7 +248,7 @@ export class Replayer implements InterceptContext {
       this.pos++;
       if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
       if (rec.t === 1) throw fromWire(rec.r, o.classes);
-      const arg = RETURNS_ARG[spec.key];
+      const arg = spec.returnsArg;
       return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
     }
     const cancel = o.cancelled();
@@ -259,9 +292,7 @@ export class Replayer implements InterceptContext {
 function writeOutput(args: unknown[], out: OutputRange): void {
   let target = args[out.arg];
   if (out.item >= 0) target = Array.isArray(target) ? target[out.item] : undefined;
-  let view: Uint8Array | undefined;
-  if (ArrayBuffer.isView(target)) view = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-  else if (target instanceof ArrayBuffer || target instanceof SharedArrayBuffer) view = new Uint8Array(target);
+  const view = bytesOf(target);
   if (view === undefined || out.offset + out.bytes.byteLength > view.byteLength) {
     throw new RangeError('threadlet replay: the output buffer of a journaled call is missing or too small');
   }

@@ -30,6 +30,11 @@ export interface CallSpec {
   readonly outArgs?: readonly number[];
   /** Byte ranges the call wrote into its arguments (read back after it ran, replayed into the re-run's). */
   readonly outputs?: (args: unknown[], result: unknown) => OutputRange[];
+  /**
+   * The argument position the call returns (randomFillSync returns its buffer): not journaled as a
+   * result, since its bytes are in `outputs`; on replay the re-run gets its own argument back.
+   */
+  readonly returnsArg?: number;
 }
 
 /** Bytes a call wrote into argument `arg` (element `item` of it when the argument is an array of buffers). */
@@ -44,8 +49,6 @@ export interface InterceptState {
   /** The threadlet running on this thread, or null: the wrappers' one test on the fast path. */
   ctx: InterceptContext | null;
   installed: boolean;
-  /** What was patched: [module object, property, original]. */
-  patched: { target: Record<string, unknown>; key: string; orig: unknown }[];
 }
 
 const STATE_KEY = Symbol.for('syslet.threadlet.state');
@@ -53,8 +56,17 @@ const STATE_KEY = Symbol.for('syslet.threadlet.state');
 export const state: InterceptState = ((globalThis as Record<symbol, unknown>)[STATE_KEY] ??= {
   ctx: null,
   installed: false,
-  patched: [],
 }) as InterceptState;
+
+/**
+ * The bytes of a buffer argument (a view of any kind, or an ArrayBuffer), or undefined: how a call's
+ * output is read after it ran inline and written into the re-run's argument on replay.
+ */
+export function bytesOf(x: unknown): Uint8Array | undefined {
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  if (x instanceof ArrayBuffer || x instanceof SharedArrayBuffer) return new Uint8Array(x);
+  return undefined;
+}
 
 /** The function a wrapper wraps (itself when it is not a wrapper). */
 export function original<F extends AnyFunction>(f: F): F {

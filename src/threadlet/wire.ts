@@ -2,11 +2,11 @@
  * Values across threads: what a threadlet's arguments, its result, its error and the results of its
  * journaled calls become on the way to another thread, and back.
  *
- * The transport is v8.serialize (the structured-clone algorithm). It already carries primitives,
- * Buffers and typed arrays, Dates, RegExps, Maps, Sets, arrays and plain objects; it loses what a
- * threadlet's calls return most often: class instances (fs.Stats, Dirent, a URL) and errors' class,
- * `code`, `errno`, `syscall` and `path`. So values are first turned into their *wire* form, where
- * such objects are tagged records, and rebuilt from it on the other side:
+ * The transport is pack.ts, with what v8.serialize (the structured-clone algorithm, its fallback)
+ * carries: primitives, Buffers and typed arrays, Dates, RegExps, Maps, Sets, arrays and plain
+ * objects. It loses what a threadlet's calls return most often: class instances (fs.Stats, Dirent,
+ * a URL) and errors' class, `code`, `errno`, `syscall` and `path`. So values are first turned into
+ * their *wire* form, where such objects are tagged records, and rebuilt from it on the other side:
  *
  *   tagged record   { [TAG]: kind, v: ... }       kind in WireKind
  *   plain object    as is (a plain object that happens to own the TAG key is escaped as ESCAPED)
@@ -17,7 +17,6 @@
  * output buffers become descriptions, buffers are copied (the caller may reuse them).
  */
 import fs from 'node:fs';
-import v8 from 'node:v8';
 import { original } from './original.js';
 
 export const TAG = '__syslet$';
@@ -420,21 +419,4 @@ export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>):
       // FUNCTION / OPAQUE only occur in COMPARE mode, which is never rebuilt.
       return v;
   }
-}
-
-/** v8.serialize of a wire value. Throws a WireError for what structured clone refuses. */
-export function serialize(wire: unknown, what: string): Buffer {
-  try {
-    return v8.serialize(wire);
-  } catch (e) {
-    throw new WireError(`${what} cannot be sent to another thread: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Deserialize bytes that may live in shared memory. They are copied first: v8's deserializer
- * makes Buffers that alias its input, and the input block is freed after this.
- */
-export function deserialize(bytes: Uint8Array): unknown {
-  return v8.deserialize(Buffer.from(bytes));
 }

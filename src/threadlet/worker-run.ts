@@ -15,18 +15,13 @@ import type { SharedState } from '../syslet/shared.js';
 import { E, F, Status } from '../syslet/table.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import { installInterception } from './intercept.js';
-import { Replayer } from './journal.js';
-import { state } from './original.js';
+import { Replayer, runUnder, settledOutcome } from './journal.js';
 import { THREADLET_UNRUNNABLE, recordBytes, resultForThrow, writeRecord, type ThreadletRequest } from './protocol.js';
 import { lookup, type Registered } from './registry.js';
 import { pack, unpack } from './pack.js';
 import { WireMode, fromWire, toWire } from './wire.js';
 
 installInterception();
-
-function isThenable(v: unknown): boolean {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /** Write the completion: status, result, and the value or error record. */
 function complete(s: SharedState, idx: number, name: string, status: number, result: number, v: unknown): void {
@@ -86,23 +81,16 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
     return;
   }
   const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, cancelled });
-  let value: unknown;
-  let threw = false;
-  const fn = r.fn; // Called as a plain function (no `this`), as on the calling thread.
-  state.ctx = replay;
-  try {
-    value = fn(...(args as never[]));
-  } catch (e) {
-    threw = true;
-    value = e;
-  } finally {
-    state.ctx = null;
-  }
+  const ran = runUnder(replay, r.fn, args);
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
+  // A divergence or cancellation decides first, whatever the function returned or threw.
   const bad = replay.finish();
-  if (bad !== undefined) fail(s, idx, name, bad);
-  else if (threw) fail(s, idx, name, value);
-  else if (isThenable(value)) fail(s, idx, name, new ThreadletError(name, 'returned a promise: a threadlet is a synchronous function'));
+  if (bad !== undefined) {
+    fail(s, idx, name, bad);
+    return;
+  }
+  const { threw, value } = settledOutcome(name, ran);
+  if (threw) fail(s, idx, name, value);
   else complete(s, idx, name, Status.DONE, 0, value);
 }
 
