@@ -31,7 +31,7 @@ import zlib from 'node:zlib';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
 import { Runtime, threadlet } from 'syslet';
-import { machine } from 'syslet/bench';
+import { machine, withConcurrency, xorshift32 } from 'syslet/bench';
 
 // ---- the threadlets (and piscina's tasks: the same functions) --------------------------------------
 
@@ -93,14 +93,10 @@ const log = (s: string): void => {
 function textBytes(n: number, seed: number): Buffer {
   const words = ['syslet', 'threadlet', 'kqueue', 'ring', 'worker', 'journal', 'replay', 'inline', 'budget', 'arena'];
   const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
+  const next = xorshift32(seed);
   let i = 0;
   while (i < n) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
+    const x = next();
     const w = `${words[x % words.length]}${x % 97} `;
     i += b.write(w, i);
   }
@@ -211,23 +207,9 @@ async function loopHealth(rt: Runtime, pool: Piscina, label: string, files: stri
   };
   const asThreadlets = (): Promise<unknown> => Promise.all(files.map((f) => compress.run(rt, f)));
   /** As a server would: 16 in flight, the next one launched when one settles. */
-  const inFlight16 = async (): Promise<void> => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < files.length) await compress.run(rt, files[next++]!);
-      }),
-    );
-  };
+  const inFlight16 = (): Promise<void> => withConcurrency(files, 16, (f) => compress.run(rt, f));
   /** The same offload through piscina, 16 in flight: what moving the work costs the loop anyway. */
-  const piscina16 = async (): Promise<void> => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < files.length) await pool.run(files[next++]!, { name: 'piscinaCompress' });
-      }),
-    );
-  };
+  const piscina16 = (): Promise<void> => withConcurrency(files, 16, (f) => pool.run(f, { name: 'piscinaCompress' }));
   // Warm: a server runs warm code; the first calls of anything compile it.
   direct();
   await asThreadlets();
@@ -276,7 +258,7 @@ async function interceptionOff(file: string): Promise<Row[]> {
   return [...ns].map(([name, v]) => ({
     scenario: 'interception off',
     contender: name,
-    ns: v.sort((a, b) => a - b)[v.length >> 1]!,
+    ns: median(v),
     samples: v.length,
   }));
 }

@@ -21,6 +21,7 @@ import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
 import { Runtime } from '../runtime.js';
 import { machine } from './machine.js';
+import { withConcurrency } from './concurrency.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
 
@@ -50,6 +51,7 @@ const log = (s: string): void => {
 
 export { machine } from './machine.js';
 export { rng, xorshift32 } from './rng.js';
+export { withConcurrency } from './concurrency.js';
 
 export class BenchUsageError extends Error {}
 
@@ -87,15 +89,6 @@ function makeTree(): { dir: string; files: string[] } {
   // Warm the page and dentry caches: the scenarios measure cached files.
   for (const f of files) fs.readFileSync(f);
   return { dir, files };
-}
-
-async function withConcurrency<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 /** Throughput of one batch function (ops per call), from tinybench's median batch time. */

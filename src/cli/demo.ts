@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Runtime } from '../runtime.js';
 import { chain, v } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+import { withConcurrency } from '../bench/concurrency.js';
 
 export interface DemoOptions {
   files: number;
@@ -34,15 +35,6 @@ async function best(rounds: number, fn: () => Promise<unknown> | unknown): Promi
   return min;
 }
 
-async function limit<T>(items: readonly T[], n: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 export async function demo(o: DemoOptions): Promise<Row[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-demo-'));
   const rt = await Runtime.create();
@@ -64,7 +56,7 @@ export async function demo(o: DemoOptions): Promise<Row[]> {
       if (done.some((c) => c.result !== 0)) throw new Error('a stat failed');
     };
     const sMs = await best(o.rounds, statStorm);
-    const pMs = await best(o.rounds, () => limit(files, 64, (f) => fs.promises.stat(f)));
+    const pMs = await best(o.rounds, () => withConcurrency(files, 64, (f) => fs.promises.stat(f)));
     rows.push({ what: 'stat storm', syslet: o.files / sMs * 1000, baseline: 'fs.promises.stat, 64 at a time', base: o.files / pMs * 1000 });
 
     const arena = rt.alloc(files.length * 4096);
@@ -82,7 +74,7 @@ export async function demo(o: DemoOptions): Promise<Row[]> {
       if (done.some((c) => c.vars.n !== 4096)) throw new Error('a read came up short');
     };
     const rMs = await best(o.rounds, readAll);
-    const qMs = await best(o.rounds, () => limit(files, 64, (f) => fs.promises.readFile(f)));
+    const qMs = await best(o.rounds, () => withConcurrency(files, 64, (f) => fs.promises.readFile(f)));
     if (!arena.subarray(4096 * (files.length - 1), 4096 * files.length).equals(data)) {
       throw new Error('read data differs from the file');
     }

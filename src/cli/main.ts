@@ -10,7 +10,7 @@
  */
 import { demo } from './demo.js';
 import { DuUsageError, duCommand } from './du.js';
-import { ProfileUsageError, profileCommand } from './profile-command.js';
+import { ProfileUsageError, profileCommand, type CommandIo } from './profile-command.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
 import { BenchUsageError, benchMain } from '../bench/run.js';
 import { tour } from './tour.js';
@@ -49,6 +49,14 @@ class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...rest] = argv;
+  // What profile and tour write to. columns is 0 or undefined when stdout is not a terminal that
+  // reports a size: 100 then.
+  const io: CommandIo = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    isTTY: process.stdout.isTTY === true,
+    columns: process.stdout.columns || 100,
+  };
   switch (cmd) {
     case 'demo':
       await demo({
@@ -78,24 +86,14 @@ async function main(argv: string[]): Promise<number> {
       }
     case 'profile':
       try {
-        return await profileCommand(rest, {
-          out: (s) => process.stdout.write(s),
-          err: (s) => process.stderr.write(s),
-          isTTY: process.stdout.isTTY === true,
-          columns: process.stdout.columns || 100,
-        });
+        return await profileCommand(rest, io);
       } catch (e) {
         if (e instanceof ProfileUsageError) throw new UsageError(`profile: ${e.message}`);
         throw e;
       }
     case 'tour':
       if (rest.length > 0) throw new UsageError(`tour: takes no arguments, got "${rest[0]}"`);
-      return tour({
-        out: (s) => process.stdout.write(s),
-        err: (s) => process.stderr.write(s),
-        isTTY: process.stdout.isTTY === true,
-        columns: process.stdout.columns ?? 100,
-      });
+      return tour(io);
     case 'bench':
       try {
         await benchMain(rest, (s) => process.stdout.write(s));

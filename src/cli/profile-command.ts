@@ -16,7 +16,7 @@ import {
   type ProfileResult,
   type SweepParam,
 } from './profile.js';
-import { renderTerminal } from './report/terminal.js';
+import { bar, renderTerminal } from './report/terminal.js';
 import { renderHtml } from './report/html.js';
 import { buildTrace } from './report/trace.js';
 
@@ -106,6 +106,10 @@ const PARAM_PARSERS: Record<SweepParam, (name: string, v: string) => number> = {
   atoms: (n, v) => parseInteger(n, v, 1, 256),
 };
 
+function isSweepParam(p: string): p is SweepParam {
+  return (SWEEP_PARAMS as readonly string[]).includes(p);
+}
+
 export function parseDuration(name: string, v: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ms|s)?$/.exec(v);
   const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
@@ -181,27 +185,18 @@ export function parseProfileArgs(argv: readonly string[]): ProfileOptions | 'hel
     }
     if (seen.has(name)) throw new ProfileUsageError(`${name}: given twice`);
     seen.add(name);
+    // The options that are also sweep parameters: one parser each, shared with --sweep's values.
+    const param = name.slice(2);
+    if (isSweepParam(param)) {
+      o.config[param] = PARAM_PARSERS[param](name, value);
+      continue;
+    }
     switch (name) {
-      case '--producers':
-        o.config.producers = PARAM_PARSERS.producers(name, value);
-        break;
-      case '--workers':
-        o.config.workers = PARAM_PARSERS.workers(name, value);
-        break;
-      case '--ring':
-        o.config.ring = PARAM_PARSERS.ring(name, value);
-        break;
       case '--completion-ring':
         completionRing = parsePow2(name, value);
         break;
       case '--mix':
         o.config.mix = parseMix(name, value);
-        break;
-      case '--batch':
-        o.config.batch = PARAM_PARSERS.batch(name, value);
-        break;
-      case '--atoms':
-        o.config.atoms = PARAM_PARSERS.atoms(name, value);
         break;
       case '--duration':
         o.durationMs = parseDuration(name, value);
@@ -259,12 +254,8 @@ class ProgressBar {
     this.#last = now;
     const total = (point + fraction) / points;
     const barWidth = Math.max(10, Math.min(40, this.width - 50));
-    const filled = total * barWidth;
-    const full = Math.floor(filled);
-    const part = ' ▏▎▍▌▋▊▉'[Math.floor((filled - full) * 8)] ?? '';
-    const bar = '█'.repeat(full) + (full < barWidth ? part : '') + ' '.repeat(Math.max(0, barWidth - full - 1));
     const what = points > 1 ? `  ${label} (${point + 1}/${points})` : '';
-    this.write(`\r\x1b[2Kprofiling ▕${bar}▏ ${Math.floor(total * 100)}%${what}  ${chains.toLocaleString('en-US')} chains`);
+    this.write(`\r\x1b[2Kprofiling ▕${bar(total, barWidth).padEnd(barWidth)}▏ ${Math.floor(total * 100)}%${what}  ${chains.toLocaleString('en-US')} chains`);
     this.#shown = true;
   }
 
@@ -284,16 +275,16 @@ export async function profileCommand(argv: readonly string[], io: CommandIo): Pr
   const env = io.env ?? process.env;
   const color = io.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
   const columns = io.columns ?? 100;
-  const bar = io.isTTY ? new ProgressBar(io.out, columns) : undefined;
+  const progress = io.isTTY ? new ProgressBar(io.out, columns) : undefined;
   const labels = pointConfigs(o).map((c) => c.label);
   let result: ProfileResult;
   let runs: PointRun[];
   try {
     ({ result, runs } = await runProfile(o, {
-      onProgress: (i, n, f, chains) => bar?.update(i, n, f, labels[i] ?? '', chains),
+      onProgress: (i, n, f, chains) => progress?.update(i, n, f, labels[i] ?? '', chains),
     }));
   } finally {
-    bar?.clear();
+    progress?.clear();
   }
   const written: string[] = [];
   if (o.html !== undefined) {

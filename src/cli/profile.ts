@@ -24,6 +24,7 @@ import type { RingCounters } from '../ring/mpmc.js';
 import type { LatencySummary } from '../ring/stats.js';
 import { sharedNow } from '../ring/layout.js';
 import { Ctl, type OpKind, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
+import { round3 } from './report/format.js';
 import type { PointTrace } from './report/trace.js';
 
 const PRODUCER_FILE = fileURLToPath(new URL('./profile-worker.js', import.meta.url));
@@ -451,10 +452,14 @@ async function runPoint(
       chainsPerSec: [],
     };
     const cqOcc = new Map<number, number[]>(cqs.map((q) => [q, []]));
-    let prev = rt.stats();
-    let prevT = 0;
-    const s0 = prev;
+    const s0 = rt.stats();
     const chains0 = s0.workers.reduce((s, w) => s + w.chains, 0);
+    // The previous sample's figures, carried forward: its park counters by worker slot and its
+    // chain total, so a sample does not search and re-sum the one before it.
+    const parksOf = (st: RuntimeStats): Map<number, number> => new Map(st.workers.map((w) => [w.slot, w.parks]));
+    let prevParks = parksOf(s0);
+    let prevChains = chains0;
+    let prevT = 0;
     const t0 = sharedNow();
     const sample = (): RuntimeStats => {
       const st = rt.stats();
@@ -469,20 +474,18 @@ async function runPoint(
       let parked = 0;
       let parks = 0;
       let chains = 0;
-      let prevChains = 0;
       for (const w of st.workers) {
-        const before = prev.workers.find((x) => x.slot === w.slot);
-        const dp = w.parks - (before?.parks ?? 0);
+        const dp = w.parks - (prevParks.get(w.slot) ?? 0);
         if (dp > 0) parked++;
         parks += Math.max(0, dp);
         chains += w.chains;
       }
-      for (const w of prev.workers) prevChains += w.chains;
       const dt = (t - prevT) / 1000;
       samples.parkedWorkers.push(parked);
       samples.workerParks.push(parks);
       samples.chainsPerSec.push(dt > 0 ? Math.round(Math.max(0, chains - prevChains) / dt) : 0);
-      prev = st;
+      prevParks = parksOf(st);
+      prevChains = chains;
       prevT = t;
       progress(Math.min(1, t / o.durationMs), chains - chains0);
       return st;
@@ -588,8 +591,4 @@ async function runPoint(
       await rt.close({ force: true });
     }
   }
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

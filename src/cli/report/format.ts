@@ -45,6 +45,11 @@ export function pct(x: number): string {
   return `${(x * 100).toFixed(x >= 0.1 ? 0 : 1)}%`;
 }
 
+/** To three decimals, for figures in JSON (ms with µs precision, µs with ns precision). */
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
 /** Milliseconds as "3.00 s" or "250 ms". */
 export function duration(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;

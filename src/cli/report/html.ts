@@ -7,7 +7,7 @@
 import type { PointResult, ProfileResult, RingReport } from '../profile.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 import { barChart, esc, lineChart } from './svg.js';
-import { configLine, LATENCY_STAGES, machineLine } from './terminal.js';
+import { configLine, LATENCY_STAGES, latencyRow, machineLine, overflowTotal } from './terminal.js';
 
 const CSS = `
 :root { color-scheme: light; --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --bg: #ffffff; --card: #f9fafb; }
@@ -210,10 +210,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
   out.push(
     tableHtml(
       ['stage', 'count', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max', 'where'],
-      LATENCY_STAGES.map((st) => {
-        const l = L[st.key];
-        return [st.label, int(l.count), us(l.mean), us(l.p50), us(l.p90), us(l.p99), us(l.p999), us(l.max), st.where];
-      }),
+      LATENCY_STAGES.map((st) => latencyRow(p, st)),
     ),
   );
   out.push('<h3>Workers and producers</h3>');
@@ -319,7 +316,7 @@ function sweepSection(r: ProfileResult): string {
           { name: 'worker parks', points: at((p) => per1k(p.rings.submission.consumerParks, p)) },
           { name: 'worker wake-ups', points: at((p) => per1k(p.rings.submission.consumerWakes, p)) },
           { name: 'submission ring empty', points: at((p) => per1k(p.rings.submission.emptyEvents, p)) },
-          { name: 'completion overflow', points: at((p) => per1k(p.rings.completion.reduce((a, q) => a + (q.overflow?.total ?? 0), 0), p)) },
+          { name: 'completion overflow', points: at((p) => per1k(overflowTotal(p), p)) },
         ],
       }),
       'Per 1,000 chains: workers parking on the submission ring and the wake-ups issued to them, workers finding the submission ring empty, and completions that went through an overflow backlog.',

@@ -112,6 +112,35 @@ function legend(series: { name: string; color: string }[], x: number, right: num
   };
 }
 
+/**
+ * A log-scale y axis over whole decades, from the one below the smallest positive value (1 at the
+ * most) to the one above the largest (10 at least); values <= 0 sit on the bottom edge.
+ */
+function logScale(positive: readonly number[], top: number, ph: number): { ticks: number[]; ty: (y: number) => number } {
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
+  let hi = 10 ** Math.ceil(Math.log10(Math.max(...positive, 10)));
+  if (hi <= lo) hi = lo * 10;
+  const l0 = Math.log10(lo);
+  const l1 = Math.log10(hi);
+  return { ticks: logTicks(lo, hi), ty: (y) => top + ph - ((Math.log10(Math.max(y, lo)) - l0) / (l1 - l0)) * ph };
+}
+
+/** A horizontal grid line across the plot and a label left of the axis, per y tick. */
+function yGrid(ticks: readonly number[], ty: (y: number) => number, pw: number, fmtY: (y: number) => string): string[] {
+  return ticks.flatMap((t) => {
+    const y = ty(t).toFixed(1);
+    return [
+      `<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`,
+      `<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`,
+    ];
+  });
+}
+
+/** The y axis's label, rotated to read upwards along the axis. */
+function yAxisLabel(label: string, top: number, ph: number): string {
+  return `<text class="label" transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(label)}</text>`;
+}
+
 /** Top margin: the title, then the legend's rows. */
 function topFor(l: Legend): number {
   return 30 + Math.max(1, l.rows) * 14;
@@ -137,32 +166,19 @@ export function lineChart(o: LineChartOptions): string {
     x1 = 0.5;
   }
   const positive = all.map((p) => p[1]).filter((y) => y > 0);
-  let y0: number;
-  let y1: number;
   let yTicks: number[];
   let ty: (y: number) => number;
   if (o.logY === true) {
-    y0 = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
-    y1 = 10 ** Math.ceil(Math.log10(Math.max(...positive, 10)));
-    if (y1 <= y0) y1 = y0 * 10;
-    yTicks = logTicks(y0, y1);
-    const l0 = Math.log10(y0);
-    const l1 = Math.log10(y1);
-    ty = (y) => top + ph - ((Math.log10(Math.max(y, y0)) - l0) / (l1 - l0)) * ph;
+    ({ ticks: yTicks, ty } = logScale(positive, top, ph));
   } else {
-    y0 = 0;
+    const y0 = 0;
     const max = Math.max(...all.map((p) => p[1]), 0);
     yTicks = niceTicks(0, max > 0 ? max : 1);
-    y1 = yTicks[yTicks.length - 1]!;
+    const y1 = yTicks[yTicks.length - 1]!;
     ty = (y) => top + ph - ((y - y0) / (y1 - y0)) * ph;
   }
   const tx = (x: number): number => M.left + ((x - x0) / (x1 - x0)) * pw;
-  const body: string[] = [];
-  for (const t of yTicks) {
-    const y = ty(t).toFixed(1);
-    body.push(`<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`);
-    body.push(`<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`);
-  }
+  const body: string[] = yGrid(yTicks, ty, pw, fmtY);
   const xTicks = o.categories !== undefined ? o.categories.map((_, i) => i) : niceTicks(x0, x1, 6);
   for (const t of xTicks) {
     const x = tx(t).toFixed(1);
@@ -173,9 +189,7 @@ export function lineChart(o: LineChartOptions): string {
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left + pw}" y1="${top + ph}" y2="${top + ph}"/>`);
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${top + ph}"/>`);
   body.push(`<text class="label" x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
-  body.push(
-    `<text class="label" transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
-  );
+  body.push(yAxisLabel(o.yLabel, top, ph));
   for (const s of colored) {
     if (s.points.length === 0) continue;
     const pts: string[] = [];
@@ -237,22 +251,13 @@ export function barChart(o: BarChartOptions): string {
   let ty: (y: number) => number;
   let ticks: number[];
   if (o.logY === true) {
-    const lo = 10 ** Math.floor(Math.log10(Math.min(...positive, 1)));
-    let hi = 10 ** Math.ceil(Math.log10(Math.max(...positive, 10)));
-    if (hi <= lo) hi = lo * 10;
-    ticks = logTicks(lo, hi);
-    ty = (y) => top + ph - ((Math.log10(Math.max(y, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * ph;
+    ({ ticks, ty } = logScale(positive, top, ph));
   } else {
     ticks = niceTicks(0, Math.max(...values, 1));
     const hi = ticks[ticks.length - 1]!;
     ty = (y) => top + ph - (y / hi) * ph;
   }
-  const body: string[] = [];
-  for (const t of ticks) {
-    const y = ty(t).toFixed(1);
-    body.push(`<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`);
-    body.push(`<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`);
-  }
+  const body: string[] = yGrid(ticks, ty, pw, fmtY);
   const gw = pw / Math.max(1, o.groups.length);
   const bw = Math.max(2, (gw * 0.8) / Math.max(1, names.length));
   const base = top + ph;
@@ -269,9 +274,7 @@ export function barChart(o: BarChartOptions): string {
   });
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left + pw}" y1="${base}" y2="${base}"/>`);
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${base}"/>`);
-  body.push(
-    `<text class="label" transform="translate(14 ${top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`,
-  );
+  body.push(yAxisLabel(o.yLabel, top, ph));
   body.push(...lg.draw(top - lg.rows * 14 + 10));
   return frame(o.id, o.title, W, H, body);
 }

@@ -113,6 +113,17 @@ export const LATENCY_STAGES = [
   { key: 'completeToReap', label: 'complete → reap', where: 'waiting in a completion queue' },
 ] as const;
 
+/** One stage's row of the latency table (µs), the same in the terminal and the HTML report. */
+export function latencyRow(p: PointResult, st: (typeof LATENCY_STAGES)[number]): string[] {
+  const l = p.latency[st.key];
+  return [st.label, int(l.count), us(l.mean), us(l.p50), us(l.p90), us(l.p99), us(l.p999), us(l.max), st.where];
+}
+
+/** Completions that went through an overflow backlog, over all of a point's completion queues. */
+export function overflowTotal(p: PointResult): number {
+  return p.rings.completion.reduce((a, q) => a + (q.overflow?.total ?? 0), 0);
+}
+
 function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: boolean): string[] {
   const out: string[] = [];
   const sparkWidth = Math.max(16, Math.min(80, o.columns - 44));
@@ -155,10 +166,7 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   out.push('');
 
   const latRows = [['latency (µs)', 'count', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max', 'where']];
-  for (const st of LATENCY_STAGES) {
-    const l = p.latency[st.key];
-    latRows.push([st.label, int(l.count), us(l.mean), us(l.p50), us(l.p90), us(l.p99), us(l.p999), us(l.max), st.where]);
-  }
+  for (const st of LATENCY_STAGES) latRows.push(latencyRow(p, st));
   const latLines = table(latRows, paint_, new Set([8]));
   out.push(...latLines);
   out.push(paint_.dim('from log-bucket histograms in shared memory (each value within 12.5%); every chain timed'));
@@ -203,20 +211,14 @@ function sweepTable(r: ProfileResult, paint_: Paint): string[] {
   ];
   for (const p of r.points) {
     const sq = p.rings.submission;
-    const L = p.latency;
     rows.push([
       String(p.value),
       si(p.chains.perSec),
       ratio(sq.retriesPerPush),
       ratio(sq.retriesPerPop),
-      int(p.rings.completion.reduce((a, q) => a + (q.overflow?.total ?? 0), 0)),
+      int(overflowTotal(p)),
       int(sq.consumerParks),
-      us(L.submitToStart.p50),
-      us(L.submitToStart.p99),
-      us(L.startToComplete.p50),
-      us(L.startToComplete.p99),
-      us(L.completeToReap.p50),
-      us(L.completeToReap.p99),
+      ...LATENCY_STAGES.flatMap((st) => [us(p.latency[st.key].p50), us(p.latency[st.key].p99)]),
     ]);
   }
   const lines = table(rows, paint_);

@@ -16,6 +16,7 @@
  */
 import { Burst, Span } from '../profile-protocol.js';
 import type { ProfileResult } from '../profile.js';
+import { round3 } from './format.js';
 
 export interface PointTrace {
   label: string;
@@ -166,8 +167,4 @@ export function buildTrace(result: ProfileResult, points: readonly PointTrace[])
   const t = traceEvents(result, points);
   const lines = t.traceEvents.map((e) => JSON.stringify(e));
   return `{"displayTimeUnit":"ms","metadata":${JSON.stringify(t.metadata)},\n"traceEvents":[\n${lines.join(',\n')}\n]}\n`;
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
