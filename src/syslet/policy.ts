@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WORD_BYTES } from '../ring/layout.js';
 import { errno } from './errno.js';
-import { OP_BY_NAME, OPS, type OpName } from './ops.js';
+import { OP_BY_NAME, OP_NEED_MASK, OPS, type OpName } from './ops.js';
 
 export interface Policy {
   /** Operations chains may run; any other atom ends with -EACCES. @default every operation */
@@ -167,6 +167,11 @@ export function compilePolicy(p: Policy, where: string): PolicySpec {
       if (op === undefined) {
         throw new TypeError(`${where}.allow: unknown operation ${JSON.stringify(name)}; expected one of ${OPS.map((o) => o.name).join(', ')}`);
       }
+      if (op.code >= 32) {
+        throw new TypeError(
+          `${where}.allow: ${op.name} runs under the permission of ${op.needs.join(', ')}: allow ${op.needs.length === 1 ? 'that' : 'those'} instead`,
+        );
+      }
       mask |= 1 << op.code;
     }
   }
@@ -202,7 +207,8 @@ export function isInside(p: string, root: string): boolean {
 }
 
 export function allowsOp(policy: CompiledPolicy, opcode: number): boolean {
-  return (policy.mask & (1 << opcode)) !== 0;
+  const need = OP_NEED_MASK[opcode] ?? -1;
+  return (policy.mask & need) === need;
 }
 
 const MAX_LINKS = 40;

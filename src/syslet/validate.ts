@@ -39,7 +39,7 @@ export interface PlanArg {
 }
 
 /** Every PlanArg has the same fields (one hidden class: the encoder's loop stays monomorphic). */
-function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
+export function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
   return { kind, a, b, str, utf8, decl };
 }
 
@@ -248,13 +248,10 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   }
 
   const atoms: PlanAtom[] = new Array<PlanAtom>(n);
-  const atomsAt = D.ATOM_TABLE + n;
-  let w = atomsAt;
   let strBytes = 0;
   for (let i = 0; i < n; i++) {
     const atom = planAtom(atomsIn[i], i, n, sc);
     atoms[i] = atom;
-    w += ATOM_HEADER_WORDS + ARG_WORDS * atom.args.length;
     for (const arg of atom.args) {
       if (arg.kind === ArgKind.STR) {
         arg.a = strBytes;
@@ -263,30 +260,50 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     }
   }
 
-  // Layout of the encoded form, relative to the data area.
-  const nvars = sc.varNames.length;
-  const litsAt = alignUp(w * 4, 8) / 8;
-  const varsAt = litsAt + sc.lits.length;
-  const assignedAt = (varsAt + nvars) * 2;
-  const bufsAt = assignedAt + nvars;
-  const strsAt = (bufsAt + sc.buffers.length * 2) * 4;
-  const valuesAt = alignUp(strsAt + strBytes, 8);
-  if (valuesAt > ctx.slotBytes) {
-    throw new ChainError(
-      `chain: larger than the ring can hold: it encodes to ${valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
-    );
-  }
   const shape: Shape =
-    nvars === 0 && sc.buffers.length === 0
+    sc.varNames.length === 0 && sc.buffers.length === 0
       ? EMPTY_SHAPE
       : { varNames: sc.varNames, bufferNames: sc.buffers.map((b) => b.name) };
+  const plan = layOut(atoms, strBytes, shape, sc.varIndex ?? NO_VARS, sc.varInit, sc.lits, sc.buffers);
+  if (plan.valuesAt > ctx.slotBytes) {
+    throw new ChainError(
+      `chain: larger than the ring can hold: it encodes to ${plan.valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * The encoded form's layout for `atoms` (their string arguments' offsets `a` already assigned,
+ * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the slot.
+ */
+export function layOut(
+  atoms: PlanAtom[],
+  strBytes: number,
+  shape: Shape,
+  varIndex: Map<string, number>,
+  varInit: readonly number[],
+  lits: readonly number[],
+  buffers: readonly BufferPlan[],
+): Plan {
+  const n = atoms.length;
+  const atomsAt = D.ATOM_TABLE + n;
+  let w = atomsAt;
+  for (let i = 0; i < n; i++) w += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
+  const nvars = varInit.length;
+  const litsAt = alignUp(w * 4, 8) / 8;
+  const varsAt = litsAt + lits.length;
+  const assignedAt = (varsAt + nvars) * 2;
+  const bufsAt = assignedAt + nvars;
+  const strsAt = (bufsAt + buffers.length * 2) * 4;
+  const valuesAt = alignUp(strsAt + strBytes, 8);
   return {
     shape,
     atoms,
-    varIndex: sc.varIndex ?? NO_VARS,
-    varInit: sc.varInit,
-    lits: sc.lits,
-    buffers: sc.buffers,
+    varIndex,
+    varInit,
+    lits,
+    buffers,
     atomsAt,
     litsAt,
     varsAt,

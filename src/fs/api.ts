@@ -1,0 +1,474 @@
+/**
+ * The node:fs/promises functions over a Backend (the rings). Each function checks that its
+ * arguments are of the plain kinds it runs through the rings (a path string, Buffer or file: URL;
+ * options it knows); anything else (a wrong type, a FileHandle, an AbortSignal, an encoding other
+ * than UTF-8 for names) goes to node:fs/promises itself, so Node's own validation answers with
+ * Node's own TypeErrors. Before the backend is up (getBackend() returns undefined) every call goes
+ * there too.
+ */
+import { constants } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { errno } from '../syslet/errno.js';
+import { Op, openFlagsFromString } from '../syslet/ops.js';
+import { DirentList } from '../syslet/values.js';
+import { Finish, FsCall, LOST, NOT_RUN, type AtomValue, type Backend, type RawAnswer } from './call.js';
+import { makeDirent, uvError } from './shapes.js';
+import { readdirRecursive, rmRecursive } from './walk.js';
+
+/** Files larger than this are read by node:fs/promises (a value this big does not go through a slot). */
+const MAX_INLINE_READ = 8 * 1024 * 1024;
+/** Data larger than this is written by node:fs/promises. */
+const MAX_INLINE_WRITE = 8 * 1024 * 1024;
+
+type AnyFn = (...args: never[]) => Promise<unknown>;
+
+/** A path argument as the string the atom uses (and Node's errors show), or undefined: let Node handle it. */
+export function pathArg(p: unknown): string | undefined {
+  if (typeof p === 'string') return p.includes('\u0000') ? undefined : p;
+  if (p instanceof URL) {
+    if (p.protocol !== 'file:') return undefined;
+    let s: string;
+    try {
+      s = fileURLToPath(p);
+    } catch {
+      return undefined;
+    }
+    return s.includes('\u0000') ? undefined : s;
+  }
+  if (p instanceof Uint8Array) {
+    const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    if (b.includes(0)) return undefined;
+    const s = b.toString('utf8');
+    // Only bytes that are UTF-8 travel as a string unchanged.
+    return Buffer.byteLength(s, 'utf8') === b.length && Buffer.from(s, 'utf8').equals(b) ? s : undefined;
+  }
+  return undefined;
+}
+
+function isUtf8(enc: unknown): boolean {
+  return enc === undefined || enc === 'utf8' || enc === 'utf-8';
+}
+
+/** Only these keys (with undefined for the rest). */
+function onlyKeys(o: object, allowed: readonly string[]): boolean {
+  for (const k in o) if (!allowed.includes(k) && (o as Record<string, unknown>)[k] !== undefined) return false;
+  return true;
+}
+
+function isMode(m: unknown): m is number {
+  return typeof m === 'number' && Number.isInteger(m) && m >= 0 && m <= 0o777777;
+}
+
+/** Settle a call from its atom's result and value (engine.ts calls it for every call). */
+export function settle(c: FsCall, r: number, v: AtomValue): void {
+  if (v === NOT_RUN) {
+    // Nothing ran: run it through Node instead (unless its worker died in the middle of it).
+    if (r !== -errno.EOWNERDEAD && c.nodeFn !== undefined) c.resolve(c.nodeFn(...(c.args as never[])));
+    else c.reject(uvError(r, c.syscall, c.path, c.dest));
+    return;
+  }
+  if (c.finish === Finish.RAW) {
+    c.resolve({ result: r, value: v } satisfies RawAnswer);
+    return;
+  }
+  if (v === LOST && r >= 0 && c.finish !== Finish.VOID) {
+    // The answer did not fit the arena: read-only calls run again through Node.
+    if (c.nodeFn !== undefined) c.resolve(c.nodeFn(...(c.args as never[])));
+    else c.reject(uvError(-errno.ENOMEM, c.syscall, c.path, c.dest));
+    return;
+  }
+  if (r < 0) {
+    if (c.op === Op.READFILE && v !== 'open' && c.nodeFn !== undefined) {
+      // Failed after open (a directory, a read error) or too large for one value: reading has no
+      // effect, so Node reads it again and answers (its messages for these differ across lines).
+      c.resolve(c.nodeFn(...(c.args as never[])));
+      return;
+    }
+    c.reject(failure(c, r, v));
+    return;
+  }
+  switch (c.finish) {
+    case Finish.VOID:
+      c.resolve(undefined);
+      return;
+    case Finish.STAT:
+    case Finish.STRING:
+      c.resolve(v);
+      return;
+    case Finish.MKDIRP:
+      c.resolve(typeof v === 'string' ? v : undefined);
+      return;
+    case Finish.BYTES: {
+      const enc = c.extra as BufferEncoding | undefined;
+      c.resolve(enc === undefined ? v : (v as Buffer).toString(enc));
+      return;
+    }
+    case Finish.NAMES:
+      c.resolve((v as DirentList).names);
+      return;
+    case Finish.DIRENTS: {
+      const d = v as DirentList;
+      const parent = c.extra as string;
+      const out = new Array<unknown>(d.names.length);
+      for (let k = 0; k < out.length; k++) out[k] = makeDirent(d.names[k]!, d.types[k]!, parent);
+      c.resolve(out);
+      return;
+    }
+    default:
+      c.reject(new Error(`syslet/fs: unknown finish ${c.finish}`));
+  }
+}
+
+/** The error Node gives for this call's failure `r` (the value names the step that failed). */
+function failure(c: FsCall, r: number, v: AtomValue): Error {
+  switch (c.op) {
+    case Op.READFILE:
+    case Op.WRITEFILE:
+    case Op.TRUNCATE:
+      // Steps after open: Node's errors for read/write/ftruncate/close carry no path (up to 24).
+      if (typeof v === 'string' && v !== 'open') return uvError(r, v);
+      return uvError(r, 'open', c.path);
+    case Op.MKDTEMP:
+      return uvError(r, 'mkdtemp', typeof v === 'string' ? v : `${c.path}XXXXXX`);
+    default:
+      return uvError(r, c.syscall, c.path, c.dest);
+  }
+}
+
+/** The fs.promises functions this module runs through the rings. */
+export interface AcceleratedFs {
+  access: typeof fsp.access;
+  appendFile: typeof fsp.appendFile;
+  chmod: typeof fsp.chmod;
+  copyFile: typeof fsp.copyFile;
+  link: typeof fsp.link;
+  lstat: typeof fsp.lstat;
+  mkdir: typeof fsp.mkdir;
+  mkdtemp: typeof fsp.mkdtemp;
+  readdir: typeof fsp.readdir;
+  readFile: typeof fsp.readFile;
+  readlink: typeof fsp.readlink;
+  realpath: typeof fsp.realpath;
+  rename: typeof fsp.rename;
+  rm: typeof fsp.rm;
+  rmdir: typeof fsp.rmdir;
+  stat: typeof fsp.stat;
+  symlink: typeof fsp.symlink;
+  truncate: typeof fsp.truncate;
+  unlink: typeof fsp.unlink;
+  utimes: typeof fsp.utimes;
+  writeFile: typeof fsp.writeFile;
+}
+
+/** The names of AcceleratedFs, for the README and the door. */
+export const ACCELERATED = [
+  'access', 'appendFile', 'chmod', 'copyFile', 'link', 'lstat', 'mkdir', 'mkdtemp', 'readdir',
+  'readFile', 'readlink', 'realpath', 'rename', 'rm', 'rmdir', 'stat', 'symlink', 'truncate',
+  'unlink', 'utimes', 'writeFile',
+] as const;
+
+/** Run `c` on `b`: a promise of its answer. */
+export function run(b: Backend, c: FsCall): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    c.resolve = resolve;
+    c.reject = reject;
+    b.submit(c);
+  });
+}
+
+/** A call that node:fs/promises `fn` could answer instead (with these arguments). */
+function call(op: number, finish: number, p1: string, syscall: string, fn: AnyFn, args: readonly unknown[]): FsCall {
+  const c = new FsCall(op, finish, p1, syscall);
+  c.nodeFn = fn;
+  c.args = args;
+  return c;
+}
+
+/** The time argument of utimes in seconds, as Node's toUnixTimestamp has it, or undefined. */
+function unixTime(t: unknown): number | undefined {
+  if (typeof t === 'number' && Number.isFinite(t) && t >= 0) return t;
+  if (t instanceof Date && Number.isFinite(t.getTime())) return t.getTime() / 1000;
+  return undefined;
+}
+
+/** readFile / writeFile's `flag` as open flags, or undefined. */
+function flagOf(flag: unknown, fallback: string): number | undefined {
+  if (flag === undefined) return openFlagsFromString(fallback, constants);
+  return typeof flag === 'string' ? openFlagsFromString(flag, constants) : undefined;
+}
+
+/**
+ * The accelerated functions over `getBackend()` (undefined: not up yet, use node:fs/promises).
+ * `mutating` calls have no node fallback: an atom that may have run is never run twice.
+ */
+export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
+  function stat(this: unknown, ...args: unknown[]): Promise<unknown> {
+    return statLike(Op.STAT_NS, 'stat', fsp.stat as AnyFn, args);
+  }
+  function lstat(this: unknown, ...args: unknown[]): Promise<unknown> {
+    return statLike(Op.LSTAT_NS, 'lstat', fsp.lstat as AnyFn, args);
+  }
+  function statLike(op: number, syscall: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    const o = args[1] as { bigint?: unknown } | undefined;
+    if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return fn(...(args as never[]));
+    const c = call(op, Finish.STAT, p, syscall, fn, args);
+    c.extra = o?.bigint === true;
+    return run(b!, c);
+  }
+
+  function access(...args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    const mode = args[1];
+    if (p === undefined || (mode !== undefined && !(Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7))) {
+      return (fsp.access as AnyFn)(...(args as never[]));
+    }
+    const c = call(Op.ACCESS, Finish.VOID, p, 'access', fsp.access as AnyFn, args);
+    c.n1 = mode === undefined ? constants.F_OK : (mode as number);
+    return run(b!, c);
+  }
+
+  function readFile(...args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    let o = args[1];
+    if (typeof o === 'string') o = { encoding: o };
+    const opts = (o ?? {}) as { encoding?: unknown; flag?: unknown };
+    const flags = flagOf(opts.flag, 'r');
+    const enc = opts.encoding ?? undefined;
+    if (
+      p === undefined ||
+      typeof opts !== 'object' ||
+      !onlyKeys(opts, ['encoding', 'flag']) ||
+      flags === undefined ||
+      (enc !== undefined && (typeof enc !== 'string' || !Buffer.isEncoding(enc)))
+    ) {
+      return (fsp.readFile as AnyFn)(...(args as never[]));
+    }
+    const c = call(Op.READFILE, Finish.BYTES, p, 'open', fsp.readFile as AnyFn, args);
+    c.n1 = flags;
+    c.n2 = MAX_INLINE_READ;
+    c.extra = enc;
+    return run(b!, c);
+  }
+
+  function readdir(...args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    let o = args[1];
+    if (typeof o === 'string') o = { encoding: o };
+    const opts = (o ?? {}) as { encoding?: unknown; withFileTypes?: unknown; recursive?: unknown };
+    if (
+      p === undefined ||
+      typeof opts !== 'object' ||
+      !onlyKeys(opts, ['encoding', 'withFileTypes', 'recursive']) ||
+      !isUtf8(opts.encoding ?? undefined) ||
+      (opts.recursive !== undefined && typeof opts.recursive !== 'boolean')
+    ) {
+      return (fsp.readdir as AnyFn)(...(args as never[]));
+    }
+    const types = opts.withFileTypes === true;
+    if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return (fsp.readdir as AnyFn)(...(args as never[]));
+    if (opts.recursive === true) return readdirRecursive(b!, p, types, args);
+    const c = call(Op.SCANDIR, types ? Finish.DIRENTS : Finish.NAMES, p, 'scandir', fsp.readdir as AnyFn, args);
+    c.extra = p;
+    return run(b!, c);
+  }
+
+  function stringOp(op: number, syscall: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    let o = args[1];
+    if (typeof o === 'string') o = { encoding: o };
+    const opts = (o ?? {}) as { encoding?: unknown };
+    if (p === undefined || typeof opts !== 'object' || !onlyKeys(opts, ['encoding']) || !isUtf8(opts.encoding ?? undefined)) {
+      return fn(...(args as never[]));
+    }
+    return run(b!, call(op, Finish.STRING, p, syscall, fn, args));
+  }
+  function readlink(...args: unknown[]): Promise<unknown> {
+    return stringOp(Op.READLINK, 'readlink', fsp.readlink as AnyFn, args);
+  }
+  function realpath(...args: unknown[]): Promise<unknown> {
+    return stringOp(Op.REALPATH, 'realpath', fsp.realpath as AnyFn, args);
+  }
+
+  /** A one-path call that changes the tree: no Node fallback once it may have run. */
+  function onePath(op: number, syscall: string, fn: AnyFn, args: unknown[], extraOk: boolean): FsCall | undefined {
+    if (!extraOk) return undefined;
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    if (p === undefined) return undefined;
+    return call(op, Finish.VOID, p, syscall, fn, args);
+  }
+
+  function unlink(...args: unknown[]): Promise<unknown> {
+    const c = onePath(Op.UNLINK, 'unlink', fsp.unlink as AnyFn, args, true);
+    return c === undefined ? (fsp.unlink as AnyFn)(...(args as never[])) : run(getBackend()!, c);
+  }
+
+  function rmdir(...args: unknown[]): Promise<unknown> {
+    const o = args[1];
+    const ok = o === undefined || (typeof o === 'object' && o !== null && onlyKeys(o, []));
+    const c = onePath(Op.RMDIR, 'rmdir', fsp.rmdir as AnyFn, args, ok);
+    return c === undefined ? (fsp.rmdir as AnyFn)(...(args as never[])) : run(getBackend()!, c);
+  }
+
+  function mkdir(...args: unknown[]): Promise<unknown> {
+    let o = args[1];
+    if (typeof o === 'number') o = { mode: o };
+    const opts = (o ?? {}) as { recursive?: unknown; mode?: unknown };
+    const ok =
+      typeof opts === 'object' &&
+      onlyKeys(opts, ['recursive', 'mode']) &&
+      (opts.recursive === undefined || typeof opts.recursive === 'boolean') &&
+      (opts.mode === undefined || isMode(opts.mode));
+    const recursive = opts.recursive === true;
+    const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, args, ok);
+    if (c === undefined) return (fsp.mkdir as AnyFn)(...(args as never[]));
+    c.n1 = opts.mode === undefined ? 0o777 : (opts.mode as number);
+    if (recursive) (c as { finish: number }).finish = Finish.MKDIRP;
+    return run(getBackend()!, c);
+  }
+
+  function chmod(...args: unknown[]): Promise<unknown> {
+    const c = onePath(Op.CHMOD, 'chmod', fsp.chmod as AnyFn, args, isMode(args[1]));
+    if (c === undefined) return (fsp.chmod as AnyFn)(...(args as never[]));
+    c.n1 = args[1] as number;
+    return run(getBackend()!, c);
+  }
+
+  function utimes(...args: unknown[]): Promise<unknown> {
+    const at = unixTime(args[1]);
+    const mt = unixTime(args[2]);
+    const c = onePath(Op.UTIMES, 'utime', fsp.utimes as AnyFn, args, at !== undefined && mt !== undefined);
+    if (c === undefined) return (fsp.utimes as AnyFn)(...(args as never[]));
+    c.n1 = at!;
+    c.n2 = mt!;
+    return run(getBackend()!, c);
+  }
+
+  function truncate(...args: unknown[]): Promise<unknown> {
+    const len = args[1];
+    const ok = len === undefined || (typeof len === 'number' && Number.isSafeInteger(len));
+    const c = onePath(Op.TRUNCATE, 'open', fsp.truncate as AnyFn, args, ok);
+    if (c === undefined) return (fsp.truncate as AnyFn)(...(args as never[]));
+    c.n1 = len === undefined ? 0 : Math.max(0, len as number);
+    return run(getBackend()!, c);
+  }
+
+  function mkdtemp(...args: unknown[]): Promise<unknown> {
+    let o = args[1];
+    if (typeof o === 'string') o = { encoding: o };
+    const opts = (o ?? {}) as { encoding?: unknown };
+    const ok = typeof args[0] === 'string' && typeof opts === 'object' && onlyKeys(opts, ['encoding']) && isUtf8(opts.encoding ?? undefined);
+    const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, args, ok);
+    if (c === undefined) return (fsp.mkdtemp as AnyFn)(...(args as never[]));
+    (c as { finish: number }).finish = Finish.STRING;
+    return run(getBackend()!, c);
+  }
+
+  /** rename, link, copyFile, symlink: two paths, errors show both. */
+  function twoPath(op: number, syscall: string, fn: AnyFn, args: unknown[], ok: boolean, targetIsPath = true): Promise<unknown> {
+    const b = ok ? getBackend() : undefined;
+    const p1 = b === undefined ? undefined : targetIsPath ? pathArg(args[0]) : pathArg(args[0]);
+    const p2 = p1 === undefined ? undefined : pathArg(args[1]);
+    if (p2 === undefined) return fn(...(args as never[]));
+    const c = call(op, Finish.VOID, p1!, syscall, fn, args);
+    c.p2 = p2;
+    c.dest = p2;
+    return run(b!, c);
+  }
+  function rename(...args: unknown[]): Promise<unknown> {
+    return twoPath(Op.RENAME, 'rename', fsp.rename as AnyFn, args, true);
+  }
+  function link(...args: unknown[]): Promise<unknown> {
+    return twoPath(Op.LINK, 'link', fsp.link as AnyFn, args, true);
+  }
+  function symlink(...args: unknown[]): Promise<unknown> {
+    const type = args[2];
+    const ok = type === undefined || type === null || type === 'file' || type === 'dir' || type === 'junction';
+    return twoPath(Op.SYMLINK, 'symlink', fsp.symlink as AnyFn, args, ok && typeof args[0] === 'string');
+  }
+  function copyFile(...args: unknown[]): Promise<unknown> {
+    const mode = args[2];
+    const ok = mode === undefined || (Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7);
+    if (!ok) return (fsp.copyFile as AnyFn)(...(args as never[]));
+    const b = getBackend();
+    const p1 = b === undefined ? undefined : pathArg(args[0]);
+    const p2 = p1 === undefined ? undefined : pathArg(args[1]);
+    if (p2 === undefined) return (fsp.copyFile as AnyFn)(...(args as never[]));
+    const c = call(Op.COPYFILE, Finish.VOID, p1!, 'copyfile', fsp.copyFile as AnyFn, args);
+    c.p2 = p2;
+    c.dest = p2;
+    c.n1 = mode === undefined ? 0 : (mode as number);
+    return run(b!, c);
+  }
+
+  function writeLike(fallbackFlag: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    let o = args[2];
+    if (typeof o === 'string') o = { encoding: o };
+    const opts = (o ?? {}) as { encoding?: unknown; mode?: unknown; flag?: unknown };
+    const data = args[1];
+    const enc = opts.encoding ?? 'utf8';
+    const flags = flagOf(opts.flag, fallbackFlag);
+    if (
+      p === undefined ||
+      typeof opts !== 'object' ||
+      !onlyKeys(opts, ['encoding', 'mode', 'flag']) ||
+      flags === undefined ||
+      (opts.mode !== undefined && !isMode(opts.mode)) ||
+      typeof enc !== 'string' ||
+      !Buffer.isEncoding(enc) ||
+      !(typeof data === 'string' || ArrayBuffer.isView(data))
+    ) {
+      return fn(...(args as never[]));
+    }
+    const bytes =
+      typeof data === 'string'
+        ? Buffer.from(data, enc)
+        : new Uint8Array((data as ArrayBufferView).buffer, (data as ArrayBufferView).byteOffset, (data as ArrayBufferView).byteLength);
+    if (bytes.byteLength > MAX_INLINE_WRITE) return fn(...(args as never[]));
+    const c = new FsCall(Op.WRITEFILE, Finish.VOID, p, 'open');
+    c.n1 = flags;
+    c.n2 = opts.mode === undefined ? 0o666 : (opts.mode as number);
+    c.data = bytes;
+    c.nodeFn = fn;
+    c.args = args;
+    return run(b!, c);
+  }
+  function writeFile(...args: unknown[]): Promise<unknown> {
+    return writeLike('w', fsp.writeFile as AnyFn, args);
+  }
+  function appendFile(...args: unknown[]): Promise<unknown> {
+    return writeLike('a', fsp.appendFile as AnyFn, args);
+  }
+
+  function rm(...args: unknown[]): Promise<unknown> {
+    const b = getBackend();
+    const p = b === undefined ? undefined : pathArg(args[0]);
+    const o = args[1];
+    const opts = (o ?? {}) as { recursive?: unknown; force?: unknown };
+    if (
+      p === undefined ||
+      typeof opts !== 'object' ||
+      !onlyKeys(opts, ['recursive', 'force']) ||
+      (opts.recursive !== undefined && typeof opts.recursive !== 'boolean') ||
+      (opts.force !== undefined && typeof opts.force !== 'boolean')
+    ) {
+      return (fsp.rm as AnyFn)(...(args as never[]));
+    }
+    return rmRecursive(b!, p, opts.recursive === true, opts.force === true, args);
+  }
+
+  return {
+    access, appendFile, chmod, copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink,
+    realpath, rename, rm, rmdir, stat, symlink, truncate, unlink, utimes, writeFile,
+  } as unknown as AcceleratedFs;
+}
+

@@ -1,0 +1,308 @@
+/**
+ * The batcher: fs calls become atoms, the calls of a tick (and those made while earlier batches are
+ * in flight) become one chain per batch, one ring slot and one completion each.
+ *
+ *   submit(call) ──► pending ──microtask──► flush: up to `maxInFlight` batches of up to MAX_ATOMS
+ *                                           atoms (each `into` its own variable, no STOP flags, so
+ *                                           one failure is one result, not the end of the batch)
+ *   completion ──► decode: each atom's variable and value record ──► settle(call, result, value)
+ *
+ * A batch is submitted as a request whose codec writes the chain straight into its slot (no chain
+ * objects, no validation: every argument comes from api.ts, which checked it) and reads each atom's
+ * result back from the slot (no Completion records per variable). Loaded lazily by index.ts.
+ */
+import type { Runtime } from '../runtime.js';
+import { unstartedCompletion, type RequestCodec, type Submission } from '../syslet/client.js';
+import type { Completion } from '../syslet/encode.js';
+import { allocateBuffers, releaseEntry, writeChainData } from '../syslet/encode.js';
+import { errno } from '../syslet/errno.js';
+import { OPS, ValueKind } from '../syslet/ops.js';
+import { C, type SharedState } from '../syslet/shared.js';
+import {
+  ARG_WORDS,
+  ATOM_HEADER_WORDS,
+  ArgKind,
+  D,
+  E,
+  RequestFlag,
+  RequestKind,
+  VALUE_HEADER_BYTES,
+} from '../syslet/table.js';
+import { EMPTY_SHAPE, layOut, pa, type BufferPlan, type PlanArg, type PlanAtom } from '../syslet/validate.js';
+import { bigView, nextRecord, readDirents } from '../syslet/values.js';
+import { FsCall, LOST, NOT_RUN, type Backend, type Settle } from './call.js';
+import { makeBigIntStats, makeStats } from './shapes.js';
+
+/** Most atoms in one batch. */
+const MAX_ATOMS = 256;
+/** Data-area bytes a batch leaves free (alignment, the values area's first records). */
+const SLACK_BYTES = 256;
+/** Fixed words of an encoded chain before its atoms (D.ATOM_TABLE). */
+const CHAIN_HEADER_BYTES = D.ATOM_TABLE * 4 + 8;
+
+export interface EngineOptions {
+  /** Batches in flight at once. @default twice the workers, at least 2 */
+  maxInFlight?: number;
+  /** Stop the runtime when the engine closes (it made the runtime). */
+  ownsRuntime?: boolean;
+}
+
+/** An atom's bytes in a slot: table word, header, arguments, variable and its flag, strings. */
+function atomBytes(c: FsCall, nparams: number): number {
+  let b = 4 + (ATOM_HEADER_WORDS + ARG_WORDS * nparams) * 4 + 12 + 8;
+  b += c.p1.length * 3;
+  if (c.p2 !== undefined) b += c.p2.length * 3;
+  return b;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+class Batch implements RequestCodec {
+  readonly kind = RequestKind.CHAIN;
+  constructor(
+    readonly engine: Engine,
+    readonly calls: FsCall[],
+  ) {}
+
+  encode(s: SharedState, idx: number): number {
+    return this.engine._encode(s, idx, this.calls);
+  }
+
+  decode(s: SharedState, idx: number, sub: Submission): Completion {
+    this.engine._decode(s, idx, this.calls);
+    return unstartedCompletion(sub.id, 'failed', 0);
+  }
+
+  release(s: SharedState, idx: number): void {
+    releaseEntry(s, idx);
+  }
+
+  unstarted(c: Completion): void {
+    this.engine._unstarted(this.calls, c.result);
+  }
+}
+
+export class Engine implements Backend {
+  readonly #rt: Runtime;
+  readonly #settle: Settle;
+  readonly #slotBytes: number;
+  readonly #maxInFlight: number;
+  readonly #owns: boolean;
+  #pending: FsCall[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(rt: Runtime, settle: Settle, opts: EngineOptions = {}) {
+    this.#rt = rt;
+    this.#settle = settle;
+    this.#slotBytes = new Int32Array(rt.share().handles.ctl)[C.SLOT_BYTES]!;
+    this.#maxInFlight = opts.maxInFlight ?? Math.max(2, 2 * rt.workers);
+    this.#owns = opts.ownsRuntime === true;
+  }
+
+  get runtime(): Runtime {
+    return this.#rt;
+  }
+
+  /** Calls queued and not yet in a batch. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  submit(c: FsCall): void {
+    this.#pending.push(c);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Submit what is pending, in batches, while fewer than maxInFlight are in flight. */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const pending = this.#pending;
+    let at = 0;
+    while (at < pending.length && this.#inFlight < this.#maxInFlight) {
+      // Spread what is pending over the free batch places, so every worker gets a share.
+      const free = this.#maxInFlight - this.#inFlight;
+      const want = Math.min(MAX_ATOMS, Math.max(16, Math.ceil((pending.length - at) / free)));
+      const budget = this.#slotBytes - CHAIN_HEADER_BYTES - SLACK_BYTES;
+      let bytes = 0;
+      let end = at;
+      while (end < pending.length && end - at < want) {
+        const c = pending[end]!;
+        const b = atomBytes(c, OPS[c.op]!.params.length);
+        if (end > at && bytes + b > budget) break;
+        bytes += b;
+        end++;
+      }
+      this.#start(pending.slice(at, end));
+      at = end;
+    }
+    this.#pending = at === 0 ? pending : pending.slice(at);
+  };
+
+  #start(calls: FsCall[]): void {
+    this.#inFlight++;
+    try {
+      this.#rt._submitRequest(new Batch(this, calls));
+    } catch (err) {
+      // The runtime refused (closed): the calls fail as Node's would not, loudly.
+      this.#inFlight--;
+      for (const c of calls) c.reject(err);
+    }
+  }
+
+  #batchDone(): void {
+    this.#inFlight--;
+    if (this.#pending.length > 0 && !this.#scheduled) {
+      this.#scheduled = true;
+      // Not from inside the reaper's loop: the next flush submits, which may reap.
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** @internal Write `calls` as a chain into entry `idx` (Batch.encode). */
+  _encode(s: SharedState, idx: number, calls: FsCall[]): number {
+    const n = calls.length;
+    const atoms: PlanAtom[] = new Array<PlanAtom>(n);
+    const varInit: number[] = new Array<number>(n).fill(Number.NaN);
+    let lits: number[] | undefined;
+    let buffers: BufferPlan[] | undefined;
+    let strBytes = 0;
+    for (let k = 0; k < n; k++) {
+      const c = calls[k]!;
+      const spec = OPS[c.op]!;
+      const np = spec.params.length;
+      const args: PlanArg[] = new Array<PlanArg>(np);
+      let paths = 0;
+      let nums = 0;
+      for (let q = 0; q < np; q++) {
+        const kind = spec.params[q]!.kind;
+        if (kind === 'path') {
+          const str = paths++ === 0 ? c.p1 : c.p2!;
+          if (isAscii(str)) args[q] = pa(ArgKind.STR, strBytes, str.length, str);
+          else {
+            const utf8 = Buffer.from(str, 'utf8');
+            args[q] = pa(ArgKind.STR, strBytes, utf8.length, str, utf8);
+          }
+          strBytes += args[q]!.b;
+        } else if (kind === 'buf') {
+          const data = c.data!;
+          buffers ??= [];
+          args[q] = pa(ArgKind.BUF, 0, data.byteLength, undefined, undefined, buffers.length);
+          buffers.push({ name: '', size: Math.max(1, data.byteLength), init: data });
+        } else {
+          const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
+          nums++;
+          if (x !== x) args[q] = pa(ArgKind.NONE, 0, 0);
+          else if ((x | 0) === x) args[q] = pa(ArgKind.INT, x, 0);
+          else {
+            lits ??= [];
+            args[q] = pa(ArgKind.NUM, lits.length, 0);
+            lits.push(x);
+          }
+        }
+      }
+      atoms[k] = { code: c.op, flags: 0, next: k + 1 < n ? k + 1 : -1, into: k, args };
+    }
+    const plan = layOut(atoms, strBytes, EMPTY_SHAPE, NO_VAR_INDEX, varInit, lits ?? NONE, buffers ?? NONE);
+    if (plan.valuesAt > s.layout.dataBytes) return -errno.E2BIG;
+    const offsets = allocateBuffers(s, plan);
+    if (typeof offsets === 'number') return offsets;
+    if (offsets !== undefined) s.i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.HAS_BUFFERS;
+    writeChainData(s, idx, plan, varInit, offsets);
+    return 0;
+  }
+
+  /** @internal Settle every call of a batch that ran (Batch.decode). */
+  _decode(s: SharedState, idx: number, calls: FsCall[]): void {
+    const i32 = s.i32;
+    const f64 = s.f64;
+    const L = s.layout;
+    const eb = L.base(idx);
+    const db = L.data(idx);
+    const d64 = L.dataByte(idx) / 8;
+    const n = calls.length;
+    const values: unknown[] = new Array<unknown>(n);
+    const len = i32[eb + E.VALUES_LEN]!;
+    if (len > 0) {
+      const heap = i32[eb + E.VALUES_HEAP]!;
+      const src = heap !== 0 ? s.arena.buffer : s.buf;
+      const s32 = heap !== 0 ? s.arena.view32 : i32;
+      let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
+      const end = at + len;
+      while (at < end) {
+        const w = at / 4;
+        const slot = s32[w]!;
+        if (slot >= 0 && slot < n) values[slot] = readAtomValue(src, s32, at, calls[slot]!);
+        at = nextRecord(s32, at);
+      }
+    } else if (len < 0) {
+      values.fill(LOST);
+    }
+    const assignedAt = db + i32[db + D.ASSIGNED]!;
+    const varsAt = d64 + i32[db + D.VARS]!;
+    const failure = f64[L.base64(idx) + 8]!; // F.RESULT: how the chain ended
+    for (let k = 0; k < n; k++) {
+      const c = calls[k]!;
+      if (i32[assignedAt + k] === 1) this.#settle(c, f64[varsAt + k]!, len < 0 ? LOST : values[k]);
+      // The atom never ran (its worker died, or the chain was cancelled): the chain's result says why.
+      else this.#settle(c, failure < 0 ? failure : -errno.ECANCELED, NOT_RUN);
+    }
+    this.#batchDone();
+  }
+
+  /** @internal The batch never reached a worker (Batch.unstarted). */
+  _unstarted(calls: FsCall[], result: number): void {
+    if (result === -errno.E2BIG && calls.length > 1) {
+      // It did not fit its slot after all: run it as two (not from inside the client's submit).
+      const half = calls.length >> 1;
+      queueMicrotask(() => {
+        this.#inFlight--;
+        this.#start(calls.slice(0, half));
+        this.#start(calls.slice(half));
+      });
+      return;
+    }
+    for (const c of calls) this.#settle(c, result, NOT_RUN);
+    this.#batchDone();
+  }
+
+  /** Stop taking calls; close the runtime when the engine made it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owns) await this.#rt.close();
+  }
+}
+
+const NONE: never[] = [];
+const NO_VAR_INDEX = new Map<string, number>();
+
+/** The value record at byte `at`, as the call's answer needs it. */
+function readAtomValue(src: Buffer, s32: Int32Array, at: number, c: FsCall): unknown {
+  const w = at / 4;
+  const kind = s32[w + 1]!;
+  const bytes = s32[w + 2]!;
+  const payload = at + VALUE_HEADER_BYTES;
+  switch (kind) {
+    case ValueKind.BIGSTAT:
+      return c.extra === true ? makeBigIntStats(bigView(src), payload / 8) : makeStats(s32, payload / 4);
+    case ValueKind.STRING:
+      return bytes === 0 ? '' : src.toString('utf8', payload, payload + bytes);
+    case ValueKind.BYTES: {
+      const out = Buffer.allocUnsafeSlow(bytes);
+      src.copy(out, 0, payload, payload + bytes);
+      return out;
+    }
+    case ValueKind.DIRENTS:
+      return readDirents(src, s32, payload, bytes);
+    default:
+      return undefined;
+  }
+}
