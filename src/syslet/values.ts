@@ -247,7 +247,7 @@ export function readValue(buf: Buffer, i32: Int32Array, f64: Float64Array, at: n
 /** A DIRENTS payload of `bytes` at byte `payload`. */
 export function readDirents(buf: Buffer, i32: Int32Array, payload: number, bytes: number): DirentList {
   const n = i32[payload / 4]!;
-  const types = Uint8Array.prototype.slice.call(buf, payload + 4, payload + 4 + n);
+  const types = Uint8Array.from(buf.subarray(payload + 4, payload + 4 + n));
   const text = n === 0 ? '' : buf.toString('utf8', payload + 4 + n, payload + bytes);
   return new DirentList(n === 0 ? [] : text.split('\0'), types);
 }
