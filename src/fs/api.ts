@@ -11,9 +11,9 @@ import * as fsp from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { errno } from '../syslet/errno.js';
 import { Op, openFlagsFromString } from '../syslet/ops.js';
-import { DirentList } from '../syslet/values.js';
+import type { DirentList } from '../syslet/values.js';
 import { Finish, FsCall, LOST, NOT_RUN, type AtomValue, type Backend, type RawAnswer } from './call.js';
-import { makeDirent, uvError } from './shapes.js';
+import { makeDirent, statsFromTimespecs, uvError } from './shapes.js';
 import { readdirRecursive, rmRecursive } from './walk.js';
 
 /** Files larger than this are read by node:fs/promises (a value this big does not go through a slot). */
@@ -203,19 +203,24 @@ function flagOf(flag: unknown, fallback: string): number | undefined {
  * `mutating` calls have no node fallback: an atom that may have run is never run twice.
  */
 export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
+  // A plain stat carries Node's milliseconds; Node 26 builds Stats from timespecs, which only the
+  // nanosecond stat carries (it costs the worker BigInts: used only where needed).
+  const timespecs = statsFromTimespecs();
   function stat(this: unknown, ...args: unknown[]): Promise<unknown> {
-    return statLike(Op.STAT_NS, 'stat', fsp.stat as AnyFn, args);
+    return statLike(false, fsp.stat as AnyFn, args);
   }
   function lstat(this: unknown, ...args: unknown[]): Promise<unknown> {
-    return statLike(Op.LSTAT_NS, 'lstat', fsp.lstat as AnyFn, args);
+    return statLike(true, fsp.lstat as AnyFn, args);
   }
-  function statLike(op: number, syscall: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+  function statLike(l: boolean, fn: AnyFn, args: unknown[]): Promise<unknown> {
     const b = getBackend();
     const p = b === undefined ? undefined : pathArg(args[0]);
     const o = args[1] as { bigint?: unknown } | undefined;
     if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return fn(...(args as never[]));
-    const c = call(op, Finish.STAT, p, syscall, fn, args);
-    c.extra = o?.bigint === true;
+    const big = o?.bigint === true;
+    const op = big || timespecs ? (l ? Op.LSTAT_NS : Op.STAT_NS) : l ? Op.LSTAT : Op.STAT;
+    const c = call(op, Finish.STAT, p, l ? 'lstat' : 'stat', fn, args);
+    c.extra = big;
     return run(b!, c);
   }
 

@@ -31,7 +31,7 @@ import {
 import { EMPTY_SHAPE, layOut, pa, type BufferPlan, type PlanArg, type PlanAtom } from '../syslet/validate.js';
 import { bigView, nextRecord, readDirents } from '../syslet/values.js';
 import { FsCall, LOST, NOT_RUN, type Backend, type Settle } from './call.js';
-import { makeBigIntStats, makeStats } from './shapes.js';
+import { makeBigIntStats, makeStats, makeStatsMs } from './shapes.js';
 
 /** Most atoms in one batch. */
 const MAX_ATOMS = 256;
@@ -284,6 +284,14 @@ export class Engine implements Backend {
 const NONE: never[] = [];
 const NO_VAR_INDEX = new Map<string, number>();
 
+let lastSrc: Buffer | undefined;
+let lastF64: Float64Array | undefined;
+function f64Of(src: Buffer): Float64Array {
+  lastSrc = src;
+  lastF64 = new Float64Array(src.buffer, 0, src.buffer.byteLength >> 3);
+  return lastF64;
+}
+
 /** The value record at byte `at`, as the call's answer needs it. */
 function readAtomValue(src: Buffer, s32: Int32Array, at: number, c: FsCall): unknown {
   const w = at / 4;
@@ -291,6 +299,8 @@ function readAtomValue(src: Buffer, s32: Int32Array, at: number, c: FsCall): unk
   const bytes = s32[w + 2]!;
   const payload = at + VALUE_HEADER_BYTES;
   switch (kind) {
+    case ValueKind.STAT:
+      return makeStatsMs(src === lastSrc ? lastF64! : f64Of(src), payload / 8);
     case ValueKind.BIGSTAT:
       return c.extra === true ? makeBigIntStats(bigView(src), payload / 8) : makeStats(s32, payload / 4);
     case ValueKind.STRING:

@@ -60,6 +60,28 @@ function classOf<T>(instance: object): T {
   return Object.getPrototypeOf(instance).constructor as T;
 }
 
+/**
+ * Whether Node builds fs.Stats from timespecs (Node 26: seconds and nanoseconds, which only a
+ * nanosecond stat carries) rather than from milliseconds (up to 24: a plain stat carries them).
+ */
+export function statsFromTimespecs(): boolean {
+  statsCtor ??= classOf<StatsCtor>(fs.statSync('/'));
+  return statsCtor.length === 18;
+}
+
+/**
+ * An fs.Stats from a STAT record (values.ts: dev ino mode nlink uid gid rdev size blksize blocks
+ * atimeMs mtimeMs ctimeMs birthtimeMs) at Float64 index `f`: for the Node lines whose Stats take
+ * milliseconds, the same doubles Node computed on the worker.
+ */
+export function makeStatsMs(f64: Float64Array, f: number): fs.Stats {
+  const C = (statsCtor ??= classOf<StatsCtor>(fs.statSync('/')));
+  return new C(
+    f64[f]!, f64[f + 2]!, f64[f + 3]!, f64[f + 4]!, f64[f + 5]!, f64[f + 6]!, f64[f + 8]!,
+    f64[f + 1]!, f64[f + 7]!, f64[f + 9]!, f64[f + 10]!, f64[f + 11]!, f64[f + 12]!, f64[f + 13]!,
+  );
+}
+
 /** An unsigned 64-bit field (two Int32 words, little-endian) as Node's Float64 stat array has it. */
 function u64(i32: Int32Array, w: number): number {
   return (i32[w + 1]! >>> 0) * 4294967296 + (i32[w]! >>> 0);

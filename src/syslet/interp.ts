@@ -313,7 +313,7 @@ export class Interpreter {
           if (typeof path === 'number') return path;
           const st: Stats | undefined =
             op === Op.STAT ? fs.statSync(path, STAT_OPTS) : fs.lstatSync(path, STAT_OPTS);
-          if (st === undefined) return -errno.ENOENT;
+          if (st === undefined) return missing(path, op === Op.STAT);
           this.#value = st;
           return 0;
         }
@@ -518,7 +518,7 @@ export class Interpreter {
         const path = this.#path(aw, 0, op === Op.STAT_NS);
         if (typeof path === 'number') return path;
         const st = op === Op.STAT_NS ? fs.statSync(path, BIGSTAT_OPTS) : fs.lstatSync(path, BIGSTAT_OPTS);
-        if (st === undefined) return -errno.ENOENT;
+        if (st === undefined) return missing(path, op === Op.STAT_NS);
         this.#value = st;
         return 0;
       }
@@ -677,6 +677,21 @@ function direntType(d: fs.Dirent): number {
   if (d.isCharacterDevice()) return DT.UV_DIRENT_CHAR;
   if (d.isBlockDevice()) return DT.UV_DIRENT_BLOCK;
   return DT.UV_DIRENT_UNKNOWN;
+}
+
+/**
+ * A stat with throwIfNoEntry: false came back empty: ENOENT, or (Node 22 on) ENOTDIR, which it also
+ * hides. Asked again with the error thrown, to tell them apart (only misses pay for the exception).
+ */
+function missing(path: string, follow: boolean): number {
+  try {
+    if (follow) fs.statSync(path);
+    else fs.lstatSync(path);
+  } catch (err) {
+    return resultOfError(err);
+  }
+  // It appeared in between: report it missing as the first look saw it.
+  return -errno.ENOENT;
 }
 
 function closeQuietly(fd: number): void {

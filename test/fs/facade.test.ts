@@ -129,11 +129,25 @@ describe('syslet/fs', () => {
       expect(c.values.rd).toEqual(Buffer.from('hello'));
       expect(c.values.big).toBe('size');
       expect(c.values.miss).toBe('open');
-      expect(c.values.sc).toEqual(expect.objectContaining({ names: ['f'], types: new Uint8Array([fs.constants.UV_DIRENT_FILE]) }));
+      expect(c.values.sc).toEqual(expect.objectContaining({ names: ['f'], types: new Uint8Array([(fs.constants as unknown as Record<string, number>).UV_DIRENT_FILE!]) }));
       const st = c.values.st as BigInt64Array;
       expect(st.length).toBe(18);
       expect(st[7]).toBe(2n);
       expect(fs.statSync(c.values.tmp as string).isDirectory()).toBe(true);
+    });
+
+    it('stat through a file is -ENOTDIR, not -ENOENT (Node 22 on hides ENOTDIR under throwIfNoEntry: false)', async () => {
+      const f = path.join(env.dir, 'plain');
+      fs.writeFileSync(f, '');
+      const c = await env.rt.run(
+        chain()
+          .stat(path.join(f, 'x'), { into: 'a' })
+          .lstat(path.join(f, 'x'), { into: 'b' })
+          .atom('stat_ns', [path.join(f, 'x')], { into: 'c' })
+          .atom('lstat_ns', [path.join(env.dir, 'nope')], { into: 'd' })
+          .build(),
+      );
+      expect(c.vars).toEqual({ a: -20, b: -20, c: -20, d: -2 });
     });
 
     it('a policy refuses composite ops by name and checks what they run under', async () => {
