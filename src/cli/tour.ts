@@ -6,7 +6,8 @@
  *      packages, the total, how many chains and atoms the walk took, and GNU du's figure beside it
  *      when GNU du is installed;
  *   2. a short `syslet profile` run: the ring contention report, with the HTML report and the
- *      Chrome trace written under ./syslet-report/.
+ *      Chrome trace written under ./syslet-report/;
+ *   3. syslet/fs beside node:fs/promises: a stat storm and a readFile storm (tour-fs.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { du } from './du.js';
 import { profileCommand, type CommandIo } from './profile-command.js';
+import { fsStorms } from './tour-fs.js';
 
 export interface TourOptions extends CommandIo {
   /** Where the HTML report and the trace go. @default ./syslet-report */
@@ -87,5 +89,10 @@ export async function tour(o: TourOptions): Promise<number> {
   out(`\n2. syslet profile: ${duration} of no-op, stat and 4 KiB read chains from 2 producer threads\n\n`);
   const code = await profileCommand(['--duration', duration, '--mix', 'nop=2,stat=1,read=1', '--html', html, '--trace', trace], o);
   out(`\nThe HTML report and the trace are in ${dir}; open the trace at https://ui.perfetto.dev.\n`);
+  const f = await fsStorms();
+  const ops = (n: number): string => Math.round(n).toLocaleString('en-US');
+  out(`\n3. syslet/fs: Promise.all(files.map((f) => fs.stat(f))) over ${f.files.toLocaleString('en-US')} files of 4 KiB, unchanged code\n\n`);
+  out(`   stat      syslet/fs ${ops(f.stat[0])}/s, node:fs/promises ${ops(f.stat[1])}/s: ${(f.stat[0] / f.stat[1]).toFixed(2)}x\n`);
+  out(`   readFile  syslet/fs ${ops(f.readFile[0])}/s, node:fs/promises ${ops(f.readFile[1])}/s: ${(f.readFile[0] / f.readFile[1]).toFixed(2)}x\n`);
   return r.exitCode === 0 ? code : r.exitCode;
 }
