@@ -12,9 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { errno } from '../syslet/errno.js';
 import { Op, openFlagsFromString } from '../syslet/ops.js';
 import type { DirentList } from '../syslet/values.js';
-import { Finish, FsCall, LOST, NOT_RUN, type AtomValue, type Backend, type RawAnswer } from './call.js';
-import { makeDirent, statsFromTimespecs, uvError } from './shapes.js';
-import { readdirRecursive, rmRecursive } from './walk.js';
+import {
+  Finish,
+  FsCall,
+  LOST,
+  NOT_RUN,
+  makeDirent,
+  statsFromTimespecs,
+  uvError,
+  type AtomValue,
+  type Backend,
+  type RawAnswer,
+} from './call.js';
 
 /** Files larger than this are read by node:fs/promises (a value this big does not go through a slot). */
 const MAX_INLINE_READ = 8 * 1024 * 1024;
@@ -277,7 +286,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     }
     const types = opts.withFileTypes === true;
     if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return (fsp.readdir as AnyFn)(...(args as never[]));
-    if (opts.recursive === true) return readdirRecursive(b!, p, types, args);
+    if (opts.recursive === true) return import('./walk.js').then((w) => w.readdirRecursive(b!, p, types, args));
     const c = call(Op.SCANDIR, types ? Finish.DIRENTS : Finish.NAMES, p, 'scandir', fsp.readdir as AnyFn, args);
     c.extra = p;
     return run(b!, c);
@@ -468,7 +477,8 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     ) {
       return (fsp.rm as AnyFn)(...(args as never[]));
     }
-    return rmRecursive(b!, p, opts.recursive === true, opts.force === true, args);
+    // The walks load on first use (importing syslet/fs stays small).
+    return import('./walk.js').then((w) => w.rmRecursive(b!, p, opts.recursive === true, opts.force === true, args));
   }
 
   return {

@@ -30,8 +30,7 @@ import {
 } from '../syslet/table.js';
 import { EMPTY_SHAPE, layOut, pa, type BufferPlan, type PlanArg, type PlanAtom } from '../syslet/validate.js';
 import { bigView, nextRecord, readDirents } from '../syslet/values.js';
-import { FsCall, LOST, NOT_RUN, type Backend, type Settle } from './call.js';
-import { makeBigIntStats, makeStats, makeStatsMs } from './shapes.js';
+import { FsCall, LOST, NOT_RUN, makeBigIntStats, makeStats, makeStatsMs, type Backend, type Settle } from './call.js';
 
 /** Most atoms in one batch. */
 const MAX_ATOMS = 256;

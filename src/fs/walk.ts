@@ -15,8 +15,7 @@ import type { Stats } from 'node:fs';
 import { errno } from '../syslet/errno.js';
 import { Op } from '../syslet/ops.js';
 import type { DirentList } from '../syslet/values.js';
-import { Finish, FsCall, type Backend, type RawAnswer } from './call.js';
-import { DirentType, makeDirent, uvError } from './shapes.js';
+import { DirentType, Finish, FsCall, makeDirent, uvError, type Backend, type RawAnswer } from './call.js';
 
 type AnyFn = (...args: never[]) => Promise<unknown>;
 
