@@ -14,7 +14,7 @@
 import type { Runtime } from '../runtime.js';
 import { unstartedCompletion, type RequestCodec, type Submission } from '../syslet/client.js';
 import type { Completion } from '../syslet/encode.js';
-import { allocateBuffers, releaseEntry, writeChainData } from '../syslet/encode.js';
+import { releaseEntry } from '../syslet/encode.js';
 import { errno } from '../syslet/errno.js';
 import { OPS, ValueKind } from '../syslet/ops.js';
 import { C, type SharedState } from '../syslet/shared.js';
@@ -28,9 +28,17 @@ import {
   RequestKind,
   VALUE_HEADER_BYTES,
 } from '../syslet/table.js';
-import { EMPTY_SHAPE, layOut, pa, type BufferPlan, type PlanArg, type PlanAtom } from '../syslet/validate.js';
+import { chainLayout } from '../syslet/validate.js';
 import { bigView, nextRecord, readDirents } from '../syslet/values.js';
 import { FsCall, LOST, NOT_RUN, makeBigIntStats, makeStats, makeStatsMs, type Backend, type Settle } from './call.js';
+
+const K_PATH = 0;
+const K_BUF = 1;
+const K_NUM = 2;
+/** Per opcode, its parameters' kinds: a path string, a buffer, or a number. */
+const PARAM_KINDS: readonly Uint8Array[] = OPS.map((o) =>
+  Uint8Array.from(o.params, (q) => (q.kind === 'path' ? K_PATH : q.kind === 'buf' ? K_BUF : K_NUM)),
+);
 
 /** Most atoms in one batch. */
 const MAX_ATOMS = 256;
@@ -165,56 +173,142 @@ export class Engine implements Backend {
     }
   }
 
-  /** @internal Write `calls` as a chain into entry `idx` (Batch.encode). */
+  /**
+   * @internal Write `calls` as a chain into entry `idx` (Batch.encode): atom k is call k, `into`
+   * variable k, next k + 1, no flags; the layout is validate.ts's chainLayout, written straight
+   * from the calls (no chain objects). Returns 0, -E2BIG (does not fit the slot) or -ENOMEM.
+   */
   _encode(s: SharedState, idx: number, calls: FsCall[]): number {
     const n = calls.length;
-    const atoms: PlanAtom[] = new Array<PlanAtom>(n);
-    const varInit: number[] = new Array<number>(n).fill(Number.NaN);
-    let lits: number[] | undefined;
-    let buffers: BufferPlan[] | undefined;
+    // Pass 1: sizes. Strings that are not ASCII travel as their UTF-8 bytes.
+    let atomWords = 0;
     let strBytes = 0;
+    let nlits = 0;
+    let nbufs = 0;
+    let utf8: Map<string, Buffer> | undefined;
     for (let k = 0; k < n; k++) {
       const c = calls[k]!;
-      const spec = OPS[c.op]!;
-      const np = spec.params.length;
-      const args: PlanArg[] = new Array<PlanArg>(np);
+      const kinds = PARAM_KINDS[c.op]!;
+      atomWords += ATOM_HEADER_WORDS + ARG_WORDS * kinds.length;
+      let nums = 0;
+      let paths = 0;
+      for (let q = 0; q < kinds.length; q++) {
+        const kind = kinds[q]!;
+        if (kind === K_PATH) {
+          const str = paths++ === 0 ? c.p1 : c.p2!;
+          if (isAscii(str)) strBytes += str.length;
+          else {
+            utf8 ??= new Map();
+            let b = utf8.get(str);
+            if (b === undefined) utf8.set(str, (b = Buffer.from(str, 'utf8')));
+            strBytes += b.length;
+          }
+        } else if (kind === K_BUF) nbufs++;
+        else {
+          const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
+          nums++;
+          if (x === x && (x | 0) !== x) nlits++;
+        }
+      }
+    }
+    const L = chainLayout(n, atomWords, nlits, n, nbufs, strBytes);
+    if (L.valuesAt > s.layout.dataBytes) return -errno.E2BIG;
+
+    // The data of writes, into arena blocks (freed by releaseEntry through the buffer table).
+    let blocks: number[] | undefined;
+    if (nbufs > 0) {
+      blocks = [];
+      for (const c of calls) {
+        if (c.data === undefined) continue;
+        const off = s.arena.allocate(Math.max(1, c.data.byteLength));
+        if (off < 0) {
+          for (const o of blocks) s.arena.free(o);
+          return -errno.ENOMEM;
+        }
+        s.arena.u8.set(c.data, off);
+        blocks.push(off);
+      }
+      s.i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.HAS_BUFFERS;
+    }
+
+    // Pass 2: the words.
+    const i32 = s.i32;
+    const f64 = s.f64;
+    const u8 = s.buf;
+    const db = s.layout.data(idx);
+    const d8 = s.layout.dataByte(idx);
+    const d64 = d8 / 8;
+    i32[db + D.NATOMS] = n;
+    i32[db + D.NVARS] = n;
+    i32[db + D.LITS] = L.litsAt;
+    i32[db + D.VARS] = L.varsAt;
+    i32[db + D.ASSIGNED] = L.assignedAt;
+    i32[db + D.STRS] = L.strsAt;
+    i32[db + D.VALUES] = L.valuesAt;
+    i32[db + D.NBUFS] = nbufs;
+    i32[db + D.BUFS] = L.bufsAt;
+    const strBase = d8 + L.strsAt;
+    let str = 0;
+    let lit = 0;
+    let buf = 0;
+    let at = L.atomsAt;
+    for (let k = 0; k < n; k++) {
+      const c = calls[k]!;
+      const kinds = PARAM_KINDS[c.op]!;
+      i32[db + D.ATOM_TABLE + k] = at;
+      let w = db + at;
+      at += ATOM_HEADER_WORDS + ARG_WORDS * kinds.length;
+      i32[w] = c.op;
+      i32[w + 1] = 0;
+      i32[w + 2] = k + 1 < n ? k + 1 : -1;
+      i32[w + 3] = k;
+      i32[w + 4] = kinds.length;
+      w += ATOM_HEADER_WORDS;
       let paths = 0;
       let nums = 0;
-      for (let q = 0; q < np; q++) {
-        const kind = spec.params[q]!.kind;
-        if (kind === 'path') {
-          const str = paths++ === 0 ? c.p1 : c.p2!;
-          if (isAscii(str)) args[q] = pa(ArgKind.STR, strBytes, str.length, str);
+      for (let q = 0; q < kinds.length; q++, w += ARG_WORDS) {
+        const kind = kinds[q]!;
+        if (kind === K_PATH) {
+          const p = paths++ === 0 ? c.p1 : c.p2!;
+          const bytes = utf8?.get(p);
+          let len: number;
+          if (bytes === undefined) len = u8.write(p, strBase + str, p.length, 'latin1');
           else {
-            const utf8 = Buffer.from(str, 'utf8');
-            args[q] = pa(ArgKind.STR, strBytes, utf8.length, str, utf8);
+            u8.set(bytes, strBase + str);
+            len = bytes.length;
           }
-          strBytes += args[q]!.b;
-        } else if (kind === 'buf') {
-          const data = c.data!;
-          buffers ??= [];
-          args[q] = pa(ArgKind.BUF, 0, data.byteLength, undefined, undefined, buffers.length);
-          buffers.push({ name: '', size: Math.max(1, data.byteLength), init: data });
+          i32[w] = ArgKind.STR;
+          i32[w + 1] = str;
+          i32[w + 2] = len;
+          str += len;
+        } else if (kind === K_BUF) {
+          i32[w] = ArgKind.BUF;
+          i32[w + 1] = blocks![buf]!;
+          i32[w + 2] = c.data!.byteLength;
+          i32[db + L.bufsAt + 2 * buf] = blocks![buf]!;
+          i32[db + L.bufsAt + 2 * buf + 1] = Math.max(1, c.data!.byteLength);
+          buf++;
         } else {
           const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
           nums++;
-          if (x !== x) args[q] = pa(ArgKind.NONE, 0, 0);
-          else if ((x | 0) === x) args[q] = pa(ArgKind.INT, x, 0);
-          else {
-            lits ??= [];
-            args[q] = pa(ArgKind.NUM, lits.length, 0);
-            lits.push(x);
+          if (x !== x) {
+            i32[w] = ArgKind.NONE;
+            i32[w + 1] = 0;
+          } else if ((x | 0) === x) {
+            i32[w] = ArgKind.INT;
+            i32[w + 1] = x;
+          } else {
+            i32[w] = ArgKind.NUM;
+            i32[w + 1] = lit;
+            f64[d64 + L.litsAt + lit++] = x;
           }
+          i32[w + 2] = 0;
         }
       }
-      atoms[k] = { code: c.op, flags: 0, next: k + 1 < n ? k + 1 : -1, into: k, args };
+      // Variable k: unassigned until atom k runs.
+      f64[d64 + L.varsAt + k] = 0;
+      i32[db + L.assignedAt + k] = 0;
     }
-    const plan = layOut(atoms, strBytes, EMPTY_SHAPE, NO_VAR_INDEX, varInit, lits ?? NONE, buffers ?? NONE);
-    if (plan.valuesAt > s.layout.dataBytes) return -errno.E2BIG;
-    const offsets = allocateBuffers(s, plan);
-    if (typeof offsets === 'number') return offsets;
-    if (offsets !== undefined) s.i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.HAS_BUFFERS;
-    writeChainData(s, idx, plan, varInit, offsets);
     return 0;
   }
 
@@ -280,8 +374,6 @@ export class Engine implements Backend {
   }
 }
 
-const NONE: never[] = [];
-const NO_VAR_INDEX = new Map<string, number>();
 
 let lastSrc: Buffer | undefined;
 let lastF64: Float64Array | undefined;

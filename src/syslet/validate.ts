@@ -273,6 +273,32 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   return plan;
 }
 
+/** Where each part of an encoded chain starts, relative to the data area (see layOut). */
+export interface ChainLayout {
+  atomsAt: number;
+  litsAt: number;
+  varsAt: number;
+  assignedAt: number;
+  bufsAt: number;
+  strsAt: number;
+  valuesAt: number;
+}
+
+/**
+ * The layout of a chain of `natoms` atoms whose headers and arguments take `atomWords` words, with
+ * `nlits` float literals, `nvars` variables, `nbufs` declared buffers and `strBytes` of strings.
+ */
+export function chainLayout(natoms: number, atomWords: number, nlits: number, nvars: number, nbufs: number, strBytes: number): ChainLayout {
+  const atomsAt = D.ATOM_TABLE + natoms;
+  const litsAt = alignUp((atomsAt + atomWords) * 4, 8) / 8;
+  const varsAt = litsAt + nlits;
+  const assignedAt = (varsAt + nvars) * 2;
+  const bufsAt = assignedAt + nvars;
+  const strsAt = (bufsAt + nbufs * 2) * 4;
+  const valuesAt = alignUp(strsAt + strBytes, 8);
+  return { atomsAt, litsAt, varsAt, assignedAt, bufsAt, strsAt, valuesAt };
+}
+
 /**
  * The encoded form's layout for `atoms` (their string arguments' offsets `a` already assigned,
  * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the slot.
@@ -287,16 +313,16 @@ export function layOut(
   buffers: readonly BufferPlan[],
 ): Plan {
   const n = atoms.length;
-  const atomsAt = D.ATOM_TABLE + n;
-  let w = atomsAt;
-  for (let i = 0; i < n; i++) w += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
-  const nvars = varInit.length;
-  const litsAt = alignUp(w * 4, 8) / 8;
-  const varsAt = litsAt + lits.length;
-  const assignedAt = (varsAt + nvars) * 2;
-  const bufsAt = assignedAt + nvars;
-  const strsAt = (bufsAt + buffers.length * 2) * 4;
-  const valuesAt = alignUp(strsAt + strBytes, 8);
+  let argWords = 0;
+  for (let i = 0; i < n; i++) argWords += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
+  const { atomsAt, litsAt, varsAt, assignedAt, bufsAt, strsAt, valuesAt } = chainLayout(
+    n,
+    argWords,
+    lits.length,
+    varInit.length,
+    buffers.length,
+    strBytes,
+  );
   return {
     shape,
     atoms,
