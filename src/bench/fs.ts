@@ -19,14 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { withConcurrency } from './concurrency.js';
 
-export interface FsResult {
-  scenario: string;
-  contender: string;
-  opsPerSec?: number;
-  p50us?: number;
-  p99us?: number;
-  samples: number;
-}
+import type { Result as FsResult } from './run.js';
 
 const FS_INDEX = fileURLToPath(new URL('../fs/index.js', import.meta.url));
 

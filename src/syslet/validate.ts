@@ -68,14 +68,8 @@ export interface Shape {
 
 export const EMPTY_SHAPE: Shape = Object.freeze({ varNames: Object.freeze([]), bufferNames: Object.freeze([]) });
 
-export interface Plan {
-  shape: Shape;
-  atoms: PlanAtom[];
-  varIndex: Map<string, number>;
-  /** Initial values; NaN = not assigned. */
-  varInit: readonly number[];
-  lits: readonly number[];
-  buffers: readonly BufferPlan[];
+/** Where each part of an encoded chain starts, relative to the data area (chainLayout). */
+export interface ChainLayout {
   /** Word offset (relative to the data area) of the first atom; atoms follow back to back. */
   atomsAt: number;
   /** Float64 index of the literal pool, of the variables; word index of assigned flags, buffers. */
@@ -86,6 +80,16 @@ export interface Plan {
   /** Byte offset of the strings, of the values area; total bytes of the encoded chain. */
   strsAt: number;
   valuesAt: number;
+}
+
+export interface Plan extends ChainLayout {
+  shape: Shape;
+  atoms: PlanAtom[];
+  varIndex: Map<string, number>;
+  /** Initial values; NaN = not assigned. */
+  varInit: readonly number[];
+  lits: readonly number[];
+  buffers: readonly BufferPlan[];
   /** The first atom carries SYSLET_SYNC: the chain starts inline on the submitting thread. */
   startsInline: boolean;
 }
@@ -273,17 +277,6 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   return plan;
 }
 
-/** Where each part of an encoded chain starts, relative to the data area (see layOut). */
-export interface ChainLayout {
-  atomsAt: number;
-  litsAt: number;
-  varsAt: number;
-  assignedAt: number;
-  bufsAt: number;
-  strsAt: number;
-  valuesAt: number;
-}
-
 /**
  * The layout of a chain of `natoms` atoms whose headers and arguments take `atomWords` words, with
  * `nlits` float literals, `nvars` variables, `nbufs` declared buffers and `strBytes` of strings.
@@ -315,28 +308,14 @@ export function layOut(
   const n = atoms.length;
   let argWords = 0;
   for (let i = 0; i < n; i++) argWords += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
-  const { atomsAt, litsAt, varsAt, assignedAt, bufsAt, strsAt, valuesAt } = chainLayout(
-    n,
-    argWords,
-    lits.length,
-    varInit.length,
-    buffers.length,
-    strBytes,
-  );
   return {
+    ...chainLayout(n, argWords, lits.length, varInit.length, buffers.length, strBytes),
     shape,
     atoms,
     varIndex,
     varInit,
     lits,
     buffers,
-    atomsAt,
-    litsAt,
-    varsAt,
-    assignedAt,
-    bufsAt,
-    strsAt,
-    valuesAt,
     startsInline: (atoms[0]!.flags & SYSLET_SYNC) !== 0,
   };
 }
