@@ -25,10 +25,10 @@ import {
   type RawAnswer,
 } from './call.js';
 
-/** Files larger than this are read by node:fs/promises (a value this big does not go through a slot). */
-const MAX_INLINE_READ = 8 * 1024 * 1024;
-/** Data larger than this is written by node:fs/promises. */
-const MAX_INLINE_WRITE = 8 * 1024 * 1024;
+/** Files larger than this are read in chunks (chunked.ts), not as one value. */
+const MAX_INLINE_READ = 1024 * 1024;
+/** Data larger than this is written in chunks. */
+const MAX_INLINE_WRITE = 1024 * 1024;
 
 type AnyFn = (...args: never[]) => Promise<unknown>;
 
@@ -88,6 +88,15 @@ export function settle(c: FsCall, r: number, v: AtomValue): void {
     return;
   }
   if (r < 0) {
+    if (c.op === Op.READFILE && v === 'size' && c.via !== undefined) {
+      // Larger than one value may be: read it in chunks through the rings.
+      const via = c.via;
+      const args = c.args as unknown[];
+      c.resolve(
+        import('./chunked.js').then((m) => m.readFileChunked(via, c.p1, c.n1, c.extra as BufferEncoding | undefined, args)),
+      );
+      return;
+    }
     if (c.op === Op.READFILE && v !== 'open' && c.nodeFn !== undefined) {
       // Failed after open (a directory, a read error) or too large for one value: reading has no
       // effect, so Node reads it again and answers (its messages for these differ across lines).
@@ -266,6 +275,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     c.n1 = flags;
     c.n2 = MAX_INLINE_READ;
     c.extra = enc;
+    c.via = b;
     return run(b!, c);
   }
 
@@ -311,12 +321,12 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
   }
 
   /** A one-path call that changes the tree: no Node fallback once it may have run. */
-  function onePath(op: number, syscall: string, fn: AnyFn, args: unknown[], extraOk: boolean): FsCall | undefined {
+  function onePath(op: number, syscall: string, fn: AnyFn, args: unknown[], extraOk: boolean, finish: number = Finish.VOID): FsCall | undefined {
     if (!extraOk) return undefined;
     const b = getBackend();
     const p = b === undefined ? undefined : pathArg(args[0]);
     if (p === undefined) return undefined;
-    return call(op, Finish.VOID, p, syscall, fn, args);
+    return call(op, finish, p, syscall, fn, args);
   }
 
   function unlink(...args: unknown[]): Promise<unknown> {
@@ -341,10 +351,9 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       (opts.recursive === undefined || typeof opts.recursive === 'boolean') &&
       (opts.mode === undefined || isMode(opts.mode));
     const recursive = opts.recursive === true;
-    const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, args, ok);
+    const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, args, ok, recursive ? Finish.MKDIRP : Finish.VOID);
     if (c === undefined) return (fsp.mkdir as AnyFn)(...(args as never[]));
     c.n1 = opts.mode === undefined ? 0o777 : (opts.mode as number);
-    if (recursive) (c as { finish: number }).finish = Finish.MKDIRP;
     return run(getBackend()!, c);
   }
 
@@ -379,21 +388,21 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown };
     const ok = typeof args[0] === 'string' && typeof opts === 'object' && onlyKeys(opts, ['encoding']) && isUtf8(opts.encoding ?? undefined);
-    const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, args, ok);
+    const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, args, ok, Finish.STRING);
     if (c === undefined) return (fsp.mkdtemp as AnyFn)(...(args as never[]));
-    (c as { finish: number }).finish = Finish.STRING;
     return run(getBackend()!, c);
   }
 
   /** rename, link, copyFile, symlink: two paths, errors show both. */
-  function twoPath(op: number, syscall: string, fn: AnyFn, args: unknown[], ok: boolean, targetIsPath = true): Promise<unknown> {
+  function twoPath(op: number, syscall: string, fn: AnyFn, args: unknown[], ok: boolean, n1 = Number.NaN): Promise<unknown> {
     const b = ok ? getBackend() : undefined;
-    const p1 = b === undefined ? undefined : targetIsPath ? pathArg(args[0]) : pathArg(args[0]);
+    const p1 = b === undefined ? undefined : pathArg(args[0]);
     const p2 = p1 === undefined ? undefined : pathArg(args[1]);
     if (p2 === undefined) return fn(...(args as never[]));
     const c = call(op, Finish.VOID, p1!, syscall, fn, args);
     c.p2 = p2;
     c.dest = p2;
+    c.n1 = n1;
     return run(b!, c);
   }
   function rename(...args: unknown[]): Promise<unknown> {
@@ -410,16 +419,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
   function copyFile(...args: unknown[]): Promise<unknown> {
     const mode = args[2];
     const ok = mode === undefined || (Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7);
-    if (!ok) return (fsp.copyFile as AnyFn)(...(args as never[]));
-    const b = getBackend();
-    const p1 = b === undefined ? undefined : pathArg(args[0]);
-    const p2 = p1 === undefined ? undefined : pathArg(args[1]);
-    if (p2 === undefined) return (fsp.copyFile as AnyFn)(...(args as never[]));
-    const c = call(Op.COPYFILE, Finish.VOID, p1!, 'copyfile', fsp.copyFile as AnyFn, args);
-    c.p2 = p2;
-    c.dest = p2;
-    c.n1 = mode === undefined ? 0 : (mode as number);
-    return run(b!, c);
+    return twoPath(Op.COPYFILE, 'copyfile', fsp.copyFile as AnyFn, args, ok, mode === undefined ? 0 : (mode as number));
   }
 
   function writeLike(fallbackFlag: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
@@ -447,10 +447,13 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       typeof data === 'string'
         ? Buffer.from(data, enc)
         : new Uint8Array((data as ArrayBufferView).buffer, (data as ArrayBufferView).byteOffset, (data as ArrayBufferView).byteLength);
-    if (bytes.byteLength > MAX_INLINE_WRITE) return fn(...(args as never[]));
+    const mode = opts.mode === undefined ? 0o666 : (opts.mode as number);
+    if (bytes.byteLength > MAX_INLINE_WRITE) {
+      return import('./chunked.js').then((m) => m.writeFileChunked(b!, p, flags, mode, bytes));
+    }
     const c = new FsCall(Op.WRITEFILE, Finish.VOID, p, 'open');
     c.n1 = flags;
-    c.n2 = opts.mode === undefined ? 0o666 : (opts.mode as number);
+    c.n2 = mode;
     c.data = bytes;
     c.nodeFn = fn;
     c.args = args;

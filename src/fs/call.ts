@@ -202,6 +202,10 @@ export class FsCall {
   n3: number;
   /** Bytes for a buffer parameter (writefile, write). */
   data: Uint8Array | undefined;
+  /** For a read into a buffer parameter: where the bytes read go (its length is the count). */
+  out: Uint8Array | undefined;
+  /** readFile: the backend, for a file too large for one value (read in chunks through it). */
+  via: Backend | undefined;
   resolve: (v: unknown) => void = noop;
   reject: (e: unknown) => void = noop;
   /** For errors and answers: Node's syscall name, the path and dest it shows. */
@@ -229,6 +233,8 @@ export class FsCall {
     this.n2 = Number.NaN;
     this.n3 = Number.NaN;
     this.data = undefined;
+    this.out = undefined;
+    this.via = undefined;
     this.syscall = syscall;
     this.path = p1;
     this.dest = undefined;

@@ -52,6 +52,20 @@ export interface EngineOptions {
   maxInFlight?: number;
   /** Stop the runtime when the engine closes (it made the runtime). */
   ownsRuntime?: boolean;
+  /**
+   * A call that would travel alone (nothing else pending, no batch in flight) goes to
+   * node:fs/promises instead, when it has a Node equivalent: a batch of one gains nothing from
+   * the rings, and waking an idle worker and then the idle event loop costs more than libuv's own
+   * wake-up. Only for a runtime without a policy (Node's calls are not confined).
+   * @default false
+   */
+  loneToNode?: boolean;
+}
+
+/** Bytes of a call's buffer parameter (data to write, or room to read into), or -1 for none. */
+function bufBytes(c: FsCall): number {
+  if (c.data !== undefined) return c.data.byteLength;
+  return c.out === undefined ? -1 : c.out.byteLength;
 }
 
 /** An atom's bytes in a slot: table word, header, arguments, variable and its flag, strings. */
@@ -98,6 +112,7 @@ export class Engine implements Backend {
   readonly #slotBytes: number;
   readonly #maxInFlight: number;
   readonly #owns: boolean;
+  readonly #loneToNode: boolean;
   #pending: FsCall[] = [];
   #inFlight = 0;
   #scheduled = false;
@@ -109,6 +124,7 @@ export class Engine implements Backend {
     this.#slotBytes = new Int32Array(rt.share().handles.ctl)[C.SLOT_BYTES]!;
     this.#maxInFlight = opts.maxInFlight ?? Math.max(2, 2 * rt.workers);
     this.#owns = opts.ownsRuntime === true;
+    this.#loneToNode = opts.loneToNode === true;
   }
 
   get runtime(): Runtime {
@@ -132,6 +148,12 @@ export class Engine implements Backend {
   readonly #flush = (): void => {
     this.#scheduled = false;
     const pending = this.#pending;
+    if (this.#loneToNode && pending.length === 1 && this.#inFlight === 0 && pending[0]!.nodeFn !== undefined) {
+      const c = pending[0]!;
+      this.#pending = [];
+      c.resolve(c.nodeFn!(...(c.args as never[])));
+      return;
+    }
     let at = 0;
     while (at < pending.length && this.#inFlight < this.#maxInFlight) {
       // Spread what is pending over the free batch places, so every worker gets a share.
@@ -219,13 +241,14 @@ export class Engine implements Backend {
     if (nbufs > 0) {
       blocks = [];
       for (const c of calls) {
-        if (c.data === undefined) continue;
-        const off = s.arena.allocate(Math.max(1, c.data.byteLength));
+        const bytes = bufBytes(c);
+        if (bytes < 0) continue;
+        const off = s.arena.allocate(Math.max(1, bytes));
         if (off < 0) {
           for (const o of blocks) s.arena.free(o);
           return -errno.ENOMEM;
         }
-        s.arena.u8.set(c.data, off);
+        if (c.data !== undefined) s.arena.u8.set(c.data, off);
         blocks.push(off);
       }
       s.i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.HAS_BUFFERS;
@@ -282,11 +305,12 @@ export class Engine implements Backend {
           i32[w + 2] = len;
           str += len;
         } else if (kind === K_BUF) {
+          const bytes = bufBytes(c);
           i32[w] = ArgKind.BUF;
           i32[w + 1] = blocks![buf]!;
-          i32[w + 2] = c.data!.byteLength;
+          i32[w + 2] = bytes;
           i32[db + L.bufsAt + 2 * buf] = blocks![buf]!;
-          i32[db + L.bufsAt + 2 * buf + 1] = Math.max(1, c.data!.byteLength);
+          i32[db + L.bufsAt + 2 * buf + 1] = Math.max(1, bytes);
           buf++;
         } else {
           const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
@@ -341,6 +365,22 @@ export class Engine implements Backend {
     const assignedAt = db + i32[db + D.ASSIGNED]!;
     const varsAt = d64 + i32[db + D.VARS]!;
     const failure = f64[L.base64(idx) + 8]!; // F.RESULT: how the chain ended
+    const nbufs = i32[db + D.NBUFS]!;
+    if (nbufs > 0) {
+      // Reads into arena blocks: copy what was read out before the blocks are freed.
+      const bufsAt = db + i32[db + D.BUFS]!;
+      let b = 0;
+      for (let k = 0; k < n; k++) {
+        const c = calls[k]!;
+        if (bufBytes(c) < 0) continue;
+        const r = f64[varsAt + k]!;
+        if (c.out !== undefined && i32[assignedAt + k] === 1 && r > 0) {
+          const off = i32[bufsAt + 2 * b]!;
+          c.out.set(s.arena.u8.subarray(off, off + r));
+        }
+        b++;
+      }
+    }
     for (let k = 0; k < n; k++) {
       const c = calls[k]!;
       if (i32[assignedAt + k] === 1) this.#settle(c, f64[varsAt + k]!, len < 0 ? LOST : values[k]);

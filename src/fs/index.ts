@@ -64,7 +64,7 @@ function start(): Promise<void> {
     const [{ Runtime }, { Engine }] = await Promise.all([import('../runtime.js'), import('./engine.js')]);
     const rt = new Runtime({ slotBytes: 64 * 1024, ringSize: 256 });
     await workersUp(rt);
-    engine = new Engine(rt, settle, { ownsRuntime: true });
+    engine = new Engine(rt, settle, { ownsRuntime: true, loneToNode: true });
   })();
   return starting;
 }

@@ -20,6 +20,8 @@ function buildTree(root: string): void {
   fs.writeFileSync(path.join(root, 'f'), 'hello\n');
   fs.writeFileSync(path.join(root, 'empty'), '');
   fs.writeFileSync(path.join(root, 'big'), Buffer.alloc(300 * 1024, 7));
+  // Larger than one value (read in chunks), not a multiple of the chunk.
+  fs.writeFileSync(path.join(root, 'huge'), Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 7) & 0xff)));
   fs.writeFileSync(path.join(root, 'héllo ü.txt'), 'unicode');
   fs.mkdirSync(path.join(root, 'd/e/g'), { recursive: true });
   fs.mkdirSync(path.join(root, 'd/a'));
@@ -142,6 +144,9 @@ const CASES: Case[] = [
   { name: 'readFile latin1 flag r', fn: 'readFile', args: (r) => [j(r, 'héllo ü.txt'), { encoding: 'latin1', flag: 'r' }] },
   { name: 'readFile empty', fn: 'readFile', args: (r) => [j(r, 'empty')] },
   { name: 'readFile big', fn: 'readFile', args: (r) => [j(r, 'big')] },
+  { name: 'readFile huge (chunks)', fn: 'readFile', args: (r) => [j(r, 'huge')] },
+  { name: 'readFile huge base64', fn: 'readFile', args: (r) => [j(r, 'huge'), 'base64'] },
+  { name: 'readFile /proc file (no size)', fn: 'readFile', args: () => ['/proc/self/status'], post: (_r, v) => typeof v },
   { name: 'readFile link', fn: 'readFile', args: (r) => [j(r, 'lf'), 'utf8'] },
   { name: 'readFile missing', fn: 'readFile', args: (r) => [j(r, 'nope')] },
   { name: 'readFile dir', fn: 'readFile', args: (r) => [j(r, 'd')] },
@@ -216,6 +221,9 @@ const CASES: Case[] = [
   { name: 'writeFile no parent', fn: 'writeFile', args: (r) => [j(r, 'nope/w'), 'x'] },
   { name: 'writeFile empty', fn: 'writeFile', args: (r) => [j(r, 'w5'), ''] },
   { name: 'writeFile big', fn: 'writeFile', args: (r) => [j(r, 'w6'), Buffer.alloc(200 * 1024, 3)] },
+  { name: 'writeFile huge (chunks)', fn: 'writeFile', args: (r) => [j(r, 'w9'), Buffer.from(Array.from({ length: 2 * 1024 * 1024 + 5 }, (_, i) => i & 0xff))] },
+  { name: 'appendFile huge (chunks)', fn: 'appendFile', args: (r) => [j(r, 'w9'), 'x'.repeat(1024 * 1024 + 3)] },
+  { name: 'writeFile huge no parent', fn: 'writeFile', args: (r) => [j(r, 'nope/w9'), Buffer.alloc(2 * 1024 * 1024)] },
   { name: 'writeFile flag r', fn: 'writeFile', args: (r) => [j(r, 'w1'), 'x', { flag: 'r' }] },
   { name: 'writeFile bad data', fn: 'writeFile', args: (r) => [j(r, 'w7'), 42] },
   { name: 'appendFile existing', fn: 'appendFile', args: (r) => [j(r, 'w1'), ' more'] },
