@@ -73,7 +73,7 @@ function isMode(m: unknown): m is number {
 export function settle(c: FsCall, r: number, v: AtomValue): void {
   if (v === NOT_RUN) {
     // Nothing ran: run it through Node instead (unless its worker died in the middle of it).
-    if (r !== -errno.EOWNERDEAD && c.nodeFn !== undefined) c.resolve(c.nodeFn(...(c.args as never[])));
+    if (r !== -errno.EOWNERDEAD && c.nodeFn !== undefined) c.resolve(c.nodeFn(c.a0 as never, c.a1 as never, c.a2 as never));
     else c.reject(uvError(r, c.syscall, c.path, c.dest));
     return;
   }
@@ -83,7 +83,7 @@ export function settle(c: FsCall, r: number, v: AtomValue): void {
   }
   if (v === LOST && r >= 0 && c.finish !== Finish.VOID) {
     // The answer did not fit the arena: read-only calls run again through Node.
-    if (c.nodeFn !== undefined) c.resolve(c.nodeFn(...(c.args as never[])));
+    if (c.nodeFn !== undefined) c.resolve(c.nodeFn(c.a0 as never, c.a1 as never, c.a2 as never));
     else c.reject(uvError(-errno.ENOMEM, c.syscall, c.path, c.dest));
     return;
   }
@@ -91,16 +91,15 @@ export function settle(c: FsCall, r: number, v: AtomValue): void {
     if (c.op === Op.READFILE && v === 'size' && c.via !== undefined) {
       // Larger than one value may be: read it in chunks through the rings.
       const via = c.via;
-      const args = c.args as unknown[];
       c.resolve(
-        import('./chunked.js').then((m) => m.readFileChunked(via, c.p1, c.n1, c.extra as BufferEncoding | undefined, args)),
+        import('./chunked.js').then((m) => m.readFileChunked(via, c.p1, c.n1!, c.extra as BufferEncoding | undefined, [c.a0, c.a1])),
       );
       return;
     }
     if (c.op === Op.READFILE && v !== 'open' && c.nodeFn !== undefined) {
       // Failed after open (a directory, a read error) or too large for one value: reading has no
       // effect, so Node reads it again and answers (its messages for these differ across lines).
-      c.resolve(c.nodeFn(...(c.args as never[])));
+      c.resolve(c.nodeFn(c.a0 as never, c.a1 as never, c.a2 as never));
       return;
     }
     c.reject(failure(c, r, v));
@@ -196,10 +195,12 @@ export function run(b: Backend, c: FsCall): Promise<unknown> {
 }
 
 /** A call that node:fs/promises `fn` could answer instead (with these arguments). */
-function call(op: number, finish: number, p1: string, syscall: string, fn: AnyFn, args: readonly unknown[]): FsCall {
+function call(op: number, finish: number, p1: string, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): FsCall {
   const c = new FsCall(op, finish, p1, syscall);
   c.nodeFn = fn;
-  c.args = args;
+  c.a0 = a0;
+  c.a1 = a1;
+  c.a2 = a2;
   return c;
 }
 
@@ -224,40 +225,40 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
   // A plain stat carries Node's milliseconds; Node 26 builds Stats from timespecs, which only the
   // nanosecond stat carries (it costs the worker BigInts: used only where needed).
   const timespecs = statsFromTimespecs();
-  function stat(this: unknown, ...args: unknown[]): Promise<unknown> {
-    return statLike(false, fsp.stat as AnyFn, args);
+  function stat(this: unknown, a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return statLike(false, fsp.stat as AnyFn, a0, a1, a2);
   }
-  function lstat(this: unknown, ...args: unknown[]): Promise<unknown> {
-    return statLike(true, fsp.lstat as AnyFn, args);
+  function lstat(this: unknown, a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return statLike(true, fsp.lstat as AnyFn, a0, a1, a2);
   }
-  function statLike(l: boolean, fn: AnyFn, args: unknown[]): Promise<unknown> {
+  function statLike(l: boolean, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    const o = args[1] as { bigint?: unknown } | undefined;
-    if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return fn(...(args as never[]));
+    const p = b === undefined ? undefined : pathArg(a0);
+    const o = a1 as { bigint?: unknown } | undefined;
+    if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return fn(a0 as never, a1 as never, a2 as never);
     const big = o?.bigint === true;
     const op = big || timespecs ? (l ? Op.LSTAT_NS : Op.STAT_NS) : l ? Op.LSTAT : Op.STAT;
-    const c = call(op, Finish.STAT, p, l ? 'lstat' : 'stat', fn, args);
+    const c = call(op, Finish.STAT, p, l ? 'lstat' : 'stat', fn, a0, a1, a2);
     c.extra = big;
     return run(b!, c);
   }
 
-  function access(...args: unknown[]): Promise<unknown> {
+  function access(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    const mode = args[1];
+    const p = b === undefined ? undefined : pathArg(a0);
+    const mode = a1;
     if (p === undefined || (mode !== undefined && !(Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7))) {
-      return (fsp.access as AnyFn)(...(args as never[]));
+      return (fsp.access as AnyFn)(a0 as never, a1 as never, a2 as never);
     }
-    const c = call(Op.ACCESS, Finish.VOID, p, 'access', fsp.access as AnyFn, args);
+    const c = call(Op.ACCESS, Finish.VOID, p, 'access', fsp.access as AnyFn, a0, a1, a2);
     c.n1 = mode === undefined ? constants.F_OK : (mode as number);
     return run(b!, c);
   }
 
-  function readFile(...args: unknown[]): Promise<unknown> {
+  function readFile(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    let o = args[1];
+    const p = b === undefined ? undefined : pathArg(a0);
+    let o = a1;
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown; flag?: unknown };
     const flags = flagOf(opts.flag, 'r');
@@ -269,9 +270,9 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       flags === undefined ||
       (enc !== undefined && (typeof enc !== 'string' || !Buffer.isEncoding(enc)))
     ) {
-      return (fsp.readFile as AnyFn)(...(args as never[]));
+      return (fsp.readFile as AnyFn)(a0 as never, a1 as never, a2 as never);
     }
-    const c = call(Op.READFILE, Finish.BYTES, p, 'open', fsp.readFile as AnyFn, args);
+    const c = call(Op.READFILE, Finish.BYTES, p, 'open', fsp.readFile as AnyFn, a0, a1, a2);
     c.n1 = flags;
     c.n2 = MAX_INLINE_READ;
     c.extra = enc;
@@ -279,10 +280,10 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     return run(b!, c);
   }
 
-  function readdir(...args: unknown[]): Promise<unknown> {
+  function readdir(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    let o = args[1];
+    const p = b === undefined ? undefined : pathArg(a0);
+    let o = a1;
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown; withFileTypes?: unknown; recursive?: unknown };
     if (
@@ -292,57 +293,57 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       !isUtf8(opts.encoding ?? undefined) ||
       (opts.recursive !== undefined && typeof opts.recursive !== 'boolean')
     ) {
-      return (fsp.readdir as AnyFn)(...(args as never[]));
+      return (fsp.readdir as AnyFn)(a0 as never, a1 as never, a2 as never);
     }
     const types = opts.withFileTypes === true;
-    if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return (fsp.readdir as AnyFn)(...(args as never[]));
-    if (opts.recursive === true) return import('./walk.js').then((w) => w.readdirRecursive(b!, p, types, args));
-    const c = call(Op.SCANDIR, types ? Finish.DIRENTS : Finish.NAMES, p, 'scandir', fsp.readdir as AnyFn, args);
+    if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return (fsp.readdir as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (opts.recursive === true) return import('./walk.js').then((w) => w.readdirRecursive(b!, p, types, [a0, a1]));
+    const c = call(Op.SCANDIR, types ? Finish.DIRENTS : Finish.NAMES, p, 'scandir', fsp.readdir as AnyFn, a0, a1, a2);
     c.extra = p;
     return run(b!, c);
   }
 
-  function stringOp(op: number, syscall: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+  function stringOp(op: number, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    let o = args[1];
+    const p = b === undefined ? undefined : pathArg(a0);
+    let o = a1;
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown };
     if (p === undefined || typeof opts !== 'object' || !onlyKeys(opts, ['encoding']) || !isUtf8(opts.encoding ?? undefined)) {
-      return fn(...(args as never[]));
+      return fn(a0 as never, a1 as never, a2 as never);
     }
-    return run(b!, call(op, Finish.STRING, p, syscall, fn, args));
+    return run(b!, call(op, Finish.STRING, p, syscall, fn, a0, a1, a2));
   }
-  function readlink(...args: unknown[]): Promise<unknown> {
-    return stringOp(Op.READLINK, 'readlink', fsp.readlink as AnyFn, args);
+  function readlink(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return stringOp(Op.READLINK, 'readlink', fsp.readlink as AnyFn, a0, a1, a2);
   }
-  function realpath(...args: unknown[]): Promise<unknown> {
-    return stringOp(Op.REALPATH, 'realpath', fsp.realpath as AnyFn, args);
+  function realpath(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return stringOp(Op.REALPATH, 'realpath', fsp.realpath as AnyFn, a0, a1, a2);
   }
 
   /** A one-path call that changes the tree: no Node fallback once it may have run. */
-  function onePath(op: number, syscall: string, fn: AnyFn, args: unknown[], extraOk: boolean, finish: number = Finish.VOID): FsCall | undefined {
+  function onePath(op: number, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown, extraOk: boolean, finish: number = Finish.VOID): FsCall | undefined {
     if (!extraOk) return undefined;
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
+    const p = b === undefined ? undefined : pathArg(a0);
     if (p === undefined) return undefined;
-    return call(op, finish, p, syscall, fn, args);
+    return call(op, finish, p, syscall, fn, a0, a1, a2);
   }
 
-  function unlink(...args: unknown[]): Promise<unknown> {
-    const c = onePath(Op.UNLINK, 'unlink', fsp.unlink as AnyFn, args, true);
-    return c === undefined ? (fsp.unlink as AnyFn)(...(args as never[])) : run(getBackend()!, c);
+  function unlink(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const c = onePath(Op.UNLINK, 'unlink', fsp.unlink as AnyFn, a0, a1, a2, true);
+    return c === undefined ? (fsp.unlink as AnyFn)(a0 as never, a1 as never, a2 as never) : run(getBackend()!, c);
   }
 
-  function rmdir(...args: unknown[]): Promise<unknown> {
-    const o = args[1];
+  function rmdir(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const o = a1;
     const ok = o === undefined || (typeof o === 'object' && o !== null && onlyKeys(o, []));
-    const c = onePath(Op.RMDIR, 'rmdir', fsp.rmdir as AnyFn, args, ok);
-    return c === undefined ? (fsp.rmdir as AnyFn)(...(args as never[])) : run(getBackend()!, c);
+    const c = onePath(Op.RMDIR, 'rmdir', fsp.rmdir as AnyFn, a0, a1, a2, ok);
+    return c === undefined ? (fsp.rmdir as AnyFn)(a0 as never, a1 as never, a2 as never) : run(getBackend()!, c);
   }
 
-  function mkdir(...args: unknown[]): Promise<unknown> {
-    let o = args[1];
+  function mkdir(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    let o = a1;
     if (typeof o === 'number') o = { mode: o };
     const opts = (o ?? {}) as { recursive?: unknown; mode?: unknown };
     const ok =
@@ -351,84 +352,84 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       (opts.recursive === undefined || typeof opts.recursive === 'boolean') &&
       (opts.mode === undefined || isMode(opts.mode));
     const recursive = opts.recursive === true;
-    const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, args, ok, recursive ? Finish.MKDIRP : Finish.VOID);
-    if (c === undefined) return (fsp.mkdir as AnyFn)(...(args as never[]));
+    const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, a0, a1, a2, ok, recursive ? Finish.MKDIRP : Finish.VOID);
+    if (c === undefined) return (fsp.mkdir as AnyFn)(a0 as never, a1 as never, a2 as never);
     c.n1 = opts.mode === undefined ? 0o777 : (opts.mode as number);
     return run(getBackend()!, c);
   }
 
-  function chmod(...args: unknown[]): Promise<unknown> {
-    const c = onePath(Op.CHMOD, 'chmod', fsp.chmod as AnyFn, args, isMode(args[1]));
-    if (c === undefined) return (fsp.chmod as AnyFn)(...(args as never[]));
-    c.n1 = args[1] as number;
+  function chmod(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const c = onePath(Op.CHMOD, 'chmod', fsp.chmod as AnyFn, a0, a1, a2, isMode(a1));
+    if (c === undefined) return (fsp.chmod as AnyFn)(a0 as never, a1 as never, a2 as never);
+    c.n1 = a1 as number;
     return run(getBackend()!, c);
   }
 
-  function utimes(...args: unknown[]): Promise<unknown> {
-    const at = unixTime(args[1]);
-    const mt = unixTime(args[2]);
-    const c = onePath(Op.UTIMES, 'utime', fsp.utimes as AnyFn, args, at !== undefined && mt !== undefined);
-    if (c === undefined) return (fsp.utimes as AnyFn)(...(args as never[]));
+  function utimes(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const at = unixTime(a1);
+    const mt = unixTime(a2);
+    const c = onePath(Op.UTIMES, 'utime', fsp.utimes as AnyFn, a0, a1, a2, at !== undefined && mt !== undefined);
+    if (c === undefined) return (fsp.utimes as AnyFn)(a0 as never, a1 as never, a2 as never);
     c.n1 = at!;
     c.n2 = mt!;
     return run(getBackend()!, c);
   }
 
-  function truncate(...args: unknown[]): Promise<unknown> {
-    const len = args[1];
+  function truncate(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const len = a1;
     const ok = len === undefined || (typeof len === 'number' && Number.isSafeInteger(len));
-    const c = onePath(Op.TRUNCATE, 'open', fsp.truncate as AnyFn, args, ok);
-    if (c === undefined) return (fsp.truncate as AnyFn)(...(args as never[]));
+    const c = onePath(Op.TRUNCATE, 'open', fsp.truncate as AnyFn, a0, a1, a2, ok);
+    if (c === undefined) return (fsp.truncate as AnyFn)(a0 as never, a1 as never, a2 as never);
     c.n1 = len === undefined ? 0 : Math.max(0, len as number);
     return run(getBackend()!, c);
   }
 
-  function mkdtemp(...args: unknown[]): Promise<unknown> {
-    let o = args[1];
+  function mkdtemp(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    let o = a1;
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown };
-    const ok = typeof args[0] === 'string' && typeof opts === 'object' && onlyKeys(opts, ['encoding']) && isUtf8(opts.encoding ?? undefined);
-    const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, args, ok, Finish.STRING);
-    if (c === undefined) return (fsp.mkdtemp as AnyFn)(...(args as never[]));
+    const ok = typeof a0 === 'string' && typeof opts === 'object' && onlyKeys(opts, ['encoding']) && isUtf8(opts.encoding ?? undefined);
+    const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, a0, a1, a2, ok, Finish.STRING);
+    if (c === undefined) return (fsp.mkdtemp as AnyFn)(a0 as never, a1 as never, a2 as never);
     return run(getBackend()!, c);
   }
 
   /** rename, link, copyFile, symlink: two paths, errors show both. */
-  function twoPath(op: number, syscall: string, fn: AnyFn, args: unknown[], ok: boolean, n1 = Number.NaN): Promise<unknown> {
+  function twoPath(op: number, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown, ok: boolean, n1?: number): Promise<unknown> {
     const b = ok ? getBackend() : undefined;
-    const p1 = b === undefined ? undefined : pathArg(args[0]);
-    const p2 = p1 === undefined ? undefined : pathArg(args[1]);
-    if (p2 === undefined) return fn(...(args as never[]));
-    const c = call(op, Finish.VOID, p1!, syscall, fn, args);
+    const p1 = b === undefined ? undefined : pathArg(a0);
+    const p2 = p1 === undefined ? undefined : pathArg(a1);
+    if (p2 === undefined) return fn(a0 as never, a1 as never, a2 as never);
+    const c = call(op, Finish.VOID, p1!, syscall, fn, a0, a1, a2);
     c.p2 = p2;
     c.dest = p2;
     c.n1 = n1;
     return run(b!, c);
   }
-  function rename(...args: unknown[]): Promise<unknown> {
-    return twoPath(Op.RENAME, 'rename', fsp.rename as AnyFn, args, true);
+  function rename(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return twoPath(Op.RENAME, 'rename', fsp.rename as AnyFn, a0, a1, a2, true);
   }
-  function link(...args: unknown[]): Promise<unknown> {
-    return twoPath(Op.LINK, 'link', fsp.link as AnyFn, args, true);
+  function link(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return twoPath(Op.LINK, 'link', fsp.link as AnyFn, a0, a1, a2, true);
   }
-  function symlink(...args: unknown[]): Promise<unknown> {
-    const type = args[2];
+  function symlink(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const type = a2;
     const ok = type === undefined || type === null || type === 'file' || type === 'dir' || type === 'junction';
-    return twoPath(Op.SYMLINK, 'symlink', fsp.symlink as AnyFn, args, ok && typeof args[0] === 'string');
+    return twoPath(Op.SYMLINK, 'symlink', fsp.symlink as AnyFn, a0, a1, a2, ok && typeof a0 === 'string');
   }
-  function copyFile(...args: unknown[]): Promise<unknown> {
-    const mode = args[2];
+  function copyFile(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    const mode = a2;
     const ok = mode === undefined || (Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7);
-    return twoPath(Op.COPYFILE, 'copyfile', fsp.copyFile as AnyFn, args, ok, mode === undefined ? 0 : (mode as number));
+    return twoPath(Op.COPYFILE, 'copyfile', fsp.copyFile as AnyFn, a0, a1, a2, ok, mode === undefined ? 0 : (mode as number));
   }
 
-  function writeLike(fallbackFlag: string, fn: AnyFn, args: unknown[]): Promise<unknown> {
+  function writeLike(fallbackFlag: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    let o = args[2];
+    const p = b === undefined ? undefined : pathArg(a0);
+    let o = a2;
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown; mode?: unknown; flag?: unknown };
-    const data = args[1];
+    const data = a1;
     const enc = opts.encoding ?? 'utf8';
     const flags = flagOf(opts.flag, fallbackFlag);
     if (
@@ -441,7 +442,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       !Buffer.isEncoding(enc) ||
       !(typeof data === 'string' || ArrayBuffer.isView(data))
     ) {
-      return fn(...(args as never[]));
+      return fn(a0 as never, a1 as never, a2 as never);
     }
     const bytes =
       typeof data === 'string'
@@ -456,20 +457,22 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     c.n2 = mode;
     c.data = bytes;
     c.nodeFn = fn;
-    c.args = args;
+    c.a0 = a0;
+    c.a1 = a1;
+    c.a2 = a2;
     return run(b!, c);
   }
-  function writeFile(...args: unknown[]): Promise<unknown> {
-    return writeLike('w', fsp.writeFile as AnyFn, args);
+  function writeFile(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return writeLike('w', fsp.writeFile as AnyFn, a0, a1, a2);
   }
-  function appendFile(...args: unknown[]): Promise<unknown> {
-    return writeLike('a', fsp.appendFile as AnyFn, args);
+  function appendFile(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
+    return writeLike('a', fsp.appendFile as AnyFn, a0, a1, a2);
   }
 
-  function rm(...args: unknown[]): Promise<unknown> {
+  function rm(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const b = getBackend();
-    const p = b === undefined ? undefined : pathArg(args[0]);
-    const o = args[1];
+    const p = b === undefined ? undefined : pathArg(a0);
+    const o = a1;
     const opts = (o ?? {}) as { recursive?: unknown; force?: unknown };
     if (
       p === undefined ||
@@ -478,10 +481,10 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       (opts.recursive !== undefined && typeof opts.recursive !== 'boolean') ||
       (opts.force !== undefined && typeof opts.force !== 'boolean')
     ) {
-      return (fsp.rm as AnyFn)(...(args as never[]));
+      return (fsp.rm as AnyFn)(a0 as never, a1 as never, a2 as never);
     }
     // The walks load on first use (importing syslet/fs stays small).
-    return import('./walk.js').then((w) => w.rmRecursive(b!, p, opts.recursive === true, opts.force === true, args));
+    return import('./walk.js').then((w) => w.rmRecursive(b!, p, opts.recursive === true, opts.force === true, [a0, a1]));
   }
 
   return {

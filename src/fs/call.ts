@@ -196,10 +196,13 @@ export class FsCall {
   /** Strings for the atom's path parameters, in order. */
   p1: string;
   p2: string | undefined;
-  /** Numbers for its other parameters, in order; NaN leaves an optional one out. */
-  n1: number;
-  n2: number;
-  n3: number;
+  /**
+   * Numbers for its other parameters, in order; undefined leaves an optional one out (not NaN: a
+   * double field would cost every call a heap number).
+   */
+  n1: number | undefined;
+  n2: number | undefined;
+  n3: number | undefined;
   /** Bytes for a buffer parameter (writefile, write). */
   data: Uint8Array | undefined;
   /** For a read into a buffer parameter: where the bytes read go (its length is the count). */
@@ -219,7 +222,9 @@ export class FsCall {
    * atom never ran, or (read-only calls) when the answer could not travel back whole.
    */
   nodeFn: ((...args: never[]) => Promise<unknown>) | undefined;
-  args: readonly unknown[] | undefined;
+  a0: unknown;
+  a1: unknown;
+  a2: unknown;
 
   constructor(
     readonly op: number,
@@ -229,9 +234,9 @@ export class FsCall {
   ) {
     this.p1 = p1;
     this.p2 = undefined;
-    this.n1 = Number.NaN;
-    this.n2 = Number.NaN;
-    this.n3 = Number.NaN;
+    this.n1 = undefined;
+    this.n2 = undefined;
+    this.n3 = undefined;
     this.data = undefined;
     this.out = undefined;
     this.via = undefined;
@@ -240,7 +245,9 @@ export class FsCall {
     this.dest = undefined;
     this.extra = undefined;
     this.nodeFn = undefined;
-    this.args = undefined;
+    this.a0 = undefined;
+    this.a1 = undefined;
+    this.a2 = undefined;
   }
 }
 

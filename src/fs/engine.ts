@@ -151,7 +151,7 @@ export class Engine implements Backend {
     if (this.#loneToNode && pending.length === 1 && this.#inFlight === 0 && pending[0]!.nodeFn !== undefined) {
       const c = pending[0]!;
       this.#pending = [];
-      c.resolve(c.nodeFn!(...(c.args as never[])));
+      c.resolve(c.nodeFn!(c.a0 as never, c.a1 as never, c.a2 as never));
       return;
     }
     let at = 0;
@@ -229,7 +229,7 @@ export class Engine implements Backend {
         else {
           const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
           nums++;
-          if (x === x && (x | 0) !== x) nlits++;
+          if (x !== undefined && (x | 0) !== x) nlits++;
         }
       }
     }
@@ -315,7 +315,7 @@ export class Engine implements Backend {
         } else {
           const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
           nums++;
-          if (x !== x) {
+          if (x === undefined) {
             i32[w] = ArgKind.NONE;
             i32[w + 1] = 0;
           } else if ((x | 0) === x) {
