@@ -168,7 +168,7 @@ describe('generic flags', () => {
       { ident: 6, filter: EVFILT_USER, flags: 0, fflags: 7, data: 5, udata: 'b' },
     ]);
     // EV_DISPATCH disables it the same way: a re-add does not re-arm it either.
-    await kq.kevent([user(16, EV_ADD | EV_DISPATCH, NOTE_TRIGGER)], 0);
+    await kq.kevent([user(6, EV_DELETE), user(16, EV_ADD | EV_DISPATCH, NOTE_TRIGGER)], 0);
     expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([16]);
     expect(await kq.kevent([user(16, EV_ADD, NOTE_TRIGGER)], 8, 0)).toEqual([]);
     expect((await kq.kevent([user(16, EV_ENABLE)], 8, 0)).map((e) => e.ident)).toEqual([16]);
