@@ -91,6 +91,8 @@ interface Waiter {
 
 const CHANGE_FLAGS_STRIPPED = EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT;
 const INGEST_BATCH = 1024;
+/** Answers ready at once, in a row without a turn of the event loop, before kevent yields one turn. */
+const HOT_LIMIT = 100;
 
 export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   /** The completion queue requests submitted with `{ kq: this }` complete into. */
@@ -113,6 +115,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   #aioHead = 0;
   #seq = 0;
   #waiters: Waiter[] = [];
+  /** kevent calls answered at once since the event loop last turned (see #answer). */
+  #hot = 0;
   /**
    * The earliest deadline of this kqueue's timers not yet counted (performance.now() ms); below it
    * a scan need not look at them. -Infinity after a timer change makes the next scan look.
@@ -169,12 +173,29 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   kevent(changes: readonly KEvent[] | null | undefined, nevents: number, timeout?: number | null): Promise<KEvent[]> {
     try {
       const now = this.#begin(changes, nevents, timeout);
-      if (now.done) return Promise.resolve(now.events);
+      if (now.done) return this.#answer(now.events);
       return this.#wait(1, nevents, now.timeout, now.events);
     } catch (e) {
       return Promise.reject(e);
     }
   }
+
+  /**
+   * Resolve an answer that was ready at once. In a microtask, normally; but a loop that keeps
+   * finding events ready (a level-triggered knote nobody reads) would then never let the event loop
+   * turn, and no I/O (more data, the peer's end) could ever arrive. So after HOT_LIMIT such answers
+   * with no turn of the event loop in between, the next one waits for a turn (setImmediate).
+   */
+  #answer(events: KEvent[]): Promise<KEvent[]> {
+    if (events.length === 0) return Promise.resolve(events);
+    if (this.#hot++ === 0) setImmediate(this.#cool);
+    if (this.#hot <= HOT_LIMIT) return Promise.resolve(events);
+    return new Promise((resolve) => setImmediate(resolve, events));
+  }
+
+  readonly #cool = (): void => {
+    this.#hot = 0;
+  };
 
   /**
    * kevent, blocking the thread with Atomics.wait: for worker threads. It waits for completions

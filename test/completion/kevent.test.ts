@@ -545,6 +545,23 @@ describe('kern_event.c rules: kqueue_register and kqueue_kevent', () => {
   });
 });
 
+describe('a loop over ready events', () => {
+  it('does not starve the event loop when a level-triggered knote is never reset', async () => {
+    fresh();
+    await kq.kevent([user(90, EV_ADD, NOTE_TRIGGER)], 0);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    let calls = 0;
+    while (!turned && calls < 10_000) {
+      expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([90]);
+      calls++;
+    }
+    // Each answer was ready at once; after a hundred in a row kevent let the event loop turn.
+    expect(turned).toBe(true);
+    expect(calls).toBeLessThanOrEqual(101);
+  });
+});
+
 describe('kern_event.c rules: filt_usertouch', () => {
   it('EV_CLEAR in a change resets a triggered level-triggered knote; it stays level-triggered', async () => {
     fresh();
