@@ -605,7 +605,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       total += n;
       if (n < INGEST_BATCH) break;
     }
-    if (total > 0) this.#kick();
+    // Hand what came to the parked waiters now, in the reaper's own turn: a microtask more would
+    // wait behind the rest of that turn.
+    if (total > 0) this.#handOut();
     return total;
   }
 
@@ -741,7 +743,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         return;
       }
       w.timer = undefined;
+      // Taking what the ring holds may already have served this waiter.
       this.#ingest();
+      if (!this.#waiters.includes(w)) return;
       this.#scan(w.max, w.buf);
       this.#finish(w);
     }, Math.max(1, Math.ceil(left)));
@@ -755,18 +759,22 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     w.resolve(w.buf);
   }
 
-  /** Hand ready events to waiters in arrival order: each event goes to exactly one waiter. */
+  /** Take what the ring holds and hand ready events to the waiters (a microtask after activity). */
   readonly #serve = (): void => {
     this.#serveScheduled = false;
     if (this.#closed) return;
-    this.#ingest();
+    if (this.#ingest() === 0) this.#handOut();
+  };
+
+  /** Hand ready events to waiters in arrival order: each event goes to exactly one waiter. */
+  #handOut(): void {
     while (this.#waiters.length > 0 && this.#ready > 0) {
       const w = this.#waiters[0]!;
       this.#scan(w.max, w.buf);
       if (w.buf.length >= w.min || w.buf.length >= w.max) this.#finish(w);
       else break;
     }
-  };
+  }
 
   /**
    * While a waiter is pending on a shared kqueue, watch the ring (an unshared one is drained by this
