@@ -563,6 +563,9 @@ function unlisten(kn: Knote): void {
  * still unread (filt_soread, filt_piperead), with fflags = the errno if it ended by an error.
  * Registering attaches a 'readable' listener, which puts the stream in paused mode: read the data
  * with stream.read(). NOTE_LOWAT with data n waits for n bytes (the end fires regardless).
+ * Destroying the stream yourself also reports EV_EOF (FreeBSD's close(2) of the descriptor would
+ * remove the knote instead; Node also destroys a socket on its own once both sides ended, and that
+ * must not hide the end).
  */
 export const readFilter: Filter = {
   name: 'EVFILT_READ',
@@ -595,8 +598,8 @@ export const readFilter: Filter = {
 /**
  * A Node stream or socket can take more bytes: data = room before its high-water mark. Active
  * while writing would not have to wait for 'drain' (with NOTE_LOWAT, while the room is at least
- * the knote's data: filt_sowrite); EV_EOF once it finished, closed or failed (fflags = the errno of
- * a failure), with data 0 (filt_pipewrite).
+ * the knote's data: filt_sowrite); EV_EOF once end() was called (as after shutdown(SHUT_WR)), or
+ * it closed or failed (fflags = the errno of a failure), with data 0 (filt_pipewrite).
  */
 export const writeFilter: Filter = {
   name: 'EVFILT_WRITE',
@@ -612,6 +615,8 @@ export const writeFilter: Filter = {
   event(kn) {
     const st = kn.state as StreamState;
     const w = st.stream as Writable & { pending?: boolean; connecting?: boolean };
+    // end() was called: like shutdown(SHUT_WR), nothing more can be written from now on.
+    if (w.writableEnded) st.done = true;
     if (st.done) return true;
     if (w.connecting === true || w.pending === true) return false;
     const room = w.writableHighWaterMark - w.writableLength;

@@ -182,12 +182,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
 
   /**
    * Resolve an answer that was ready at once. In a microtask, normally; but a loop that keeps
-   * finding events ready (a level-triggered knote nobody reads) would then never let the event loop
-   * turn, and no I/O (more data, the peer's end) could ever arrive. So after HOT_LIMIT such answers
-   * with no turn of the event loop in between, the next one waits for a turn (setImmediate).
+   * finding events ready (a level-triggered knote nobody reads), or keeps polling with timeout 0,
+   * would then never let the event loop turn, and no I/O (more data, the peer's end) could ever
+   * arrive. So after HOT_LIMIT such answers with no turn of the event loop in between, the next one
+   * waits for a turn (setImmediate).
    */
   #answer(events: KEvent[]): Promise<KEvent[]> {
-    if (events.length === 0) return Promise.resolve(events);
     if (this.#hot++ === 0) setImmediate(this.#cool);
     if (this.#hot <= HOT_LIMIT) return Promise.resolve(events);
     return new Promise((resolve) => setImmediate(resolve, events));
@@ -242,7 +242,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       const out: KEvent[] = [];
       this.#ingest();
       this.#scan(max, out);
-      if (out.length >= min || t === 0 || out.length === max) return Promise.resolve(out);
+      if (out.length >= min || t === 0 || out.length === max) return this.#answer(out);
       return this.#wait(min, max, t, out);
     } catch (e) {
       return Promise.reject(e);

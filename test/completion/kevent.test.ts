@@ -560,6 +560,20 @@ describe('a loop over ready events', () => {
     expect(turned).toBe(true);
     expect(calls).toBeLessThanOrEqual(101);
   });
+
+  it('does not starve the event loop when it polls an empty kqueue with timeout 0', async () => {
+    fresh();
+    let turned = false;
+    setTimeout(() => (turned = true), 5);
+    let calls = 0;
+    const end = performance.now() + 5000;
+    while (!turned && performance.now() < end) {
+      expect(await kq.kevent(null, 8, 0)).toEqual([]);
+      calls++;
+    }
+    expect(turned).toBe(true);
+    expect(calls).toBeGreaterThan(0);
+  });
 });
 
 describe('kern_event.c rules: filt_usertouch', () => {
