@@ -806,7 +806,10 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   /** Count the expirations of this kqueue's timers that passed by now, and activate those timers. */
   #pollTimers(): void {
     const timers = this.#knotes.get(EVFILT_TIMER);
-    if (timers === undefined || timers.size === 0) return;
+    if (timers === undefined || timers.size === 0) {
+      this.#timerHorizon = Infinity;
+      return;
+    }
     const now = performance.now();
     if (now < this.#timerHorizon) return;
     let horizon = Infinity;

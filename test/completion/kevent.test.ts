@@ -684,10 +684,12 @@ describe('kern_event.c rules: EVFILT_TIMER is a deadline (filt_timerattach, filt
     fresh();
     await kq.kevent([timer(128, EV_ADD | EV_ONESHOT, 0, 10)], 0);
     busy(30); // expired, not retrieved
-    await kq.kevent([timer(128, EV_ADD | EV_ONESHOT, 0, 10)], 0);
+    const t = performance.now();
+    await kq.kevent([timer(128, EV_ADD | EV_ONESHOT, 0, 300)], 0);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
-    busy(30);
-    expect((await kq.kevent(null, 8, 0)).map((e) => [e.ident, e.data])).toEqual([[128, 1]]);
+    // The one event, from the restarted timer (a parked wait), and none after it.
+    expect((await kq.kevent(null, 8)).map((e) => [e.ident, e.data])).toEqual([[128, 1]]);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(300);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
   });
 
@@ -712,12 +714,12 @@ describe('kern_event.c rules: EVFILT_TIMER is a deadline (filt_timerattach, filt
 
   it('NOTE_ABSTIME: an epoch time, one-time; no implicit EV_CLEAR, so without it the timer stays ready (filt_timerattach)', async () => {
     fresh();
-    const at = Date.now() + 20;
-    await kq.kevent([timer(131, EV_ADD, NOTE_ABSTIME | NOTE_MSECONDS, at, 'abs'), timer(132, EV_ADD | EV_ONESHOT, NOTE_ABSTIME | NOTE_SECONDS, 1)], 0);
     // An absolute time long past fires at once.
-    expect(await kq.kevent(null, 8, 0)).toEqual([
+    expect(await kq.kevent([timer(132, EV_ADD | EV_ONESHOT, NOTE_ABSTIME | NOTE_SECONDS, 1)], 8, 0)).toEqual([
       { ident: 132, filter: EVFILT_TIMER, flags: EV_ONESHOT, fflags: 0, data: 1, udata: null },
     ]);
+    const at = Date.now() + 20;
+    await kq.kevent([timer(131, EV_ADD, NOTE_ABSTIME | NOTE_MSECONDS, at, 'abs')], 0);
     while (Date.now() <= at + 2) busy(1);
     for (let i = 0; i < 3; i++) {
       expect(await kq.kevent(null, 8, 0)).toEqual([{ ident: 131, filter: EVFILT_TIMER, flags: 0, fflags: 0, data: 1, udata: 'abs' }]);
@@ -727,6 +729,18 @@ describe('kern_event.c rules: EVFILT_TIMER is a deadline (filt_timerattach, filt
     busy(2);
     expect((await kq.kevent(null, 8, 0)).map((e) => [e.ident, e.flags, e.data])).toEqual([[133, EV_CLEAR, 1]]);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
+  });
+
+  it('keventSync waits its whole timeout once the last timer is gone (no stale deadline)', () => {
+    fresh();
+    kq.keventSync([timer(136, EV_ADD, 0, 5), timer(136, EV_DELETE, 0, 0)], 0);
+    const t = performance.now();
+    const cpu = process.cpuUsage();
+    expect(kq.keventSync(null, 8, 60)).toEqual([]);
+    const used = process.cpuUsage(cpu);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(60);
+    // Parked, not spinning on a deadline that is no more: a 50 µs spin, then Atomics.wait.
+    expect((used.user + used.system) / 1000).toBeLessThan(20);
   });
 
   it('a parked kevent wakes for a timer, and keventSync waits for it', async () => {
