@@ -12,7 +12,9 @@
 // filt_procattach / filt_proc: a child that already exited is reported in the kevent call that
 //   adds the knote; NOTE_EXIT gives data = the wait status and flags EV_EOF | EV_ONESHOT; an exit
 //   with no NOTE_EXIT asked for removes the knote without an event (EV_DROP); ESRCH for no such child.
-// filt_signal: data = deliveries since the last retrieval, implicit EV_CLEAR.
+// filt_signal: data = deliveries since the last retrieval, implicit EV_CLEAR. (filt_sigattach takes
+//   any number; Node cannot listen for SIGKILL, SIGSTOP or numbers it does not know, so those are
+//   EINVAL here rather than knotes that never fire.)
 // filt_vfsvnode: the NOTE_* asked for accumulate in fflags until retrieval.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,6 +33,7 @@ import {
   EV_CLEAR,
   EV_DELETE,
   EV_DISABLE,
+  EV_DISPATCH,
   EV_ENABLE,
   EV_EOF,
   EV_ONESHOT,
@@ -227,6 +230,36 @@ describe('EVFILT_READ / EVFILT_WRITE on sockets and streams', () => {
     kq.close();
     socket.destroy();
     server.close();
+  });
+
+  it('EV_CLEAR: one event for two writes (data 2); reading part of it brings no new event (FreeBSD read.c)', async () => {
+    const kq = env.rt.kqueue();
+    const s = new PassThrough();
+    await kq.kevent([EV_SET(s, EVFILT_READ, EV_ADD | EV_CLEAR)], 0);
+    s.write('.');
+    s.write('.');
+    const [ev] = await until(kq, (x) => x.length > 0);
+    expect(ev).toEqual({ ident: s, filter: EVFILT_READ, flags: EV_CLEAR, fflags: 0, data: 2, udata: null });
+    expect(s.read(1)!.toString()).toBe('.');
+    await new Promise((r) => setImmediate(r));
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    // New bytes: a new event, with everything unread.
+    s.write('..');
+    expect((await until(kq, (x) => x.length > 0)).map((e) => e.data)).toEqual([3]);
+    kq.close();
+  });
+
+  it('EV_DISPATCH: one event, then none until EV_ENABLE, though the bytes stay unread (FreeBSD read.c)', async () => {
+    const kq = env.rt.kqueue();
+    const s = new PassThrough();
+    await kq.kevent([EV_SET(s, EVFILT_READ, EV_ADD | EV_DISPATCH)], 0);
+    s.write('.');
+    expect((await until(kq, (x) => x.length > 0)).map((e) => [e.flags, e.data])).toEqual([[EV_DISPATCH, 1]]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    expect((await kq.kevent([EV_SET(s, EVFILT_READ, EV_ENABLE)], 8, 0)).map((e) => e.data)).toEqual([1]);
+    // Disabled again by that delivery; deleting it works all the same.
+    expect(await kq.kevent([EV_SET(s, EVFILT_READ, EV_DELETE)], 8, 0)).toEqual([]);
+    kq.close();
   });
 
   it('refuses an ident that is not a stream with EBADF', async () => {
