@@ -287,6 +287,27 @@ describe('EVFILT_SIGNAL', () => {
   });
 });
 
+describe('EVFILT_SIGNAL while disabled', () => {
+  it('deliveries while disabled are counted and reported on EV_ENABLE (filt_signal; FreeBSD signal.c)', async () => {
+    const kq = env.rt.kqueue();
+    const SIGUSR2 = 12;
+    const delivered = (): Promise<void> => new Promise((r) => process.once('SIGUSR2', () => r()));
+    await kq.kevent([EV_SET(SIGUSR2, EVFILT_SIGNAL, EV_ADD), EV_SET(SIGUSR2, EVFILT_SIGNAL, EV_DISABLE)], 0);
+    let seen = delivered();
+    process.kill(process.pid, 'SIGUSR2');
+    await seen;
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    await kq.kevent([EV_SET(SIGUSR2, EVFILT_SIGNAL, EV_ENABLE)], 0);
+    seen = delivered();
+    process.kill(process.pid, 'SIGUSR2');
+    await seen;
+    expect(await kq.kevent(null, 8, 0)).toEqual([
+      { ident: SIGUSR2, filter: EVFILT_SIGNAL, flags: EV_CLEAR, fflags: 0, data: 2, udata: null },
+    ]);
+    kq.close();
+  });
+});
+
 describe('EVFILT_PROC', () => {
   it('NOTE_EXIT on a ChildProcess: data is its wait status, flags EV_EOF | EV_ONESHOT | EV_CLEAR', async () => {
     const kq = env.rt.kqueue();
