@@ -14,6 +14,8 @@ export {
   type QueueStats,
   type RuntimeHandle,
 } from './runtime.js';
+export { Recording, type RecordOptions } from './record/recorder.js';
+export type { ProfileResult, PointResult, RecordedProgram, RecordedRuntime } from './record/result.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
 export {
   threadlet,

@@ -38,6 +38,7 @@ import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, Status } from './syslet/table.js';
 import { compilePolicy, narrowPolicy, NO_POLICY, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
+import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 
 export { Submission };
 
@@ -279,6 +280,7 @@ export class Runtime {
       this.#policy = attachTo.policy;
       this.#policyId = this.#registerPolicy(this.#policy);
       this.#client = this.#newClient();
+      runtimeCreated(this.#recordHost());
       return;
     }
     if (typeof options !== 'object' || options === null) {
@@ -335,6 +337,7 @@ export class Runtime {
     this.#watchWorkers();
     this.#pool.on('workerCreate', () => this.#watchWorkers());
     this.#pool.on('error', () => {});
+    runtimeCreated(this.#recordHost());
   }
 
   /** Listen for the exit of every worker thread piscina started (new ones as they come). */
@@ -604,6 +607,17 @@ export class Runtime {
   }
 
   /**
+   * Start recording this runtime: its rings sampled every `intervalMs` (occupancy, parked workers,
+   * throughput over time), every chain of this thread timed (latency sampling raised to every chain
+   * while recording, put back after) and kept as a span for the trace. `await rec.stop()` returns
+   * the figures in the shape `syslet profile --json` prints; close() stops it. See record/recorder.ts.
+   */
+  record(opts: RecordOptions = {}): Recording {
+    this.#checkOpen();
+    return startRecording(this.#recordHost(), opts);
+  }
+
+  /**
    * Stop accepting submissions, let outstanding ones finish (or, with force, cancel them: they
    * complete with -ECANCELED), close this thread's kqueues, then stop the workers (a runtime
    * attached from another thread only leaves: the workers belong to the runtime it joined).
@@ -613,6 +627,7 @@ export class Runtime {
     this.#state = 'closing';
     if (opts.force === true) this.#client.cancelAll();
     await this.#client.drained();
+    stopRecordings(this.#client);
     for (const kq of this.#kqueues) kq.close();
     this.#kqueues.clear();
     if (this.#pool !== undefined) {
@@ -645,6 +660,17 @@ export class Runtime {
       maxAtoms: this.#maxAtoms,
       maxBufferBytes: this.#maxBufferBytes,
     });
+  }
+
+  #recordHost(): RecordHost {
+    return {
+      runtime: this,
+      s: this.#s,
+      client: this.#client,
+      attached: this.#pool === undefined,
+      latencySample: this.#latencySample,
+      stats: () => this.stats(),
+    };
   }
 
   #newClient(): Client {

@@ -75,6 +75,8 @@ export interface Timing {
   completed: number;
   reaped: number;
   worker: number;
+  /** Threadlets that moved: when the worker had replayed the journal (F.T_REPLAYED), or 0. */
+  replayed?: number;
 }
 
 /** Shared by completions without variables or values (frozen: completions are read-only). */

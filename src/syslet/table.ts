@@ -61,6 +61,11 @@ export const F = {
   T_DONE: 12,
   /** Numeric user data carried in shared memory (for completions reaped on another thread). */
   UDATA: 13,
+  /**
+   * Threadlets: when the worker finished replaying the journal of one that moved (sharedNow() ms),
+   * or 0. Written by the worker (worker-run.ts) before the completion is posted.
+   */
+  T_REPLAYED: 15,
 } as const;
 
 /** Bytes before the data area. */
