@@ -62,7 +62,13 @@ interface Recorded {
 /** Merge the threads' recordings of a runtime into the main thread's point (and trace). */
 function mergeThread(point: PointResult, trace: PointTrace, r: ThreadReport): void {
   const their = r.result.points[0]!;
-  for (const q of their.producers) point.producers.push({ ...q, producer: point.producers.length + 1 });
+  for (const q of their.producers) {
+    const producer = point.producers.length + 1;
+    point.producers.push({ ...q, producer });
+    // The thread's completion queue, as its own recording saw it (it was released at its close).
+    const ring = their.rings.completion.find((c) => c.cq === q.cq);
+    if (ring !== undefined && !point.rings.completion.some((c) => c.cq === q.cq)) point.rings.completion.push({ ...ring, producer });
+  }
   point.chains.submitted += their.chains.submitted;
   point.chains.completed += their.chains.completed;
   point.chains.failed += their.chains.failed;

@@ -187,7 +187,7 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   for (const f of findings(p)) {
     out.push(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`);
   }
-  out.push(paint_.dim('! marks a figure above its level; syslet profile --help and the HTML report say what each means'));
+  out.push(paint_.dim('! marks a figure above its level, with what it means and what to try'));
   out.push('');
 
   const total = p.workers.reduce((a, w) => a + w.chains, 0);
