@@ -21,7 +21,8 @@ const HELP = `usage: syslet <command> [options]
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
-                                  then a short profile run (HTML report and trace written)
+                                  a short profile run, and the recording of the du run itself
+                                  (HTML reports and traces written)
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
