@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProfileResult } from '../record/result.js';
 import type { CommandIo } from './profile-command.js';
-import { profileFiles } from './record-preload.js';
+import { profileFiles } from './record-collector.js';
 import { renderTerminal } from './report/terminal.js';
 
 export class RecordUsageError extends Error {}

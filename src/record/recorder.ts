@@ -276,6 +276,7 @@ export class Recording {
   #threadlet(e: ThreadletCallEvent): void {
     if (e.runtime !== this.#host.runtime) return;
     const span: ThreadletSpan = {
+      ...workerPart(),
       name: e.name,
       placement: e.placement,
       start: e.start,
@@ -283,12 +284,6 @@ export class Recording {
       movedAt: e.movedAt,
       reason: e.reason,
       journaled: e.journaled,
-      submitted: 0,
-      started: 0,
-      replayed: 0,
-      completed: 0,
-      reaped: 0,
-      worker: -1,
       outcome: e.handle.state,
     };
     if (this.#threadlets.length < this.#cap) this.#threadlets.push(span);
@@ -303,22 +298,7 @@ export class Recording {
 
   #threadletSettled(id: number, c: Completion): void {
     const t = c.timing;
-    const part: ThreadletSpan = this.#moved.get(id) ?? {
-      name: '?',
-      placement: 'worker',
-      start: 0,
-      end: 0,
-      movedAt: undefined,
-      reason: undefined,
-      journaled: 0,
-      submitted: 0,
-      started: 0,
-      replayed: 0,
-      completed: 0,
-      reaped: 0,
-      worker: -1,
-      outcome: '',
-    };
+    const part: ThreadletSpan = this.#moved.get(id) ?? workerPart();
     part.outcome = c.status === 'done' ? 'fulfilled' : 'rejected';
     if (t !== undefined) {
       part.submitted = t.submitted;
@@ -423,6 +403,26 @@ export class Recording {
   }
 }
 
+/** A threadlet span with no worker part yet (and, until its call event comes, no caller part). */
+function workerPart(): ThreadletSpan {
+  return {
+    name: '?',
+    placement: 'worker',
+    start: 0,
+    end: 0,
+    movedAt: undefined,
+    reason: undefined,
+    journaled: 0,
+    submitted: 0,
+    started: 0,
+    replayed: 0,
+    completed: 0,
+    reaped: 0,
+    worker: -1,
+    outcome: '',
+  };
+}
+
 /** The first `n` spans of `spans`, ordered by submission time (the trace lays out lanes in order). */
 function sortedSpans(spans: Float64Array, n: number): Float64Array {
   const order = Array.from({ length: n }, (_, k) => k);
@@ -463,7 +463,7 @@ export function stopRecordings(client: Client): void {
 
 /**
  * 'syslet:runtime' publishes every runtime made in this thread (its RecordHost), so that the
- * preload's collector (cli/record-preload.ts) records it from its first submission.
+ * preload's collector (cli/record-collector.ts) records it from its first submission.
  */
 const runtimeChannel = diagnostics_channel.channel('syslet:runtime');
 

@@ -79,29 +79,9 @@ describe('syslet profile --html in Chromium', () => {
   });
 
   it('renders every plot with no console error and no network request', async () => {
-    const profileDir = fs.mkdtempSync(path.join(tmp.dir, 'chromium-profile-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const errors: string[] = [];
-    const requests: string[] = [];
-    const url = pathToFileURL(report).href;
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('request', (req) => {
-      if (req.url() !== url) requests.push(req.url());
-    });
-    await page.goto(url, { waitUntil: 'load' });
-
-    const plots = (await page.evaluate(CHECK_PLOTS)) as PlotCheck[];
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'profile-report.png'), fullPage: true });
+    const got = await openReport(report, tmp.dir, 'profile-report.png');
+    context = got.context;
+    const { plots, errors, requests } = got;
 
     // Four sweep plots, and six per run.
     const ids = plots.map((p) => p.id.replace(/-\d+$/, ''));

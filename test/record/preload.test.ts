@@ -151,6 +151,15 @@ describe('node --import syslet/profile', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('the syslet command itself records nothing (the CLI imports the collector, never the preload)', () => {
+    const cwd = path.join(tmp.dir, 'cwd');
+    fs.mkdirSync(cwd);
+    const r = spawnSync(process.execPath, [MAIN, 'du', '-s', ROOT + 'test/fixtures/record'], { cwd, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(fs.readdirSync(cwd)).toEqual([]);
+  });
+
   it('syslet record: usage errors exit with status 2 and name the problem', () => {
     const r = run([MAIN, 'record']);
     expect(r.status).toBe(2);
