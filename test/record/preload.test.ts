@@ -151,6 +151,21 @@ describe('node --import syslet/profile', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('records from creation to exit a runtime nobody closes, and a thread that leaves without closing', () => {
+    const out = path.join(tmp.dir, 'noclose');
+    const r = run(['--import', 'syslet/profile', path.join(ROOT, 'test/fixtures/record/noclose.mjs')], { SYSLET_PROFILE: out });
+    expect(r.stdout).toBe('ok\n');
+    expect(r.status).toBe(0);
+    const json = fs.readdirSync(out).find((n) => /^syslet-profile-[0-9]+\.json$/.test(n))!;
+    const p = (JSON.parse(fs.readFileSync(path.join(out, json), 'utf8')) as ProfileResult).points[0]!;
+    expect(p.runtime!.stoppedBy).toBe('exit');
+    expect(p.producers.map((q) => [q.thread, q.submitted, q.completed])).toEqual([
+      ['main thread', 1, 1],
+      [expect.stringMatching(/^thread [0-9]+$/), 7, 7],
+    ]);
+    expect(p.chains).toMatchObject({ submitted: 8, completed: 8, failed: 0 });
+  });
+
   it('the syslet command itself records nothing (the CLI imports the collector, never the preload)', () => {
     const cwd = path.join(tmp.dir, 'cwd');
     fs.mkdirSync(cwd);
