@@ -11,7 +11,7 @@
  *
  * and the same with the 250-stat batched chains. Each arm has its own runtime (2 workers).
  *
- * Usage: npm run build && tsc -p bench/tsconfig.json && SYSLET_BASE_DIST=... node build/bench/record.js [--rounds N]
+ * Usage: SYSLET_BASE_DIST=/path/to/other/dist npm run bench:record [-- --rounds N]
  */
 import fs from 'node:fs';
 import os from 'node:os';
