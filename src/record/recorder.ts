@@ -174,6 +174,8 @@ export class Recording {
     this.#hub = hub;
     hub.recordings.add(this);
     this.#spans = new Float64Array(Math.min(this.#cap, 1024) * Span.FIELDS);
+    // The id counter's current value (it pairs with nextId()'s Atomics.add on every thread): the
+    // ids handed out from here on are this recording's.
     this.#firstId = (Atomics.load(host.s.ctl, C.NEXT_ID) + 1) >>> 0;
     this.#hist0 = histograms(host.s);
     this.#fromMs = performance.now();

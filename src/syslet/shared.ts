@@ -174,6 +174,8 @@ export class SharedState implements ExecViews {
     const layout = new TableLayout(cfg.tableCapacity, cfg.slotBytes);
     const tableSab = new SharedArrayBuffer(layout.totalBytes);
     const arena = Arena.create(cfg.arenaBytes);
+    // Published with the rest of the block by the MAGIC store below (other threads get the buffer
+    // through postMessage after it).
     Atomics.store(ctl, C.RUNTIME_KEY, (Math.random() * 0x7fffffff) | 1);
     Atomics.store(ctl, C.MAGIC, CTL_MAGIC);
     return new SharedState({

@@ -63,7 +63,8 @@ export const F = {
   UDATA: 13,
   /**
    * Threadlets: when the worker finished replaying the journal of one that moved (sharedNow() ms),
-   * or 0. Written by the worker (worker-run.ts) before the completion is posted.
+   * or 0. Written by the worker (worker-run.ts) before the completion is posted (the post's
+   * release publishes it to the reaper). Bytes 120..127 of the header; E.POLICY is at 112..115.
    */
   T_REPLAYED: 15,
 } as const;
