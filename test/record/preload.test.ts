@@ -166,6 +166,17 @@ describe('node --import syslet/profile', () => {
     expect(p.chains).toMatchObject({ submitted: 8, completed: 8, failed: 0 });
   });
 
+  it('syslet record --json: the figures of each recorded process, after the program\'s own output', () => {
+    const out = path.join(tmp.dir, 'json');
+    const r = run([MAIN, 'record', '--json', '--dir', out, process.execPath, path.join(ROOT, 'test/fixtures/record/noclose.mjs')]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith('ok\n')).toBe(true);
+    const results = JSON.parse(r.stdout.slice(3)) as ProfileResult[];
+    expect(results).toHaveLength(1);
+    expect(results[0]!.tool).toBe('syslet record');
+    expect(results[0]!.points[0]!.chains).toMatchObject({ submitted: 8, completed: 8, failed: 0 });
+  });
+
   it('the syslet command itself records nothing (the CLI imports the collector, never the preload)', () => {
     const cwd = path.join(tmp.dir, 'cwd');
     fs.mkdirSync(cwd);
@@ -179,6 +190,9 @@ describe('node --import syslet/profile', () => {
     const r = run([MAIN, 'record']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('syslet: record: expected a command to run: syslet record -- node app.js');
+    const help = run([MAIN, 'record', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: syslet record \[options\] -- COMMAND \[ARG\]\.\.\.\n/);
     const bad = run([MAIN, 'record', '--interval', '0', '--', 'node']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('syslet: record: --interval: expected an integer from 1 to 60000, got "0"');
