@@ -69,6 +69,7 @@ function mergeThread(point: PointResult, trace: PointTrace, r: ThreadReport): vo
   point.chains.submitted += their.chains.submitted;
   point.chains.completed += their.chains.completed;
   point.chains.failed += their.chains.failed;
+  point.config.producers = point.producers.length;
   point.chains.perSec = point.elapsedMs > 0 ? point.chains.completed / (point.elapsedMs / 1000) : 0;
   for (const t of r.trace.producers) {
     trace.producers.push({ ...t, spans: Float64Array.from(t.spans as unknown as number[]), bursts: new Float64Array(0) });
