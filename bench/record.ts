@@ -33,6 +33,8 @@ interface Arm {
   record: boolean;
   storm: number[];
   batched: number[];
+  /** Process CPU time (user + system, every thread) per stat, µs, for the storm. */
+  stormCpu: number[];
 }
 
 function median(xs: number[]): number {
@@ -40,10 +42,17 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+let lastCpuUs = 0;
+
+/** Wall milliseconds; the process CPU microseconds it took are left in lastCpuUs. */
 async function timed(f: () => Promise<unknown>): Promise<number> {
+  const c = process.cpuUsage();
   const t = performance.now();
   await f();
-  return performance.now() - t;
+  const ms = performance.now() - t;
+  const d = process.cpuUsage(c);
+  lastCpuUs = d.user + d.system;
+  return ms;
 }
 
 async function main(): Promise<void> {
@@ -67,10 +76,10 @@ async function main(): Promise<void> {
   const baseDist = process.env.SYSLET_BASE_DIST;
   if (baseDist !== undefined) {
     const base = (await import(pathToFileURL(path.join(baseDist, 'index.js')).href)) as { Runtime: typeof Runtime };
-    arms.push({ name: 'base (no recorder hooks)', ...(await make(base.Runtime)), record: false, storm: [], batched: [] });
+    arms.push({ name: 'base (no recorder hooks)', ...(await make(base.Runtime)), record: false, storm: [], batched: [], stormCpu: [] });
   }
-  arms.push({ name: 'not recording', ...(await make(Runtime)), record: false, storm: [], batched: [] });
-  arms.push({ name: 'recording', ...(await make(Runtime)), record: true, storm: [], batched: [] });
+  arms.push({ name: 'not recording', ...(await make(Runtime)), record: false, storm: [], batched: [], stormCpu: [] });
+  arms.push({ name: 'recording', ...(await make(Runtime)), record: true, storm: [], batched: [], stormCpu: [] });
   let spans = 0;
   // One warm-up round, not counted.
   for (let round = -1; round < ROUNDS; round++) {
@@ -79,6 +88,7 @@ async function main(): Promise<void> {
     for (const a of order) {
       const recs = a.record ? [a.rt.record(), a.big.record()] : [];
       const storm = await timed(() => Promise.all(stormChains.map((c) => a.rt.submit(c).promise)));
+      const stormCpu = lastCpuUs / FILES;
       const batched = await timed(() => Promise.all(batchedChains.map((c) => a.big.submit(c).promise)));
       for (const r of recs) {
         const res = await r.stop();
@@ -87,6 +97,7 @@ async function main(): Promise<void> {
       }
       if (round >= 0) {
         a.storm.push(FILES / (storm / 1000));
+        a.stormCpu.push(stormCpu);
         a.batched.push(FILES / (batched / 1000));
       }
     }
@@ -96,13 +107,14 @@ async function main(): Promise<void> {
   // Ratios of arms measured in the same round (seconds apart), then their median: the machine's
   // load moves slowly, so paired ratios hold far better than ratios of medians.
   const ref = arms.find((x) => x.name === 'not recording')!;
-  const paired = (a: Arm, b: Arm, k: 'storm' | 'batched'): string =>
+  const paired = (a: Arm, b: Arm, k: 'storm' | 'batched' | 'stormCpu'): string =>
     median(a[k].map((x, i) => x / b[k][i]!)).toFixed(3);
   for (const a of arms) {
     const s = median(a.storm);
     const b = median(a.batched);
     console.log(
       `${a.name.padEnd(26)} storm ${Math.round(s).toLocaleString('en-US').padStart(9)} stats/s, ${paired(a, ref, 'storm')}x not recording, ${paired(a, arms[0]!, 'storm')}x ${arms[0]!.name} (rounds ${a.storm.map((x) => Math.round(x / 1000)).join(',')}k)\n` +
+        `${''.padEnd(26)} storm CPU ${median(a.stormCpu).toFixed(2)} µs per stat (all threads), ${paired(a, ref, 'stormCpu')}x not recording, ${paired(a, arms[0]!, 'stormCpu')}x ${arms[0]!.name}\n` +
         `${''.padEnd(26)} batched ${Math.round(b).toLocaleString('en-US').padStart(9)} stats/s, ${paired(a, ref, 'batched')}x not recording, ${paired(a, arms[0]!, 'batched')}x ${arms[0]!.name}`,
     );
   }
