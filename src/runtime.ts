@@ -33,11 +33,11 @@ import {
   WorkerState,
   type SharedHandles,
 } from './syslet/shared.js';
-import { validate, type Plan } from './syslet/validate.js';
+import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, Status } from './syslet/table.js';
-import { compilePolicy, narrowPolicy, NO_POLICY, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
+import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, NO_POLICY, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
 
 export { Submission };
 
@@ -118,6 +118,12 @@ export interface SubmitOptions {
   kq?: Kqueue;
   /** Narrow the runtime's policy for this submission. */
   policy?: Policy;
+  /**
+   * Descriptors and rt.alloc() buffers this chain may use beside those it opens and declares.
+   * Under a policy a chain may name no others (other descriptors: -EBADF; other arena addresses:
+   * ChainError at submission); without one, granted descriptors are also ones it may close.
+   */
+  grant?: Grant;
 }
 
 export interface QueueStats extends RingCounters {
@@ -658,7 +664,7 @@ export class Runtime {
   /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
   #registerPolicy(p: PolicySpec): number {
     if (unrestricted(p)) return 0;
-    return this.#s.policies.register(p.mask, p.root, p.cwd);
+    return this.#s.policies.register(p);
   }
 
   #submissionPolicy(p: Policy | undefined): number {
@@ -718,6 +724,10 @@ export class Runtime {
       if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
     }
     const policy = this.#submissionPolicy(opts.policy);
+    if (plan !== undefined && (policy !== 0 || opts.grant !== undefined)) {
+      const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena.sab, 'submit: grant');
+      plan = forSubmission(plan, policy !== 0, grant, this.#s.layout.dataBytes);
+    }
     return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq, policy };
   }
 }

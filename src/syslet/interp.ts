@@ -18,8 +18,8 @@ import {
   SYSLET_SYNC,
   stopFires,
 } from './flags.js';
-import { Op } from './ops.js';
-import { allowsOp, confine, type CompiledPolicy, type PolicyTable } from './policy.js';
+import { Op, OPS, type PathResolve } from './ops.js';
+import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
@@ -56,6 +56,18 @@ const STAT_OPTS = { throwIfNoEntry: false } as const;
 const READDIR_OPTS = { bufferSize: 1024 } as const;
 const A0 = ATOM_HEADER_WORDS;
 
+/**
+ * Per opcode, from the operations table's parameter kinds: which arguments are descriptors and
+ * which are paths (with how a root resolves them). Every check below is keyed on these, so a new
+ * atom is confined by declaring its parameters' kinds.
+ */
+const FD_ARGS: readonly (readonly number[])[] = OPS.map((o) =>
+  o.params.flatMap((q, k) => (q.kind === 'fd' ? [k] : [])),
+);
+const PATH_ARGS: readonly (readonly (readonly [number, PathResolve])[])[] = OPS.map((o) =>
+  o.params.flatMap((q, k) => (q.kind === 'path' ? [[k, q.resolve ?? 'follow'] as const] : [])),
+);
+
 export class Interpreter {
   readonly #t: ExecViews;
   readonly #workerSlot: number;
@@ -70,6 +82,11 @@ export class Interpreter {
   #deadline = 0;
   /** The chain's policy, checked as each atom runs. */
   #policy: CompiledPolicy | undefined;
+  /** Word index of the descriptors the submission granted (count, then fds), or -1. */
+  #grants = -1;
+  /** This atom's path arguments as resolved under the policy's root (by argument index). */
+  readonly #paths: (string | undefined)[] = [];
+  readonly #resolver = new Resolver();
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
 
@@ -106,6 +123,8 @@ export class Interpreter {
     this.#deadline = deadline;
     const policyId = i32[eb + E.POLICY]!;
     this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
+    const grants = i32[db + D.GRANTS]!;
+    this.#grants = grants === 0 ? -1 : db + grants;
     const budget = i32[eb + E.STEP_BUDGET]!;
     let steps = i32[eb + E.STEPS]!;
     let pc = i32[eb + E.PC]!;
@@ -171,6 +190,8 @@ export class Interpreter {
       pc = next;
     }
 
+    // Descriptors a confined chain opened and did not close are closed when it ends.
+    if (this.#policy !== undefined) t.policies.closeHeld(id);
     i32[eb + E.STATUS] = status;
     i32[eb + E.ATOM] = atom;
     i32[eb + E.STEPS] = steps;
@@ -255,7 +276,10 @@ export class Interpreter {
     }
   }
 
+  /** A string argument: under a policy, a path argument as resolved under the root. */
   #str(aw: number, k: number): string {
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
@@ -263,19 +287,82 @@ export class Interpreter {
   }
 
   /**
-   * A path argument after the policy's check: the path to use, or -errno. `follow` says whether
-   * the operation follows a symlink in the last component.
+   * A path argument: the path to pass to the system call. Under a policy the prologue of #exec
+   * resolved it (every path parameter, by its declared PathResolve) or ended the atom with the
+   * refusal; `follow` is what the operation does with a symlink in the last component, and is
+   * declared in the operations table for the policy's use.
    */
-  #path(aw: number, k: number, follow: boolean): string | number {
-    const p = this.#str(aw, k);
-    return this.#policy === undefined ? p : confine(this.#policy, p, follow);
+  #path(aw: number, k: number, _follow: boolean): string | number {
+    return this.#str(aw, k);
+  }
+
+  /** Whether the submission granted descriptor `fd`. */
+  #granted(fd: number): boolean {
+    const g = this.#grants;
+    if (g < 0) return false;
+    const i32 = this.#t.i32;
+    const n = i32[g]!;
+    for (let k = 1; k <= n; k++) if (i32[g + k] === fd) return true;
+    return false;
+  }
+
+  /**
+   * The capability checks every atom passes before its system call, keyed on its parameters'
+   * kinds: 0, or the atom's result. Descriptors: under a policy only those this chain holds or
+   * the submission granted (-EBADF); without one, close only those a chain opened or the
+   * submission granted, so no chain closes the runtime's or Node's own. Paths: resolved under the
+   * root into #paths.
+   */
+  #check(aw: number, op: number, policy: CompiledPolicy | undefined): number {
+    const fds = FD_ARGS[op];
+    if (fds !== undefined && fds.length > 0 && (policy !== undefined || op === Op.CLOSE)) {
+      const table = this.#t.policies;
+      for (let j = 0; j < fds.length; j++) {
+        const fd = this.#num(aw, fds[j]!);
+        // Not a descriptor at all: the operation reports it (-EFAULT, -EBADF).
+        if (!isFd(fd)) continue;
+        const ok =
+          policy !== undefined ? table.holds(fd, this.#id) : table.chainOpened(fd);
+        if (!ok && !this.#granted(fd)) return -errno.EBADF;
+      }
+    }
+    if (policy !== undefined && policy.root !== '') {
+      const paths = PATH_ARGS[op];
+      if (paths !== undefined) {
+        for (let j = 0; j < paths.length; j++) {
+          const [k, mode] = paths[j]!;
+          if (mode === 'none' || mode === 'open' || this.#kind(aw, k) !== ArgKind.STR) continue;
+          const r = this.#resolver.resolve(policy, this.#str(aw, k), mode);
+          if (typeof r === 'number') return r;
+          this.#paths[k] = r;
+        }
+      }
+    }
+    return 0;
   }
 
   #exec(aw: number): number {
     const i32 = this.#t.i32;
     const op = i32[aw]!;
-    if (this.#policy !== undefined && !allowsOp(this.#policy, op)) return -errno.EACCES;
+    const policy = this.#policy;
+    if (policy !== undefined && !allowsOp(policy, op)) return -errno.EACCES;
     try {
+      const refused = this.#check(aw, op, policy);
+      if (refused !== 0) return refused;
+      return this.#op(aw, op, policy);
+    } catch (err) {
+      return resultOfError(err);
+    } finally {
+      if (policy !== undefined) {
+        this.#paths.length = 0;
+        this.#resolver.release();
+      }
+    }
+  }
+
+  #op(aw: number, op: number, policy: CompiledPolicy | undefined): number {
+    const i32 = this.#t.i32;
+    {
       switch (op) {
         case Op.NOP: {
           if (this.#kind(aw, 0) === ArgKind.NONE) return 0;
@@ -283,16 +370,17 @@ export class Interpreter {
           return Number.isNaN(r) ? -errno.EFAULT : r;
         }
         case Op.OPEN: {
-          const path = this.#path(aw, 0, true);
-          if (typeof path === 'number') return path;
+          const path = this.#str(aw, 0);
           const flags = this.#num(aw, 1);
           const mode = this.#kind(aw, 2) === ArgKind.NONE ? 0o666 : this.#num(aw, 2);
           if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
-          return fs.openSync(path, flags, mode);
+          return this.#open(path, flags, mode, policy);
         }
         case Op.CLOSE: {
           const fd = this.#num(aw, 0);
           if (!isFd(fd)) return badFd(fd);
+          // Forget it first: once closed, another thread's open may get the number.
+          this.#t.policies.recordClose(fd);
           fs.closeSync(fd);
           return 0;
         }
@@ -348,8 +436,10 @@ export class Interpreter {
           else if (op === Op.SYMLINK) fs.symlinkSync(a, b);
           else if (op === Op.LINK) fs.linkSync(a, b);
           else {
-            const flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
+            let flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
             if (!Number.isInteger(flags)) return badInt(flags);
+            // The resolver created the destination (it did not exist): COPYFILE_EXCL is satisfied.
+            if (policy !== undefined && this.#resolver.created) flags &= ~fs.constants.COPYFILE_EXCL;
             fs.copyFileSync(a, b, flags);
           }
           return 0;
@@ -433,9 +523,28 @@ export class Interpreter {
         default:
           return -errno.ENOSYS;
       }
-    } catch (err) {
-      return resultOfError(err);
     }
+  }
+
+  /**
+   * open(2), recording the descriptor as a chain's: under a policy, held by this chain (at most
+   * maxFds at once: -EMFILE past it, or past the descriptor table), closed when it ends.
+   */
+  #open(path: string, flags: number, mode: number, policy: CompiledPolicy | undefined): number {
+    const table = this.#t.policies;
+    if (policy === undefined) {
+      const fd = fs.openSync(path, flags, mode);
+      table.recordOpen(fd, 0);
+      return fd;
+    }
+    if (table.held(this.#id) >= policy.maxFds) return -errno.EMFILE;
+    const fd = this.#resolver.open(policy, path, flags, mode);
+    if (fd < 0) return fd;
+    if (!table.recordOpen(fd, this.#id)) {
+      fs.closeSync(fd);
+      return -errno.EMFILE;
+    }
+    return fd;
   }
 
   /** read, pread, write, pwrite: straight between the file and arena memory, no copy. */

@@ -133,6 +133,11 @@ export const D = {
   /** Number of declared buffers; their [offset, length] pairs follow at BUFS. */
   NBUFS: 7,
   BUFS: 8,
+  /**
+   * Word offset of the descriptors the submission grants (a count, then the descriptors; placed
+   * where the values area began, which moves past them), or 0 for none.
+   */
+  GRANTS: 9,
   /** Word offset of the atom offset table (one word per atom). */
   ATOM_TABLE: 16,
 } as const;
