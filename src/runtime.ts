@@ -725,7 +725,7 @@ export class Runtime {
     }
     const policy = this.#submissionPolicy(opts.policy);
     if (plan !== undefined && (policy !== 0 || opts.grant !== undefined)) {
-      const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena.sab, 'submit: grant');
+      const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
       plan = forSubmission(plan, policy !== 0, grant, this.#s.layout.dataBytes);
     }
     return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq, policy };

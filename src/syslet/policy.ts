@@ -25,6 +25,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Arena } from '../ring/arena.js';
 import { WORD_BYTES } from '../ring/layout.js';
 import { errno, resultOfError } from './errno.js';
 import { OP_BY_NAME, OPS, type OpName, type PathResolve } from './ops.js';
@@ -408,7 +409,11 @@ export const NO_GRANT: GrantSpec = Object.freeze({ fds: Object.freeze([]), range
 /** Most descriptors one submission may grant. */
 export const MAX_GRANTED_FDS = 64;
 
-export function compileGrant(g: Grant, arenaSab: ArrayBufferLike, where: string): GrantSpec {
+/**
+ * Validate a grant. A granted Buffer covers its bytes to the end of its arena allocation (the
+ * same bound validation gives a bare address: rt.alloc() rounds blocks up; the rest is its own).
+ */
+export function compileGrant(g: Grant, arena: Arena, where: string): GrantSpec {
   if (typeof g !== 'object' || g === null) throw new TypeError(`${where}: expected { fds?, buffers? }, got ${String(g)}`);
   for (const k of Object.keys(g)) {
     if (k !== 'fds' && k !== 'buffers') throw new TypeError(`${where}.${k}: unknown field; expected fds, buffers`);
@@ -430,10 +435,12 @@ export function compileGrant(g: Grant, arenaSab: ArrayBufferLike, where: string)
   if (g.buffers !== undefined) {
     if (!Array.isArray(g.buffers)) throw new TypeError(`${where}.buffers: expected an array of Buffers from rt.alloc()`);
     for (const b of g.buffers as unknown[]) {
-      if (!(b instanceof Uint8Array) || b.buffer !== arenaSab) {
-        throw new TypeError(`${where}.buffers: expected Buffers from rt.alloc(), got ${b instanceof Uint8Array ? 'a buffer rt.alloc() did not return' : String(b)}`);
+      if (!(b instanceof Uint8Array)) throw new TypeError(`${where}.buffers: expected Buffers from rt.alloc(), got ${String(b)}`);
+      const block = b.buffer === arena.sab ? arena.blockContaining(b.byteOffset) : undefined;
+      if (block === undefined) {
+        throw new TypeError(`${where}.buffers: expected Buffers from rt.alloc(), got a buffer rt.alloc() did not return (or one freed)`);
       }
-      ranges.push([b.byteOffset, b.byteOffset + b.byteLength]);
+      ranges.push([b.byteOffset, block.end]);
     }
   }
   return fds.length === 0 && ranges.length === 0 ? NO_GRANT : { fds, ranges };
