@@ -653,13 +653,15 @@ export class Resolver {
 function components(policy: CompiledPolicy, p: string): string[] | undefined {
   if (path.isAbsolute(p)) return under(policy, p);
   const cwd = policy.cwd === policy.root ? [] : under(policy, policy.cwd);
-  if (cwd === undefined) return undefined;
-  return [...cwd, ...p.split('/')];
+  // A cwd outside the root (`syslet run --root DIR` from elsewhere): only its lexical join with
+  // `p` can lead inside; nothing outside the root is walked.
+  if (cwd === undefined) return under(policy, path.resolve(policy.cwd, p));
+  return [...cwd, ...p.split('/').filter((c) => c !== '')];
 }
 
 /** The components of absolute `p` after the root (as given, or real), or undefined. */
 function under(policy: CompiledPolicy, p: string): string[] | undefined {
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  const parts = p.split('/').filter((c) => c !== '');
   for (const r of [policy.root, policy.realRoot]) {
     const rp = r.split('/').filter((c) => c !== '');
     if (rp.length <= parts.length && rp.every((c, k) => parts[k] === c)) return parts.slice(rp.length);
