@@ -399,6 +399,8 @@ export class Runtime {
               s.i32[eb + E.VALUES_LEN] = 0;
               s.i32[eb + E.VALUES_HEAP] = 0;
               s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+              // A confined chain's descriptors are closed when it ends, this way too.
+              if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
               s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
               Atomics.add(ctl, C.S_OWNER_DEAD, 1);
               break;

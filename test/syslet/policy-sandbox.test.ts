@@ -146,6 +146,33 @@ describe('descriptors: a confined chain uses only those it opened or was granted
   });
 });
 
+describe('descriptors held across threads', () => {
+  it('an inline prefix\'s descriptors travel with the chain to its worker, and are closed at its end', async () => {
+    const c = await run({
+      buffers: { b: 8 },
+      atoms: [
+        { op: 'open', args: ['inside.txt', 'r'], into: 'fd', flags: 0x02 },
+        { op: 'pread', args: [{ var: 'fd' }, { buf: 'b' }, 2, 0], into: 'n' },
+      ],
+    });
+    expect(c.vars.n).toBe(2);
+    expect(fdTarget(c.vars.fd!)).not.toBe(path.join(root, 'inside.txt'));
+  });
+
+  it('a worker dying mid-chain does not leak the chain\'s descriptors', async () => {
+    await using dying = await Runtime.create({ workers: 1, policy: { root }, faults: { pumpError: 1 } });
+    const file = path.join(root, 'inside.txt');
+    const results: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await dying.run({ atoms: [{ op: 'open', args: ['inside.txt', 'r'], into: 'fd', flags: 0x02 }, { op: 'nop' }] } as Chain);
+      results.push(c.result);
+    }
+    expect(results).toEqual([-errno.EOWNERDEAD, -errno.EOWNERDEAD, -errno.EOWNERDEAD, -errno.EOWNERDEAD]);
+    const open = fs.readdirSync('/proc/self/fd').filter((n) => fdTarget(Number(n)) === file);
+    expect(open).toEqual([]);
+  });
+});
+
 describe('descriptor exhaustion: a bound per chain, -EMFILE past it', () => {
   it('maxFds bounds the descriptors held at once; the host can still open files', async () => {
     const atoms: Atom[] = [];
