@@ -460,10 +460,14 @@ const O_PATH = 0o10000000;
 const LINUX_ARCHES = new Set(['x64', 'arm64', 'arm', 'ia32', 'ppc64', 's390x', 'riscv64', 'loong64']);
 /**
  * Whether paths are resolved beneath the root by held directory descriptors (Linux with /proc),
- * or by real path with the remaining race (elsewhere).
+ * or by real path with the remaining race (elsewhere). SYSLET_RESOLVE_BY_REALPATH=1 forces the
+ * latter, to test it on Linux.
  */
 export const RESOLVE_BENEATH: boolean =
-  process.platform === 'linux' && LINUX_ARCHES.has(process.arch) && fs.existsSync('/proc/self/fd');
+  process.platform === 'linux' &&
+  LINUX_ARCHES.has(process.arch) &&
+  fs.existsSync('/proc/self/fd') &&
+  process.env.SYSLET_RESOLVE_BY_REALPATH !== '1';
 const C = fs.constants;
 const O_DIR_PIN = O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW;
 const O_PIN = O_PATH | C.O_NOFOLLOW;

@@ -498,6 +498,45 @@ describe('two-path operations are confined at both ends', () => {
   });
 });
 
+describe('where /proc is not available', () => {
+  it('paths are checked by real path: the same refusals, the root itself usable', () => {
+    const script = `
+      import { Runtime } from ${JSON.stringify(INDEX)};
+      const rt = await Runtime.create({ workers: 1, policy: { root: ${JSON.stringify(root)} } });
+      const c = await rt.run({ atoms: [
+        { op: 'stat', args: ['inside.txt'], into: 'inside' },
+        { op: 'stat', args: ['../outside/secret.txt'], into: 'up' },
+        { op: 'stat', args: [${JSON.stringify(secret)}], into: 'abs' },
+        { op: 'symlink', args: ['../outside', 'fallback-link'], into: 'made' },
+        { op: 'open', args: ['fallback-link/planted.txt', 'w'], into: 'through' },
+        { op: 'unlink', args: ['fallback-link'], into: 'removed' },
+        { op: 'readdir', args: ['.'], into: 'dot' },
+        { op: 'stat', args: [${JSON.stringify(root)}], into: 'root' },
+      ] });
+      await rt.close();
+      console.log(JSON.stringify(c.vars));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, SYSLET_RESOLVE_BY_REALPATH: '1' },
+    });
+    expect(r.stderr).toBe('');
+    const vars = JSON.parse(r.stdout) as Record<string, number>;
+    expect(vars).toEqual({
+      inside: 0,
+      up: -errno.EACCES,
+      abs: -errno.EACCES,
+      made: 0,
+      through: -errno.EACCES,
+      removed: 0,
+      dot: fs.readdirSync(root).length,
+      root: 0,
+    });
+    expect(fs.existsSync(path.join(outside, 'planted.txt'))).toBe(false);
+  });
+});
+
 describe('no chain closes the descriptors the runtime and Node depend on', () => {
   it('syslet run on a chain close(3) reports -EBADF instead of killing the process', () => {
     const cwd = path.join(tmp.dir, 'cli');
