@@ -349,20 +349,6 @@ export class Interpreter {
     try {
       const refused = this.#check(aw, op, policy);
       if (refused !== 0) return refused;
-      return this.#op(aw, op, policy);
-    } catch (err) {
-      return resultOfError(err);
-    } finally {
-      if (policy !== undefined) {
-        this.#paths.length = 0;
-        this.#resolver.release();
-      }
-    }
-  }
-
-  #op(aw: number, op: number, policy: CompiledPolicy | undefined): number {
-    const i32 = this.#t.i32;
-    {
       switch (op) {
         case Op.NOP: {
           if (this.#kind(aw, 0) === ArgKind.NONE) return 0;
@@ -522,6 +508,13 @@ export class Interpreter {
           return process.pid;
         default:
           return -errno.ENOSYS;
+      }
+    } catch (err) {
+      return resultOfError(err);
+    } finally {
+      if (policy !== undefined) {
+        this.#paths.length = 0;
+        this.#resolver.release();
       }
     }
   }

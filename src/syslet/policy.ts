@@ -596,55 +596,45 @@ export class Resolver {
       if (last && !follow) {
         return verified(top, policy) ? [top, c] : -errno.EACCES;
       }
-      let fd: number;
+      let fd = -1;
       try {
         fd = fs.openSync(at, last ? O_PIN : O_DIR_PIN);
       } catch (e) {
         const code = codeOf(e);
         if (last && code === 'ENOENT') return verified(top, policy) ? [top, c] : -errno.EACCES;
+        // Not a directory: a symlink to expand, or a file in the middle of the path (linkTarget
+        // tells them apart).
         if (code !== 'ENOTDIR') return errOf(e);
-        // Not a directory: a symlink to expand, or a file in the middle of the path.
-        const t = linkTarget(at);
-        if (typeof t === 'number') return t;
-        if (++links > MAX_LINKS) return -errno.ELOOP;
-        const expanded = expand(policy, t, comps, i);
-        if (expanded === undefined) return -errno.EACCES;
-        if (expanded.absolute) {
-          stack.length = 1;
-          top = stack[0]!;
-        }
-        comps.splice(0, comps.length, ...expanded.comps);
-        i = 0;
-        continue;
       }
-      this.#pins.push(fd);
-      if (last) {
-        // O_PATH | O_NOFOLLOW opens a symlink itself: expand it.
+      if (fd >= 0) {
+        this.#pins.push(fd);
+        if (!last) {
+          stack.push(fd);
+          top = fd;
+          i++;
+          continue;
+        }
+        // O_PATH | O_NOFOLLOW opens a symlink itself: expand it; anything else is the object.
         let isLink: boolean;
         try {
           isLink = fs.fstatSync(fd).isSymbolicLink();
         } catch (e) {
           return errOf(e);
         }
-        if (isLink) {
-          const t = linkTarget(at);
-          if (typeof t === 'number') return t;
-          if (++links > MAX_LINKS) return -errno.ELOOP;
-          const expanded = expand(policy, t, comps, i);
-          if (expanded === undefined) return -errno.EACCES;
-          if (expanded.absolute) {
-            stack.length = 1;
-            top = stack[0]!;
-          }
-          comps.splice(0, comps.length, ...expanded.comps);
-          i = 0;
-          continue;
-        }
-        return verified(fd, policy) ? [fd, ''] : -errno.EACCES;
+        if (!isLink) return verified(fd, policy) ? [fd, ''] : -errno.EACCES;
       }
-      stack.push(fd);
-      top = fd;
-      i++;
+      // A symlink: its target's components replace it, from its directory (or from the root).
+      const t = linkTarget(at);
+      if (typeof t === 'number') return t;
+      if (++links > MAX_LINKS) return -errno.ELOOP;
+      const expanded = expand(policy, t, comps, i);
+      if (expanded === undefined) return -errno.EACCES;
+      if (expanded.absolute) {
+        stack.length = 1;
+        top = stack[0]!;
+      }
+      comps.splice(0, comps.length, ...expanded.comps);
+      i = 0;
     }
     return verified(top, policy) ? [top, ''] : -errno.EACCES;
   }

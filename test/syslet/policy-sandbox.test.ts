@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError, OPS, Runtime, errno, type Atom, type Chain } from '../../dist/index.js';
-import { tempDir } from '../helpers.js';
+import { snapshot, tempDir } from '../helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const INDEX = new URL('../../dist/index.js', import.meta.url).href;
@@ -21,21 +21,6 @@ let root: string;
 let outside: string;
 let secret: string;
 let rt: Runtime;
-
-/** Every entry under `dir` with its size and mtime: a before/after picture. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const st = fs.lstatSync(p);
-      out.push(`${path.relative(dir, p)} ${st.mode} ${st.size} ${st.mtimeMs}`);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 /** What descriptor `fd` refers to now ('' when it is not open). */
 function fdTarget(fd: number): string {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError, OPS, Runtime, type Atom, type Chain } from '../../dist/index.js';
-import { tempDir } from '../helpers.js';
+import { snapshot, tempDir } from '../helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let root: string;
@@ -18,21 +18,6 @@ let rt: Runtime;
 let hostFd: number;
 let hostBuf: Buffer;
 const HOST_BYTES = 'HOST-MEMORY-NOT-FOR-CHAINS';
-
-/** Every file under `dir` with its size and mtime: a before/after picture. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const st = fs.lstatSync(p);
-      out.push(`${path.relative(dir, p)} ${st.mode} ${st.size} ${st.mtimeMs}`);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 beforeAll(async () => {
   tmp = tempDir('syslet-prop-');
