@@ -510,6 +510,7 @@ export class Interpreter {
           return -errno.ENOSYS;
       }
     } catch (err) {
+      if (policy !== undefined) this.#resolver.undoCreate();
       return resultOfError(err);
     } finally {
       if (policy !== undefined) {

@@ -219,7 +219,7 @@ export class PolicyTable {
     if (fd >= FD_SLOTS) return false;
     const i32 = this.i32;
     Atomics.store(i32, FD_OWNER + fd, owner);
-    // Release: pairs with the acquire loads in holds() and mayClose() on other threads.
+    // Release: pairs with the acquire loads in holds(), chainOpened() and held() on other threads.
     Atomics.store(i32, FD_STATE + fd, owner === 0 ? FD_CHAIN : FD_HELD);
     for (let hwm = Atomics.load(i32, P_FD_HWM); hwm <= fd; hwm = Atomics.load(i32, P_FD_HWM)) {
       if (Atomics.compareExchange(i32, P_FD_HWM, hwm, fd + 1) === hwm) break;
@@ -490,6 +490,8 @@ export class Resolver {
   readonly #pins: number[] = [];
   /** The last resolve() in 'create' mode created the file (it did not exist). */
   created = false;
+  /** What it created: its held directory, name and descriptor. */
+  #createdAt: [number, string, number] | undefined;
 
   /** Close what the last atom's resolutions held. */
   release(): void {
@@ -507,6 +509,7 @@ export class Resolver {
   /** The path an atom may pass to its system call for `p` under `policy`, or -errno. */
   resolve(policy: CompiledPolicy, p: string, mode: PathResolve): string | number {
     this.created = false;
+    this.#createdAt = undefined;
     if (policy.root === '' || mode === 'none' || mode === 'open') return p;
     if (!RESOLVE_BENEATH) return confine(policy, p, mode !== 'nofollow');
     const w = this.#walk(policy, p, mode !== 'nofollow');
@@ -528,7 +531,26 @@ export class Resolver {
     }
     this.#pins.push(fd);
     this.created = true;
+    this.#createdAt = [dir, name, fd];
     return `${PROC_FD}${fd}`;
+  }
+
+  /**
+   * The operation failed after resolve() created its file: remove it again (if the name still
+   * holds that file), so a failed atom leaves nothing behind, as the system call would.
+   */
+  undoCreate(): void {
+    const c = this.#createdAt;
+    if (!this.created || c === undefined) return;
+    const [dir, name, fd] = c;
+    this.created = false;
+    this.#createdAt = undefined;
+    try {
+      const at = `${PROC_FD}${dir}/${name}`;
+      if (fs.lstatSync(at).ino === fs.fstatSync(fd).ino) fs.unlinkSync(at);
+    } catch {
+      // Gone or replaced already: nothing of ours to remove.
+    }
   }
 
   /**
@@ -542,12 +564,14 @@ export class Resolver {
       const c = confine(policy, p, true);
       return typeof c === 'number' ? c : fs.openSync(c, flags, mode);
     }
-    const w = this.#walk(policy, p, (flags & C.O_NOFOLLOW) === 0);
+    const nofollow = (flags & C.O_NOFOLLOW) !== 0;
+    const w = this.#walk(policy, p, !nofollow);
     if (typeof w === 'number') return w;
     const [dir, name] = w;
     // An existing object was pinned by the walk (or the name is the directory itself): reopen it
-    // through its descriptor. Otherwise create the name, never following a symlink.
-    const target = name === '' ? `${PROC_FD}${dir}` : `${PROC_FD}${dir}/${name}`;
+    // through its descriptor ('/.' when the caller's O_NOFOLLOW would refuse the /proc link).
+    // Otherwise open or create the name in its held directory, never following a symlink.
+    const target = name !== '' ? `${PROC_FD}${dir}/${name}` : nofollow ? `${PROC_FD}${dir}/.` : `${PROC_FD}${dir}`;
     const fd = fs.openSync(target, name === '' ? flags : flags | C.O_NOFOLLOW, mode);
     if (!verified(fd, policy)) {
       fs.closeSync(fd);
@@ -567,6 +591,11 @@ export class Resolver {
     if (policy.realRoot === '\0') return -errno.EACCES;
     const comps = components(policy, p);
     if (comps === undefined) return -errno.EACCES;
+    // A trailing slash names a directory: with `follow`, walk into it ('.'). Acting on a name
+    // (mkdir('a/'), lstat('a/')), the name itself if it is a directory or does not exist; a
+    // symlink there is followed (as the kernel does), anything else is -ENOTDIR.
+    let slash = p.endsWith('/') && comps.length > 0;
+    if (follow && slash) comps.push('.');
     let top: number;
     try {
       top = fs.openSync(policy.realRoot, O_DIR_PIN & ~C.O_NOFOLLOW);
@@ -593,7 +622,7 @@ export class Resolver {
         continue;
       }
       const at = `${PROC_FD}${top}/${c}`;
-      if (last && !follow) {
+      if (last && !follow && !slash) {
         return verified(top, policy) ? [top, c] : -errno.EACCES;
       }
       let fd = -1;
@@ -615,13 +644,23 @@ export class Resolver {
           continue;
         }
         // O_PATH | O_NOFOLLOW opens a symlink itself: expand it; anything else is the object.
-        let isLink: boolean;
+        let st: fs.Stats;
         try {
-          isLink = fs.fstatSync(fd).isSymbolicLink();
+          st = fs.fstatSync(fd);
         } catch (e) {
           return errOf(e);
         }
+        const isLink = st.isSymbolicLink();
+        if (!isLink && slash && !follow) {
+          if (!st.isDirectory()) return -errno.ENOTDIR;
+          return verified(top, policy) ? [top, c] : -errno.EACCES;
+        }
         if (!isLink) return verified(fd, policy) ? [fd, ''] : -errno.EACCES;
+        if (slash && !follow) {
+          // 'link/': the kernel follows it; so does the walk, into the directory it names.
+          slash = false;
+          comps.push('.');
+        }
       }
       // A symlink: its target's components replace it, from its directory (or from the root).
       const t = linkTarget(at);

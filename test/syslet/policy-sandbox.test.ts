@@ -96,22 +96,23 @@ describe('descriptors: a confined chain uses only those it opened or was granted
     const holder = rt.submit({
       atoms: [
         { op: 'open', args: ['inside.txt', 'r'], into: 'fd' },
+        { op: 'open', args: ['holding', 'w'], into: 'mark' },
+        { op: 'close', args: [{ var: 'mark' }] },
         { op: 'nanosleep', args: [300e6] },
         { op: 'fstat', args: [{ var: 'fd' }], into: 'mine' },
       ],
     } as Chain);
+    for (let i = 0; i < 2000 && !fs.existsSync(path.join(root, 'holding')); i++) await new Promise((r) => setTimeout(r, 5));
+    // The holder's descriptor: the one open on inside.txt (its path walk's own are closed by now).
     let fd = -1;
-    for (let i = 0; i < 2000 && fd < 0; i++) {
-      // Find the holder's descriptor: the one open on inside.txt.
-      for (const n of fs.readdirSync('/proc/self/fd')) if (fdTarget(Number(n)) === path.join(root, 'inside.txt')) fd = Number(n);
-      if (fd < 0) await new Promise((r) => setTimeout(r, 5));
-    }
+    for (const n of fs.readdirSync('/proc/self/fd')) if (fdTarget(Number(n)) === path.join(root, 'inside.txt')) fd = Number(n);
     expect(fd).toBeGreaterThanOrEqual(0);
     const thief = await run({ atoms: [{ op: 'fstat', args: [fd], into: 'stolen' }, { op: 'close', args: [fd], into: 'closed' }] });
     expect(thief.vars).toEqual({ stolen: -errno.EBADF, closed: -errno.EBADF });
     const h = await holder;
     expect(h.vars.mine).toBe(0);
     expect(h.vars.fd).toBe(fd);
+    fs.rmSync(path.join(root, 'holding'));
   });
 
   it('closes what a confined chain left open when it ends', async () => {
@@ -436,6 +437,18 @@ describe('the root itself', () => {
     expect((c.values.root as { isDirectory(): boolean }).isDirectory()).toBe(true);
     expect((c.values.lst as { isDirectory(): boolean }).isDirectory()).toBe(true);
     expect(c.values.real).toBe(fs.realpathSync(root));
+    // open('.') with O_DIRECTORY | O_NOFOLLOW, and with O_RDONLY: the root's own directory.
+    const O_DIRECTORY = fs.constants.O_DIRECTORY;
+    const o = await run({
+      atoms: [
+        { op: 'open', args: ['.', O_DIRECTORY | fs.constants.O_NOFOLLOW], into: 'nofollow' },
+        { op: 'fstat', args: [{ var: 'nofollow' }], into: 'st1' },
+        { op: 'open', args: [root, O_DIRECTORY], into: 'abs' },
+        { op: 'fstat', args: [{ var: 'abs' }], into: 'st2' },
+      ],
+    });
+    expect(o.vars).toMatchObject({ st1: 0, st2: 0 });
+    expect((o.values.st1 as { ino: number }).ino).toBe(fs.statSync(root).ino);
     // ... but nothing above it, and the root cannot be removed through '.'.
     const up = await run({ atoms: [{ op: 'readdir', args: ['..'], into: 'up' }, { op: 'rmdir', args: ['.'], into: 'rm' }] });
     expect(up.vars.up).toBe(-errno.EACCES);
@@ -553,5 +566,88 @@ describe('no chain closes the descriptors the runtime and Node depend on', () =>
     expect(r.signal).toBe(null);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ results: [-errno.EBADF], closedLater: 0, granted: 0 });
+  });
+});
+
+describe('inside the root, the same answers as without a policy', () => {
+  it('every path operation gives the result and value an unconfined chain gets for the same object', async () => {
+    const sem = path.join(root, 'sem');
+    fs.mkdirSync(path.join(sem, 'dir'), { recursive: true });
+    fs.writeFileSync(path.join(sem, 'f'), 'file');
+    fs.writeFileSync(path.join(sem, 'dir', 'x'), 'x');
+    fs.symlinkSync('f', path.join(sem, 'lf'));
+    fs.symlinkSync('dir', path.join(sem, 'ldir'));
+    fs.symlinkSync('missing', path.join(sem, 'dangling'));
+    fs.symlinkSync('loop', path.join(sem, 'loop'));
+    fs.symlinkSync(path.join(sem, 'f'), path.join(sem, 'abslink'));
+    fs.symlinkSync('../sem/dir/../lf', path.join(sem, 'chain'));
+    fs.chmodSync(path.join(sem, 'dir', 'x'), 0o640);
+    await using free = await Runtime.create({ workers: 1 });
+    const names = ['f', 'dir', 'dir/', 'dir/.', 'dir/..', 'dir/../f', 'lf', 'lf/', 'ldir', 'ldir/', 'ldir/x', 'dangling', 'missing',
+      'f/x', 'f/', 'missing/', 'loop', 'loop/x', 'abslink', 'chain', '.', 'dir//x', './dir/./x'];
+    const ops: [string, unknown[]][] = [
+      ['stat', []], ['lstat', []], ['access', []], ['readdir', []], ['readlink', []], ['realpath', []],
+      ['open', ['r']], ['open', [fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW]], ['open', [fs.constants.O_RDONLY | fs.constants.O_DIRECTORY]],
+    ];
+    const describeValue = (v: unknown): unknown =>
+      v === undefined ? undefined : Array.isArray(v) ? [...v].sort() : typeof v === 'object' ? `${(v as { ino: number }).ino}:${(v as { mode: number }).mode}` : v;
+    const mismatches: string[] = [];
+    for (const name of names) {
+      for (const [op, rest] of ops) {
+        const confined = await rt.run({ atoms: [{ op, args: [`sem/${name}`, ...rest] }] } as Chain, { policy: { root } });
+        const abs = path.join(sem, name) + (name.endsWith('/') ? '/' : '');
+        const plain = await free.run({ atoms: [{ op, args: [abs, ...rest] }] } as Chain);
+        const a = [confined.result >= 0 && op === 'open' ? 'fd' : confined.result, describeValue(confined.value)];
+        const b = [plain.result >= 0 && op === 'open' ? 'fd' : plain.result, describeValue(plain.value)];
+        if (JSON.stringify(a) !== JSON.stringify(b)) mismatches.push(`${op}(${name}, ${rest.join()}): ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+        if (op === 'open' && plain.result >= 0) await free.run({ atoms: [{ op: 'close', args: [plain.result] }] });
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
+
+describe('inside the root, the same changes as without a policy', () => {
+  it('a sequence of changing operations leaves the same tree and results', async () => {
+    const make = (dir: string): void => {
+      fs.mkdirSync(path.join(dir, 'dir', 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'f'), 'file');
+      fs.writeFileSync(path.join(dir, 'dir', 'x'), 'x');
+      fs.symlinkSync('f', path.join(dir, 'lf'));
+      fs.symlinkSync('dir', path.join(dir, 'ldir'));
+      fs.symlinkSync('made-by-copy', path.join(dir, 'dangling'));
+    };
+    const a = path.join(root, 'mut-a');
+    const b = path.join(tmp.dir, 'mut-b');
+    make(a);
+    make(b);
+    const steps: [string, unknown[]][] = [
+      ['mkdir', ['new/']], ['mkdir', ['new']], ['mkdir', ['ldir/deep']], ['mkdir', ['f/x']],
+      ['rmdir', ['new/']], ['rmdir', ['ldir']], ['rmdir', ['lf/']], ['unlink', ['lf/']], ['unlink', ['ldir']],
+      ['symlink', ['dir', 'ldir']], ['rename', ['dir/x', 'dir/sub/y']], ['rename', ['ldir/sub', 'moved']], ['rename', ['f', 'f']],
+      ['link', ['lf', 'hard-to-link']], ['chmod', ['lf', 0o600]], ['utimes', ['ldir', 1000, 2000]], ['access', ['hard-to-link', 4]],
+      ['copyfile', ['lf', 'dangling']], ['copyfile', ['lf', 'dangling', 1]], ['copyfile', ['dir', 'cdir']], ['copyfile', ['lf', 'ldir']],
+      ['open', ['ldir/created', 'wx']], ['open', ['ldir/created', 'wx']], ['open', ['lf', fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW]],
+      ['open', ['dangling', 'a']], ['unlink', ['dangling']], ['open', ['dangling', 'a']],
+    ];
+    await using free = await Runtime.create({ workers: 1 });
+    const mismatches: string[] = [];
+    for (const [op, args] of steps) {
+      // Path arguments name the same entry of each tree; symlink's target is stored as given.
+      const isPath = (k: number): boolean => {
+        const q = OPS.find((o) => o.name === op)!.params[k]!;
+        return q.kind === 'path' && q.resolve !== 'none';
+      };
+      const under = (dir: string) => args.map((x, k) => (isPath(k) ? `${dir}/${x as string}` : x));
+      const confined = await rt.run({ atoms: [{ op, args: under('mut-a') }] } as Chain);
+      const plain = await free.run({ atoms: [{ op, args: under(b) }] } as Chain);
+      const r = (n: number): number | string => (op === 'open' && n >= 0 ? 'fd' : n);
+      if (r(confined.result) !== r(plain.result)) mismatches.push(`${op}(${args.join(', ')}): ${confined.result} vs ${plain.result}`);
+      if (op === 'open' && plain.result >= 0) await free.run({ atoms: [{ op: 'close', args: [plain.result] }] });
+    }
+    expect(mismatches).toEqual([]);
+    const shape = (dir: string): string[] =>
+      snapshot(dir).map((line) => line.split(' ').slice(0, 3).join(' '));
+    expect(shape(a)).toEqual(shape(b));
   });
 });
