@@ -573,11 +573,52 @@ export class Resolver {
     // Otherwise open or create the name in its held directory, never following a symlink.
     const target = name !== '' ? `${PROC_FD}${dir}/${name}` : nofollow ? `${PROC_FD}${dir}/.` : `${PROC_FD}${dir}`;
     const fd = fs.openSync(target, name === '' ? flags : flags | C.O_NOFOLLOW, mode);
-    if (!verified(fd, policy)) {
+    // Reopened through a verified descriptor it is that object; a name opened in its directory is
+    // verified again (the directory may have moved since).
+    if (name !== '' && !verified(fd, policy)) {
       fs.closeSync(fd);
       return -errno.EACCES;
     }
     return fd;
+  }
+
+  /**
+   * The common case in one open: a path of plain names (no `..`, not the root itself) opened from
+   * the root's descriptor by the kernel (O_PATH: no side effects), kept only if the object's real
+   * path is exactly the root's followed by those names. That equality means no component was a
+   * symlink (a real path contains none, and each name here would be one), so the kernel took
+   * exactly the walk below would have: every directory on the way inside the root. Anything else
+   * (symlinks, `..`, errors, a swap under way) is undefined, and the walk decides, with its errno.
+   */
+  #direct(policy: CompiledPolicy, root: number, comps: readonly string[], follow: boolean): [number, string] | undefined {
+    const names: string[] = [];
+    for (const c of comps) {
+      if (c === '..') return undefined;
+      if (c !== '' && c !== '.') names.push(c);
+    }
+    if (names.length === 0) return undefined;
+    const last = names[names.length - 1]!;
+    if (!follow) names.pop();
+    const rel = names.join('/');
+    let fd = root;
+    if (rel !== '') {
+      try {
+        fd = fs.openSync(`${PROC_FD}${root}/${rel}`, follow ? O_PATH : O_PATH | C.O_DIRECTORY);
+      } catch {
+        return undefined;
+      }
+      this.#pins.push(fd);
+    }
+    let real: string;
+    try {
+      real = fs.readlinkSync(`${PROC_FD}${fd}`);
+    } catch {
+      return undefined;
+    }
+    const base = policy.realRoot;
+    const expected = rel === '' ? base : base === '/' ? `/${rel}` : `${base}/${rel}`;
+    if (real !== expected) return undefined;
+    return follow ? [fd, ''] : [fd, last];
   }
 
   /**
@@ -603,6 +644,10 @@ export class Resolver {
       return codeOf(e) === 'ENOENT' ? -errno.EACCES : errOf(e);
     }
     this.#pins.push(top);
+    if (!slash) {
+      const direct = this.#direct(policy, top, comps, follow);
+      if (direct !== undefined) return direct;
+    }
     /** Directory descriptors from the root down (stack[0] is the root). */
     const stack = [top];
     let links = 0;

@@ -41,7 +41,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(root, 'd', 'secret.txt'), 'in');
   secret = path.join(outside, 'secret.txt');
   fs.writeFileSync(secret, 'OUTSIDE!!');
-  rt = await Runtime.create({ workers: 3, policy: { root } });
+  rt = await Runtime.create({ workers: 3, policy: { root }, stepBudget: 10_000_000 });
 });
 
 afterAll(async () => {
