@@ -10,7 +10,9 @@
  *   it holds (O_PATH | O_NOFOLLOW, through /proc/self/fd/N), symlinks expanded here and `..` never
  *   above the root; the object reached is verified by its real path (readlink /proc/self/fd/N)
  *   before the atom uses it. A rename or symlink swapped in by another chain mid-walk cannot
- *   redirect it. Elsewhere (no /proc) the older check by real path applies, with its race.
+ *   redirect it. (A path of plain names takes one O_PATH open instead, kept only when the real
+ *   path proves no component was a symlink: Resolver#direct.) Elsewhere (no /proc) the older
+ *   check by real path applies, with its race.
  * - descriptors: only those the same chain opened, and those the submitter granted
  *   (SubmitOptions.grant.fds); others are -EBADF. A chain holds at most `maxFds` at once (-EMFILE
  *   past it), and what it did not close is closed when it ends.
