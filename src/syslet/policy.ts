@@ -456,7 +456,6 @@ export function granted(g: GrantSpec, start: number, length: number): boolean {
 
 const MAX_LINKS = 40;
 
-
 /** Linux: O_PATH (asm-generic value; the architectures Node ships for on Linux use it). */
 const O_PATH = 0o10000000;
 const LINUX_ARCHES = new Set(['x64', 'arm64', 'arm', 'ia32', 'ppc64', 's390x', 'riscv64', 'loong64']);
@@ -474,10 +473,6 @@ const C = fs.constants;
 const O_DIR_PIN = O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW;
 const O_PIN = O_PATH | C.O_NOFOLLOW;
 const PROC_FD = '/proc/self/fd/';
-
-function errOf(e: unknown): number {
-  return resultOfError(e);
-}
 
 function codeOf(e: unknown): string | undefined {
   return (e as { code?: string }).code;
@@ -529,7 +524,7 @@ export class Resolver {
     try {
       fd = fs.openSync(`${PROC_FD}${dir}/${name}`, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o666);
     } catch (e) {
-      return errOf(e);
+      return resultOfError(e);
     }
     this.#pins.push(fd);
     this.created = true;
@@ -643,7 +638,7 @@ export class Resolver {
     try {
       top = fs.openSync(policy.realRoot, O_DIR_PIN & ~C.O_NOFOLLOW);
     } catch (e) {
-      return codeOf(e) === 'ENOENT' ? -errno.EACCES : errOf(e);
+      return codeOf(e) === 'ENOENT' ? -errno.EACCES : resultOfError(e);
     }
     this.#pins.push(top);
     if (!slash) {
@@ -680,7 +675,7 @@ export class Resolver {
         if (last && code === 'ENOENT') return verified(top, policy) ? [top, c] : -errno.EACCES;
         // Not a directory: a symlink to expand, or a file in the middle of the path (linkTarget
         // tells them apart).
-        if (code !== 'ENOTDIR') return errOf(e);
+        if (code !== 'ENOTDIR') return resultOfError(e);
       }
       if (fd >= 0) {
         this.#pins.push(fd);
@@ -695,7 +690,7 @@ export class Resolver {
         try {
           st = fs.fstatSync(fd);
         } catch (e) {
-          return errOf(e);
+          return resultOfError(e);
         }
         const isLink = st.isSymbolicLink();
         if (!isLink && slash && !follow) {
@@ -765,7 +760,7 @@ function linkTarget(at: string): string | number {
     return fs.readlinkSync(at);
   } catch (e) {
     // EINVAL: not a symlink (a file in the middle of a path).
-    return codeOf(e) === 'EINVAL' ? -errno.ENOTDIR : errOf(e);
+    return codeOf(e) === 'EINVAL' ? -errno.ENOTDIR : resultOfError(e);
   }
 }
 
