@@ -98,8 +98,10 @@ describe('descriptors: a confined chain uses only those it opened or was granted
         { op: 'open', args: ['inside.txt', 'r'], into: 'fd' },
         { op: 'open', args: ['holding', 'w'], into: 'mark' },
         { op: 'close', args: [{ var: 'mark' }] },
-        { op: 'nanosleep', args: [300e6] },
-        { op: 'fstat', args: [{ var: 'fd' }], into: 'mine' },
+        // Hold it until the test says so.
+        { op: 'access', args: ['release'], flags: STOP_ON_ZERO | SKIP, next: 5 },
+        { op: 'fstat', args: [{ var: 'fd' }], into: 'mine', next: null },
+        { op: 'nanosleep', args: [1e6], next: 3 },
       ],
     } as Chain);
     for (let i = 0; i < 2000 && !fs.existsSync(path.join(root, 'holding')); i++) await new Promise((r) => setTimeout(r, 5));
@@ -109,10 +111,12 @@ describe('descriptors: a confined chain uses only those it opened or was granted
     expect(fd).toBeGreaterThanOrEqual(0);
     const thief = await run({ atoms: [{ op: 'fstat', args: [fd], into: 'stolen' }, { op: 'close', args: [fd], into: 'closed' }] });
     expect(thief.vars).toEqual({ stolen: -errno.EBADF, closed: -errno.EBADF });
+    fs.writeFileSync(path.join(root, 'release'), '');
     const h = await holder;
     expect(h.vars.mine).toBe(0);
     expect(h.vars.fd).toBe(fd);
     fs.rmSync(path.join(root, 'holding'));
+    fs.rmSync(path.join(root, 'release'));
   });
 
   it('closes what a confined chain left open when it ends', async () => {
@@ -291,6 +295,7 @@ describe('per-submission roots compare real paths', () => {
       `submit: policy.root: ${t1} is outside the runtime's root ${root} (it resolves to ${outside})`,
     );
     expect(fs.readFileSync(secret, 'utf8')).toBe('OUTSIDE!!');
+    fs.rmSync(t1);
   });
 
   it('a root swapped for a symlink after submission confines to nothing', async () => {
@@ -317,6 +322,7 @@ describe('per-submission roots compare real paths', () => {
     const c = await narrowed;
     expect(c.vars).toEqual({ stat: -errno.EACCES, open: -errno.EACCES, list: -errno.EACCES });
     expect(snapshot(outside)).toEqual(before);
+    for (const f of [t2, `${t2}.real`, path.join(root, 'swapped')]) fs.rmSync(f, { recursive: true });
   });
 });
 
