@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Arena } from '../ring/arena.js';
 import { sharedNow } from '../ring/layout.js';
-import { errno, resultOfError } from './errno.js';
+import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,
   SYSLET_SKIP_TO_NEXT_ON_STOP,
@@ -64,9 +64,19 @@ const A0 = ATOM_HEADER_WORDS;
 const FD_ARGS: readonly (readonly number[])[] = OPS.map((o) =>
   o.params.flatMap((q, k) => (q.kind === 'fd' ? [k] : [])),
 );
-const PATH_ARGS: readonly (readonly (readonly [number, PathResolve])[])[] = OPS.map((o) =>
-  o.params.flatMap((q, k) => (q.kind === 'path' ? [[k, q.resolve ?? 'follow'] as const] : [])),
+/** Per opcode and argument: how a path argument is resolved ('' when the table does not say). */
+const PATH_MODES: readonly (readonly (PathResolve | '' | undefined)[])[] = OPS.map((o) =>
+  o.params.map((q) => (q.kind === 'path' ? (q.resolve ?? '') : undefined)),
 );
+
+/** A path argument refused under the policy, thrown to end the atom with its -errno. */
+class Refused extends Error {
+  readonly code: string;
+  constructor(result: number) {
+    super('refused by the policy');
+    this.code = errnoName(result) ?? 'EACCES';
+  }
+}
 
 export class Interpreter {
   readonly #t: ExecViews;
@@ -86,6 +96,8 @@ export class Interpreter {
   #grants = -1;
   /** This atom's path arguments as resolved under the policy's root (by argument index). */
   readonly #paths: (string | undefined)[] = [];
+  /** The running atom's opcode. */
+  #op = 0;
   readonly #resolver = new Resolver();
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
@@ -276,10 +288,24 @@ export class Interpreter {
     }
   }
 
-  /** A string argument: under a policy, a path argument as resolved under the root. */
+  /**
+   * A string argument. Under a policy with a root, a path argument comes back resolved (see
+   * #path; without a declared PathResolve, as 'follow'), or ends the atom with the refusal.
+   */
   #str(aw: number, k: number): string {
     const resolved = this.#paths[k];
     if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode !== undefined && mode !== 'open' && mode !== 'none') {
+      const r = this.#resolvePath(aw, k, mode === '' ? 'follow' : mode);
+      if (typeof r === 'number') throw new Refused(r);
+      return r;
+    }
+    return this.#raw(aw, k);
+  }
+
+  /** A string argument's own bytes. */
+  #raw(aw: number, k: number): string {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
@@ -287,13 +313,23 @@ export class Interpreter {
   }
 
   /**
-   * A path argument: the path to pass to the system call. Under a policy the prologue of #exec
-   * resolved it (every path parameter, by its declared PathResolve) or ended the atom with the
-   * refusal; `follow` is what the operation does with a symlink in the last component, and is
-   * declared in the operations table for the policy's use.
+   * A path argument: the path to pass to the system call, or -errno. Under a policy with a root it
+   * is resolved beneath the root as the operations table declares (ParamSpec.resolve; #check did
+   * those before the atom ran) or, where it declares nothing, as `follow` says the operation
+   * treats a symlink in the last component.
    */
-  #path(aw: number, k: number, _follow: boolean): string | number {
+  #path(aw: number, k: number, follow: boolean): string | number {
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode === '') return this.#resolvePath(aw, k, follow ? 'follow' : 'nofollow');
     return this.#str(aw, k);
+  }
+
+  #resolvePath(aw: number, k: number, mode: PathResolve): string | number {
+    const r = this.#resolver.resolve(this.#policy!, this.#raw(aw, k), mode);
+    if (typeof r === 'string') this.#paths[k] = r;
+    return r;
   }
 
   /** Whether the submission granted descriptor `fd`. */
@@ -327,14 +363,14 @@ export class Interpreter {
       }
     }
     if (policy !== undefined && policy.root !== '') {
-      const paths = PATH_ARGS[op];
-      if (paths !== undefined) {
-        for (let j = 0; j < paths.length; j++) {
-          const [k, mode] = paths[j]!;
-          if (mode === 'none' || mode === 'open' || this.#kind(aw, k) !== ArgKind.STR) continue;
-          const r = this.#resolver.resolve(policy, this.#str(aw, k), mode);
+      const modes = PATH_MODES[op];
+      if (modes !== undefined) {
+        for (let k = 0; k < modes.length; k++) {
+          const mode = modes[k];
+          // Declared modes now; undeclared ones when the operation asks (#path's `follow`).
+          if (mode === undefined || mode === '' || mode === 'none' || mode === 'open') continue;
+          const r = this.#resolvePath(aw, k, mode);
           if (typeof r === 'number') return r;
-          this.#paths[k] = r;
         }
       }
     }
@@ -346,6 +382,7 @@ export class Interpreter {
     const op = i32[aw]!;
     const policy = this.#policy;
     if (policy !== undefined && !allowsOp(policy, op)) return -errno.EACCES;
+    this.#op = op;
     try {
       const refused = this.#check(aw, op, policy);
       if (refused !== 0) return refused;
@@ -514,6 +551,9 @@ export class Interpreter {
       return resultOfError(err);
     } finally {
       if (policy !== undefined) {
+        // A value naming a path it was given (mkdtemp's directory) names it as the chain would,
+        // not through the resolver's /proc/self/fd link (read while the link is still held).
+        if (typeof this.#value === 'string') this.#value = this.#resolver.shown(this.#value);
         this.#paths.length = 0;
         this.#resolver.release();
       }

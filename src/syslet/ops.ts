@@ -20,8 +20,10 @@ export type ParamKind = 'fd' | 'int' | 'num' | 'oflags' | 'path' | 'buf' | 'var'
  * default: the object named, a symlink in the last component followed; it must exist), 'nofollow'
  * (the name itself: lstat, unlink, rename, mkdir...), 'create' (as follow; a missing last
  * component is created as an empty file first), 'open' (the operation resolves it with its flags),
- * 'none' (not followed by the operation: symlink's target). A new atom's path parameters get
- * confinement by declaring this; leaving it out means 'follow', which refuses what does not exist.
+ * 'none' (not followed by the operation: symlink's target). Declared modes are resolved before
+ * the atom runs, in parameter order; a path parameter that declares none is resolved when the
+ * interpreter reads it, as 'follow' or 'nofollow' by what the operation says it does with a
+ * symlink in the last component. Either way no path parameter reaches a system call unresolved.
  */
 export type PathResolve = 'follow' | 'nofollow' | 'create' | 'open' | 'none';
 
@@ -29,7 +31,7 @@ export interface ParamSpec {
   readonly name: string;
   readonly kind: ParamKind;
   readonly optional?: boolean;
-  /** Path parameters: how a policy's root resolves it. @default 'follow' */
+  /** Path parameters: how a policy's root resolves it. @default by the operation (see PathResolve) */
   readonly resolve?: PathResolve;
 }
 
@@ -84,7 +86,7 @@ const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
   { name: 'chmod', params: [p('path', 'path'), p('mode', 'int')], value: ValueKind.NONE, doc: 'chmod(2)' },
   { name: 'utimes', params: [p('path', 'path'), p('atime', 'num'), p('mtime', 'num')], value: ValueKind.NONE, doc: 'utimes(2), times in seconds since the epoch' },
   { name: 'access', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'access(2), mode defaults to F_OK' },
-  { name: 'copyfile', params: [p('src', 'path'), p('dest', 'path', false, 'create'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
+  { name: 'copyfile', params: [p('src', 'path', false, 'follow'), p('dest', 'path', false, 'create'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
   { name: 'realpath', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'realpath(3): returns the length in bytes, value is the path' },
   { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; -EINTR when cancelled or past the deadline' },
   { name: 'umem_add', params: [p('var', 'var'), p('increment', 'num')], value: ValueKind.NONE, doc: 'add to a variable: returns the new value' },

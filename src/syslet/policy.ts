@@ -490,6 +490,22 @@ export class Resolver {
   /** What it created: its held directory, name and descriptor. */
   #createdAt: [number, string, number] | undefined;
 
+  /**
+   * `p` with a leading /proc/self/fd/N (a path this resolver returned) replaced by the real path
+   * of what N holds: how an operation's value shows a path to the chain.
+   */
+  shown(p: string): string {
+    if (!p.startsWith(PROC_FD)) return p;
+    const slash = p.indexOf('/', PROC_FD.length);
+    const fd = p.slice(PROC_FD.length, slash < 0 ? p.length : slash);
+    try {
+      const real = fs.readlinkSync(`${PROC_FD}${fd}`);
+      return slash < 0 ? real : path.join(real, p.slice(slash));
+    } catch {
+      return p;
+    }
+  }
+
   /** Close what the last atom's resolutions held. */
   release(): void {
     const pins = this.#pins;

@@ -661,3 +661,22 @@ describe('inside the root, the same changes as without a policy', () => {
     expect(shape(a)).toEqual(shape(b));
   });
 });
+
+describe('values name paths as the chain does', () => {
+  it('a path the resolver hands an operation is shown by its real path, never through /proc', async () => {
+    const { PolicyTable, Resolver } = await import('../../dist/syslet/policy.js');
+    const table = PolicyTable.create();
+    const policy = table.lookup(table.register({ mask: -1, root, cwd: '', maxFds: 8 }))!;
+    const r = new Resolver();
+    try {
+      const made = r.resolve(policy, 'd/made-here', 'nofollow');
+      expect(made).toMatch(/^\/proc\/self\/fd\/\d+\/made-here$/);
+      expect(r.shown(made as string)).toBe(path.join(fs.realpathSync(root), 'd', 'made-here'));
+      const dir = r.resolve(policy, 'd', 'follow');
+      expect(r.shown(dir as string)).toBe(path.join(fs.realpathSync(root), 'd'));
+      expect(r.shown('/elsewhere/x')).toBe('/elsewhere/x');
+    } finally {
+      r.release();
+    }
+  });
+});
