@@ -148,7 +148,8 @@ export function writeChain(
     }
   }
 
-  writeHeader(t, idx, h, RequestKind.CHAIN, bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS);
+  const flags = (bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS) | (plan.keepFds === true ? RequestFlag.KEEP_FDS : 0);
+  writeHeader(t, idx, h, RequestKind.CHAIN, flags);
 
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;

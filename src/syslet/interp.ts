@@ -202,8 +202,12 @@ export class Interpreter {
       pc = next;
     }
 
-    // Descriptors a confined chain opened and did not close are closed when it ends.
-    if (this.#policy !== undefined) t.policies.closeHeld(id);
+    // Descriptors a confined chain opened and did not close are closed when it ends (or, with
+    // grant.keepFds, handed to the submitter).
+    if (this.#policy !== undefined) {
+      if ((i32[eb + E.FLAGS]! & RequestFlag.KEEP_FDS) !== 0) t.policies.releaseHeld(id);
+      else t.policies.closeHeld(id);
+    }
     i32[eb + E.STATUS] = status;
     i32[eb + E.ATOM] = atom;
     i32[eb + E.STEPS] = steps;

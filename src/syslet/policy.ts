@@ -263,6 +263,22 @@ export class PolicyTable {
     return n;
   }
 
+  /**
+   * Hand every descriptor the confined chain `owner` still holds to its submitter (it ended with
+   * grant.keepFds): they stay open, as if an unconfined chain had opened them.
+   */
+  releaseHeld(owner: number): number {
+    const i32 = this.i32;
+    const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
+    let n = 0;
+    for (let fd = 0; fd < hwm; fd++) {
+      if (i32[FD_OWNER + fd] !== owner || Atomics.load(i32, FD_STATE + fd) !== FD_HELD) continue;
+      this.recordOpen(fd, 0);
+      n++;
+    }
+    return n;
+  }
+
   /** Close every descriptor the confined chain `owner` still holds (it ended). Returns how many. */
   closeHeld(owner: number): number {
     const i32 = this.i32;
@@ -399,15 +415,22 @@ export interface Grant {
   fds?: readonly number[];
   /** Buffers from rt.alloc() whose addresses the chain may name. */
   buffers?: readonly Uint8Array[];
+  /**
+   * Under a policy: the descriptors the chain opens and leaves open are not closed when it ends
+   * but handed to the submitter (grant them to later chains with `fds`, close them there or with
+   * fs.closeSync). The maxFds bound holds while it runs. @default false
+   */
+  keepFds?: boolean;
 }
 
 /** A validated grant: descriptors, and arena byte ranges [start, end). */
 export interface GrantSpec {
   readonly fds: readonly number[];
+  readonly keepFds: boolean;
   readonly ranges: readonly (readonly [number, number])[];
 }
 
-export const NO_GRANT: GrantSpec = Object.freeze({ fds: Object.freeze([]), ranges: Object.freeze([]) });
+export const NO_GRANT: GrantSpec = Object.freeze({ fds: Object.freeze([]), ranges: Object.freeze([]), keepFds: false });
 /** Most descriptors one submission may grant. */
 export const MAX_GRANTED_FDS = 64;
 
@@ -418,7 +441,9 @@ export const MAX_GRANTED_FDS = 64;
 export function compileGrant(g: Grant, arena: Arena, where: string): GrantSpec {
   if (typeof g !== 'object' || g === null) throw new TypeError(`${where}: expected { fds?, buffers? }, got ${String(g)}`);
   for (const k of Object.keys(g)) {
-    if (k !== 'fds' && k !== 'buffers') throw new TypeError(`${where}.${k}: unknown field; expected fds, buffers`);
+    if (k !== 'fds' && k !== 'buffers' && k !== 'keepFds') {
+      throw new TypeError(`${where}.${k}: unknown field; expected fds, buffers, keepFds`);
+    }
   }
   const fds: number[] = [];
   if (g.fds !== undefined) {
@@ -445,7 +470,11 @@ export function compileGrant(g: Grant, arena: Arena, where: string): GrantSpec {
       ranges.push([b.byteOffset, block.end]);
     }
   }
-  return fds.length === 0 && ranges.length === 0 ? NO_GRANT : { fds, ranges };
+  if (g.keepFds !== undefined && typeof g.keepFds !== 'boolean') {
+    throw new TypeError(`${where}.keepFds: expected a boolean, got ${String(g.keepFds)}`);
+  }
+  const keepFds = g.keepFds === true;
+  return fds.length === 0 && ranges.length === 0 && !keepFds ? NO_GRANT : { fds, ranges, keepFds };
 }
 
 /** Whether [start, start + length) lies inside one granted range. */

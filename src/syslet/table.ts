@@ -89,6 +89,11 @@ export const RequestFlag = {
   HAS_BUFFERS: 0x2,
   /** F.UDATA holds the submitter's udata (a number): events reaped on another thread carry it. */
   UDATA_NUMBER: 0x4,
+  /**
+   * Under a policy: descriptors the chain leaves open stay open when it ends, handed to the
+   * submitter (SubmitOptions.grant.keepFds) instead of closed.
+   */
+  KEEP_FDS: 0x8,
 } as const;
 
 /** How a chain ended. */

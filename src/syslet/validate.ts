@@ -96,6 +96,8 @@ export interface Plan {
   addresses: readonly AddressArg[];
   /** Descriptors the submission grants (set per submission by forSubmission()). */
   grantFds?: readonly number[];
+  /** The submission keeps what the chain leaves open (grant.keepFds). */
+  keepFds?: boolean;
 }
 
 export interface AddressArg {
@@ -321,7 +323,8 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
  * must lie inside a buffer the submission grants (ChainError naming the atom otherwise); granted
  * descriptors travel with the chain. Throws TypeError when they do not fit in the slot.
  */
-export function forSubmission(plan: Plan, confined: boolean, grant: GrantSpec, slotBytes: number): Plan {
+export function forSubmission(planIn: Plan, confined: boolean, grant: GrantSpec, slotBytes: number): Plan {
+  let plan = planIn;
   if (confined) {
     for (const a of plan.addresses) {
       if (granted(grant, a.start, a.length)) continue;
@@ -334,6 +337,7 @@ export function forSubmission(plan: Plan, confined: boolean, grant: GrantSpec, s
       );
     }
   }
+  if (grant.keepFds) plan = { ...plan, keepFds: true };
   if (grant.fds.length === 0) return plan;
   const need = plan.valuesAt + grantBytes(grant.fds.length);
   if (need > slotBytes) {

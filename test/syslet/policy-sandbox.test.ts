@@ -119,6 +119,24 @@ describe('descriptors: a confined chain uses only those it opened or was granted
     fs.rmSync(path.join(root, 'release'));
   });
 
+  it('grant.keepFds hands what the chain left open to the submitter, who may grant it on', async () => {
+    const opened = await run({ atoms: [{ op: 'open', args: ['inside.txt', 'r'], into: 'fd' }] }, { grant: { keepFds: true } });
+    const fd = opened.vars.fd!;
+    expect(fdTarget(fd)).toBe(path.join(root, 'inside.txt'));
+    // Another chain may not use it unless granted; granted, it reads and closes it.
+    const stranger = await run({ buffers: { b: 4 }, atoms: [{ op: 'pread', args: [fd, { buf: 'b' }, 2, 0] }] });
+    expect(stranger.result).toBe(-errno.EBADF);
+    const c = await run(
+      { buffers: { b: 4 }, atoms: [{ op: 'pread', args: [fd, { buf: 'b' }, 2, 0], into: 'n' }, { op: 'close', args: [fd], into: 'closed' }] },
+      { grant: { fds: [fd] } },
+    );
+    expect(c.vars).toEqual({ n: 2, closed: 0 });
+    expect(fdTarget(fd)).not.toBe(path.join(root, 'inside.txt'));
+    expect(() => rt.submit({ atoms: [{ op: 'nop' }] } as Chain, { grant: { keepFds: 1 as never } })).toThrow(
+      'submit: grant.keepFds: expected a boolean, got 1',
+    );
+  });
+
   it('closes what a confined chain left open when it ends', async () => {
     const c = await run({
       atoms: [
