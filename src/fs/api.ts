@@ -69,6 +69,16 @@ function isMode(m: unknown): m is number {
   return typeof m === 'number' && Number.isInteger(m) && m >= 0 && m <= 0o777777;
 }
 
+/** A call form the rings do not take, on a facade that may not hand it to node:fs/promises. */
+function unsupported(fn: string): Error {
+  return Object.assign(
+    new Error(
+      `syslet/fs: ${fn}() with these arguments cannot run under the runtime's policy: only the forms the rings take (string, UTF-8 Buffer or file: URL paths, UTF-8 names, no AbortSignal or FileHandle); node:fs/promises would not be confined`,
+    ),
+    { code: 'ERR_SYSLET_FS_UNCONFINED' },
+  );
+}
+
 /** Settle a call from its atom's result and value (engine.ts calls it for every call). */
 export function settle(c: FsCall, r: number, v: AtomValue): void {
   if (v === NOT_RUN) {
@@ -92,7 +102,9 @@ export function settle(c: FsCall, r: number, v: AtomValue): void {
       // Larger than one value may be: read it in chunks through the rings.
       const via = c.via;
       c.resolve(
-        import('./chunked.js').then((m) => m.readFileChunked(via, c.p1, c.n1!, c.extra as BufferEncoding | undefined, [c.a0, c.a1])),
+        import('./chunked.js').then((m) =>
+          m.readFileChunked(via, c.p1, c.n1!, c.extra as BufferEncoding | undefined, c.nodeFn === undefined ? undefined : () => c.nodeFn!(c.a0 as never, c.a1 as never)),
+        ),
       );
       return;
     }
@@ -194,16 +206,6 @@ export function run(b: Backend, c: FsCall): Promise<unknown> {
   });
 }
 
-/** A call that node:fs/promises `fn` could answer instead (with these arguments). */
-function call(op: number, finish: number, p1: string, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): FsCall {
-  const c = new FsCall(op, finish, p1, syscall);
-  c.nodeFn = fn;
-  c.a0 = a0;
-  c.a1 = a1;
-  c.a2 = a2;
-  return c;
-}
-
 /** The time argument of utimes in seconds, as Node's toUnixTimestamp has it, or undefined. */
 function unixTime(t: unknown): number | undefined {
   if (typeof t === 'number' && Number.isFinite(t) && t >= 0) return t;
@@ -221,7 +223,25 @@ function flagOf(flag: unknown, fallback: string): number | undefined {
  * The accelerated functions over `getBackend()` (undefined: not up yet, use node:fs/promises).
  * `mutating` calls have no node fallback: an atom that may have run is never run twice.
  */
-export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
+export function makeFs(getBackend: () => Backend | undefined, opts: { confined?: boolean } = {}): AcceleratedFs {
+  // Bound to a runtime with a policy, nothing may reach the file system but through its rings:
+  // no call goes to node:fs/promises (not unusual arguments, not a retry), it is refused instead.
+  const confined = opts.confined === true;
+  function viaNode(fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): Promise<unknown> {
+    if (confined) return Promise.reject(unsupported(fn.name));
+    return fn(a0 as never, a1 as never, a2 as never);
+  }
+  function call(op: number, finish: number, p1: string, syscall: string, fn: AnyFn, a0: unknown, a1: unknown, a2: unknown): FsCall {
+    const c = new FsCall(op, finish, p1, syscall);
+    if (!confined) {
+      c.nodeFn = fn;
+      c.a0 = a0;
+      c.a1 = a1;
+      c.a2 = a2;
+    }
+    return c;
+  }
+
   // A plain stat carries Node's milliseconds; Node 26 builds Stats from timespecs, which only the
   // nanosecond stat carries (it costs the worker BigInts: used only where needed).
   const timespecs = statsFromTimespecs();
@@ -235,7 +255,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const b = getBackend();
     const p = b === undefined ? undefined : pathArg(a0);
     const o = a1 as { bigint?: unknown } | undefined;
-    if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return fn(a0 as never, a1 as never, a2 as never);
+    if (p === undefined || (o !== undefined && (typeof o !== 'object' || o === null))) return viaNode(fn, a0, a1, a2);
     const big = o?.bigint === true;
     const op = big || timespecs ? (l ? Op.LSTAT_NS : Op.STAT_NS) : l ? Op.LSTAT : Op.STAT;
     const c = call(op, Finish.STAT, p, l ? 'lstat' : 'stat', fn, a0, a1, a2);
@@ -248,7 +268,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const p = b === undefined ? undefined : pathArg(a0);
     const mode = a1;
     if (p === undefined || (mode !== undefined && !(Number.isInteger(mode) && (mode as number) >= 0 && (mode as number) <= 7))) {
-      return (fsp.access as AnyFn)(a0 as never, a1 as never, a2 as never);
+      return viaNode(fsp.access as AnyFn, a0, a1, a2);
     }
     const c = call(Op.ACCESS, Finish.VOID, p, 'access', fsp.access as AnyFn, a0, a1, a2);
     c.n1 = mode === undefined ? constants.F_OK : (mode as number);
@@ -270,7 +290,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       flags === undefined ||
       (enc !== undefined && (typeof enc !== 'string' || !Buffer.isEncoding(enc)))
     ) {
-      return (fsp.readFile as AnyFn)(a0 as never, a1 as never, a2 as never);
+      return viaNode(fsp.readFile as AnyFn, a0, a1, a2);
     }
     const c = call(Op.READFILE, Finish.BYTES, p, 'open', fsp.readFile as AnyFn, a0, a1, a2);
     c.n1 = flags;
@@ -293,11 +313,11 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       !isUtf8(opts.encoding ?? undefined) ||
       (opts.recursive !== undefined && typeof opts.recursive !== 'boolean')
     ) {
-      return (fsp.readdir as AnyFn)(a0 as never, a1 as never, a2 as never);
+      return viaNode(fsp.readdir as AnyFn, a0, a1, a2);
     }
     const types = opts.withFileTypes === true;
-    if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return (fsp.readdir as AnyFn)(a0 as never, a1 as never, a2 as never);
-    if (opts.recursive === true) return import('./walk.js').then((w) => w.readdirRecursive(b!, p, types, [a0, a1]));
+    if (opts.withFileTypes !== undefined && typeof opts.withFileTypes !== 'boolean') return viaNode(fsp.readdir as AnyFn, a0, a1, a2);
+    if (opts.recursive === true) return import('./walk.js').then((w) => w.readdirRecursive(b!, p, types, typeof a0 === 'string', () => viaNode(fsp.readdir as AnyFn, a0, a1, a2)));
     const c = call(Op.SCANDIR, types ? Finish.DIRENTS : Finish.NAMES, p, 'scandir', fsp.readdir as AnyFn, a0, a1, a2);
     c.extra = p;
     return run(b!, c);
@@ -310,7 +330,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     if (typeof o === 'string') o = { encoding: o };
     const opts = (o ?? {}) as { encoding?: unknown };
     if (p === undefined || typeof opts !== 'object' || !onlyKeys(opts, ['encoding']) || !isUtf8(opts.encoding ?? undefined)) {
-      return fn(a0 as never, a1 as never, a2 as never);
+      return viaNode(fn, a0, a1, a2);
     }
     return run(b!, call(op, Finish.STRING, p, syscall, fn, a0, a1, a2));
   }
@@ -332,14 +352,14 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
 
   function unlink(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const c = onePath(Op.UNLINK, 'unlink', fsp.unlink as AnyFn, a0, a1, a2, true);
-    return c === undefined ? (fsp.unlink as AnyFn)(a0 as never, a1 as never, a2 as never) : run(getBackend()!, c);
+    return c === undefined ? viaNode(fsp.unlink as AnyFn, a0, a1, a2) : run(getBackend()!, c);
   }
 
   function rmdir(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const o = a1;
     const ok = o === undefined || (typeof o === 'object' && o !== null && onlyKeys(o, []));
     const c = onePath(Op.RMDIR, 'rmdir', fsp.rmdir as AnyFn, a0, a1, a2, ok);
-    return c === undefined ? (fsp.rmdir as AnyFn)(a0 as never, a1 as never, a2 as never) : run(getBackend()!, c);
+    return c === undefined ? viaNode(fsp.rmdir as AnyFn, a0, a1, a2) : run(getBackend()!, c);
   }
 
   function mkdir(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
@@ -353,14 +373,14 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       (opts.mode === undefined || isMode(opts.mode));
     const recursive = opts.recursive === true;
     const c = onePath(recursive ? Op.MKDIRP : Op.MKDIR, 'mkdir', fsp.mkdir as AnyFn, a0, a1, a2, ok, recursive ? Finish.MKDIRP : Finish.VOID);
-    if (c === undefined) return (fsp.mkdir as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (c === undefined) return viaNode(fsp.mkdir as AnyFn, a0, a1, a2);
     c.n1 = opts.mode === undefined ? 0o777 : (opts.mode as number);
     return run(getBackend()!, c);
   }
 
   function chmod(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
     const c = onePath(Op.CHMOD, 'chmod', fsp.chmod as AnyFn, a0, a1, a2, isMode(a1));
-    if (c === undefined) return (fsp.chmod as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (c === undefined) return viaNode(fsp.chmod as AnyFn, a0, a1, a2);
     c.n1 = a1 as number;
     return run(getBackend()!, c);
   }
@@ -369,7 +389,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const at = unixTime(a1);
     const mt = unixTime(a2);
     const c = onePath(Op.UTIMES, 'utime', fsp.utimes as AnyFn, a0, a1, a2, at !== undefined && mt !== undefined);
-    if (c === undefined) return (fsp.utimes as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (c === undefined) return viaNode(fsp.utimes as AnyFn, a0, a1, a2);
     c.n1 = at!;
     c.n2 = mt!;
     return run(getBackend()!, c);
@@ -379,7 +399,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const len = a1;
     const ok = len === undefined || (typeof len === 'number' && Number.isSafeInteger(len));
     const c = onePath(Op.TRUNCATE, 'open', fsp.truncate as AnyFn, a0, a1, a2, ok);
-    if (c === undefined) return (fsp.truncate as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (c === undefined) return viaNode(fsp.truncate as AnyFn, a0, a1, a2);
     c.n1 = len === undefined ? 0 : Math.max(0, len as number);
     return run(getBackend()!, c);
   }
@@ -390,7 +410,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const opts = (o ?? {}) as { encoding?: unknown };
     const ok = typeof a0 === 'string' && typeof opts === 'object' && onlyKeys(opts, ['encoding']) && isUtf8(opts.encoding ?? undefined);
     const c = onePath(Op.MKDTEMP, 'mkdtemp', fsp.mkdtemp as AnyFn, a0, a1, a2, ok, Finish.STRING);
-    if (c === undefined) return (fsp.mkdtemp as AnyFn)(a0 as never, a1 as never, a2 as never);
+    if (c === undefined) return viaNode(fsp.mkdtemp as AnyFn, a0, a1, a2);
     return run(getBackend()!, c);
   }
 
@@ -399,7 +419,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     const b = ok ? getBackend() : undefined;
     const p1 = b === undefined ? undefined : pathArg(a0);
     const p2 = p1 === undefined ? undefined : pathArg(a1);
-    if (p2 === undefined) return fn(a0 as never, a1 as never, a2 as never);
+    if (p2 === undefined) return viaNode(fn, a0, a1, a2);
     const c = call(op, Finish.VOID, p1!, syscall, fn, a0, a1, a2);
     c.p2 = p2;
     c.dest = p2;
@@ -442,7 +462,7 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       !Buffer.isEncoding(enc) ||
       !(typeof data === 'string' || ArrayBuffer.isView(data))
     ) {
-      return fn(a0 as never, a1 as never, a2 as never);
+      return viaNode(fn, a0, a1, a2);
     }
     const bytes =
       typeof data === 'string'
@@ -456,10 +476,12 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
     c.n1 = flags;
     c.n2 = mode;
     c.data = bytes;
-    c.nodeFn = fn;
-    c.a0 = a0;
-    c.a1 = a1;
-    c.a2 = a2;
+    if (!confined) {
+      c.nodeFn = fn;
+      c.a0 = a0;
+      c.a1 = a1;
+      c.a2 = a2;
+    }
     return run(b!, c);
   }
   function writeFile(a0?: unknown, a1?: unknown, a2?: unknown): Promise<unknown> {
@@ -481,10 +503,10 @@ export function makeFs(getBackend: () => Backend | undefined): AcceleratedFs {
       (opts.recursive !== undefined && typeof opts.recursive !== 'boolean') ||
       (opts.force !== undefined && typeof opts.force !== 'boolean')
     ) {
-      return (fsp.rm as AnyFn)(a0 as never, a1 as never, a2 as never);
+      return viaNode(fsp.rm as AnyFn, a0, a1, a2);
     }
     // The walks load on first use (importing syslet/fs stays small).
-    return import('./walk.js').then((w) => w.rmRecursive(b!, p, opts.recursive === true, opts.force === true, [a0, a1]));
+    return import('./walk.js').then((w) => w.rmRecursive(b!, p, opts.recursive === true, opts.force === true, () => viaNode(fsp.rm as AnyFn, a0, a1, a2)));
   }
 
   return {

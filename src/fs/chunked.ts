@@ -4,12 +4,9 @@
  * flight), then closed: as fs.promises.readFile and writeFile do with their own chunks. Loaded on
  * first use.
  */
-import * as fsp from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Op } from '../syslet/ops.js';
 import { Finish, FsCall, uvError, type Backend, type RawAnswer } from './call.js';
-
-type AnyFn = (...args: never[]) => Promise<unknown>;
 
 /** Bytes per chunk (Node's readFile reads 512 KiB at a time; writeFile writes 512 KiB). */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -35,7 +32,13 @@ async function close(b: Backend, fd: number): Promise<number> {
  * chunks to the size (or to the end for a file without one), close. A failure after open has no
  * effect: Node then reads the file itself and its answer (and error) is the answer.
  */
-export async function readFileChunked(b: Backend, path: string, flags: number, encoding: BufferEncoding | undefined, args: unknown[]): Promise<unknown> {
+export async function readFileChunked(
+  b: Backend,
+  path: string,
+  flags: number,
+  encoding: BufferEncoding | undefined,
+  nodeRead: (() => Promise<unknown>) | undefined,
+): Promise<unknown> {
   const open = await atom(b, Op.OPEN, 'open', (c) => {
     c.p1 = path;
     c.n1 = flags;
@@ -43,15 +46,18 @@ export async function readFileChunked(b: Backend, path: string, flags: number, e
   });
   if (open.result < 0) throw uvError(open.result, 'open', path);
   const fd = open.result;
-  const viaNode = async (): Promise<unknown> => {
+  // A failure after open: Node reads it again and answers, unless the facade is confined (then
+  // the step's own error).
+  const viaNode = async (r: number, step: string): Promise<unknown> => {
     await close(b, fd);
-    return (fsp.readFile as AnyFn)(...(args as never[]));
+    if (nodeRead === undefined) throw uvError(r, step);
+    return nodeRead();
   };
   const st = await atom(b, Op.FSTAT, 'fstat', (c) => (c.n1 = fd));
-  if (st.result < 0) return viaNode();
+  if (st.result < 0) return viaNode(st.result, 'fstat');
   const stats = st.value as Stats;
   const size = stats.isFile() ? stats.size : 0;
-  if (size > IO_MAX) return viaNode();
+  if (size > IO_MAX) return viaNode(-27, 'read');
   const chunks: Buffer[] = [];
   let total = 0;
   let buf = Buffer.allocUnsafeSlow(size > 0 ? size : CHUNK_BYTES);
@@ -64,7 +70,7 @@ export async function readFileChunked(b: Backend, path: string, flags: number, e
       c.n2 = want;
       c.out = into;
     });
-    if (r.result < 0) return viaNode();
+    if (r.result < 0) return viaNode(r.result, 'read');
     if (r.result === 0) break;
     total += r.result;
     if (size === 0) {

@@ -28,7 +28,8 @@ import {
   RequestKind,
   VALUE_HEADER_BYTES,
 } from '../syslet/table.js';
-import { chainLayout } from '../syslet/validate.js';
+import { chainLayout, grantBytes } from '../syslet/validate.js';
+import { Op } from '../syslet/ops.js';
 import { bigView, nextRecord, readDirents } from '../syslet/values.js';
 import { FsCall, LOST, NOT_RUN, makeBigIntStats, makeStats, makeStatsMs, type Backend, type Settle } from './call.js';
 
@@ -39,6 +40,9 @@ const K_NUM = 2;
 const PARAM_KINDS: readonly Uint8Array[] = OPS.map((o) =>
   Uint8Array.from(o.params, (q) => (q.kind === 'path' ? K_PATH : q.kind === 'buf' ? K_BUF : K_NUM)),
 );
+
+/** Operations whose first argument is a descriptor (granted to the batch that uses it). */
+const FD_OPS: ReadonlySet<number> = new Set([Op.READ, Op.WRITE, Op.PREAD, Op.PWRITE, Op.CLOSE, Op.FSTAT]);
 
 /** Most atoms in one batch. */
 const MAX_ATOMS = 256;
@@ -234,7 +238,17 @@ export class Engine implements Backend {
       }
     }
     const L = chainLayout(n, atomWords, nlits, n, nbufs, strBytes);
-    if (L.valuesAt > s.layout.dataBytes) return -errno.E2BIG;
+    // Chunked reads and writes (chunked.ts) use a descriptor across batches: a batch that opens one
+    // keeps it (under a policy a chain's descriptors close when it ends unless kept), and a batch
+    // that uses one is granted it (under a policy a chain may use only its own and those granted).
+    let grants: number[] | undefined;
+    let keepFds = false;
+    for (const c of calls) {
+      if (c.op === Op.OPEN) keepFds = true;
+      else if (FD_OPS.has(c.op) && c.n1 !== undefined) (grants ??= []).push(c.n1);
+    }
+    const valuesAt = L.valuesAt + (grants === undefined ? 0 : grantBytes(grants.length));
+    if (valuesAt > s.layout.dataBytes) return -errno.E2BIG;
 
     // The data of writes, into arena blocks (freed by releaseEntry through the buffer table).
     let blocks: number[] | undefined;
@@ -267,7 +281,15 @@ export class Engine implements Backend {
     i32[db + D.VARS] = L.varsAt;
     i32[db + D.ASSIGNED] = L.assignedAt;
     i32[db + D.STRS] = L.strsAt;
-    i32[db + D.VALUES] = L.valuesAt;
+    i32[db + D.VALUES] = valuesAt;
+    if (grants === undefined) i32[db + D.GRANTS] = 0;
+    else {
+      const gw = L.valuesAt / 4;
+      i32[db + gw] = grants.length;
+      for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
+      i32[db + D.GRANTS] = gw;
+    }
+    if (keepFds) i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.KEEP_FDS;
     i32[db + D.NBUFS] = nbufs;
     i32[db + D.BUFS] = L.bufsAt;
     const strBase = d8 + L.strsAt;

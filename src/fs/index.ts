@@ -107,7 +107,18 @@ const fs = makeFs(defaultBackend);
 export async function createFs(rt: Runtime, opts: EngineOptions = {}): Promise<typeof fsp & AcceleratedFs> {
   const { Engine } = await import('./engine.js');
   const e = new Engine(rt, settle, opts);
-  return { ...fsp, ...makeFs(() => e) } as typeof fsp & AcceleratedFs;
+  const policy = rt.share().policy;
+  // A runtime with a policy: every call through its rings, none to node:fs/promises.
+  const confined = policy.root !== '' || policy.mask !== -1;
+  const accelerated = makeFs(() => e, { confined });
+  if (!confined) return { ...fsp, ...accelerated } as typeof fsp & AcceleratedFs;
+  const refused: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fsp)) {
+    if (typeof v === 'function' && !(k in accelerated)) {
+      refused[k] = () => Promise.reject(Object.assign(new Error(`syslet/fs: ${k}() does not run under the runtime's policy (node:fs/promises would not be confined)`), { code: 'ERR_SYSLET_FS_UNCONFINED' }));
+    }
+  }
+  return { ...fsp, ...refused, ...accelerated } as typeof fsp & AcceleratedFs;
 }
 
 export const {

@@ -9,15 +9,12 @@
  * cannot be read, the walk hands the call to node:fs/promises: reading has no effect, so Node's
  * answer (including its loops through symlinks, and its errors) is the answer.
  */
-import * as fsp from 'node:fs/promises';
 import pathModule from 'node:path';
 import type { Stats } from 'node:fs';
 import { errno } from '../syslet/errno.js';
 import { Op } from '../syslet/ops.js';
 import type { DirentList } from '../syslet/values.js';
 import { DirentType, Finish, FsCall, makeDirent, uvError, type Backend, type RawAnswer } from './call.js';
-
-type AnyFn = (...args: never[]) => Promise<unknown>;
 
 const BREADTH_FIRST = Number(process.versions.node.split('.')[0]) >= 26;
 
@@ -31,9 +28,8 @@ function raw(b: Backend, op: number, path: string, syscall: string): Promise<Raw
 }
 
 /** fs.promises.readdir(root, { recursive: true, withFileTypes: types }). */
-export async function readdirRecursive(b: Backend, root: string, types: boolean, args: unknown[]): Promise<unknown> {
-  const viaNode = (): Promise<unknown> => (fsp.readdir as AnyFn)(...(args as never[]));
-  if (typeof args[0] !== 'string') return viaNode();
+export async function readdirRecursive(b: Backend, root: string, types: boolean, rootIsString: boolean, viaNode: () => Promise<unknown>): Promise<unknown> {
+  if (!rootIsString) return viaNode();
   const first = await raw(b, Op.SCANDIR, root, 'scandir');
   if (first.result < 0) throw uvError(first.result, 'scandir', root);
   const listings = new Map<string, DirentList>([[root, first.value as DirentList]]);
@@ -104,7 +100,7 @@ function breadthFirst(root: string, listings: Map<string, DirentList>, types: bo
  * together, then its directories removed deepest level first. Entries that vanish meanwhile are
  * not errors (as in Node's rimraf).
  */
-export async function rmRecursive(b: Backend, p: string, recursive: boolean, force: boolean, args: unknown[]): Promise<void> {
+export async function rmRecursive(b: Backend, p: string, recursive: boolean, force: boolean, viaNode: () => Promise<unknown>): Promise<void> {
   const st = await raw(b, Op.LSTAT_NS, p, 'lstat');
   if (st.result < 0) {
     if (force && st.result === -errno.ENOENT) return;
@@ -117,7 +113,7 @@ export async function rmRecursive(b: Backend, p: string, recursive: boolean, for
   }
   // A directory without recursive: Node's own error (a SystemError, ERR_FS_EISDIR); nothing changes.
   if (!recursive) {
-    await (fsp.rm as AnyFn)(...(args as never[]));
+    await viaNode();
     return;
   }
   const levels: string[][] = [[p]];

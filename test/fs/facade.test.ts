@@ -98,6 +98,23 @@ describe('syslet/fs', () => {
       expect([w.code, w.syscall, w.path]).toEqual(['EACCES', 'open', '/etc/syslet-should-not-exist']);
       const up = (await f.readdir(path.join(dir, '..')).catch((e: unknown) => e)) as NodeJS.ErrnoException;
       expect([up.code, up.syscall]).toEqual(['EACCES', 'scandir']);
+      // Larger than one value: read and written in chunks, the descriptor kept and granted across
+      // batches under the policy.
+      const big = Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 11 }, (_, i) => (i * 13) & 0xff));
+      await f.writeFile(path.join(dir, 'big'), big);
+      expect((await f.readFile(path.join(dir, 'big'))).equals(big)).toBe(true);
+      // Nothing reaches node:fs/promises (it is not confined): forms the rings do not take are refused.
+      const passwd = '/etc/passwd';
+      for (const p of [
+        f.readFile(passwd, { signal: new AbortController().signal }),
+        f.stat(passwd, null as never),
+        f.readdir('/etc', 'buffer'),
+        f.open(passwd),
+        f.rm(outside, { maxRetries: 1 }),
+      ]) {
+        const e = (await p.catch((x: unknown) => x)) as NodeJS.ErrnoException;
+        expect(e.code).toBe('ERR_SYSLET_FS_UNCONFINED');
+      }
     } finally {
       await rt.close();
       cleanup();
