@@ -19,13 +19,13 @@ import { ThreadletCodec } from './codec.js';
 import { ThreadletError } from './errors.js';
 import { ThreadletHandle } from './handle.js';
 import { installInterception } from './intercept.js';
-import { MIGRATE, Recorder, Replayer, runUnder, settledOutcome, type JournalEntry, type Pending } from './journal.js';
+import { MIGRATE, Recorder, Replayer, closeLeftOpen, leftOpen, outcomeToWire, runUnder, settledOutcome, type JournalEntry, type Pending } from './journal.js';
 import { state } from './original.js';
 import { Predictor, type PredictorStats } from './predictor.js';
 import type { ThreadletRequest } from './protocol.js';
 import { register } from './registry.js';
 import { pack } from './pack.js';
-import { WireError, WireMode, toWire, type ErrorClass } from './wire.js';
+import { WireError, WireMode, fromWire, toWire, wireShared, type ErrorClass } from './wire.js';
 
 /** Options of a threadlet, given to threadlet(). */
 export interface ThreadletOptions {
@@ -146,6 +146,29 @@ function checkCallOptions(name: string, o: ThreadletCallOptions | undefined): Ca
   return { kq, udata: o.udata, signal, start, migrateAt };
 }
 
+/** The arguments as they cross to a worker: EXACT wire form, and whether it holds an object twice. */
+interface ArgsSnapshot {
+  a: unknown[];
+  graph: boolean;
+}
+
+/**
+ * The arguments as given, taken before anything runs: the worker gets these, not what the inline run
+ * made of them (it may push into an array, fill a buffer, change an option). Primitives are
+ * immutable and need no copy; anything else is copied into its wire form. A value that cannot
+ * travel fails the call here, before it runs, whichever way it would have gone: a WireError.
+ */
+function snapshotArgs(args: readonly unknown[]): ArgsSnapshot {
+  for (let i = 0; i < args.length; i++) {
+    const x = args[i];
+    if ((typeof x === 'object' && x !== null) || typeof x === 'function' || typeof x === 'symbol') {
+      const a = toWire(args, WireMode.EXACT, 'argument') as unknown[];
+      return { a, graph: wireShared() };
+    }
+  }
+  return { a: args as unknown[], graph: false };
+}
+
 function checkRuntime(name: string, rt: unknown): Runtime {
   if (typeof rt !== 'object' || rt === null || typeof (rt as Runtime)._submitRequest !== 'function') {
     throw new TypeError(`threadlet '${name}': expected a Runtime (await Runtime.create()) as the first argument, got ${String(rt)}`);
@@ -211,13 +234,20 @@ export class Threadlet<A extends unknown[], R> {
     const runtime = checkRuntime(this.name, rt);
     this.#calls++;
     const h = new ThreadletHandle<R>(this.name);
+    let snap: ArgsSnapshot;
+    try {
+      snap = snapshotArgs(args);
+    } catch (e) {
+      this.#fail(runtime, h, this.#unsendable(e), o);
+      return h;
+    }
     let start = o.start;
     if (o.signal?.aborted === true) start = 'worker'; // The runtime settles it, cancelled, at once.
     else if (start === 'auto') start = this.#predictor?.startOnWorker() === true ? 'worker' : 'inline';
     if (start === 'worker') {
       this.#worker++;
       h.placement = 'worker';
-      this.#toWorker(runtime, h, args, [], null, o);
+      this.#toWorker(runtime, h, snap, [], false, null, o);
       return h;
     }
 
@@ -228,8 +258,10 @@ export class Threadlet<A extends unknown[], R> {
     if (pending === undefined) {
       this.#predictor?.record(performance.now() - rec.t0 > this.#budgetUs / 1000);
       this.#inline++;
-      const { threw, value } = settledOutcome(this.name, ran);
-      if (threw) h._reject(value);
+      // What a worker would have handed back: the same value, or the same failure (journal.ts).
+      const w = outcomeToWire(this.name, settledOutcome(this.name, ran));
+      const value = fromWire(w.wire, this.#classes);
+      if (w.threw) h._reject(value);
       else h._fulfil(value as R);
       this.#notify(runtime, h, o);
       return h;
@@ -241,12 +273,19 @@ export class Threadlet<A extends unknown[], R> {
     h.migratedAt = pending.k;
     h.migrationReason = pending.reason;
     if (rec.unjournalable !== undefined) {
+      closeLeftOpen(rec.journal);
       const why = `cannot move to a worker at ${pending.k} (${pending.reason}): ${rec.unjournalable}`;
       this.#fail(runtime, h, new ThreadletError(this.name, why), o);
       return h;
     }
-    this.#toWorker(runtime, h, args, rec.seal(), pending, o);
+    this.#toWorker(runtime, h, snap, rec.seal(), rec.graph, pending, o);
     return h;
+  }
+
+  /** The error of a call whose arguments cannot travel (the message names where in them). */
+  #unsendable(e: unknown): ThreadletError {
+    const why = e instanceof WireError ? e.message : `its arguments cannot be sent to a worker: ${(e as Error)?.message ?? String(e)}`;
+    return new ThreadletError(this.name, why);
   }
 
   /** Calls on this thread, and what the predictor thinks. */
@@ -255,22 +294,32 @@ export class Threadlet<A extends unknown[], R> {
     return { calls: this.#calls, inline: this.#inline, migrated: this.#migrated, worker: this.#worker, ...p };
   }
 
-  #toWorker(rt: Runtime, h: ThreadletHandle<R>, args: A, journal: JournalEntry[], pending: Pending | null, o: CallPlan): void {
+  #toWorker(
+    rt: Runtime,
+    h: ThreadletHandle<R>,
+    args: ArgsSnapshot,
+    journal: JournalEntry[],
+    graph: boolean,
+    pending: Pending | null,
+    o: CallPlan,
+  ): void {
     let bytes: Uint8Array;
     try {
-      const a = toWire(args, WireMode.EXACT, 'argument') as unknown[];
-      const req: ThreadletRequest = { u: this.url, n: this.name, a, j: journal, p: pending };
+      const req: ThreadletRequest = { u: this.url, n: this.name, a: args.a, j: journal, p: pending };
       // A copy of the packed record: the submission may wait for a slot, and pack() reuses its buffer.
-      bytes = Buffer.from(pack(req));
+      bytes = Buffer.from(pack(req, args.graph || graph));
     } catch (e) {
-      const why = e instanceof WireError ? e.message : `its arguments cannot be sent to a worker: ${(e as Error).message}`;
-      this.#fail(rt, h, new ThreadletError(this.name, why), o);
+      closeLeftOpen(journal);
+      this.#fail(rt, h, this.#unsendable(e), o);
       return;
     }
     try {
-      h.id = rt._submitRequest(new ThreadletCodec(h, bytes, this.#classes), { kq: o.kq, udata: o.udata, signal: o.signal }).id;
+      const codec = new ThreadletCodec(h, bytes, this.#classes, leftOpen(journal));
+      h.id = rt._submitRequest(codec, { kq: o.kq, udata: o.udata, signal: o.signal }).id;
     } catch (e) {
-      // The runtime refused it (closed). The inline part, if any, ran once and is not undone.
+      // The runtime refused it (closed). The inline part, if any, ran once and is not undone; what it
+      // left open is closed (no worker will take it over).
+      closeLeftOpen(journal);
       h._reject(e);
     }
   }

@@ -19,9 +19,9 @@
  */
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
-import { bytesOf, state } from './original.js';
+import { bytesOf, original, state } from './original.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
-import { WireMode, describeWire, fromWire, toWire, wireEqual, type ErrorClass } from './wire.js';
+import { WireError, WireMode, describeWire, fromWire, toWire, wireEqual, wireShared, type ErrorClass } from './wire.js';
 
 /** One journaled call, as it travels (v8-serializable). */
 export interface JournalEntry {
@@ -122,6 +122,34 @@ export function settledOutcome(name: string, r: Outcome): Outcome {
   return { threw: true, value: new ThreadletError(name, 'returned a promise: a threadlet is a synchronous function') };
 }
 
+/** An outcome in wire form: what crosses back to the caller, or is rebuilt there when it ran inline. */
+export interface WireOutcome {
+  threw: boolean;
+  /** The value or error, EXACT wire form. */
+  wire: unknown;
+  /** It holds an object more than once (pack's `graph`). */
+  graph: boolean;
+  /** The value could not travel: `wire` is the ThreadletError saying so. */
+  unsendable: boolean;
+}
+
+/**
+ * The wire form of a threadlet's outcome, the same on both sides: a run that finished inline hands
+ * back what a moved one would (a class instance as its own properties, cycles and shared references
+ * kept, errors rebuilt by class name), and a value that cannot cross fails the same way wherever it
+ * ran (a ThreadletError naming where in the value it is).
+ */
+export function outcomeToWire(name: string, o: Outcome): WireOutcome {
+  try {
+    const wire = toWire(o.value, WireMode.EXACT, o.threw ? 'what it threw' : 'its result');
+    return { threw: o.threw, wire, graph: wireShared(), unsendable: false };
+  } catch (e) {
+    const why = e instanceof WireError ? e.message : `reading it failed: ${String((e as Error)?.message ?? e)}`;
+    const err = new ThreadletError(name, `${o.threw ? 'threw' : 'returned'} a value that cannot be sent back: ${why}`);
+    return { threw: true, wire: toWire(err, WireMode.EXACT), graph: false, unsendable: true };
+  }
+}
+
 // ---- recording ---------------------------------------------------------------------------------
 
 export interface RecorderOptions {
@@ -138,6 +166,8 @@ export class Recorder implements InterceptContext {
   pending: Pending | undefined;
   /** A journaled result could not be snapshotted: the run cannot move after it. */
   unjournalable: string | undefined;
+  /** A journaled result holds an object more than once (the request must keep it: pack's `graph`). */
+  graph = false;
   /** performance.now() at the start. */
   readonly t0: number;
   readonly #budgetMs: number;
@@ -190,6 +220,7 @@ export class Recorder implements InterceptContext {
     let w: unknown;
     try {
       w = toWire(r, WireMode.EXACT, `the ${t === 1 ? 'error' : 'result'} of ${spec.key}`);
+      if (wireShared()) this.graph = true;
     } catch (e) {
       this.unjournalable ??= (e as Error).message;
       w = undefined;
@@ -206,6 +237,43 @@ export class Recorder implements InterceptContext {
     this.#deferred.length = 0;
     return this.journal;
   }
+}
+
+// ---- what the inline run left open ------------------------------------------------------------
+
+/**
+ * File descriptors the inline run opened (journaled `fs.openSync`) and did not close (no journaled
+ * `fs.closeSync` of them). They belong to the run: the re-run on the worker is handed them by the
+ * journal and goes on with them. When no re-run takes them over (it diverged, was cancelled, could
+ * not start, or the call failed before it moved), nobody else ever will: closeLeftOpen() closes them.
+ */
+export function leftOpen(journal: readonly JournalEntry[]): number[] {
+  let open: number[] | undefined;
+  for (const e of journal) {
+    if (e.t !== 0) continue;
+    if (e.k === 'fs.openSync' && typeof e.r === 'number') (open ??= []).push(e.r);
+    else if (e.k === 'fs.closeSync' && open !== undefined) {
+      const i = open.indexOf(e.a[0] as number);
+      if (i >= 0) open.splice(i, 1);
+    }
+  }
+  return open ?? [];
+}
+
+/** Close what leftOpen() names (errors ignored: the fd may be bad already). */
+export function closeFds(fds: readonly number[]): void {
+  const close = original(fs.closeSync);
+  for (const fd of fds) {
+    try {
+      close(fd);
+    } catch {
+      // EBADF: closed already.
+    }
+  }
+}
+
+export function closeLeftOpen(journal: readonly JournalEntry[]): void {
+  closeFds(leftOpen(journal));
 }
 
 // ---- replaying ---------------------------------------------------------------------------------
@@ -228,6 +296,14 @@ export class Replayer implements InterceptContext {
   poison: Error | undefined;
   readonly #o: ReplayOptions;
   #pendingSeen: boolean;
+
+  /**
+   * The re-run got past the journal to where the inline run stopped: from there it owns what the
+   * inline run opened (closeLeftOpen() is then not for it to call).
+   */
+  get tookOver(): boolean {
+    return this.#pendingSeen && this.pos >= this.#o.journal.length;
+  }
 
   constructor(o: ReplayOptions) {
     this.#o = o;

@@ -192,13 +192,16 @@ function put(v: unknown): void {
 
 /**
  * The record for wire value `v`. Returns a view of this thread's scratch buffer, valid until the
- * next pack(): copy it out at once. Throws what v8.serialize throws for values it refuses.
+ * next pack(): copy it out at once. Throws what v8.serialize throws for values it refuses. `graph`:
+ * `v` holds an object more than once (a cycle, a shared reference; wireShared()), which only
+ * v8.serialize keeps (this encoder would copy it, or recurse without end).
  */
-export function pack(v: unknown): Uint8Array {
+export function pack(v: unknown, graph = false): Uint8Array {
   at = 0;
   reserve(1);
   scratch[at++] = FORMAT_PACK;
   try {
+    if (graph) throw FALLBACK;
     put(v);
   } catch (e) {
     if (e !== FALLBACK) throw e;
