@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
 import { bytesOf, original, state } from './original.js';
+import { likelyCause, type CallSeen } from './cause.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
 import { WireError, WireMode, describeWire, fromWire, toWire, wireEqual, wireShared, type ErrorClass } from './wire.js';
 
@@ -318,9 +319,7 @@ export class Replayer implements InterceptContext {
       const args = slice(argv);
       const rec = j[this.pos]!;
       const a = argsWire(spec, args);
-      if (rec.k !== spec.key || !wireEqual(rec.a, a)) {
-        throw this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), describeCall(spec.key, a));
-      }
+      if (rec.k !== spec.key || !wireEqual(rec.a, a)) throw this.#diverge(this.pos + 1, rec, undefined, { k: spec.key, a });
       this.pos++;
       if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
       if (rec.t === 1) throw fromWire(rec.r, o.classes);
@@ -331,11 +330,7 @@ export class Replayer implements InterceptContext {
     if (cancel !== undefined) throw (this.poison = cancel);
     if (!this.#pendingSeen) {
       const p = o.pending!;
-      if (p.k !== spec.key) {
-        const a = argsWire(spec, slice(argv));
-        const expected = `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`;
-        throw this.#diverge(j.length + 1, expected, describeCall(spec.key, a));
-      }
+      if (p.k !== spec.key) throw this.#diverge(j.length + 1, p, p.reason, { k: spec.key, a: argsWire(spec, slice(argv)) });
       this.#pendingSeen = true;
     }
     this.real++;
@@ -346,22 +341,24 @@ export class Replayer implements InterceptContext {
   finish(): Error | undefined {
     if (this.poison !== undefined) return this.poison;
     const j = this.#o.journal;
-    if (this.pos < j.length) {
-      const rec = j[this.pos]!;
-      return this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), undefined);
-    }
+    if (this.pos < j.length) return this.#diverge(this.pos + 1, j[this.pos]!, undefined, undefined);
     if (!this.#pendingSeen) {
       const p = this.#o.pending!;
-      return this.#diverge(j.length + 1, `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`, undefined);
+      return this.#diverge(j.length + 1, p, p.reason, undefined);
     }
     return undefined;
   }
 
-  #diverge(call: number, expected: string, actual: string | undefined): Error {
-    const hint =
-      'was a call on the calling thread made through a function captured before syslet installed its' +
-      ' interception? (preload --import syslet/register)';
-    return (this.poison = new ThreadletDivergenceError(this.#o.threadlet, call, expected, actual, hint));
+  /**
+   * The divergence at intercepted call `call`: the inline run made `expected` there (the call it
+   * moved at, when `movedBecause` says why), the re-run made `actual` (undefined: none).
+   */
+  #diverge(call: number, expected: CallSeen, movedBecause: string | undefined, actual: CallSeen | undefined): Error {
+    let made = describeCall(expected.k, expected.a);
+    if (movedBecause !== undefined) made += ` (where it moved to a worker: ${movedBecause})`;
+    const did = actual === undefined ? undefined : describeCall(actual.k, actual.a);
+    const hint = likelyCause(expected, actual);
+    return (this.poison = new ThreadletDivergenceError(this.#o.threadlet, call, made, did, hint));
   }
 }
 
