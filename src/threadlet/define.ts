@@ -305,7 +305,7 @@ export class Threadlet<A extends unknown[], R> {
   ): void {
     let bytes: Uint8Array;
     try {
-      const req: ThreadletRequest = { u: this.url, n: this.name, a: args.a, j: journal, p: pending };
+      const req: ThreadletRequest = { u: this.url, n: this.name, a: args.a, j: journal, p: pending, c: process.cwd() };
       // A copy of the packed record: the submission may wait for a slot, and pack() reuses its buffer.
       bytes = Buffer.from(pack(req, args.graph || graph));
     } catch (e) {

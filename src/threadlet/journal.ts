@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
 import { bytesOf, original, state } from './original.js';
 import { likelyCause, type CallSeen } from './cause.js';
+import { isNativeCall } from './native.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
 import { WireError, WireMode, describeWire, fromWire, toWire, wireEqual, wireShared, type ErrorClass } from './wire.js';
 
@@ -279,6 +280,20 @@ export function closeLeftOpen(journal: readonly JournalEntry[]): void {
 
 // ---- replaying ---------------------------------------------------------------------------------
 
+/**
+ * Calls that only read (no effect on files, descriptors or positions): the replay tolerates one
+ * the inline run made and the re-run does not, or the other way round (see Replayer.#find).
+ */
+const PURE_READS = new Set([
+  'fs.existsSync', 'fs.statSync', 'fs.lstatSync', 'fs.accessSync', 'fs.realpathSync', 'fs.realpathSync.native',
+  'fs.readdirSync', 'fs.readlinkSync', 'fs.readFileSync', 'fs.statfsSync',
+]);
+
+/** `a`: COMPARE-form arguments. A readFileSync of a descriptor moves its position: not pure. */
+function pureRead(key: string, a: readonly unknown[]): boolean {
+  return PURE_READS.has(key) && (key !== 'fs.readFileSync' || typeof a[0] !== 'number');
+}
+
 export interface ReplayOptions {
   threadlet: string;
   journal: JournalEntry[];
@@ -297,6 +312,8 @@ export class Replayer implements InterceptContext {
   poison: Error | undefined;
   readonly #o: ReplayOptions;
   #pendingSeen: boolean;
+  /** Where the journal's last reads were skipped from (-1: none): a divergence after them is reported there. */
+  #skippedFrom = -1;
 
   /**
    * The re-run got past the journal to where the inline run stopped: from there it owns what the
@@ -317,22 +334,62 @@ export class Replayer implements InterceptContext {
     const j = o.journal;
     if (this.pos < j.length) {
       const args = slice(argv);
-      const rec = j[this.pos]!;
       const a = argsWire(spec, args);
-      if (rec.k !== spec.key || !wireEqual(rec.a, a)) throw this.#diverge(this.pos + 1, rec, undefined, { k: spec.key, a });
-      this.pos++;
-      if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
-      if (rec.t === 1) throw fromWire(rec.r, o.classes);
-      const arg = spec.returnsArg;
-      return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
+      const k = this.#find(spec.key, a);
+      if (k >= 0) {
+        const rec = j[k]!;
+        this.pos = k + 1;
+        if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
+        if (rec.t === 1) throw fromWire(rec.r, o.classes);
+        const arg = spec.returnsArg;
+        return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
+      }
+      // A read the inline run did not make (a cache that is warm on the calling thread and cold
+      // here: a lazy require, a library looking for its binary): it has no effect, so it runs.
+      if (pureRead(spec.key, a)) return this.#extraRead(orig, self, argv);
+      if (!this.#onlyReadsFrom(this.pos)) throw this.#diverge(this.pos + 1, j[this.pos]!, undefined, { k: spec.key, a });
+      // The inline run's remaining reads are not needed here: on to where it stopped.
+      this.#skippedFrom = this.pos;
+      this.pos = j.length;
     }
     const cancel = o.cancelled();
     if (cancel !== undefined) throw (this.poison = cancel);
     if (!this.#pendingSeen) {
       const p = o.pending!;
-      if (p.k !== spec.key) throw this.#diverge(j.length + 1, p, p.reason, { k: spec.key, a: argsWire(spec, slice(argv)) });
+      if (p.k !== spec.key) {
+        const a = argsWire(spec, slice(argv));
+        if (pureRead(spec.key, a) || isNativeCall(spec)) return this.#extraRead(orig, self, argv);
+        const skipped = this.#skippedFrom;
+        if (skipped >= 0) throw this.#diverge(skipped + 1, j[skipped]!, undefined, { k: spec.key, a });
+        throw this.#diverge(j.length + 1, p, p.reason, { k: spec.key, a });
+      }
       this.#pendingSeen = true;
     }
+    this.real++;
+    return callOriginal(this, orig, self, argv);
+  }
+
+  /**
+   * The journal entry from `pos` on that answers this call: the next one, or one after reads only
+   * (reads the inline run made that the re-run does not: a cache cold there and warm here). -1: none.
+   */
+  #find(key: string, a: unknown[]): number {
+    const j = this.#o.journal;
+    for (let k = this.pos; k < j.length; k++) {
+      const rec = j[k]!;
+      if (rec.k === key && wireEqual(rec.a, a)) return k;
+      if (!pureRead(rec.k, rec.a)) return -1;
+    }
+    return -1;
+  }
+
+  #onlyReadsFrom(k: number): boolean {
+    const j = this.#o.journal;
+    for (; k < j.length; k++) if (!pureRead(j[k]!.k, j[k]!.a)) return false;
+    return true;
+  }
+
+  #extraRead(orig: AnyFunction, self: unknown, argv: IArguments): unknown {
     this.real++;
     return callOriginal(this, orig, self, argv);
   }

@@ -23,9 +23,23 @@ import { state, type AnyFunction, type CallSpec } from './original.js';
 /** Marks what is wrapped already (a wrapper, a wrapped prototype, a wrapped exports object). */
 const WRAPPED = Symbol.for('syslet.threadlet.native');
 
+/** The specs of addon calls (isNativeCall). */
+const nativeSpecs = new WeakSet<CallSpec>();
+
 function spec(key: string): CallSpec {
   const reason = `calls into a native addon (${key}): the journal cannot see what it does, so it runs once, on a worker`;
-  return { key, blocks: () => reason };
+  const s: CallSpec = { key, blocks: () => reason };
+  nativeSpecs.add(s);
+  return s;
+}
+
+/**
+ * Whether `spec` is a call into an addon. The inline run never makes one (it moves before), so on
+ * the worker every such call runs for the first time: one made before the call the inline run
+ * stopped at (an addon's lazy set-up, done already on the calling thread) is no divergence.
+ */
+export function isNativeCall(spec: CallSpec): boolean {
+  return nativeSpecs.has(spec);
 }
 
 /** Wrappers made here (a Proxy cannot carry a mark of its own). */

@@ -32,6 +32,8 @@ export interface ThreadletRequest {
   j: JournalEntry[];
   /** Where the inline run stopped, or null. */
   p: Pending | null;
+  /** process.cwd() of the caller at the call (what process.cwd() returns during the run). */
+  c: string;
 }
 
 /** F.RESULT of a threadlet that threw something other than an error with a Linux errno `code`. */

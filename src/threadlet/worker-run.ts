@@ -81,6 +81,23 @@ function cancelCheck(s: SharedState, idx: number, name: string): () => Error | u
   return () => (Atomics.load(i32, w) === id ? new ThreadletCancelledError(name, 'cancelled while running on a worker') : undefined);
 }
 
+/**
+ * Run `f` with process.cwd() answering the caller's directory at the call. The process has one
+ * directory, but a worker's process.cwd() may answer from a cache the caller's chdir() does not
+ * clear (graceful-fs, under fs-extra, replaces process.cwd with one that caches until a chdir on
+ * its own thread, and workers cannot chdir).
+ */
+function underCwd<T>(cwd: string, f: () => T): T {
+  const saved = Object.getOwnPropertyDescriptor(process, 'cwd');
+  if (saved === undefined || !('value' in saved) || saved.configurable !== true || typeof cwd !== 'string') return f();
+  Object.defineProperty(process, 'cwd', { ...saved, value: () => cwd });
+  try {
+    return f();
+  } finally {
+    Object.defineProperty(process, 'cwd', saved);
+  }
+}
+
 function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered): void {
   const name = req.n;
   const cancelled = cancelCheck(s, idx, name);
@@ -97,7 +114,7 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
     return;
   }
   const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, cancelled });
-  const ran = runUnder(replay, r.fn, args);
+  const ran = underCwd(req.c, () => runUnder(replay, r.fn, args));
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
   // A divergence or cancellation decides first, whatever the function returned or threw.
   const bad = replay.finish();
