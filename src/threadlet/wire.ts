@@ -342,17 +342,28 @@ function plainToWire(v: object, mode: WireMode, depth: number): unknown {
   return rec;
 }
 
+/** The first bytes, so that two buffers that differ read differently: text when it is printable, else hex. */
+function bytesPreview(b: Buffer): string {
+  if (b.length === 0) return '';
+  const head = b.subarray(0, 24);
+  const more = b.length > head.length ? '…' : '';
+  const text = head.toString('latin1');
+  return /^[\x20-\x7e\t\n\r]*$/.test(text) ? `: ${JSON.stringify(text)}${more}` : `: ${head.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${more}`;
+}
+
 /**
  * A compact, faithful description of a wire value (COMPARE or EXACT form), for messages:
- * `fs.utimesSync("/tmp/a", 2026-11-30T10:53:34.120Z, <Buffer 5 bytes>)`. Dates, RegExps, numbers
+ * `fs.utimesSync("/tmp/a", 2026-11-30T10:53:34.120Z, <Buffer 5 bytes: "hello">)`. Dates, RegExps, numbers
  * and boxed values print as util.inspect prints them; records print as what they stand for.
  */
 export function describeWire(v: unknown, depth = 0): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v !== 'object' || v === null) return Object.is(v, -0) ? '-0' : String(v);
-  if (ArrayBuffer.isView(v)) return `<${Buffer.isBuffer(v) ? 'Buffer' : v.constructor.name} ${v.byteLength} bytes>`;
-  if (v instanceof ArrayBuffer) return `<ArrayBuffer ${v.byteLength} bytes>`;
+  if (ArrayBuffer.isView(v)) {
+    return `<${Buffer.isBuffer(v) ? 'Buffer' : v.constructor.name} ${v.byteLength} bytes${bytesPreview(Buffer.from(v.buffer, v.byteOffset, v.byteLength))}>`;
+  }
+  if (v instanceof ArrayBuffer) return `<ArrayBuffer ${v.byteLength} bytes${bytesPreview(Buffer.from(v))}>`;
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
   const proto = Object.getPrototypeOf(v) as object | null;
   if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return inspect(v, { depth: 1, breakLength: Infinity });

@@ -169,8 +169,10 @@ function loaders(): Promise<void> {
       if (flag !== '--import' && flag !== '--loader' && flag !== '--experimental-loader') continue;
       const spec = eq < 0 ? argv[++i] : a.slice(eq + 1);
       if (spec === undefined) continue;
-      if (flag === '--import') await import(import.meta.resolve(spec, base));
-      else register(spec, base);
+      // As Node resolves them: paths against the working directory, packages from there up.
+      const url = /^\.{0,2}\//.test(spec) ? new URL(spec, base).href : spec;
+      if (flag === '--import') await import(url);
+      else register(url, base);
     }
   })());
 }
