@@ -129,24 +129,29 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
 }
 
 /**
- * Refusal of Runtime.create() on this worker while it imports a threadlet's module (runtime.ts
- * reads it under this registered symbol): a module that starts a Runtime at its top level would
- * otherwise start workers that import it again, without end.
+ * Refusal of Runtime.create() on this worker (runtime.ts reads it under this registered symbol): a
+ * module imported here to find a threadlet that starts a Runtime, at its top level or later (a
+ * timer, a server's callback), would start workers that import it again, without end. Set while the
+ * import runs, and kept once a module was imported: a worker has no use for a Runtime of its own
+ * (Runtime.attach() joins the caller's).
  */
 const STARTING_REFUSED = Symbol.for('syslet.runtime.refuse');
 
+const FIX =
+  ' The module that defines a threadlet is imported on every worker, so it must not start a Runtime' +
+  ' (each worker would start workers of its own, without end). Define the threadlet in a module of its' +
+  " own (the README's config.ts), or start the program only on the main thread:" +
+  ' `if (isMainThread) { ... }` (node:worker_threads)';
+
 function importModule(url: string, name: string): Promise<unknown> {
   const g = globalThis as Record<symbol, unknown>;
-  g[STARTING_REFUSED] =
-    `Runtime.create() ran on a syslet worker while it imported ${url} to find threadlet '${name}'.` +
-    ' The module that defines a threadlet is imported on every worker, so its top level must not start a' +
-    ' Runtime (each worker would start workers of its own, without end). Define the threadlet in a module' +
-    " of its own (the README's config.ts), or start the program only on the main thread:" +
-    " `if (isMainThread) { ... }` (node:worker_threads)";
+  g[STARTING_REFUSED] = `Runtime.create() ran on a syslet worker while it imported ${url} to find threadlet '${name}'.${FIX}`;
   return loaders()
     .then(() => import(url))
     .finally(() => {
-      g[STARTING_REFUSED] = undefined;
+      g[STARTING_REFUSED] =
+        `Runtime.create() ran on a syslet worker, which imported ${url} to find threadlet '${name}'` +
+        ` (code it runs there started one later: a timer, a callback).${FIX}`;
     });
 }
 
