@@ -13,7 +13,7 @@ import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import type { ThreadletHandle } from './handle.js';
 import { closeFds } from './journal.js';
 import { TD, freeRecord, recordBytes, resultForThrow, writeRecord } from './protocol.js';
-import { unpack } from './pack.js';
+import { unpack, unpackedGraph } from './pack.js';
 import { fromWire, type ErrorClass } from './wire.js';
 
 const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -132,7 +132,8 @@ export class ThreadletCodec<R> implements RequestCodec {
     }
     let v: unknown;
     try {
-      v = fromWire(unpack(bytes), this.#classes);
+      const w = unpack(bytes);
+      v = fromWire(w, this.#classes, unpackedGraph());
     } catch (e) {
       h._reject(new ThreadletError(name, 'its result could not be read back', { cause: e }));
       return;

@@ -25,7 +25,7 @@ import { Predictor, type PredictorStats } from './predictor.js';
 import type { ThreadletRequest } from './protocol.js';
 import { register } from './registry.js';
 import { pack } from './pack.js';
-import { WireError, WireMode, fromWire, toWire, wireShared, type ErrorClass } from './wire.js';
+import { WireError, WireMode, fromWire, stableValue, toWire, wireShared, type ErrorClass } from './wire.js';
 
 /** Options of a threadlet, given to threadlet(). */
 export interface ThreadletOptions {
@@ -258,11 +258,16 @@ export class Threadlet<A extends unknown[], R> {
     if (pending === undefined) {
       this.#predictor?.record(performance.now() - rec.t0 > this.#budgetUs / 1000);
       this.#inline++;
-      // What a worker would have handed back: the same value, or the same failure (journal.ts).
-      const w = outcomeToWire(this.name, settledOutcome(this.name, ran));
-      const value = fromWire(w.wire, this.#classes);
-      if (w.threw) h._reject(value);
-      else h._fulfil(value as R);
+      // What a worker would have handed back: the same value, or the same failure (journal.ts). Plain
+      // data is handed back as it is (a move would hand back an equal copy); the rest through the wire.
+      const out = settledOutcome(this.name, ran);
+      if (!out.threw && stableValue(out.value)) h._fulfil(out.value as R);
+      else {
+        const w = outcomeToWire(this.name, out);
+        const value = fromWire(w.wire, this.#classes, w.graph);
+        if (w.threw) h._reject(value);
+        else h._fulfil(value as R);
+      }
       this.#notify(runtime, h, o);
       return h;
     }

@@ -299,6 +299,8 @@ export interface ReplayOptions {
   journal: JournalEntry[];
   pending: Pending | undefined;
   classes: ReadonlyMap<string, ErrorClass> | undefined;
+  /** The journal may hold an object twice (fromWire's `graph`). */
+  graph: boolean;
   /** Returns an error when the request was cancelled (checked at every intercepted call). */
   cancelled: () => Error | undefined;
 }
@@ -340,9 +342,9 @@ export class Replayer implements InterceptContext {
         const rec = j[k]!;
         this.pos = k + 1;
         if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
-        if (rec.t === 1) throw fromWire(rec.r, o.classes);
+        if (rec.t === 1) throw fromWire(rec.r, o.classes, o.graph);
         const arg = spec.returnsArg;
-        return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
+        return arg === undefined ? fromWire(rec.r, o.classes, o.graph) : args[arg];
       }
       // A read the inline run did not make (a cache that is warm on the calling thread and cold
       // here: a lazy require, a library looking for its binary): it has no effect, so it runs.

@@ -298,10 +298,21 @@ function get(): unknown {
   }
 }
 
+let lastV8 = false;
+
+/**
+ * Whether the last unpack() read a v8.serialize record: only those can hold an object twice (a
+ * cycle, a shared reference), so fromWire() tracks what it builds for them only (its `graph`).
+ */
+export function unpackedGraph(): boolean {
+  return lastV8;
+}
+
 /** The wire value in a record (which may live in shared memory: nothing returned aliases it). */
 export function unpack(bytes: Uint8Array): unknown {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b[0] === FORMAT_V8) return v8.deserialize(Buffer.from(b.subarray(1)));
+  lastV8 = b[0] === FORMAT_V8;
+  if (lastV8) return v8.deserialize(Buffer.from(b.subarray(1)));
   if (b[0] !== FORMAT_PACK) throw new RangeError(`threadlet record: unknown format ${String(b[0])}`);
   src = b;
   pos = 1;

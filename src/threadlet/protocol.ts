@@ -34,6 +34,8 @@ export interface ThreadletRequest {
   p: Pending | null;
   /** process.cwd() of the caller at the call (what process.cwd() returns during the run). */
   c: string;
+  /** Set by the worker, not sent: the record came through v8.serialize (it may hold shared objects). */
+  g?: boolean;
 }
 
 /** F.RESULT of a threadlet that threw something other than an error with a Linux errno `code`. */

@@ -62,15 +62,62 @@ const MAX_DEPTH = 1000;
 /**
  * Objects met so far in the value toWire is walking, each with its wire form (EXACT) or its visit
  * number (COMPARE): a second meeting returns the same wire object, so v8.serialize keeps the cycle or
- * the shared reference. Created at the first object, so a primitive costs nothing.
+ * the shared reference. A short list scanned in order while small (most values hold a few objects:
+ * cheaper than a Map), a Map past SMALL.
  */
-let seen: Map<object, unknown> | undefined;
+class Visited {
+  static readonly SMALL = 16;
+  /** The first `n` entries are in use (reused arrays: truncating them costs more than the walk). */
+  readonly objs: (object | undefined)[] = [];
+  readonly outs: unknown[] = [];
+  n = 0;
+  map: Map<object, unknown> | undefined;
+
+  get(v: object): unknown {
+    if (this.map !== undefined) return this.map.get(v);
+    const objs = this.objs;
+    for (let i = 0; i < this.n; i++) if (objs[i] === v) return this.outs[i];
+    return undefined;
+  }
+
+  set(v: object, out: unknown): void {
+    if (this.map !== undefined) {
+      this.map.set(v, out);
+      return;
+    }
+    const i = this.n++;
+    this.objs[i] = v;
+    this.outs[i] = out;
+    if (this.n > Visited.SMALL) {
+      this.map = new Map();
+      for (let k = 0; k < this.n; k++) this.map.set(this.objs[k]!, this.outs[k]);
+    }
+  }
+
+  get size(): number {
+    return this.map?.size ?? this.n;
+  }
+
+  /** Forget everything (and hold on to nothing the caller gave). */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) {
+      this.objs[i] = undefined;
+      this.outs[i] = undefined;
+    }
+    this.n = 0;
+    this.map = undefined;
+  }
+}
+
+/** This thread's visited set, reused by each toWire (one of its own for a toWire a getter starts inside another). */
+let visited = new Visited();
+let walking = false;
 /** Whether the last toWire met an object twice (its wire form is then a graph, not a tree). */
 let sharedSeen = false;
 
 /** Remember `v`'s wire form before walking into it (a cycle back to `v` then finds it). */
 function remember<T>(v: object, out: T): T {
-  (seen ??= new Map()).set(v, out);
+  visited.set(v, out);
   return out;
 }
 
@@ -216,16 +263,66 @@ function direntType(d: object): unknown {
  * shared references are kept: the wire form then shares the same objects (see wireShared()).
  */
 export function toWire(v: unknown, mode: WireMode, at = 'value'): unknown {
+  if (typeof v !== 'object' || v === null) {
+    sharedSeen = false;
+    return toWireAt(v, mode, 0);
+  }
+  // Re-entered (a getter in the value made a journaled call): a visited set of its own.
+  const outer = walking ? visited : undefined;
+  const outerShared = sharedSeen;
+  if (outer !== undefined) visited = new Visited();
+  walking = true;
   sharedSeen = false;
-  if (typeof v !== 'object' || v === null) return toWireAt(v, mode, 0);
   try {
     return toWireAt(v, mode, 0);
   } catch (e) {
     if (e instanceof WireError) e.message = `${at}${e.path.join('')} ${e.message}`;
     throw e;
   } finally {
-    seen = undefined;
+    visited.clear();
+    if (outer === undefined) walking = false;
+    else {
+      visited = outer;
+      sharedSeen = outerShared;
+    }
   }
+}
+
+/** Values stableValue() looks at before it gives up (a large value goes through the wire). */
+const STABLE_BUDGET = 256;
+let stableLeft = 0;
+
+/**
+ * Whether `v` comes back from the wire (toWire, then fromWire) as the same kind of value, equal:
+ * primitives, and plain objects, arrays, Buffers and Uint8Arrays (not over a SharedArrayBuffer) and
+ * Dates made of those. Then a run that finished inline may hand back `v` itself, as a direct call
+ * does, where a moved one hands back an equal copy. Anything else (a class instance, an error, a Map,
+ * a function, a value the walk does not finish within STABLE_BUDGET values or 32 levels: a cycle, a
+ * large graph) is not: it goes through the wire, which makes it what a move would.
+ */
+export function stableValue(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return typeof v !== 'function' && typeof v !== 'symbol';
+  stableLeft = STABLE_BUDGET;
+  return stableAt(v, 0);
+}
+
+function stableAt(v: unknown, depth: number): boolean {
+  if (typeof v !== 'object' || v === null) return typeof v !== 'function' && typeof v !== 'symbol';
+  if (--stableLeft < 0 || depth > 32) return false;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  if (proto === Object.prototype) {
+    if (Object.hasOwn(v, TAG)) return false;
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) if (!stableAt((v as Record<string, unknown>)[keys[i]!], depth + 1)) return false;
+    return true;
+  }
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) if (!stableAt(a[i], depth + 1)) return false;
+    return true;
+  }
+  if (proto === Buffer.prototype || proto === Uint8Array.prototype) return !((v as Uint8Array).buffer instanceof SharedArrayBuffer);
+  return proto === Date.prototype;
 }
 
 /**
@@ -248,16 +345,14 @@ function toWireAt(v: unknown, mode: WireMode, depth: number): unknown {
     }
     return v;
   }
-  if (seen !== undefined) {
-    const met = seen.get(v);
-    if (met !== undefined) {
-      sharedSeen = true;
-      return mode === WireMode.COMPARE ? { [TAG]: WireKind.REF, v: met } : met;
-    }
+  const met = visited.get(v);
+  if (met !== undefined) {
+    sharedSeen = true;
+    return mode === WireMode.COMPARE ? { [TAG]: WireKind.REF, v: met } : met;
   }
   if (depth > MAX_DEPTH) throw new WireError(`is nested more than ${MAX_DEPTH} levels deep`);
   // COMPARE: the visit number stands for the object (equal on both runs when the shapes are equal).
-  if (mode === WireMode.COMPARE) remember(v, seen === undefined ? 0 : seen.size);
+  if (mode === WireMode.COMPARE) remember(v, visited.size);
   return objectToWire(v, mode, depth);
 }
 
@@ -298,7 +393,9 @@ function objectToWire(v: object, mode: WireMode, depth: number): unknown {
     return out;
   }
   if (v instanceof Error) return errorToWire(v, mode, depth);
-  if (v instanceof Date || v instanceof RegExp) return keep(v, v, mode);
+  // Copies, as structured clone makes them: the caller must not share the threadlet's own object.
+  if (v instanceof Date) return keep(v, mode === WireMode.EXACT ? new Date(v.getTime()) : v, mode);
+  if (v instanceof RegExp) return keep(v, mode === WireMode.EXACT ? new RegExp(v.source, v.flags) : v, mode);
   if (v instanceof ArrayBuffer) return keep(v, v.slice(0), mode);
   if (v instanceof SharedArrayBuffer) {
     if (mode === WireMode.COMPARE) return { [TAG]: WireKind.OPAQUE, v: `SharedArrayBuffer(${v.byteLength})` };
@@ -464,9 +561,11 @@ function define(o: object, k: string, value: unknown): void {
  * shared reference in the wire form (v8.serialize keeps them) becomes the same in the value.
  */
 let built: Map<object, unknown> | undefined;
+/** The fromWire() in progress rebuilds a graph (it tracks what it built); false: a tree. */
+let tracking = false;
 
 function made<T>(w: object, v: T): T {
-  (built ??= new Map()).set(w, v);
+  if (tracking) (built ??= new Map()).set(w, v);
   return v;
 }
 
@@ -497,13 +596,22 @@ function statsFromWire(proto: object, fields: readonly string[], values: unknown
   return o;
 }
 
-/** Rebuild a value from its wire form (EXACT mode). Rebuilds in place: `v` is consumed. */
-export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>): unknown {
+/**
+ * Rebuild a value from its wire form (EXACT mode). Rebuilds in place: `v` is consumed. `graph`: the
+ * wire form may hold an object more than once (it came through v8.serialize, or wireShared() said
+ * so); false for a tree, which is then rebuilt without tracking what it built.
+ */
+export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>, graph = true): unknown {
   if (typeof v !== 'object' || v === null) return v;
+  const outer = tracking;
+  const outerBuilt = built;
+  tracking = graph;
+  built = undefined;
   try {
     return fromWireAt(v, classes);
   } finally {
-    built = undefined;
+    tracking = outer;
+    built = outerBuilt;
   }
 }
 

@@ -20,7 +20,7 @@ import { installInterception } from './intercept.js';
 import { Replayer, closeLeftOpen, outcomeToWire, runUnder, settledOutcome } from './journal.js';
 import { THREADLET_UNRUNNABLE, recordBytes, resultForThrow, writeRecord, type ThreadletRequest } from './protocol.js';
 import { lookup, type Registered } from './registry.js';
-import { pack, unpack } from './pack.js';
+import { pack, unpack, unpackedGraph } from './pack.js';
 import { fromWire } from './wire.js';
 
 installInterception();
@@ -108,12 +108,12 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
   }
   let args: unknown[];
   try {
-    args = fromWire(req.a, r.errorClasses) as unknown[];
+    args = fromWire(req.a, r.errorClasses, req.g === true) as unknown[];
   } catch (e) {
     failUntaken(s, idx, req, new ThreadletError(name, 'its arguments could not be read', { cause: e }));
     return;
   }
-  const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, cancelled });
+  const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, graph: req.g === true, cancelled });
   const ran = underCwd(req.c, () => runUnder(replay, r.fn, args));
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
   // A divergence or cancellation decides first, whatever the function returned or threw.
@@ -203,6 +203,7 @@ export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   let req: ThreadletRequest;
   try {
     req = unpack(recordBytes(s, idx, 'req') ?? new Uint8Array(0)) as ThreadletRequest;
+    req.g = unpackedGraph();
   } catch (e) {
     fail(s, idx, '?', new ThreadletError('?', 'its request could not be read', { cause: e }));
     return;
