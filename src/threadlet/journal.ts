@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
 import { bytesOf, original, state } from './original.js';
+import { sharedNow } from '../ring/layout.js';
 import { likelyCause, type CallSeen } from './cause.js';
 import { isNativeCall } from './native.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
@@ -312,6 +313,8 @@ export class Replayer implements InterceptContext {
   real = 0;
   /** The error every later call throws (divergence, cancellation). */
   poison: Error | undefined;
+  /** sharedNow() when the journal was replayed and the call where it moved came (0: not yet). */
+  replayedAt = 0;
   readonly #o: ReplayOptions;
   #pendingSeen: boolean;
   /** Where the journal's last reads were skipped from (-1: none): a divergence after them is reported there. */
@@ -366,6 +369,7 @@ export class Replayer implements InterceptContext {
         throw this.#diverge(j.length + 1, p, p.reason, { k: spec.key, a });
       }
       this.#pendingSeen = true;
+      this.replayedAt = sharedNow();
     }
     this.real++;
     return callOriginal(this, orig, self, argv);
