@@ -26,6 +26,7 @@ import { state } from './original.js';
 import { Predictor, type PredictorStats } from './predictor.js';
 import type { ThreadletRequest } from './protocol.js';
 import { register } from './registry.js';
+import { recordRegistrations, registeredLoaders } from './loaders.js';
 import { pack } from './pack.js';
 import { WireError, WireMode, fromWire, stableValue, toWire, wireShared, type ErrorClass } from './wire.js';
 
@@ -123,6 +124,8 @@ const callChannel = diagnostics_channel.channel('syslet:threadlet');
 // Intercept from the moment syslet is imported: code loaded after that sees the wrappers however
 // it holds the functions (see installInterception() for code loaded before).
 installInterception();
+// And record module.register() calls from now on, for the workers (loaders.ts).
+recordRegistrations();
 
 const DEFAULT_BUDGET_US = 50;
 const DEFAULT_LARGE_IO = 64 * 1024;
@@ -357,6 +360,8 @@ export class Threadlet<A extends unknown[], R> {
     let bytes: Uint8Array;
     try {
       const req: ThreadletRequest = { u: this.url, n: this.name, a: args.a, j: journal, p: pending, c: process.cwd() };
+      const loaders = registeredLoaders();
+      if (loaders !== undefined) req.l = loaders;
       // A copy of the packed record: the submission may wait for a slot, and pack() reuses its buffer.
       bytes = Buffer.from(pack(req, args.graph || graph));
     } catch (e) {

@@ -29,6 +29,9 @@
  * - Calls into native addons are not journaled: the inline run moves before the first one, so it
  *   runs once, on the worker (native.ts).
  * - Workers share the process environment (SHARE_ENV); process.cwd() answers the caller's directory.
+ * - Workers start with the caller's execArgv (its --import and --loader; worker-run.ts runs them
+ *   on Node 20, whose workers do not), and module.register() calls made after syslet was imported
+ *   are replayed on them (loaders.ts).
  * - File descriptors are process-wide: one opened inline is still open on the worker.
  * - The module that defines it is imported on the workers: keep its top level free of side
  *   effects beyond definitions. A Runtime started while a worker imports it is refused, with an

@@ -17,6 +17,7 @@ import type { SharedState } from '../syslet/shared.js';
 import { E, F, Status } from '../syslet/table.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import { installInterception } from './intercept.js';
+import { applyRegistrations, type LoaderEntry } from './loaders.js';
 import { Replayer, closeLeftOpen, outcomeToWire, runUnder, settledOutcome } from './journal.js';
 import { THREADLET_UNRUNNABLE, recordBytes, resultForThrow, writeRecord, type ThreadletRequest } from './protocol.js';
 import { lookup, type Registered } from './registry.js';
@@ -146,11 +147,14 @@ const FIX =
   " own (the README's config.ts), or start the program only on the main thread:" +
   ' `if (isMainThread) { ... }` (node:worker_threads)';
 
-function importModule(url: string, name: string): Promise<unknown> {
+function importModule(url: string, name: string, registered: LoaderEntry[] | undefined): Promise<unknown> {
   const g = globalThis as Record<symbol, unknown>;
   g[STARTING_REFUSED] = `Runtime.create() ran on a syslet worker while it imported ${url} to find threadlet '${name}'.${FIX}`;
   return loaders()
-    .then(() => import(url))
+    .then(() => {
+      applyRegistrations(registered);
+      return import(url);
+    })
     .finally(() => {
       g[STARTING_REFUSED] =
         `Runtime.create() ran on a syslet worker, which imported ${url} to find threadlet '${name}'` +
@@ -194,7 +198,8 @@ function importFailure(url: string, e: unknown): string {
       '. Workers start with the caller\'s execArgv (--import, --loader), which Node 22 and later run on each' +
       ' worker; on Node 20 syslet runs them on the worker itself, but a loader that registers its hooks only' +
       ' on the main thread (tsx does) is not active there. Hooks registered at run time with' +
-      " module.register() on the calling thread do not reach workers on any line. Preload the loader with" +
+      ' module.register() on the calling thread after syslet was imported are registered on the workers' +
+      ' too; ones registered before it, or with a transferList, are not. Preload the loader with' +
       ' --import on Node 22 or later, or import a build (.js) of the module';
   }
   return why;
@@ -217,7 +222,7 @@ export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
     run(s, idx, req, r);
     return;
   }
-  return importModule(req.u, req.n).then(
+  return importModule(req.u, req.n, req.l).then(
     () => {
       const loaded = lookup(req.u, req.n);
       if (loaded !== undefined) run(s, idx, req, loaded);

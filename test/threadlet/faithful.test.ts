@@ -342,6 +342,12 @@ describe('7. a result larger than the arena', () => {
 });
 
 describe('8. TypeScript loaders', () => {
+  it('hooks registered at run time with module.register() (and their data) reach the workers', () => {
+    const r = spawnSync(process.execPath, [path.join(FIXTURES, 'runtime-register.mjs')], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ value: 42, placement: 'migrated' });
+  });
+
   it("node --import tsx server.ts: the worker imports config.ts with the caller's loader", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-tsx-'));
     try {
