@@ -128,15 +128,15 @@ describe('1. the worker gets the arguments as they were given', () => {
 });
 
 describe('2. a threadlet defined in the entry script', () => {
-  const run = (guarded: boolean) =>
+  const run = (mode: 'top' | 'guarded') =>
     spawnSync(process.execPath, [path.join(FIXTURES, 'entry-recursive.mjs')], {
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, SYSLET_T10_GUARDED: guarded ? '1' : '0' },
+      env: { ...process.env, SYSLET_T10_MODE: mode },
     });
 
   it('fails at once, saying what to do, instead of starting workers without end', () => {
-    const r = run(false);
+    const r = run('top');
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim()) as { error: string; message: string };
@@ -146,7 +146,7 @@ describe('2. a threadlet defined in the entry script', () => {
   });
 
   it('works when the program part is guarded by isMainThread', () => {
-    const r = run(true);
+    const r = run('guarded');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout.trim())).toEqual({ value: true, placement: 'migrated' });
   });
