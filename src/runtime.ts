@@ -11,7 +11,7 @@
  * completion queue, no pool of their own.
  */
 import os from 'node:os';
-import type { ResourceLimits } from 'node:worker_threads';
+import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { isPowerOfTwo, sharedNow } from './ring/layout.js';
@@ -289,6 +289,10 @@ export class Runtime {
       runtimeCreated(this.#recordHost());
       return;
     }
+    // Set on a syslet worker while it imports a threadlet's module (threadlet/worker-run.ts): a
+    // Runtime started there would start workers that import the module again, without end.
+    const refusal = (globalThis as Record<symbol, unknown>)[Symbol.for('syslet.runtime.refuse')];
+    if (typeof refusal === 'string') throw new Error(refusal);
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`options: expected an object, got ${String(options)}`);
     }
@@ -335,6 +339,9 @@ export class Runtime {
       // File descriptors are process-wide: a chain or threadlet may open one on one thread and
       // close it on another, and a worker's restart must not close what it opened.
       trackUnmanagedFds: false,
+      // One environment for the process, as a direct call sees it: a threadlet on a worker reads
+      // process.env as the caller has it now, not the copy taken when the worker started.
+      env: SHARE_ENV,
       workerData: { syslet: data },
       ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     });
