@@ -401,6 +401,8 @@ export class Runtime {
         }
       }
       if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
+      // A worker stopped while parked leaves its bit: a wake-up sent there would reach nobody.
+      s.workerPark.cancel(w);
       Atomics.add(ctl, C.S_WORKER_DEATHS, 1);
       if (Atomics.exchange(ctl, b + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
       ctl[b + W.CURRENT] = -1;
@@ -617,7 +619,7 @@ export class Runtime {
     this.#kqueues.clear();
     if (this.#pool !== undefined) {
       Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
-      this.#s.sq.consumers.notifyAll();
+      this.#s.workerPark.wakeAll();
       await this.#pool.destroy();
     }
     this.#client.dispose();

@@ -9,8 +9,10 @@
  *                    fs.promises.readFile at concurrency 64 and piscina with one task per file
  *   round trip       one single-atom chain at a time (p50, p99), against fs.promises.stat and
  *                    piscina.run
+ *   sporadic         calls at a server's pace (2 ms, 20 ms apart), CPU per call, an idle runtime's
+ *                    CPU, and the wake primitives (sporadic.ts)
  *
- * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
+ * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|sporadic]
  *        (npm run bench -- ... from a checkout)
  */
 import fs from 'node:fs';
@@ -22,10 +24,11 @@ import { Bench } from 'tinybench';
 import { Runtime } from '../runtime.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
+import { sporadicScenarios } from './sporadic.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
 
-const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue'] as const;
+const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'sporadic'] as const;
 let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
@@ -42,6 +45,10 @@ export interface Result {
   /** Microseconds (latency scenarios). */
   p50us?: number;
   p99us?: number;
+  /** CPU microseconds per call, every thread of the process. */
+  cpuUs?: number;
+  /** CPU time over wall time, percent of one core. */
+  cpuPercent?: number;
   samples: number;
 }
 
@@ -285,6 +292,7 @@ async function main(): Promise<Result[]> {
       );
     }
     if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool)));
+    if (ONLY === undefined || ONLY === 'sporadic') results.push(...(await sporadicScenarios(files[0]!, WORKERS, QUICK, log)));
   } finally {
     await rt.close();
     await big.close();
@@ -310,7 +318,13 @@ function report(results: Result[], m: Record<string, string | number>): void {
     lines.push('');
     lines.push(scenario);
     for (const r of rows) {
-      if (r.opsPerSec !== undefined) {
+      if (r.cpuUs !== undefined) {
+        const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
+        const ratio = base === undefined || r === base ? '' : `   ${(r.cpuUs / base.cpuUs!).toFixed(2)}x of ${base.contender}`;
+        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuUs.toFixed(1).padStart(8)} us CPU per call${ratio}`);
+      } else if (r.cpuPercent !== undefined) {
+        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuPercent.toFixed(2).padStart(8)} %`);
+      } else if (r.opsPerSec !== undefined) {
         let ratio = '';
         if (!r.contender.startsWith('syslet')) {
           ratio = `   syslet is ${(ours.opsPerSec! / r.opsPerSec).toFixed(2)}x`;
@@ -318,7 +332,11 @@ function report(results: Result[], m: Record<string, string | number>): void {
         }
         lines.push(`  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec).padStart(10)} ops/s${ratio}`);
       } else {
-        const ratio = r === ours ? '' : `   syslet p50 is ${(ours.p50us! / r.p50us!).toFixed(2)}x of this`;
+        const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
+        const ratio =
+          base === undefined || r === base
+            ? ''
+            : `   p50 ${(r.p50us! / base.p50us!).toFixed(2)}x, p99 ${(r.p99us! / base.p99us!).toFixed(2)}x of ${base.contender}`;
         lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} us  p99 ${r.p99us!.toFixed(1).padStart(7)} us${ratio}`);
       }
     }

@@ -7,7 +7,11 @@
  * Waiting follows Go's scheduler: at most one idle worker spins on the submission ring (so a
  * submission finds a hot worker without a futex wake-up); the others park at once. A submitter
  * wakes a parked worker only when nobody spins, and a worker that finds more work queued behind
- * the entry it took wakes one more, so a burst ramps up the whole pool.
+ * the entry it took wakes one more, so a burst ramps up the whole pool. Workers park in a
+ * WaiterSet (ring/wait.ts), which wakes the lowest-numbered parked worker: work that arrives at a
+ * server's pace keeps going to the same worker, whose code V8 has optimized and whose caches are
+ * warm. The spin window adapts as the reaper's does: it narrows while spins find nothing (work
+ * milliseconds apart, where a spin only costs CPU) and widens again when they pay.
  *
  * This file is loaded by path and never imported by caller-side code.
  */
@@ -37,6 +41,8 @@ export interface PumpData {
 
 /** Parked workers wake at least this often to let their own event loop run. */
 const PARK_SLICE_MS = 1000;
+/** The spin window never narrows below 1/MIN_SPIN_SHARE of workerSpinUs. */
+const MIN_SPIN_SHARE = 8;
 
 class Pump {
   readonly #s: SharedState;
@@ -45,7 +51,10 @@ class Pump {
   readonly #interp: Interpreter;
   readonly #queued: HistogramWriter;
   readonly #running: HistogramWriter;
-  readonly #spinUs: number;
+  readonly #maxSpinUs: number;
+  /** The spin window now (see the header), between #maxSpinUs / MIN_SPIN_SHARE and #maxSpinUs. */
+  #spinUs: number;
+  readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
@@ -57,7 +66,9 @@ class Pump {
     this.#interp = new Interpreter(s, slot);
     this.#queued = new HistogramWriter(s.ctl64, s.workerHist(slot, H_SUBMIT_TO_START));
     this.#running = new HistogramWriter(s.ctl64, s.workerHist(slot, H_START_TO_COMPLETE));
-    this.#spinUs = s.ctl[C.WORKER_SPIN_US]!;
+    this.#maxSpinUs = s.ctl[C.WORKER_SPIN_US]!;
+    this.#spinUs = this.#maxSpinUs;
+    this.#ready = () => !s.sq.isEmpty() || s.shutdownState() !== 0;
     this.#ctx = { s, slot };
   }
 
@@ -77,7 +88,7 @@ class Pump {
         }
       }
       // More queued behind this one and somebody asleep: wake one more worker.
-      if (sq.consumers.sleepers() > 0 && !sq.isEmpty()) sq.consumers.notify(1);
+      if (this.#s.workerPark.sleepers() > 0 && !sq.isEmpty()) this.#s.workerPark.wakeOne();
       const pending = this.#runEntry(idx);
       if (pending !== undefined) await pending;
     }
@@ -113,9 +124,12 @@ class Pump {
     if (Atomics.compareExchange(sq.i32, RingField.C_SPINNERS, 0, 1) === 0) {
       // Recorded so that if this worker dies while spinning, the runtime gives the role back.
       Atomics.store(ctl, this.#slotBase + W.SPINNING, 1);
-      const found = spinUntil(() => !sq.isEmpty() || s.shutdownState() !== 0, this.#spinUs);
+      const found = spinUntil(this.#ready, this.#spinUs);
       Atomics.store(ctl, this.#slotBase + W.SPINNING, 0);
       Atomics.sub(sq.i32, RingField.C_SPINNERS, 1);
+      this.#spinUs = found
+        ? Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1)
+        : Math.max(Math.floor(this.#maxSpinUs / MIN_SPIN_SHARE), this.#spinUs >> 1);
       if (found) {
         const v = sq.tryPop();
         if (v !== EMPTY) {
@@ -124,13 +138,7 @@ class Pump {
         }
       }
     }
-    const key = sq.consumers.prepare();
-    if (!sq.isEmpty() || s.shutdownState() !== 0) {
-      sq.consumers.cancel();
-      return sq.tryPop();
-    }
-    ctl[this.#slotBase + W.PARKS]!++;
-    sq.consumers.waitSync(key, PARK_SLICE_MS);
+    if (s.workerPark.park(this.#slot, this.#ready, PARK_SLICE_MS)) ctl[this.#slotBase + W.PARKS]!++;
     return sq.tryPop();
   }
 

@@ -14,7 +14,8 @@
  */
 import { Arena } from '../ring/arena.js';
 import { CACHE_LINE_WORDS, WORD_BYTES, alignUp } from '../ring/layout.js';
-import { Ring } from '../ring/mpmc.js';
+import { Ring, RingField } from '../ring/mpmc.js';
+import { WaiterSet } from '../ring/wait.js';
 import { HISTOGRAM_WORDS } from '../ring/stats.js';
 import { CompletionQueue, CqField } from '../completion/queue.js';
 import type { ExecViews } from './interp.js';
@@ -45,8 +46,13 @@ export const C = {
   /** Workers that died and were recovered; requests failed with -EOWNERDEAD because of it. */
   S_WORKER_DEATHS: 3 * CACHE_LINE_WORDS + 10,
   S_OWNER_DEAD: 3 * CACHE_LINE_WORDS + 11,
+  /**
+   * Parked workers, one bit per worker slot (MAX_WORKER_SLOTS / 32 words, two cache lines): the
+   * bitmap of the workers' WaiterSet (ring/wait.ts); each worker parks on its slot's W.PARK.
+   */
+  PARKED: 4 * CACHE_LINE_WORDS,
   /** Completion-queue blocks start here, CqField.WORDS each. */
-  CQ_BLOCKS: 4 * CACHE_LINE_WORDS,
+  CQ_BLOCKS: 6 * CACHE_LINE_WORDS,
 } as const;
 
 /** Worker slot words, relative to the slot's base. */
@@ -69,12 +75,17 @@ export const W = {
   SPINNING: 9,
   /** 1 once this worker counts in C.WORKERS_LIVE (its pump started). */
   LIVE: 10,
+  /** The word this worker parks on (its eventcount in the workers' WaiterSet). */
+  PARK: 11,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
 export const WorkerState = { FREE: 0, RUNNING: 1, EXITED: 2 } as const;
 
 const CTL_MAGIC = 0x5359534c; // "SYSL"
+
+/** Most worker slots a runtime can have: one bit each in C.PARKED. */
+export const MAX_WORKER_SLOTS = 2 * CACHE_LINE_WORDS * 32;
 
 /** Histograms per worker slot: submit-to-start, start-to-complete. Per queue: complete-to-reap. */
 export const H_SUBMIT_TO_START = 0;
@@ -135,6 +146,11 @@ export class SharedState implements ExecViews {
   /** Free ring: entry indices nobody uses. */
   readonly fq: Ring;
   readonly cqs: CompletionQueue[];
+  /**
+   * Where idle workers park: a WaiterSet over the worker slots, so a submitter wakes the
+   * lowest-numbered parked worker (its counters are the submission ring's consumer counters).
+   */
+  readonly workerPark: WaiterSet;
   readonly numCqs: number;
   readonly maxWorkers: number;
   readonly workersAt: number;
@@ -142,6 +158,9 @@ export class SharedState implements ExecViews {
 
   /** Lay out a new runtime's memory. */
   static create(cfg: SharedConfig): SharedState {
+    if (cfg.maxWorkers > MAX_WORKER_SLOTS) {
+      throw new RangeError(`syslet: ${cfg.maxWorkers} worker slots asked for, at most ${MAX_WORKER_SLOTS}`);
+    }
     const g = ctlGeometry(cfg.numCqs, cfg.maxWorkers);
     const ctlSab = new SharedArrayBuffer(g.bytes);
     const ctl = new Int32Array(ctlSab);
@@ -201,6 +220,17 @@ export class SharedState implements ExecViews {
     const rg = ringsGeometry(tableCapacity, this.numCqs, this.ctl[C.CQ_CAPACITY]!);
     this.sq = new Ring(h.rings, rg.sq);
     this.fq = new Ring(h.rings, rg.fq);
+    this.workerPark = new WaiterSet({
+      words: this.ctl,
+      bitmap: C.PARKED,
+      waiters: this.maxWorkers,
+      first: g.workersAt + W.PARK,
+      stride: W.WORDS,
+      counts: this.sq.i32,
+      sleepers: RingField.C_SLEEPERS,
+      parks: RingField.S_CONSUMER_PARKS,
+      wakes: RingField.S_CONSUMER_WAKES,
+    });
     this.cqs = [];
     for (let q = 0; q < this.numCqs; q++) {
       const ring = new Ring(h.rings, rg.cq0 + q * rg.cqBytes);
