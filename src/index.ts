@@ -14,6 +14,7 @@ export {
   type QueueStats,
   type RuntimeHandle,
 } from './runtime.js';
+export type { PoolStats, PoolEvent } from './syslet/pool.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
 export {
   threadlet,

@@ -217,6 +217,8 @@ export interface ReplayOptions {
   classes: ReadonlyMap<string, ErrorClass> | undefined;
   /** Returns an error when the request was cancelled (checked at every intercepted call). */
   cancelled: () => Error | undefined;
+  /** Brackets each call run for real (on a worker: marks the worker blocked for the pool). */
+  blocking?: { enter(): void; leave(): void };
 }
 
 export class Replayer implements InterceptContext {
@@ -263,7 +265,14 @@ export class Replayer implements InterceptContext {
       this.#pendingSeen = true;
     }
     this.real++;
-    return callOriginal(this, orig, self, argv);
+    const b = o.blocking;
+    if (b === undefined) return callOriginal(this, orig, self, argv);
+    b.enter();
+    try {
+      return callOriginal(this, orig, self, argv);
+    } finally {
+      b.leave();
+    }
   }
 
   /** After the function returned or threw: the error the threadlet fails with, if any. */

@@ -65,7 +65,8 @@ function cancelCheck(s: SharedState, idx: number, name: string): () => Error | u
   return () => (Atomics.load(i32, w) === id ? new ThreadletCancelledError(name, 'cancelled while running on a worker') : undefined);
 }
 
-function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered): void {
+function run(ctx: RequestContext, idx: number, req: ThreadletRequest, r: Registered): void {
+  const s = ctx.s;
   const name = req.n;
   const cancelled = cancelCheck(s, idx, name);
   const early = cancelled();
@@ -80,7 +81,14 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
     fail(s, idx, name, new ThreadletError(name, 'its arguments could not be read', { cause: e }));
     return;
   }
-  const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, cancelled });
+  const replay = new Replayer({
+    threadlet: name,
+    journal: req.j,
+    pending: req.p ?? undefined,
+    classes: r.errorClasses,
+    cancelled,
+    blocking: ctx.blocking,
+  });
   const ran = runUnder(replay, r.fn, args);
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
   // A divergence or cancellation decides first, whatever the function returned or threw.
@@ -106,13 +114,13 @@ export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   }
   const r = lookup(req.u, req.n);
   if (r !== undefined) {
-    run(s, idx, req, r);
+    run(ctx, idx, req, r);
     return;
   }
   return import(req.u).then(
     () => {
       const loaded = lookup(req.u, req.n);
-      if (loaded !== undefined) run(s, idx, req, loaded);
+      if (loaded !== undefined) run(ctx, idx, req, loaded);
       else {
         fail(
           s,
