@@ -494,7 +494,6 @@ export class Runtime {
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
     this.#checkOpen();
     const plan = this.#plan(chain);
-    this.#growth?.poke();
     return this.#client.submit(this.#submitOptions(plan, undefined, opts))!;
   }
 
@@ -505,7 +504,6 @@ export class Runtime {
   trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
     this.#checkOpen();
     const plan = this.#plan(chain);
-    this.#growth?.poke();
     return this.#client.submit(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
   }
 
@@ -524,7 +522,6 @@ export class Runtime {
    */
   _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
     this.#checkOpen();
-    this.#growth?.poke();
     return this.#client.submit(this.#submitOptions(undefined, codec, opts))!;
   }
 
@@ -704,6 +701,8 @@ export class Runtime {
       spinUs: this.#spinUs,
       sampleMask: this.#latencySample - 1,
       maxOutstanding: this.#maxOutstanding,
+      // Read when called: the pool monitor is made after the client.
+      onSaturated: () => this.#growth?.poke(),
     });
   }
 

@@ -11,8 +11,11 @@
  *                    piscina.run
  *   sporadic         calls at a server's pace (2 ms, 20 ms apart), CPU per call, an idle runtime's
  *                    CPU, and the wake primitives (sporadic.ts)
+ *   blocking         a pool whose workers block: stats behind sleeps, and a legacy server wrapped
+ *                    as a threadlet against its async rewrite, sync original and piscina
+ *                    (blocking.ts)
  *
- * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|sporadic]
+ * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|sporadic|blocking]
  *        (npm run bench -- ... from a checkout)
  */
 import fs from 'node:fs';
@@ -25,10 +28,11 @@ import { Runtime } from '../runtime.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
 import { sporadicScenarios } from './sporadic.js';
+import { blockingScenarios } from './blocking.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
 
-const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'sporadic'] as const;
+const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'sporadic', 'blocking'] as const;
 let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
@@ -49,6 +53,12 @@ export interface Result {
   cpuUs?: number;
   /** CPU time over wall time, percent of one core. */
   cpuPercent?: number;
+  /** Milliseconds (time-to-finish scenarios). */
+  ms?: number;
+  /** The server thread's event-loop delay, p99, milliseconds. */
+  loopDelayP99ms?: number;
+  /** Requests that failed. */
+  errors?: number;
   samples: number;
 }
 
@@ -293,6 +303,7 @@ async function main(): Promise<Result[]> {
     }
     if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool)));
     if (ONLY === undefined || ONLY === 'sporadic') results.push(...(await sporadicScenarios(files[0]!, WORKERS, QUICK, log)));
+    if (ONLY === undefined || ONLY === 'blocking') results.push(...(await blockingScenarios(files[0]!, WORKERS, QUICK, log)));
   } finally {
     await rt.close();
     await big.close();
@@ -318,7 +329,14 @@ function report(results: Result[], m: Record<string, string | number>): void {
     lines.push('');
     lines.push(scenario);
     for (const r of rows) {
-      if (r.cpuUs !== undefined) {
+      if (r.loopDelayP99ms !== undefined) {
+        const ratio = r === ours ? '' : `   syslet is ${(ours.opsPerSec! / r.opsPerSec!).toFixed(2)}x, loop delay ${(ours.loopDelayP99ms! / r.loopDelayP99ms).toFixed(2)}x`;
+        lines.push(
+          `  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec!).padStart(7)} req/s  p50 ${(r.p50us! / 1000).toFixed(1).padStart(6)} ms  p99 ${(r.p99us! / 1000).toFixed(1).padStart(6)} ms  loop delay p99 ${r.loopDelayP99ms.toFixed(1).padStart(5)} ms${r.errors ? `  ${r.errors} errors` : ''}${ratio}`,
+        );
+      } else if (r.ms !== undefined) {
+        lines.push(`  ${r.contender.padEnd(42)} ${r.ms.toFixed(1).padStart(8)} ms`);
+      } else if (r.cpuUs !== undefined) {
         const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
         const ratio = base === undefined || r === base ? '' : `   ${(r.cpuUs / base.cpuUs!).toFixed(2)}x of ${base.contender}`;
         lines.push(`  ${r.contender.padEnd(42)} ${r.cpuUs.toFixed(1).padStart(8)} us CPU per call${ratio}`);

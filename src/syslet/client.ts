@@ -152,6 +152,11 @@ export interface ClientOptions {
   maxOutstanding: number;
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
+  /**
+   * Called when a submission finds every worker awake (none parked, none spinning): the pool may
+   * be saturated, so its monitor should look closely (pool.ts). Not called at a trickle's pace.
+   */
+  onSaturated?: () => void;
 }
 
 const REAP_BATCH = 1024;
@@ -190,6 +195,7 @@ export class Client {
   #spinUs: number;
   readonly #maxOutstanding: number;
   readonly #sampleMask: number;
+  readonly #onSaturated: (() => void) | undefined;
   #sampleTick = 0;
 
   readonly #byEntry: (Submission | undefined)[];
@@ -230,6 +236,7 @@ export class Client {
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
+    this.#onSaturated = opts.onSaturated;
   }
 
   get outstanding(): number {
@@ -500,7 +507,10 @@ export class Client {
     if (Atomics.load(sq.i32, RingField.C_SPINNERS) !== 0) return;
     const park = this.#s.workerPark;
     const sleepers = park.sleepers();
-    if (sleepers === 0) return;
+    if (sleepers === 0) {
+      this.#onSaturated?.();
+      return;
+    }
     if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) park.wakeOne();
   }
 

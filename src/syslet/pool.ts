@@ -10,8 +10,8 @@
  *   a chain, nanosleep included; an intercepted call of a threadlet, execSync and Atomics.wait
  *   included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of nop jumps) never
  *   stamps it. One clock read per such call; no timer per call.
- * - The monitor ticks every TICK_MS while work is in flight (backing off to IDLE_TICK_MS when there
- *   is none). When work waits in the submission ring and every live worker has been blocked for at
+ * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
+ *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
  *   least BLOCKED_MS, it activates a spare: a worker already started and parked in reserve (starting
  *   a Node worker takes tens of milliseconds, too long to wait for), which joins the pool at once,
  *   and starts a new spare behind it, while the pool (base, extras and the spare) stays within
@@ -101,7 +101,11 @@ export class PoolMonitor {
     this.#arm(IDLE_TICK_MS);
   }
 
-  /** Work was submitted on the runtime's thread: watch closely now (cheap when already close). */
+  /**
+   * A submission on the runtime's thread found every worker awake: watch closely now (cheap when
+   * already close). Work at a trickle's pace finds a parked worker and never calls this, so the
+   * monitor stays at its slow tick.
+   */
   poke(): void {
     if (this.#period === TICK_MS || this.#closed || this.#o.max <= this.#o.base) return;
     this.#arm(TICK_MS);
@@ -109,6 +113,7 @@ export class PoolMonitor {
 
   stats(): PoolStats {
     const ctl = this.#s.ctl;
+    this.#noteRetirements();
     return {
       base: this.#o.base,
       max: this.#o.max,
