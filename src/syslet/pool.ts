@@ -7,9 +7,10 @@
  * runtime's thread, watches it through shared memory:
  *
  * - Every worker stamps W.BLOCKED_SINCE when it enters a call that may block (a system-call atom of
- *   a chain, nanosleep included; an intercepted call of a threadlet, execSync and Atomics.wait
- *   included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of nop jumps) never
- *   stamps it. One clock read per such call; no timer per call.
+ *   a chain, nanosleep included; an intercepted fs or child_process call or Atomics.wait of a
+ *   threadlet, execSync included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of
+ *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
+ *   read per such call; no timer per call.
  * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
  *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
  *   least BLOCKED_MS, it activates a spare: a worker already started and parked in reserve (starting

@@ -217,8 +217,11 @@ export interface ReplayOptions {
   classes: ReadonlyMap<string, ErrorClass> | undefined;
   /** Returns an error when the request was cancelled (checked at every intercepted call). */
   cancelled: () => Error | undefined;
-  /** Brackets each call run for real (on a worker: marks the worker blocked for the pool). */
-  blocking?: { enter(): void; leave(): void };
+  /**
+   * Brackets each call run for real (on a worker: marks the worker blocked for the pool). enter()
+   * gets the call's key (`fs.readFileSync`, `zlib.gzipSync`, ...).
+   */
+  blocking?: { enter(key: string): void; leave(): void };
 }
 
 export class Replayer implements InterceptContext {
@@ -267,7 +270,7 @@ export class Replayer implements InterceptContext {
     this.real++;
     const b = o.blocking;
     if (b === undefined) return callOriginal(this, orig, self, argv);
-    b.enter();
+    b.enter(spec.key);
     try {
       return callOriginal(this, orig, self, argv);
     } finally {

@@ -23,6 +23,24 @@ import { WireMode, fromWire, toWire } from './wire.js';
 
 installInterception();
 
+/**
+ * Intercepted calls that compute rather than wait (compression, key derivation, hashing): a worker
+ * inside one is busy, not blocked, so the pool does not grow for it (pool.ts).
+ */
+const COMPUTES = /^(zlib|crypto)\./;
+
+/** The worker's BlockMarker, applied to the calls that wait (fs, child processes, Atomics.wait). */
+function blockingOf(ctx: RequestContext): { enter(key: string): void; leave(): void } {
+  const b = ctx.blocking;
+  return {
+    enter: (key) => {
+      if (!COMPUTES.test(key)) b.enter();
+    },
+    // Clearing a mark that was never set is harmless.
+    leave: () => b.leave(),
+  };
+}
+
 /** Write the completion: status, result, and the value or error record. */
 function complete(s: SharedState, idx: number, name: string, status: number, result: number, v: unknown): void {
   let bytes: Uint8Array;
@@ -87,7 +105,7 @@ function run(ctx: RequestContext, idx: number, req: ThreadletRequest, r: Registe
     pending: req.p ?? undefined,
     classes: r.errorClasses,
     cancelled,
-    blocking: ctx.blocking,
+    blocking: blockingOf(ctx),
   });
   const ran = runUnder(replay, r.fn, args);
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Runtime, errno, type Completion, type Submission } from '../../dist/index.js';
-import { readFifo } from '../fixtures/threadlet/pool.mjs';
+import { gzipLarge, readFifo } from '../fixtures/threadlet/pool.mjs';
 import { tempDir } from '../helpers.js';
 
 const TEN_MINUTES_NS = 600e9;
@@ -150,6 +150,21 @@ describe('pool growth', () => {
       fs.writeSync(fd, 'open');
       fs.closeSync(fd);
       expect(await blocked).toBe('open');
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('does not count a threadlet computing inside an intercepted zlib call as blocked', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    try {
+      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
+      const gzip = gzipLarge.submit(rt, [16 << 20], { start: 'worker' });
+      await waitUntil('the gzip runs', () => rt.stats().rings.submission.occupancy === 0);
+      const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
+      expect(await gzip).toBeGreaterThan(16 << 20);
+      for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
     } finally {
       await rt.close();
     }
