@@ -13,7 +13,9 @@
  *   read per such call; no timer per call.
  * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
  *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
- *   least BLOCKED_MS, it activates a spare: a worker already started and parked in reserve (starting
+ *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
+ *   worker preempted in a short call on a starved machine is not helped by another thread), it
+ *   activates a spare: a worker already started and parked in reserve (starting
  *   a Node worker takes tens of milliseconds, too long to wait for), which joins the pool at once,
  *   and starts a new spare behind it, while the pool (base, extras and the spare) stays within
  *   `maxWorkers`. CPU-bound work never grows the pool: a computing worker is not blocked.
@@ -23,6 +25,7 @@
  *
  * rt.stats().pool shows the size and the history of growth and retirement, with the reason.
  */
+import { readFileSync } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
@@ -175,6 +178,9 @@ export class PoolMonitor {
       this.#refusing = false;
       return queued > 0 || running > 0;
     }
+    // A worker preempted in the middle of a short call looks blocked too, when the machine has no
+    // core to spare; another thread would not help it. Grow only for workers that really wait.
+    if (!this.#allWaiting()) return true;
     const why = `all ${live} workers blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} requests waited`;
     if (this.#activateSpare()) {
       this.#grew++;
@@ -189,6 +195,29 @@ export class PoolMonitor {
     }
     // Keep a spare behind the one just used (or still missing), within the bound.
     this.#spawnSpare();
+    return true;
+  }
+
+  /**
+   * Whether every live worker sleeps in the kernel (Linux: state S or D in /proc/self/task/TID/stat)
+   * rather than waiting for a CPU (R). Where the state cannot be read, the stamps alone decide.
+   */
+  #allWaiting(): boolean {
+    const s = this.#s;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(s.ctl, b + W.LIVE) !== 1) continue;
+      const tid = s.ctl[b + W.OS_TID]!;
+      if (tid === 0) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      } catch {
+        continue;
+      }
+      // The state follows the command name, which is in parentheses and may contain anything.
+      if (stat.charAt(stat.lastIndexOf(')') + 2) === 'R') return false;
+    }
     return true;
   }
 

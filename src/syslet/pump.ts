@@ -15,6 +15,7 @@
  *
  * This file is loaded by path and never imported by caller-side code.
  */
+import { readlinkSync } from 'node:fs';
 import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_threads';
 import { sharedNow } from '../ring/layout.js';
 import { EMPTY, RingField } from '../ring/mpmc.js';
@@ -295,6 +296,7 @@ function start(data: PumpData): void {
   ctl[base + W.THREAD_ID] = threadId;
   ctl[base + W.CURRENT] = -1;
   ctl[base + W.BLOCKED_SINCE] = 0;
+  ctl[base + W.OS_TID] = osThreadId();
   Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
   if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(ctl, base + W.MESSAGES);
   const pump = new Pump(s, slot);
@@ -363,6 +365,16 @@ function start(data: PumpData): void {
       },
     );
   });
+}
+
+/** This thread's kernel thread id, from /proc/thread-self (Linux); 0 where there is none. */
+function osThreadId(): number {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**

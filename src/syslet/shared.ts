@@ -93,6 +93,8 @@ export const W = {
   BLOCKED_SINCE: 12,
   /** WorkerRole. */
   ROLE: 13,
+  /** The worker's kernel thread id (Linux; 0 elsewhere): the pool reads its scheduler state. */
+  OS_TID: 14,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
