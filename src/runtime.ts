@@ -50,8 +50,9 @@ export interface RuntimeOptions {
   /**
    * Most worker threads: the base pool, plus the extra workers started when every worker has been
    * blocked in a system call or intercepted call for 1 ms or more while work waits (Go's hand-off;
-   * CPU-bound work never grows the pool), plus the one spare kept parked to take over at once. From
-   * `workers` (a fixed pool, no spare) to 512. See stats().pool.
+   * CPU-bound work never grows the pool), plus the one spare kept parked to take over at once
+   * (started when a worker is first seen blocked). From `workers` (a fixed pool, no spare) to 512.
+   * See stats().pool.
    * @default max(workers, 4 * os.availableParallelism())
    */
   maxWorkers?: number;

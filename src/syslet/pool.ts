@@ -15,10 +15,11 @@
  *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
  *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
  *   worker preempted in a short call on a starved machine is not helped by another thread), it
- *   activates a spare: a worker already started and parked in reserve (starting
- *   a Node worker takes tens of milliseconds, too long to wait for), which joins the pool at once,
- *   and starts a new spare behind it, while the pool (base, extras and the spare) stays within
- *   `maxWorkers`. CPU-bound work never grows the pool: a computing worker is not blocked.
+ *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
+ *   tens of milliseconds, too long to wait for), which joins the pool at once, and starts a new
+ *   spare behind it, while the pool (base, extras and the spare) stays within `maxWorkers`. The
+ *   first spare starts when a worker is first seen blocked that long. CPU-bound work never grows
+ *   the pool, nor starts a spare: a computing worker is not blocked.
  * - An extra worker that finds nothing to do for `extraWorkerIdleMs` retires: back to reserve when
  *   there is no spare, else it exits. Lowest-numbered workers are woken first (WaiterSet), so extras
  *   (higher slots) are the ones that go idle once the burst of blocking passes.
@@ -59,6 +60,8 @@ export interface PoolStats {
   size: number;
   /** Spares parked in reserve. */
   spares: number;
+  /** Threads started beyond the base pool (spares, some of which became extras), in all. */
+  started: number;
   /** Times the pool grew / an extra retired / growth was refused at the bound. */
   grew: number;
   retired: number;
@@ -87,6 +90,7 @@ export class PoolMonitor {
   #period = TICK_MS;
   #closed = false;
   #grew = 0;
+  #started = 0;
   #atBound = 0;
   /** In an episode refused at the bound (recorded once per episode). */
   #refusing = false;
@@ -98,10 +102,12 @@ export class PoolMonitor {
     this.#o = o;
   }
 
-  /** Start the first spare and the monitor (when the bound leaves room to grow). */
+  /**
+   * Start the monitor (when the bound leaves room to grow). The first spare starts only when a
+   * worker is first seen blocked: a runtime whose work never blocks never pays for the thread.
+   */
   start(): void {
     if (this.#o.max <= this.#o.base) return;
-    this.#spawnSpare();
     this.#arm(IDLE_TICK_MS);
   }
 
@@ -123,6 +129,7 @@ export class PoolMonitor {
       max: this.#o.max,
       size: this.#size(),
       spares: Math.max(0, Atomics.load(ctl, C.POOL_RESERVE)),
+      started: this.#started,
       grew: this.#grew,
       retired: Atomics.load(ctl, C.S_POOL_RETIRED),
       atBound: this.#atBound,
@@ -164,16 +171,24 @@ export class PoolMonitor {
     let live = 0;
     let blocked = 0;
     let running = 0;
+    let joining = 0;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + W.LIVE) !== 1) continue;
+      if (Atomics.load(ctl, b + W.LIVE) !== 1) {
+        // Activated a moment ago and not taking work yet: the pool is growing already.
+        if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) joining++;
+        continue;
+      }
       live++;
       if (Atomics.load(ctl, b + W.CURRENT) >= 0) running++;
       // Pairs with the worker's stores in its BlockMarker (pump.ts).
       const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
       if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
     }
+    // The first sign of blocking: have a spare ready for when all workers block.
+    if (blocked > 0) this.#spawnSpare();
     const queued = s.sq.size();
+    if (joining > 0) return true;
     if (queued === 0 || live === 0 || blocked < live) {
       this.#refusing = false;
       return queued > 0 || running > 0;
@@ -181,12 +196,13 @@ export class PoolMonitor {
     // A worker preempted in the middle of a short call looks blocked too, when the machine has no
     // core to spare; another thread would not help it. Grow only for workers that really wait.
     if (!this.#allWaiting()) return true;
-    const why = `all ${live} workers blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} requests waited`;
+    const who = live === 1 ? 'the only worker' : `all ${live} workers`;
+    const why = `${who} blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} request${queued === 1 ? '' : 's'} waited`;
     if (this.#activateSpare()) {
       this.#grew++;
       this.#refusing = false;
       this.#record('grew', why);
-    } else if (this.#o.base + this.#threads.size >= this.#o.max && Atomics.load(ctl, C.POOL_RESERVE) <= 0) {
+    } else if (this.#o.base + this.#threads.size >= this.#o.max && this.#sparesOrStarting() === 0) {
       if (!this.#refusing) {
         this.#refusing = true;
         this.#atBound++;
@@ -248,6 +264,7 @@ export class PoolMonitor {
     });
     w.unref();
     this.#threads.add(w);
+    this.#started++;
     // Read now: a Worker's threadId is -1 once it stopped.
     const threadId = w.threadId;
     w.on('error', () => {});

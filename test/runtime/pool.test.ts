@@ -52,8 +52,8 @@ describe('pool growth', () => {
   it('grows when every worker is blocked in a chain and work waits, then retires the extra when idle', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 100 });
     try {
-      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
-      expect(rt.stats().pool).toMatchObject({ base: 1, max: 3, size: 1, grew: 0 });
+      // No spare before anything blocked.
+      expect(rt.stats().pool).toMatchObject({ base: 1, max: 3, size: 1, spares: 0, started: 0, grew: 0 });
       const gate = rt.submit(sleepChain);
       // The one base worker sleeps for ten minutes: these complete only if the pool grows.
       const stats = Array.from({ length: 50 }, () => rt.submit(statChain));
@@ -81,14 +81,14 @@ describe('pool growth', () => {
   it('never grows beyond maxWorkers, and says so', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 2, extraWorkerIdleMs: 60_000 });
     try {
-      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
       const gates = [rt.submit(sleepChain), rt.submit(sleepChain)];
-      // The base worker takes one sleep, the spare joins and takes the other; a third would need a
-      // third thread.
+      // The base worker takes one sleep, a spare starts, joins and takes the other; a third would
+      // need a third thread.
       const third = rt.submit(sleepChain);
       await waitUntil('growth refused at the bound', () => rt.stats().pool!.atBound >= 1);
       const p = rt.stats().pool!;
       expect(p.grew).toBe(1);
+      expect(p.started).toBe(1);
       expect(p.size).toBe(2);
       expect(threads(rt)).toBe(2);
       expect(p.history.map((e) => e.change)).toEqual(['grew', 'at bound']);
@@ -111,19 +111,19 @@ describe('pool growth', () => {
   it('does not grow for CPU-bound work, and grows for the same queue once the worker blocks', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3, stepBudget: 2 ** 31 - 1 });
     try {
-      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
       const spin = rt.submit(spinChain);
       await waitUntil('the spin runs', () => rt.stats().rings.submission.occupancy === 0);
       const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
       // Work waits behind a computing worker. Give the monitor many looks (it looks every
       // millisecond while work is in flight); however slow the machine, it must not grow.
       await new Promise((r) => setTimeout(r, 300));
-      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
+      // Not even a spare: the worker was never seen blocked.
+      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1, started: 0 });
       expect(queued.every((s) => !s.settled)).toBe(true);
       expect(rt.cancel(spin.id)).toBe(-errno.EALREADY);
       expect(await spin).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
-      expect(rt.stats().pool!.grew).toBe(0);
+      expect(rt.stats().pool).toMatchObject({ grew: 0, started: 0 });
       // The positive control: the same queue behind a blocked worker makes it grow.
       const gate = rt.submit(sleepChain);
       await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)));
@@ -140,7 +140,6 @@ describe('pool growth', () => {
     execFileSync('mkfifo', [fifo]);
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
     try {
-      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
       const blocked = readFifo.submit(rt, [fifo], { start: 'worker' });
       const stats = Array.from({ length: 20 }, () => rt.submit(statChain));
       for (const c of await settleAll(stats)) expect(c).toMatchObject({ status: 'done', result: 0 });
@@ -158,13 +157,12 @@ describe('pool growth', () => {
   it('does not count a threadlet computing inside an intercepted zlib call as blocked', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
     try {
-      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
       const gzip = gzipLarge.submit(rt, [16 << 20], { start: 'worker' });
       await waitUntil('the gzip runs', () => rt.stats().rings.submission.occupancy === 0);
       const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
       expect(await gzip).toBeGreaterThan(16 << 20);
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
-      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
+      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1, started: 0 });
     } finally {
       await rt.close();
     }
@@ -186,7 +184,7 @@ describe('pool growth', () => {
       const gate = rt.submit(sleepChain);
       const queued = rt.submit(statChain);
       await new Promise((r) => setTimeout(r, 100));
-      expect(rt.stats().pool).toMatchObject({ spares: 0, grew: 0, size: 1 });
+      expect(rt.stats().pool).toMatchObject({ spares: 0, started: 0, grew: 0, size: 1 });
       expect(threads(rt)).toBe(1);
       expect(queued.settled).toBe(false);
       rt.cancel(gate.id);
