@@ -18,7 +18,7 @@
  *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
  *   tens of milliseconds, too long to wait for), which joins the pool at once, and starts a new
  *   spare behind it, while the pool (base, extras and the spare) stays within `maxWorkers`. The
- *   first spare starts when a worker is first seen blocked that long. CPU-bound work never grows
+ *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel). CPU-bound work never grows
  *   the pool, nor starts a spare: a computing worker is not blocked.
  * - An extra worker that finds nothing to do for `extraWorkerIdleMs` retires: back to reserve when
  *   there is no spare, else it exits. Lowest-numbered workers are woken first (WaiterSet), so extras
@@ -185,8 +185,9 @@ export class PoolMonitor {
       const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
       if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
     }
-    // The first sign of blocking: have a spare ready for when all workers block.
-    if (blocked > 0) this.#spawnSpare();
+    // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
+    // ready for when all workers block.
+    if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();
     const queued = s.sq.size();
     if (joining > 0) return true;
     if (queued === 0 || live === 0 || blocked < live) {
@@ -195,7 +196,7 @@ export class PoolMonitor {
     }
     // A worker preempted in the middle of a short call looks blocked too, when the machine has no
     // core to spare; another thread would not help it. Grow only for workers that really wait.
-    if (!this.#allWaiting()) return true;
+    if (!this.#waiting(threshold, now, true)) return true;
     const who = live === 1 ? 'the only worker' : `all ${live} workers`;
     const why = `${who} blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} request${queued === 1 ? '' : 's'} waited`;
     if (this.#activateSpare()) {
@@ -215,26 +216,38 @@ export class PoolMonitor {
   }
 
   /**
-   * Whether every live worker sleeps in the kernel (Linux: state S or D in /proc/self/task/TID/stat)
-   * rather than waiting for a CPU (R). Where the state cannot be read, the stamps alone decide.
+   * Whether the workers blocked in a stamped call (for `threshold` ticks or more) sleep in the kernel
+   * (Linux: state S or D in /proc/self/task/TID/stat) rather than wait for a CPU (R): `all`, every
+   * one of them; else at least one. Where the state cannot be read, the stamps alone decide.
    */
-  #allWaiting(): boolean {
+  #waiting(threshold: number, now: number, all: boolean): boolean {
     const s = this.#s;
+    const ctl = s.ctl;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(s.ctl, b + W.LIVE) !== 1) continue;
-      const tid = s.ctl[b + W.OS_TID]!;
-      if (tid === 0) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
-      } catch {
-        continue;
+      if (Atomics.load(ctl, b + W.LIVE) !== 1) continue;
+      const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+      if (since === 0 || ((now - since) | 0) < threshold) continue;
+      const tid = ctl[b + W.OS_TID]!;
+      let asleep = true;
+      if (tid !== 0) {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+          // The state follows the command name, which is in parentheses and may contain anything.
+          asleep = stat.charAt(stat.lastIndexOf(')') + 2) !== 'R';
+        } catch {
+          // Unreadable: the stamp decides.
+        }
       }
-      // The state follows the command name, which is in parentheses and may contain anything.
-      if (stat.charAt(stat.lastIndexOf(')') + 2) === 'R') return false;
+      if (all && !asleep) return false;
+      if (!all && asleep) return true;
     }
-    return true;
+    return all;
+  }
+
+  /** Whether #spawnSpare would start a thread now. */
+  #mayStartSpare(): boolean {
+    return !this.#closed && this.#o.base + this.#threads.size < this.#o.max && this.#sparesOrStarting() === 0;
   }
 
   /** Activate a spare parked in reserve. Returns false when none is ready. */
@@ -255,7 +268,7 @@ export class PoolMonitor {
   }
 
   #spawnSpare(): void {
-    if (this.#closed || this.#o.base + this.#threads.size >= this.#o.max || this.#sparesOrStarting() > 0) return;
+    if (!this.#mayStartSpare()) return;
     const w = new Worker(this.#o.pumpFile, {
       workerData: { syslet: { ...this.#o.data, role: 'spare' } satisfies PumpData },
       // As for the base pool: fds are process-wide, a worker's exit must not close them.

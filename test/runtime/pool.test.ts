@@ -123,7 +123,7 @@ describe('pool growth', () => {
       expect(rt.cancel(spin.id)).toBe(-errno.EALREADY);
       expect(await spin).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
-      expect(rt.stats().pool).toMatchObject({ grew: 0, started: 0 });
+      expect(rt.stats().pool!.grew).toBe(0);
       // The positive control: the same queue behind a blocked worker makes it grow.
       const gate = rt.submit(sleepChain);
       await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)));
@@ -162,7 +162,7 @@ describe('pool growth', () => {
       const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
       expect(await gzip).toBeGreaterThan(16 << 20);
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
-      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1, started: 0 });
+      expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
     } finally {
       await rt.close();
     }
