@@ -304,6 +304,11 @@ export interface ReplayOptions {
   graph: boolean;
   /** Returns an error when the request was cancelled (checked at every intercepted call). */
   cancelled: () => Error | undefined;
+  /**
+   * Brackets each call run for real (on a worker: marks the worker blocked for the pool). enter()
+   * gets the call's key (`fs.readFileSync`, `zlib.gzipSync`, ...).
+   */
+  blocking?: { enter(key: string): void; leave(): void };
 }
 
 export class Replayer implements InterceptContext {
@@ -372,7 +377,14 @@ export class Replayer implements InterceptContext {
       this.replayedAt = sharedNow();
     }
     this.real++;
-    return callOriginal(this, orig, self, argv);
+    const b = o.blocking;
+    if (b === undefined) return callOriginal(this, orig, self, argv);
+    b.enter(spec.key);
+    try {
+      return callOriginal(this, orig, self, argv);
+    } finally {
+      b.leave();
+    }
   }
 
   /**

@@ -26,6 +26,24 @@ import { fromWire } from './wire.js';
 
 installInterception();
 
+/**
+ * Intercepted calls that compute rather than wait (compression, key derivation, hashing): a worker
+ * inside one is busy, not blocked, so the pool does not grow for it (pool.ts).
+ */
+const COMPUTES = /^(zlib|crypto)\./;
+
+/** The worker's BlockMarker, applied to the calls that wait (fs, child processes, Atomics.wait). */
+function blockingOf(ctx: RequestContext): { enter(key: string): void; leave(): void } {
+  const b = ctx.blocking;
+  return {
+    enter: (key) => {
+      if (!COMPUTES.test(key)) b.enter();
+    },
+    // Clearing a mark that was never set is harmless.
+    leave: () => b.leave(),
+  };
+}
+
 /** Write the completion: status, result, and the value or error record. */
 function complete(s: SharedState, idx: number, name: string, status: number, result: number, threw: boolean, v: unknown): void {
   let w = outcomeToWire(name, { threw, value: v });
@@ -101,7 +119,8 @@ function underCwd<T>(cwd: string, f: () => T): T {
   }
 }
 
-function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered): void {
+function run(ctx: RequestContext, idx: number, req: ThreadletRequest, r: Registered): void {
+  const s = ctx.s;
   const name = req.n;
   const cancelled = cancelCheck(s, idx, name);
   const early = cancelled();
@@ -116,7 +135,15 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
     failUntaken(s, idx, req, new ThreadletError(name, 'its arguments could not be read', { cause: e }));
     return;
   }
-  const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, graph: req.g === true, cancelled });
+  const replay = new Replayer({
+    threadlet: name,
+    journal: req.j,
+    pending: req.p ?? undefined,
+    classes: r.errorClasses,
+    graph: req.g === true,
+    cancelled,
+    blocking: blockingOf(ctx),
+  });
   const ran = underCwd(req.c, () => runUnder(replay, r.fn, args));
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
   s.f64[s.layout.base64(idx) + F.T_REPLAYED] = replay.replayedAt;
@@ -219,13 +246,13 @@ export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   }
   const r = lookup(req.u, req.n);
   if (r !== undefined) {
-    run(s, idx, req, r);
+    run(ctx, idx, req, r);
     return;
   }
   return importModule(req.u, req.n, req.l).then(
     () => {
       const loaded = lookup(req.u, req.n);
-      if (loaded !== undefined) run(s, idx, req, loaded);
+      if (loaded !== undefined) run(ctx, idx, req, loaded);
       else {
         failUntaken(
           s,
