@@ -17,8 +17,8 @@ import { Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
-import { C, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag } from './table.js';
+import { C, Lifecycle, type SharedState } from './shared.js';
+import { E, EntryState, F, RequestFlag, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -64,6 +64,50 @@ export interface RequestCodec {
   unstarted?(c: Completion): void;
 }
 
+/**
+ * A call refused because the runtime is closing or closed: `code` is 'ERR_SYSLET_CLOSED', `call`
+ * names the refused call (e.g. 'submit', 'kqueue', 'attach').
+ */
+export class SysletClosedError extends Error {
+  readonly code = 'ERR_SYSLET_CLOSED';
+  constructor(
+    /** The refused call. */
+    readonly call: string,
+    /** What the runtime was doing. */
+    readonly state: 'closing' | 'closed',
+  ) {
+    super(`${call}: refused, the syslet runtime is ${state} (ERR_SYSLET_CLOSED)`);
+    this.name = 'SysletClosedError';
+  }
+}
+
+/**
+ * Complete entry `idx` with (status, result) in place of a worker, if its state is one of `from`
+ * (a CAS: exactly one of the parties that may end an entry wins). Used for entries no worker will
+ * run or finish: a dead worker's (-EOWNERDEAD), and requests still queued once the workers are gone
+ * (-ECANCELED). Returns whether this call completed it.
+ */
+export function completeEntry(s: SharedState, idx: number, from: readonly number[], status: number, result: number): boolean {
+  const eb = s.layout.base(idx);
+  const e64 = s.layout.base64(idx);
+  for (const state of from) {
+    if (Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.DONE) !== state) continue;
+    s.i32[eb + E.STATUS] = status;
+    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
+    s.f64[e64 + F.RESULT] = result;
+    s.i32[eb + E.VALUES_LEN] = 0;
+    s.i32[eb + E.VALUES_HEAP] = 0;
+    s.f64[e64 + F.T_DONE] = 0;
+    // Release: the fields above are published by the post (the reaper's reap acquires).
+    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
+    return true;
+  }
+  return false;
+}
+
+/** Entry states in which no worker holds an entry that was queued. */
+const UNRUN = [EntryState.QUEUED, EntryState.CANCELLED] as const;
+
 export interface ValidatedSubmit {
   plan: Plan | undefined;
   codec: RequestCodec | undefined;
@@ -75,6 +119,8 @@ export interface ValidatedSubmit {
   target: CompletionTarget | undefined;
   /** Policy id (policy.ts), 0 for none. */
   policy: number;
+  /** The policy was registered for submissions (not the runtime's own): released when they settle. */
+  ownPolicy: boolean;
 }
 
 type Settle = (c: Completion) => void;
@@ -96,6 +142,7 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _unlisten: (() => void) | undefined;
   /** @internal */ _target: CompletionTarget | undefined;
   /** @internal */ _policy: number;
+  /** @internal */ _ownPolicy: boolean;
   #promise: Promise<Completion> | undefined;
   #resolve: Settle | undefined;
 
@@ -112,6 +159,7 @@ export class Submission implements PromiseLike<Completion> {
     this._unlisten = undefined;
     this._target = v.target;
     this._policy = v.policy;
+    this._ownPolicy = v.ownPolicy;
   }
 
   /** A promise of the completion, created on first use (kqueue users may never need one). */
@@ -152,6 +200,8 @@ export interface ClientOptions {
   maxOutstanding: number;
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
+  /** A submission with its own policy (ValidatedSubmit.ownPolicy) settled. */
+  releasePolicy?: (policy: number) => void;
 }
 
 const REAP_BATCH = 1024;
@@ -190,7 +240,13 @@ export class Client {
   #spinUs: number;
   readonly #maxOutstanding: number;
   readonly #sampleMask: number;
+  readonly #releasePolicy: ((policy: number) => void) | undefined;
   #sampleTick = 0;
+  /**
+   * Outstanding submissions per AbortSignal, with the one 'abort' listener this client added to it:
+   * a signal shared by many submissions gets one listener, not one each.
+   */
+  readonly #signals = new Map<AbortSignal, { subs: Set<Submission>; onAbort: () => void }>();
 
   readonly #byEntry: (Submission | undefined)[];
   /** Submissions waiting for a free entry, FIFO (head index into the array). */
@@ -227,6 +283,7 @@ export class Client {
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
+    this.#releasePolicy = opts.releasePolicy;
   }
 
   get outstanding(): number {
@@ -267,11 +324,7 @@ export class Client {
         this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
         return sub;
       }
-      const onAbort = (): void => {
-        this.#cancel(sub);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      sub._unlisten = () => signal.removeEventListener('abort', onAbort);
+      this.#listen(signal, sub);
     }
     if (idx === EMPTY && this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     if (idx === EMPTY) {
@@ -285,6 +338,8 @@ export class Client {
       // Counted on the free ring as an empty event: a submission found no free slot.
       this.#s.fq.noteEmpty();
       this.#waiting.push(sub);
+      // Read by close() on the owning thread: it waits until no thread has a submission waiting.
+      Atomics.add(this.#s.ctl, C.WAITING, 1);
     } else this.#start(sub, idx);
     if (this.#outstanding > 0) this.#ensureReaper();
     return sub;
@@ -367,14 +422,49 @@ export class Client {
     return this.#complete(idx);
   }
 
+  /** Wake this thread's reaper (e.g. the runtime's lifecycle changed). */
+  poke(): void {
+    this.#wakeReaper();
+  }
+
   // ---- submission ----------------------------------------------------------------------------
+
+  /** Cancel `sub` when `signal` aborts: one listener per signal, however many submissions share it. */
+  #listen(signal: AbortSignal, sub: Submission): void {
+    let l = this.#signals.get(signal);
+    if (l === undefined) {
+      const subs = new Set<Submission>();
+      const onAbort = (): void => {
+        this.#signals.delete(signal);
+        for (const s of subs) {
+          s._unlisten = undefined;
+          this.#cancel(s);
+        }
+      };
+      l = { subs, onAbort };
+      this.#signals.set(signal, l);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const entry = l;
+    entry.subs.add(sub);
+    sub._unlisten = () => {
+      entry.subs.delete(sub);
+      if (entry.subs.size === 0 && this.#signals.get(signal) === entry) {
+        this.#signals.delete(signal);
+        signal.removeEventListener('abort', entry.onAbort);
+      }
+    };
+  }
 
   #cancel(sub: Submission): number {
     if (sub.completion !== undefined) return -errno.ENOENT;
     if (sub._entry < 0) {
       // Still waiting for a slot here: it never reached shared memory.
       const at = this.#waiting.indexOf(sub, this.#waitingHead);
-      if (at >= 0) this.#waiting.splice(at, 1);
+      if (at >= 0) {
+        this.#waiting.splice(at, 1);
+        Atomics.sub(this.#s.ctl, C.WAITING, 1);
+      }
       this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       return 0;
     }
@@ -446,6 +536,12 @@ export class Client {
     Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
     this.#push(idx);
     this.#kick();
+    // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
+    // sweeps the table for queued entries. Either it sees this entry queued or this load sees
+    // CLOSED (both seq-cst); completeEntry's CAS lets exactly one of the two complete it.
+    if (Atomics.load(s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) {
+      completeEntry(s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
+    }
   }
 
   /**
@@ -644,12 +740,16 @@ export class Client {
       this.#roomWaiters = [];
       for (const r of w) r();
     }
+    // A forced close (or workers already gone) cancels what still waits for a slot here.
+    const cancelWaiting = Atomics.load(this.#s.ctl, C.LIFECYCLE) >= Lifecycle.FORCED;
     while (this.#waitingHead < this.#waiting.length) {
-      const idx = this.#takeEntry();
-      if (idx === EMPTY) return;
+      const idx = cancelWaiting ? EMPTY : this.#takeEntry();
+      if (idx === EMPTY && !cancelWaiting) return;
       const sub = this.#waiting[this.#waitingHead]!;
       this.#waiting[this.#waitingHead++] = undefined as unknown as Submission;
-      this.#start(sub, idx);
+      Atomics.sub(this.#s.ctl, C.WAITING, 1);
+      if (cancelWaiting) this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
+      else this.#start(sub, idx);
     }
     if (this.#waitingHead > 0) {
       this.#waiting = [];
@@ -681,6 +781,17 @@ export class Client {
       sub._codec.release(s, idx);
     } else {
       c = readCompletion(s, idx, sub._shape!, sub.id);
+      const eb = s.layout.base(idx);
+      const state = Atomics.load(s.i32, eb + E.STATE);
+      // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
+      // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
+      if (
+        (state === EntryState.STUCK_TIMEDOUT || state === EntryState.STUCK_CANCELLED) &&
+        Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.STUCK_REAPED) === state
+      ) {
+        this.#settle(sub, c);
+        return sub;
+      }
       releaseEntry(s, idx);
     }
     if (reaped !== 0) {
@@ -708,6 +819,7 @@ export class Client {
     c.udata = sub._udata;
     this.#outstanding--;
     if (sub._unlisten !== undefined) sub._unlisten();
+    if (sub._ownPolicy) this.#releasePolicy?.(sub._policy);
     if (sub._target !== undefined) sub._target.targetSettled(sub);
     sub._settle(c);
     if (this.#outstanding === 0) {

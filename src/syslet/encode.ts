@@ -13,6 +13,9 @@ import {
   RequestFlag,
   RequestKind,
   STATUS_NAMES,
+  Status,
+  isStuckState,
+  stuckStatus,
   type StatusName,
 } from './table.js';
 import type { Plan, Shape } from './validate.js';
@@ -230,6 +233,8 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
       }
     }
   }
+  const state = Atomics.load(i32, eb + E.STATE);
+  if (isStuckState(state)) return stuckCompletion(t, idx, id, state, vars);
   const flags = i32[eb + E.FLAGS]!;
   const len = i32[eb + E.VALUES_LEN]!;
   // Every completion has the same fields, in the same order (one hidden class for V8).
@@ -276,6 +281,38 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     c.buffers = out;
   }
   return c;
+}
+
+/**
+ * The completion of an entry the runtime ended while its worker was stuck in a call (table.ts,
+ * EntryState.STUCK_*): status and result come from the state word, which the terminated worker can
+ * no longer change; the atom and steps are those the interpreter published when the stuck atom
+ * began. Values and declared buffers are not read: the worker's thread may still write them.
+ */
+function stuckCompletion(t: ExecViews, idx: number, id: number, state: number, vars: Record<string, number>): Completion {
+  const eb = t.layout.base(idx);
+  const status = stuckStatus(state);
+  return {
+    id,
+    status: STATUS_NAMES[status]!,
+    atom: t.i32[eb + E.ATOM]!,
+    result: status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED,
+    value: undefined,
+    vars,
+    values: NO_VALUES,
+    buffers: undefined,
+    steps: t.i32[eb + E.STEPS]!,
+    noComplete: false,
+    valuesLost: false,
+    udata: undefined,
+  };
+}
+
+/** The result an entry's completion carries (its RESULT word, or the stuck state's errno). */
+export function entryResult(t: ExecViews, idx: number): number {
+  const state = Atomics.load(t.i32, t.layout.base(idx) + E.STATE);
+  if (isStuckState(state)) return stuckStatus(state) === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
+  return t.f64[t.layout.base64(idx) + F.RESULT]!;
 }
 
 /** Free what entry `idx` holds in the arena (spilled values, declared buffers). */

@@ -35,8 +35,15 @@ const P_HEADER = 16;
 const MAX_POLICIES = 64;
 /** Room for the root's and the cwd's UTF-8 bytes. */
 const PATH_BYTES = 8192;
-/** Per policy: allow mask, root byte length, cwd byte length, then the bytes (root, then cwd). */
-const P_WORDS = 3 + PATH_BYTES / WORD_BYTES;
+/**
+ * Per policy: allow mask, root byte length, cwd byte length, references (registrations not yet
+ * released: 0 means the record is free for another policy), generation (bumped when the record is
+ * reused, so threads drop what they cached for the old one), then the bytes (root, then cwd).
+ */
+const R_REFS = 3;
+const R_GEN = 4;
+const R_BYTES = 5;
+const P_WORDS = R_BYTES + PATH_BYTES / WORD_BYTES;
 
 export const POLICY_TABLE_BYTES = (P_HEADER + MAX_POLICIES * P_WORDS) * WORD_BYTES;
 const ALL_OPS = OPS.length >= 32 ? -1 : (2 ** OPS.length - 1) | 0;
@@ -56,7 +63,7 @@ export interface CompiledPolicy {
 export class PolicyTable {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
-  readonly #cache = new Map<number, CompiledPolicy>();
+  readonly #cache = new Map<number, { gen: number; p: CompiledPolicy }>();
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab);
@@ -69,7 +76,8 @@ export class PolicyTable {
 
   /**
    * Register a policy (the caller validated it) and return its id (>= 1). Equal policies share an
-   * id. Throws RangeError when the table is full.
+   * id. Each registration holds a reference until release(id); a record nobody references is
+   * reused. Throws RangeError when all records are referenced.
    */
   register(mask: number, root: string, cwd = ''): number {
     const rootBytes = Buffer.from(root, 'utf8');
@@ -81,33 +89,63 @@ export class PolicyTable {
     while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
     try {
       const n = this.i32[P_COUNT]!;
+      let free = 0;
       for (let id = 1; id <= n; id++) {
         const b = P_HEADER + (id - 1) * P_WORDS;
-        if (this.i32[b] === mask && this.#root(b) === root && this.#cwd(b) === cwd) return id;
+        if (this.i32[b] === mask && this.#root(b) === root && this.#cwd(b) === cwd) {
+          this.i32[b + R_REFS]!++;
+          return id;
+        }
+        if (free === 0 && this.i32[b + R_REFS] === 0) free = id;
       }
-      if (n >= MAX_POLICIES) throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies`);
-      const id = n + 1;
-      const b = P_HEADER + n * P_WORDS;
+      if (free === 0 && n >= MAX_POLICIES) {
+        throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies in use at once`);
+      }
+      const id = free !== 0 ? free : n + 1;
+      const b = P_HEADER + (id - 1) * P_WORDS;
       this.i32[b] = mask;
       this.i32[b + 1] = rootBytes.length;
       this.i32[b + 2] = cwdBytes.length;
-      this.u8.set(rootBytes, (b + 3) * WORD_BYTES);
-      this.u8.set(cwdBytes, (b + 3) * WORD_BYTES + rootBytes.length);
-      // Publishes the record: pairs with lookup()'s load of the count.
-      Atomics.store(this.i32, P_COUNT, id);
+      this.i32[b + R_REFS] = 1;
+      this.u8.set(rootBytes, (b + R_BYTES) * WORD_BYTES);
+      this.u8.set(cwdBytes, (b + R_BYTES) * WORD_BYTES + rootBytes.length);
+      // Pairs with lookup()'s load of the generation: a thread that cached the record's old policy
+      // compiles it again. No chain runs under a record while it has no references.
+      Atomics.add(this.i32, b + R_GEN, 1);
+      // Publishes a new record: pairs with lookup()'s load of the count.
+      if (id > n) Atomics.store(this.i32, P_COUNT, id);
       return id;
     } finally {
       Atomics.store(this.i32, P_LOCK, 0);
     }
   }
 
+  /** Drop one registration of policy `id` (from register()); its record is reused once none is left. */
+  release(id: number): void {
+    if (id < 1 || id > MAX_POLICIES) return;
+    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    try {
+      const b = P_HEADER + (id - 1) * P_WORDS;
+      if (this.i32[b + R_REFS]! > 0) this.i32[b + R_REFS]!--;
+    } finally {
+      Atomics.store(this.i32, P_LOCK, 0);
+    }
+  }
+
+  /** Registrations policy `id` holds (0: its record is free). */
+  references(id: number): number {
+    return Atomics.load(this.i32, P_HEADER + (id - 1) * P_WORDS + R_REFS);
+  }
+
   /** The compiled policy `id` (cached per thread), or undefined for 0. */
   lookup(id: number): CompiledPolicy | undefined {
     if (id === 0) return undefined;
-    let p = this.#cache.get(id);
+    if (id > Atomics.load(this.i32, P_COUNT)) return undefined;
+    const b = P_HEADER + (id - 1) * P_WORDS;
+    const gen = Atomics.load(this.i32, b + R_GEN);
+    const cached = this.#cache.get(id);
+    let p = cached !== undefined && cached.gen === gen ? cached.p : undefined;
     if (p === undefined) {
-      if (id > Atomics.load(this.i32, P_COUNT)) return undefined;
-      const b = P_HEADER + (id - 1) * P_WORDS;
       const root = this.#root(b);
       let realRoot = '';
       if (root !== '') {
@@ -120,19 +158,19 @@ export class PolicyTable {
       }
       const cwd = this.#cwd(b);
       p = { id, mask: this.i32[b]!, root, realRoot, cwd: cwd === '' ? root : cwd };
-      this.#cache.set(id, p);
+      this.#cache.set(id, { gen, p });
     }
     return p;
   }
 
   #root(b: number): string {
     const len = this.i32[b + 1]!;
-    return len === 0 ? '' : Buffer.from(this.u8.buffer, (b + 3) * WORD_BYTES, len).toString('utf8');
+    return len === 0 ? '' : Buffer.from(this.u8.buffer, (b + R_BYTES) * WORD_BYTES, len).toString('utf8');
   }
 
   #cwd(b: number): string {
     const len = this.i32[b + 2]!;
-    const at = (b + 3) * WORD_BYTES + this.i32[b + 1]!;
+    const at = (b + R_BYTES) * WORD_BYTES + this.i32[b + 1]!;
     return len === 0 ? '' : Buffer.from(this.u8.buffer, at, len).toString('utf8');
   }
 }

@@ -200,9 +200,12 @@ class Pump {
     }
     ctl[this.#slotBase + W.CHAINS]!++;
     ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
-    Atomics.store(i32, eb + E.STATE, EntryState.DONE);
+    // Pairs with the runtime's CAS RUNNING -> STUCK_* (runtime.ts, #endStuck): when the runtime
+    // ended this chain because this worker stayed in one call past its deadline or cancel, the
+    // completion is posted already and this (terminated) worker must not post another.
+    const won = Atomics.compareExchange(i32, eb + E.STATE, EntryState.RUNNING, EntryState.DONE) === EntryState.RUNNING;
     Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
-    s.cqs[i32[eb + E.CQ]!]!.post(idx);
+    if (won) s.cqs[i32[eb + E.CQ]!]!.post(idx);
   }
 }
 

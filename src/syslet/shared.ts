@@ -45,6 +45,15 @@ export const C = {
   /** Workers that died and were recovered; requests failed with -EOWNERDEAD because of it. */
   S_WORKER_DEATHS: 3 * CACHE_LINE_WORDS + 10,
   S_OWNER_DEAD: 3 * CACHE_LINE_WORDS + 11,
+  /**
+   * Lifecycle (Lifecycle below), advanced only upward by the owning runtime's close(). Attached
+   * threads read it to refuse new submissions and to settle what the workers will no longer run.
+   */
+  LIFECYCLE: 3 * CACHE_LINE_WORDS + 12,
+  /** Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. */
+  WAITING: 3 * CACHE_LINE_WORDS + 13,
+  /** Workers the runtime ended because their chain was stuck in a call past a deadline or cancel. */
+  S_STUCK_ENDED: 3 * CACHE_LINE_WORDS + 14,
   /** Completion-queue blocks start here, CqField.WORDS each. */
   CQ_BLOCKS: 4 * CACHE_LINE_WORDS,
 } as const;
@@ -73,6 +82,17 @@ export const W = {
 } as const;
 
 export const WorkerState = { FREE: 0, RUNNING: 1, EXITED: 2 } as const;
+
+/** Values of C.LIFECYCLE, in order. */
+export const Lifecycle = {
+  OPEN: 0,
+  /** close() began: new submissions are refused, accepted ones still run. */
+  DRAINING: 1,
+  /** close({ force: true }): new submissions refused, accepted ones cancelled. */
+  FORCED: 2,
+  /** The workers are gone: a request still queued is completed with -ECANCELED by whoever sees it. */
+  CLOSED: 3,
+} as const;
 
 const CTL_MAGIC = 0x5359534c; // "SYSL"
 

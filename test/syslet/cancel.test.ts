@@ -23,8 +23,8 @@ describe('cancellation and deadlines', () => {
     expect(rt.cancel(queued.id)).toBe(0);
     expect(rt.cancel(blocker.id)).toBe(-errno.EALREADY);
     const [b, q] = await Promise.all([blocker.promise, queued.promise]);
-    // The blocker's sleep was cut short (-EINTR) and it ended at the next boundary.
-    expect(b).toMatchObject({ status: 'cancelled', atom: 1, result: -errno.ECANCELED, steps: 1 });
+    // The cancel cut the blocker's sleep short: the chain ended at the sleeping atom.
+    expect(b).toMatchObject({ status: 'cancelled', atom: 0, result: -errno.ECANCELED, steps: 1 });
     expect(q).toMatchObject({ status: 'cancelled', atom: 0, result: -errno.ECANCELED, steps: 0 });
   });
 
@@ -46,10 +46,10 @@ describe('cancellation and deadlines', () => {
     expect(await rt.run(SLEEP_10S, { signal: pre.signal })).toMatchObject({ status: 'cancelled', steps: 0 });
   });
 
-  it('a deadline ends the chain with -ETIME at the next atom boundary', async () => {
+  it('a deadline ends the chain with -ETIME (during a sleep: at the sleeping atom)', async () => {
     const t = performance.now();
     const c = await rt.run(SLEEP_10S, { timeoutMs: 50 });
-    expect(c).toMatchObject({ status: 'timedout', atom: 1, result: -errno.ETIME, steps: 1 });
+    expect(c).toMatchObject({ status: 'timedout', atom: 0, result: -errno.ETIME, steps: 1 });
     expect(performance.now() - t).toBeLessThan(5000);
     expect(await rt.run(chain().nop(1).build(), { timeoutMs: 0 })).toMatchObject({ status: 'timedout', steps: 0 });
   });
