@@ -12,6 +12,10 @@ const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${n
 const NOP: Chain = { atoms: [{ op: 'nop' }] };
 const SLEEP_10S = chain().nanosleep(10e9).build();
 
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 5000 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+}
+
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   return p.then(
     () => {
@@ -117,10 +121,13 @@ describe('close: one promise, escalated by force', () => {
 
   it('a forced close during a nanosleep reports -ECANCELED, a deadline during one -ETIME (never done with -EINTR)', async () => {
     const rt = await Runtime.create({ workers: 2 });
-    const timed = rt.run(chain().nop(1).nanosleep(10e9).build(), { timeoutMs: 50 });
+    // A deadline long enough that the chain is asleep when it passes (even on a loaded machine).
+    const timed = rt.run(chain().nop(1).nanosleep(10e9).build(), { timeoutMs: 1000 });
     expect(await timed).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2 });
     const sleeping = rt.submit(chain().nanosleep(10e9).build());
-    await new Promise((r) => setTimeout(r, 30));
+    // Asleep in a worker (popped from the submission ring), not still queued.
+    await waitUntil(() => rt.stats().rings.submission.occupancy === 0);
+    await new Promise((r) => setTimeout(r, 50));
     await rt.close({ force: true });
     expect(sleeping.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
   });

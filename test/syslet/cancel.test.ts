@@ -144,7 +144,7 @@ describe('chains stuck in a blocking call', () => {
     const f = fifo();
     const local = await Runtime.create({ workers: 1, ringSize: 16 });
     const b = local.alloc(16);
-    const c = await local.run(chain().nop(1).read(f.fd, b, 16, { into: 'n' }).nop(2).build(), { timeoutMs: 100, udata: 'u' });
+    const c = await local.run(chain().nop(1).read(f.fd, b, 16, { into: 'n' }).nop(2).build(), { timeoutMs: 1000, udata: 'u' });
     expect(c).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2, udata: 'u', vars: {} });
     expect(local.stats().stuckWorkersEnded).toBe(1);
     expect(local.stats().outstanding).toBe(0);
@@ -159,7 +159,7 @@ describe('chains stuck in a blocking call', () => {
     const b = local.alloc(16);
     const s = local.submit(chain().read(f.fd, b, 16).build());
     await waitUntil(() => local.stats().workers.some((w) => w.chains === 0 && w.state === 'running') && local.stats().rings.submission.occupancy === 0);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
     expect(local.cancel(s.id)).toBe(-errno.EALREADY);
     expect(await s).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
     expect(local.cancel(s.id)).toBe(-errno.ENOENT);
