@@ -108,6 +108,21 @@ async function startAttached(handle: ReturnType<Runtime['share']>, n: number): P
   return { workers, reports };
 }
 
+/** Add the attached threads' reports to the totals, then stop the threads. */
+async function countAttached(reports: Promise<AttachedReport>[], workers: Worker[]): Promise<void> {
+  for (const r of await Promise.all(reports)) {
+    life.attachedThreads++;
+    if (r.refusedAttach) life.attachRefused++;
+    life.attachedRequests += r.submitted;
+    life.requests += r.submitted;
+    life.completed += r.completed;
+    life.duplicates += r.duplicates;
+    life.mismatched += r.mismatched;
+    life.cancelled += r.statuses.cancelled ?? 0;
+  }
+  await Promise.all(workers.map((w) => w.terminate()));
+}
+
 /** Each injected start-up failure must reject (within 60 s), never hang or resolve. */
 async function injectStartFailure(kind: number): Promise<void> {
   life.startFailuresInjected++;
@@ -207,17 +222,7 @@ async function lifecycleRound(rand: () => number, pipe: { path: string; fd: numb
   life.maxCloseMs = Math.max(life.maxCloseMs, performance.now() - t0);
   life.requests += subs.length;
   life.completed += settledOwn.size;
-  for (const r of await Promise.all(reports)) {
-    life.attachedThreads++;
-    if (r.refusedAttach) life.attachRefused++;
-    life.attachedRequests += r.submitted;
-    life.requests += r.submitted;
-    life.completed += r.completed;
-    life.duplicates += r.duplicates;
-    life.mismatched += r.mismatched;
-    life.cancelled += r.statuses.cancelled ?? 0;
-  }
-  await Promise.all(workers.map((w) => w.terminate()));
+  await countAttached(reports, workers);
   await releaseStuck(rt, pipe);
   const st = rt.stats();
   life.stuckEnded += st.stuckWorkersEnded;
@@ -240,16 +245,7 @@ async function gracefulRound(): Promise<void> {
   for (const s of own) if (s.completion?.status !== 'done') life.mismatched++;
   life.requests += own.length;
   life.completed += own.filter((s) => s.settled).length;
-  for (const r of await Promise.all(reports)) {
-    life.attachedThreads++;
-    if (r.refusedAttach) life.attachRefused++;
-    life.attachedRequests += r.submitted;
-    life.requests += r.submitted;
-    life.completed += r.completed;
-    life.duplicates += r.duplicates;
-    life.mismatched += r.mismatched;
-  }
-  await Promise.all(workers.map((w) => w.terminate()));
+  await countAttached(reports, workers);
   life.slotsLeaked += 64 - rt.stats().rings.free.occupancy;
 }
 
