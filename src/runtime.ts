@@ -306,6 +306,8 @@ const STUCK_CHECK_MS = 50;
 const STUCK_GRACE_MS = 200;
 /** Milliseconds between close()'s checks that no request is queued, running or waiting. */
 const QUIESCE_POLL_MS = 5;
+/** Milliseconds close() waits for submissions still in a thread's FIFO once nothing else runs. */
+const WAITING_GIVE_UP_MS = 1000;
 
 function optInt(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
   const v = opts[name];
@@ -988,16 +990,30 @@ export class Runtime {
     this.#state = 'closed';
   }
 
-  /** Resolves when no request is queued or running and none waits for a slot, on any thread. */
+  /**
+   * Resolves when no request is queued or running and none waits for a slot, on any thread.
+   *
+   * Submissions waiting in a thread's FIFO are that thread's to start (or, once the close is forced,
+   * to cancel). A live thread starts them soon after slots free up (its reaper looks at least every
+   * 100 ms); if none is queued or running anywhere and some still wait after WAITING_GIVE_UP_MS,
+   * their thread is taken for gone (a worker terminated without closing its runtime) rather than
+   * waited for forever. Should it still be alive, it completes them with -ECANCELED itself when it
+   * finds the workers gone (client.ts), so each still completes exactly once.
+   */
   async #quiesce(): Promise<void> {
     const s = this.#s;
+    let idleSince = -1;
     for (;;) {
-      let busy = Atomics.load(s.ctl, C.WAITING) > 0;
+      let busy = false;
       for (let idx = 0; idx < s.layout.capacity && !busy; idx++) {
         const st = Atomics.load(s.i32, s.layout.base(idx) + E.STATE);
         busy = st === EntryState.QUEUED || st === EntryState.RUNNING || st === EntryState.CANCELLED;
       }
-      if (!busy) return;
+      const waiting = Atomics.load(s.ctl, C.WAITING) > 0;
+      if (!busy && !waiting) return;
+      if (busy) idleSince = -1;
+      else if (idleSince < 0) idleSince = performance.now();
+      else if (performance.now() - idleSince >= WAITING_GIVE_UP_MS) return;
       await new Promise((r) => setTimeout(r, QUIESCE_POLL_MS));
     }
   }
@@ -1106,8 +1122,9 @@ export class Runtime {
     if (typeof opts !== 'object' || opts === null) {
       throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
     }
-    for (const k of Object.keys(opts)) {
-      if (!SUBMIT_OPTION_NAMES.has(k)) {
+    // for-in, not Object.keys: no array allocated per submission.
+    for (const k in opts) {
+      if (!SUBMIT_OPTION_NAMES.has(k) && Object.hasOwn(opts, k)) {
         throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
       }
     }

@@ -234,7 +234,7 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     }
   }
   const state = Atomics.load(i32, eb + E.STATE);
-  if (isStuckState(state)) return stuckCompletion(t, idx, id, state, vars);
+  if (isStuckState(state)) return stuckCompletion(t, idx, id, state, names, vars);
   const flags = i32[eb + E.FLAGS]!;
   const len = i32[eb + E.VALUES_LEN]!;
   // Every completion has the same fields, in the same order (one hidden class for V8).
@@ -289,13 +289,29 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
  * no longer change; the atom and steps are those the interpreter published when the stuck atom
  * began. Values and declared buffers are not read: the worker's thread may still write them.
  */
-function stuckCompletion(t: ExecViews, idx: number, id: number, state: number, vars: Record<string, number>): Completion {
+function stuckCompletion(
+  t: ExecViews,
+  idx: number,
+  id: number,
+  state: number,
+  names: readonly string[],
+  vars: Record<string, number>,
+): Completion {
   const eb = t.layout.base(idx);
+  const db = t.layout.data(idx);
   const status = stuckStatus(state);
+  const atom = t.i32[eb + E.ATOM]!;
+  // The stuck atom's own variable: its call may return (and store it) at any moment. Variables of
+  // the atoms before it are final.
+  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + atom]! + 3]!;
+  if (into >= 0 && names[into] !== undefined && names[into]! in vars) {
+    vars = { ...vars };
+    delete vars[names[into]!];
+  }
   return {
     id,
     status: STATUS_NAMES[status]!,
-    atom: t.i32[eb + E.ATOM]!,
+    atom,
     result: status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED,
     value: undefined,
     vars,

@@ -144,8 +144,13 @@ describe('chains stuck in a blocking call', () => {
     const f = fifo();
     const local = await Runtime.create({ workers: 1, ringSize: 16 });
     const b = local.alloc(16);
-    const c = await local.run(chain().nop(1).read(f.fd, b, 16, { into: 'n' }).nop(2).build(), { timeoutMs: 1000, udata: 'u' });
-    expect(c).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2, udata: 'u', vars: {} });
+    const c = await local.run(chain().getpid({ into: 'p' }).read(f.fd, b, 16, { into: 'n' }).nop(2).build(), {
+      timeoutMs: 1000,
+      udata: 'u',
+    });
+    // The variables of the atoms before the stuck one; not the stuck atom's own.
+    expect(c).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2, udata: 'u' });
+    expect(c.vars).toEqual({ p: process.pid });
     expect(local.stats().stuckWorkersEnded).toBe(1);
     expect(local.stats().outstanding).toBe(0);
     await stillWorks(local, 1);
