@@ -304,6 +304,13 @@ const STUCK_CHECK_MS = 50;
  * chain then ends at its next atom boundary as usual.
  */
 const STUCK_GRACE_MS = 200;
+/** A submission's policy id, and whether it is the submission's own (released when it settles). */
+interface PolicyUse {
+  readonly id: number;
+  readonly own: boolean;
+}
+const NO_POLICY_USE: PolicyUse = Object.freeze({ id: 0, own: false });
+
 /** Milliseconds between close()'s checks that no request is queued, running or waiting. */
 const QUIESCE_POLL_MS = 5;
 /** Milliseconds close() waits for submissions still in a thread's FIFO once nothing else runs. */
@@ -349,7 +356,9 @@ export class Runtime {
   /** Per-submission policies this runtime registered: by Policy object, and in flight per id. */
   readonly #policyIds = new Map<Policy, number>();
   readonly #policySpecs = new WeakMap<Policy, PolicySpec>();
-  readonly #policyUse = new Map<number, { inflight: number; objects: Policy[] }>();
+  readonly #policyUse = new Map<number, PolicyUse & { inflight: number; objects: Policy[] }>();
+  /** The runtime's own policy, as #submissionPolicy returns it (no allocation per submission). */
+  #runtimePolicyUse: PolicyUse = NO_POLICY_USE;
   #policySweep: NodeJS.Timeout | undefined;
   readonly #kqueues = new Set<Kqueue>();
   readonly #watched = new WeakSet<object>();
@@ -412,6 +421,7 @@ export class Runtime {
       this.#maxOutstanding = attachTo.maxOutstanding;
       this.#policy = attachTo.policy;
       this.#policyId = this.#registerPolicy(this.#policy);
+      this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
       this.#client = this.#newClient();
       return;
     }
@@ -450,6 +460,7 @@ export class Runtime {
       workerSpinUs,
     });
     this.#policyId = this.#registerPolicy(this.#policy);
+    this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
     this.#client = this.#newClient();
     if (options.faults !== undefined) this.injectFaults(options.faults);
     const data: PumpData = { handles: this.#s.handles };
@@ -1075,8 +1086,8 @@ export class Runtime {
    * table is kept while submissions use it and dropped once idle (#releaseIdlePolicies), so the
    * table's records are reused rather than exhausted.
    */
-  #submissionPolicy(p: Policy | undefined): { id: number; own: boolean } {
-    if (p === undefined) return { id: this.#policyId, own: false };
+  #submissionPolicy(p: Policy | undefined): PolicyUse {
+    if (p === undefined) return this.#runtimePolicyUse;
     let id = this.#policyIds.get(p);
     if (id === undefined) {
       let spec = this.#policySpecs.get(p);
@@ -1084,7 +1095,7 @@ export class Runtime {
         spec = narrowPolicy(this.#policy, compilePolicy(p, 'submit: policy'), 'submit: policy');
         this.#policySpecs.set(p, spec);
       }
-      if (unrestricted(spec)) return { id: 0, own: false };
+      if (unrestricted(spec)) return NO_POLICY_USE;
       try {
         id = this.#registerPolicy(spec);
       } catch (err) {
@@ -1096,14 +1107,15 @@ export class Runtime {
       this.#policyIds.set(p, id);
       let use = this.#policyUse.get(id);
       if (use === undefined) {
-        use = { inflight: 0, objects: [] };
+        use = { id, own: true, inflight: 0, objects: [] };
         this.#policyUse.set(id, use);
       }
       use.objects.push(p);
       this.#policySweep ??= setInterval(() => this.#releaseIdlePolicies(false), 1000).unref();
     }
-    this.#policyUse.get(id)!.inflight++;
-    return { id, own: true };
+    const use = this.#policyUse.get(id)!;
+    use.inflight++;
+    return use;
   }
 
   /** Release the shared-table registrations of policies no submission uses now (all, when closing). */

@@ -535,13 +535,8 @@ export class Client {
     // the worker's tryPop acquires.
     Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
     this.#push(idx);
+    // The doorbell (a microtask after this burst) also checks that the workers are still there.
     this.#kick();
-    // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
-    // sweeps the table for queued entries. Either it sees this entry queued or this load sees
-    // CLOSED (both seq-cst); completeEntry's CAS lets exactly one of the two complete it.
-    if (Atomics.load(s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) {
-      completeEntry(s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
-    }
   }
 
   /**
@@ -582,7 +577,21 @@ export class Client {
   readonly #doorbell = (): void => {
     this.#burst = false;
     if (!this.#s.sq.isEmpty()) this.#wake(true);
+    // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
+    // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
+    // (after the burst's pushes) sees CLOSED (both seq-cst); completeEntry's CAS lets exactly one of
+    // the two complete it. Once per burst, not per push.
+    if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
+
+  /** The workers are gone: complete this thread's requests still queued with -ECANCELED. */
+  #completeStranded(): void {
+    const by = this.#byEntry;
+    for (let idx = 0; idx < by.length; idx++) {
+      if (by[idx] !== undefined) completeEntry(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
+    }
+    this.#wakeReaper();
+  }
 
   #wake(first: boolean): void {
     const sq = this.#s.sq;
@@ -780,9 +789,9 @@ export class Client {
       c = sub._codec.decode(s, idx, sub);
       sub._codec.release(s, idx);
     } else {
-      c = readCompletion(s, idx, sub._shape!, sub.id);
       const eb = s.layout.base(idx);
       const state = Atomics.load(s.i32, eb + E.STATE);
+      c = readCompletion(s, idx, sub._shape!, sub.id, state);
       // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
       // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
       if (

@@ -213,8 +213,8 @@ export function writeChain(
   return 0;
 }
 
-/** Read the completion of entry `idx` (the chain ended). Does not release anything. */
-export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: number): Completion {
+/** Read the completion of entry `idx` (the chain ended; `state` is its E.STATE). Does not release anything. */
+export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: number, state: number): Completion {
   const i32 = t.i32;
   const f64 = t.f64;
   const L = t.layout;
@@ -233,7 +233,6 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
       }
     }
   }
-  const state = Atomics.load(i32, eb + E.STATE);
   if (isStuckState(state)) return stuckCompletion(t, idx, id, state, names, vars);
   const flags = i32[eb + E.FLAGS]!;
   const len = i32[eb + E.VALUES_LEN]!;

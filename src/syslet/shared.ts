@@ -50,12 +50,15 @@ export const C = {
    * threads read it to refuse new submissions and to settle what the workers will no longer run.
    */
   LIFECYCLE: 3 * CACHE_LINE_WORDS + 12,
-  /** Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. */
-  WAITING: 3 * CACHE_LINE_WORDS + 13,
   /** Workers the runtime ended because their chain was stuck in a call past a deadline or cancel. */
-  S_STUCK_ENDED: 3 * CACHE_LINE_WORDS + 14,
+  S_STUCK_ENDED: 3 * CACHE_LINE_WORDS + 13,
+  /**
+   * Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. Its
+   * own cache line: submitters update it while workers read the configuration line above.
+   */
+  WAITING: 4 * CACHE_LINE_WORDS,
   /** Completion-queue blocks start here, CqField.WORDS each. */
-  CQ_BLOCKS: 4 * CACHE_LINE_WORDS,
+  CQ_BLOCKS: 5 * CACHE_LINE_WORDS,
 } as const;
 
 /** Worker slot words, relative to the slot's base. */
