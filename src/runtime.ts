@@ -375,6 +375,8 @@ export class Runtime {
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Terminated workers whose threads have not exited yet (thread id -> slot and entry). */
   readonly #zombies = new Map<number, { slot: number; idx: number }>();
+  /** Threads piscina reported ready whose pump had not claimed a slot yet (see #armWorker). */
+  readonly #unarmed = new Set<number>();
 
   /**
    * Start a runtime and wait until its workers are running. Rejects (never hangs) when they cannot
@@ -390,6 +392,8 @@ export class Runtime {
       throw err;
     }
     rt.#started = true;
+    // From now on replacement workers wait to be armed (shared.ts, W.ARMED).
+    Atomics.store(rt.#s.ctl, C.ARMING, 1);
     return rt;
   }
 
@@ -480,7 +484,10 @@ export class Runtime {
     // A worker that dies (uncaught error, process.exit(), resource limits) is replaced by piscina;
     // what it held is completed here. Its error is reported through the completion, not thrown.
     this.#watchWorkers();
-    this.#pool.on('workerCreate', () => this.#watchWorkers());
+    this.#pool.on('workerCreate', (w: { id: number }) => {
+      this.#watchWorkers();
+      this.#armWorker(w.id);
+    });
     this.#pool.on('error', () => {});
     this.#stuckTimer = setInterval(() => this.#checkStuck(), STUCK_CHECK_MS).unref();
   }
@@ -498,6 +505,7 @@ export class Runtime {
       w.once('exit', (code: number) => {
         this.#startFailed(new Error(`a worker exited with code ${code} before its pump started`));
         this.#zombieExited(threadId);
+        this.#unarmed.delete(threadId);
         this.#recoverWorker(threadId);
         // piscina's own 'exit' listener ran first and has already started the replacement. Watch
         // it now: waiting for its 'workerCreate' (sent once it reports ready) would miss a
@@ -567,6 +575,7 @@ export class Runtime {
   // memory the call may write), which is freed only after both that and the submitter's reaping.
 
   #checkStuck(): void {
+    for (const id of this.#unarmed) this.#armWorker(id);
     const s = this.#s;
     const ctl = s.ctl;
     const now = sharedNow();
@@ -659,6 +668,25 @@ export class Runtime {
   #pushFree(idx: number): void {
     if (this.#s.fq.tryPush(idx)) this.#s.fq.consumers.notify(Infinity);
     else setImmediate(() => this.#pushFree(idx));
+  }
+
+  /**
+   * piscina reported worker `threadId` ready: let its pump take requests (shared.ts, W.ARMED). Its
+   * slot is claimed already: the pump claims it while piscina loads the module, before it is ready.
+   */
+  #armWorker(threadId: number): void {
+    const s = this.#s;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (s.ctl[b + W.THREAD_ID] !== threadId || Atomics.load(s.ctl, b + W.STATE) !== WorkerState.RUNNING) continue;
+      Atomics.store(s.ctl, b + W.ARMED, 1);
+      Atomics.notify(s.ctl, b + W.ARMED);
+      this.#unarmed.delete(threadId);
+      return;
+    }
+    // piscina loads the pump with import() (pump-entry.cts), so it may report the worker ready
+    // before the pump claimed its slot: the periodic check arms it once the slot is there.
+    this.#unarmed.add(threadId);
   }
 
   /** A worker failed (error or exit) during start-up: ready() rejects with the reason. */

@@ -232,11 +232,25 @@ function claimSlot(s: SharedState): number {
   return -1;
 }
 
+/**
+ * Resolves when this worker may take requests: at once for the runtime's first workers, and for a
+ * replacement once the runtime armed it (W.ARMED: piscina reported it ready) or the runtime shuts down.
+ */
+async function armed(s: SharedState, base: number): Promise<void> {
+  if (Atomics.load(s.ctl, C.ARMING) === 0) return;
+  // Pairs with the runtime's store and notify of W.ARMED.
+  while (Atomics.load(s.ctl, base + W.ARMED) === 0 && s.shutdownState() === 0) {
+    const r = Atomics.waitAsync(s.ctl, base + W.ARMED, 0, PARK_SLICE_MS);
+    if (r.async) await r.value;
+  }
+}
+
 function start(data: PumpData): void {
   const s = new SharedState(data.handles);
   const slot = claimSlot(s);
   if (slot < 0) throw new Error('syslet pump: no free worker slot (option workers exceeds the slots)');
   const base = s.workerBase(slot);
+  Atomics.store(s.ctl, base + W.ARMED, 0);
   s.ctl[base + W.THREAD_ID] = threadId;
   s.ctl[base + W.CURRENT] = -1;
   if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, base + W.MESSAGES);
@@ -246,6 +260,7 @@ function start(data: PumpData): void {
   // the worker count as live (Runtime.ready() waits for that).
   setImmediate(() => {
     Promise.all(WORKER_MODULES.map((m) => import(m)))
+      .then(() => armed(s, base))
       .then(() => {
         Atomics.store(s.ctl, base + W.LIVE, 1);
         Atomics.add(s.ctl, C.WORKERS_LIVE, 1);

@@ -53,6 +53,11 @@ export const C = {
   /** Workers the runtime ended because their chain was stuck in a call past a deadline or cancel. */
   S_STUCK_ENDED: 3 * CACHE_LINE_WORDS + 13,
   /**
+   * 1 once Runtime.create() resolved: from then on a new (replacement) worker's pump waits for its
+   * W.ARMED before it takes requests (see W.ARMED).
+   */
+  ARMING: 3 * CACHE_LINE_WORDS + 14,
+  /**
    * Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. Its
    * own cache line: submitters update it while workers read the configuration line above.
    */
@@ -81,6 +86,12 @@ export const W = {
   SPINNING: 9,
   /** 1 once this worker counts in C.WORKERS_LIVE (its pump started). */
   LIVE: 10,
+  /**
+   * Set to 1 by the runtime when piscina reports the worker ready ('workerCreate'). piscina never
+   * replaces workers again once one dies before it was reported ready, so a replacement pump must
+   * not take a request (which may kill it: a fault, process.exit() in a threadlet) before that.
+   */
+  ARMED: 11,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
