@@ -195,6 +195,20 @@ describe('threads attached to a runtime that closes', () => {
     expect(cs.some((c) => c.status === 'cancelled')).toBe(true);
   });
 
+  it('an attached thread that is gone with submissions waiting for slots does not hang the close', async () => {
+    const rt = await Runtime.create({ workers: 1, ringSize: 16 });
+    // 200 submissions, 16 slots: most wait in the thread's own FIFO when it is terminated.
+    const w = new Worker(fixture('attached-busy.mjs'), { workerData: { handle: rt.share(), n: 200, sleepNs: 5e6 } });
+    await new Promise<void>((resolve, reject) => {
+      w.once('message', () => resolve());
+      w.once('error', reject);
+    });
+    await w.terminate();
+    // Resolves (the test would time out otherwise): the thread's FIFO is gone with it.
+    await rt.close();
+    expect(() => rt.submit(NOP)).toThrow(SysletClosedError);
+  });
+
   it('attaching to a closing or closed runtime is refused', async () => {
     const rt = await Runtime.create({ workers: 1 });
     const handle = rt.share();
