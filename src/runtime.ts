@@ -11,7 +11,7 @@
  * completion queue, no pool of their own.
  */
 import os from 'node:os';
-import type { ResourceLimits } from 'node:worker_threads';
+import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { isPowerOfTwo, sharedNow } from './ring/layout.js';
@@ -41,12 +41,13 @@ import {
   WorkerState,
   type SharedHandles,
 } from './syslet/shared.js';
-import { validate, type Plan } from './syslet/validate.js';
+import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, RequestKind, Status } from './syslet/table.js';
 import { releaseEntry } from './syslet/encode.js';
-import { compilePolicy, narrowPolicy, NO_POLICY, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
+import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, NO_POLICY, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
+import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 
 export { Submission, SysletClosedError };
 
@@ -150,6 +151,12 @@ export interface SubmitOptions {
   kq?: Kqueue;
   /** Narrow the runtime's policy for this submission. */
   policy?: Policy;
+  /**
+   * Descriptors and rt.alloc() buffers this chain may use beside those it opens and declares.
+   * Under a policy a chain may name no others (other descriptors: -EBADF; other arena addresses:
+   * ChainError at submission); without one, granted descriptors are also ones it may close.
+   */
+  grant?: Grant;
 }
 
 export interface QueueStats extends RingCounters {
@@ -258,7 +265,7 @@ const OPTION_NAMES = new Set([
 ]);
 
 /** SubmitOptions keys: anything else is refused (it would be ignored silently). */
-const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy']);
+const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy', 'grant']);
 
 /**
  * resourceLimits fields and their smallest accepted values (MiB). Below these a worker cannot run
@@ -427,8 +434,13 @@ export class Runtime {
       this.#policyId = this.#registerPolicy(this.#policy);
       this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
       this.#client = this.#newClient();
+      runtimeCreated(this.#recordHost());
       return;
     }
+    // Set on a syslet worker while it imports a threadlet's module (threadlet/worker-run.ts): a
+    // Runtime started there would start workers that import the module again, without end.
+    const refusal = (globalThis as Record<symbol, unknown>)[Symbol.for('syslet.runtime.refuse')];
+    if (typeof refusal === 'string') throw new Error(refusal);
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`options: expected an object, got ${String(options)}`);
     }
@@ -478,6 +490,9 @@ export class Runtime {
       // File descriptors are process-wide: a chain or threadlet may open one on one thread and
       // close it on another, and a worker's restart must not close what it opened.
       trackUnmanagedFds: false,
+      // One environment for the process, as a direct call sees it: a threadlet on a worker reads
+      // process.env as the caller has it now, not the copy taken when the worker started.
+      env: SHARE_ENV,
       workerData: { syslet: data },
       ...(limits === undefined ? {} : { resourceLimits: limits }),
     });
@@ -490,6 +505,7 @@ export class Runtime {
     });
     this.#pool.on('error', () => {});
     this.#stuckTimer = setInterval(() => this.#checkStuck(), STUCK_CHECK_MS).unref();
+    runtimeCreated(this.#recordHost());
   }
 
   /** Listen for the exit of every worker thread piscina started (new ones as they come). */
@@ -654,6 +670,8 @@ export class Runtime {
     ] as const) {
       if (Atomics.compareExchange(s.i32, eb + E.STATE, from, to) === from) break;
     }
+    // A confined chain's descriptors are closed once the thread that was using them is gone.
+    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
     if (Atomics.load(s.i32, eb + E.STATE) === EntryState.STUCK_REAPED) {
       releaseEntry(s, z.idx);
       Atomics.store(s.i32, eb + E.STATE, EntryState.FREE);
@@ -944,6 +962,17 @@ export class Runtime {
   }
 
   /**
+   * Start recording this runtime: its rings sampled every `intervalMs` (occupancy, parked workers,
+   * throughput over time), every chain of this thread timed (latency sampling raised to every chain
+   * while recording, put back after) and kept as a span for the trace. `await rec.stop()` returns
+   * the figures in the shape `syslet profile --json` prints; close() stops it. See record/recorder.ts.
+   */
+  record(opts: RecordOptions = {}): Recording {
+    this.#checkOpen('record');
+    return startRecording(this.#recordHost(), opts);
+  }
+
+  /**
    * Stop accepting submissions (from now on they throw a SysletClosedError), let the outstanding
    * ones finish, close this thread's kqueues, then stop the workers. Resolves when all of that is
    * done; every call returns the same promise.
@@ -1007,6 +1036,7 @@ export class Runtime {
       Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.DRAINING);
     }
     await this.#client.drained();
+    stopRecordings(this.#client);
     for (const kq of this.#kqueues) kq.close();
     this.#kqueues.clear();
     if (owner) {
@@ -1090,6 +1120,17 @@ export class Runtime {
     });
   }
 
+  #recordHost(): RecordHost {
+    return {
+      runtime: this,
+      s: this.#s,
+      client: this.#client,
+      attached: this.#pool === undefined,
+      latencySample: this.#latencySample,
+      stats: () => this.stats(),
+    };
+  }
+
   #newClient(): Client {
     return new Client(this.#s, {
       spinUs: this.#spinUs,
@@ -1105,7 +1146,7 @@ export class Runtime {
   /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
   #registerPolicy(p: PolicySpec): number {
     if (unrestricted(p)) return 0;
-    return this.#s.policies.register(p.mask, p.root, p.cwd);
+    return this.#s.policies.register(p);
   }
 
   /**
@@ -1215,6 +1256,16 @@ export class Runtime {
     }
     // Last: nothing after it may throw, or the policy's in-flight count would not come back down.
     const policy = this.#submissionPolicy(opts.policy);
+    if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
+      try {
+        const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
+        plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+      } catch (err) {
+        // Not submitted: give the policy use back.
+        if (policy.own) this.#policyUse.get(policy.id)!.inflight--;
+        throw err;
+      }
+    }
     return {
       plan,
       codec,

@@ -11,15 +11,15 @@ import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Arena } from '../ring/arena.js';
 import { sharedNow } from '../ring/layout.js';
-import { errno, resultOfError } from './errno.js';
+import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,
   SYSLET_SKIP_TO_NEXT_ON_STOP,
   SYSLET_SYNC,
   stopFires,
 } from './flags.js';
-import { Op } from './ops.js';
-import { allowsOp, confine, type CompiledPolicy, type PolicyTable } from './policy.js';
+import { Op, OPS, type PathResolve } from './ops.js';
+import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
@@ -32,7 +32,7 @@ import {
   Status,
   type TableLayout,
 } from './table.js';
-import { recordBytes, writeRecord, type RawValue } from './values.js';
+import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 
 /** Views of the request table, the arena and the policies, in the calling thread. */
 export interface ExecViews {
@@ -56,6 +56,28 @@ const STAT_OPTS = { throwIfNoEntry: false } as const;
 const READDIR_OPTS = { bufferSize: 1024 } as const;
 const A0 = ATOM_HEADER_WORDS;
 
+/**
+ * Per opcode, from the operations table's parameter kinds: which arguments are descriptors and
+ * which are paths (with how a root resolves them). Every check below is keyed on these, so a new
+ * atom is confined by declaring its parameters' kinds.
+ */
+const FD_ARGS: readonly (readonly number[])[] = OPS.map((o) =>
+  o.params.flatMap((q, k) => (q.kind === 'fd' ? [k] : [])),
+);
+/** Per opcode and argument: how a path argument is resolved ('' when the table does not say). */
+const PATH_MODES: readonly (readonly (PathResolve | '' | undefined)[])[] = OPS.map((o) =>
+  o.params.map((q) => (q.kind === 'path' ? (q.resolve ?? '') : undefined)),
+);
+
+/** A path argument refused under the policy, thrown to end the atom with its -errno. */
+class Refused extends Error {
+  readonly code: string;
+  constructor(result: number) {
+    super('refused by the policy');
+    this.code = errnoName(result) ?? 'EACCES';
+  }
+}
+
 export class Interpreter {
   readonly #t: ExecViews;
   readonly #workerSlot: number;
@@ -70,6 +92,13 @@ export class Interpreter {
   #deadline = 0;
   /** The chain's policy, checked as each atom runs. */
   #policy: CompiledPolicy | undefined;
+  /** Word index of the descriptors the submission granted (count, then fds), or -1. */
+  #grants = -1;
+  /** This atom's path arguments as resolved under the policy's root (by argument index). */
+  readonly #paths: (string | undefined)[] = [];
+  /** The running atom's opcode. */
+  #op = 0;
+  readonly #resolver = new Resolver();
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
   /** Status.CANCELLED or Status.TIMEDOUT when the atom that just ran was cut short by either. */
@@ -108,6 +137,8 @@ export class Interpreter {
     this.#deadline = deadline;
     const policyId = i32[eb + E.POLICY]!;
     this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
+    const grants = i32[db + D.GRANTS]!;
+    this.#grants = grants === 0 ? -1 : db + grants;
     const budget = i32[eb + E.STEP_BUDGET]!;
     let steps = i32[eb + E.STEPS]!;
     let pc = i32[eb + E.PC]!;
@@ -185,6 +216,12 @@ export class Interpreter {
       pc = next;
     }
 
+    // Descriptors a confined chain opened and did not close are closed when it ends (or, with
+    // grant.keepFds, handed to the submitter).
+    if (this.#policy !== undefined) {
+      if ((i32[eb + E.FLAGS]! & RequestFlag.KEEP_FDS) !== 0) t.policies.releaseHeld(id);
+      else t.policies.closeHeld(id);
+    }
     i32[eb + E.STATUS] = status;
     i32[eb + E.ATOM] = atom;
     i32[eb + E.STEPS] = steps;
@@ -269,7 +306,24 @@ export class Interpreter {
     }
   }
 
+  /**
+   * A string argument. Under a policy with a root, a path argument comes back resolved (see
+   * #path; without a declared PathResolve, as 'follow'), or ends the atom with the refusal.
+   */
   #str(aw: number, k: number): string {
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode !== undefined && mode !== 'open' && mode !== 'none') {
+      const r = this.#resolvePath(aw, k, mode === '' ? 'follow' : mode);
+      if (typeof r === 'number') throw new Refused(r);
+      return r;
+    }
+    return this.#raw(aw, k);
+  }
+
+  /** A string argument's own bytes. */
+  #raw(aw: number, k: number): string {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
@@ -277,19 +331,79 @@ export class Interpreter {
   }
 
   /**
-   * A path argument after the policy's check: the path to use, or -errno. `follow` says whether
-   * the operation follows a symlink in the last component.
+   * A path argument: the path to pass to the system call, or -errno. Under a policy with a root it
+   * is resolved beneath the root as the operations table declares (ParamSpec.resolve; #check did
+   * those before the atom ran) or, where it declares nothing, as `follow` says the operation
+   * treats a symlink in the last component.
    */
   #path(aw: number, k: number, follow: boolean): string | number {
-    const p = this.#str(aw, k);
-    return this.#policy === undefined ? p : confine(this.#policy, p, follow);
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode === '') return this.#resolvePath(aw, k, follow ? 'follow' : 'nofollow');
+    return this.#str(aw, k);
+  }
+
+  #resolvePath(aw: number, k: number, mode: PathResolve): string | number {
+    const r = this.#resolver.resolve(this.#policy!, this.#raw(aw, k), mode);
+    if (typeof r === 'string') this.#paths[k] = r;
+    return r;
+  }
+
+  /** Whether the submission granted descriptor `fd`. */
+  #granted(fd: number): boolean {
+    const g = this.#grants;
+    if (g < 0) return false;
+    const i32 = this.#t.i32;
+    const n = i32[g]!;
+    for (let k = 1; k <= n; k++) if (i32[g + k] === fd) return true;
+    return false;
+  }
+
+  /**
+   * The capability checks every atom passes before its system call, keyed on its parameters'
+   * kinds: 0, or the atom's result. Descriptors: under a policy only those this chain holds or
+   * the submission granted (-EBADF); without one, close only those a chain opened or the
+   * submission granted, so no chain closes the runtime's or Node's own. Paths: resolved under the
+   * root into #paths.
+   */
+  #check(aw: number, op: number, policy: CompiledPolicy | undefined): number {
+    const fds = FD_ARGS[op];
+    if (fds !== undefined && fds.length > 0 && (policy !== undefined || op === Op.CLOSE)) {
+      const table = this.#t.policies;
+      for (let j = 0; j < fds.length; j++) {
+        const fd = this.#num(aw, fds[j]!);
+        // Not a descriptor at all: the operation reports it (-EFAULT, -EBADF).
+        if (!isFd(fd)) continue;
+        const ok =
+          policy !== undefined ? table.holds(fd, this.#id) : table.chainOpened(fd);
+        if (!ok && !this.#granted(fd)) return -errno.EBADF;
+      }
+    }
+    if (policy !== undefined && policy.root !== '') {
+      const modes = PATH_MODES[op];
+      if (modes !== undefined) {
+        for (let k = 0; k < modes.length; k++) {
+          const mode = modes[k];
+          // Declared modes now; undeclared ones when the operation asks (#path's `follow`).
+          if (mode === undefined || mode === '' || mode === 'none' || mode === 'open') continue;
+          const r = this.#resolvePath(aw, k, mode);
+          if (typeof r === 'number') return r;
+        }
+      }
+    }
+    return 0;
   }
 
   #exec(aw: number): number {
     const i32 = this.#t.i32;
     const op = i32[aw]!;
-    if (this.#policy !== undefined && !allowsOp(this.#policy, op)) return -errno.EACCES;
+    const policy = this.#policy;
+    if (policy !== undefined && !allowsOp(policy, op)) return -errno.EACCES;
+    this.#op = op;
     try {
+      const refused = this.#check(aw, op, policy);
+      if (refused !== 0) return refused;
       switch (op) {
         case Op.NOP: {
           if (this.#kind(aw, 0) === ArgKind.NONE) return 0;
@@ -297,16 +411,17 @@ export class Interpreter {
           return Number.isNaN(r) ? -errno.EFAULT : r;
         }
         case Op.OPEN: {
-          const path = this.#path(aw, 0, true);
-          if (typeof path === 'number') return path;
+          const path = this.#str(aw, 0);
           const flags = this.#num(aw, 1);
           const mode = this.#kind(aw, 2) === ArgKind.NONE ? 0o666 : this.#num(aw, 2);
           if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
-          return fs.openSync(path, flags, mode);
+          return this.#open(path, flags, mode, policy);
         }
         case Op.CLOSE: {
           const fd = this.#num(aw, 0);
           if (!isFd(fd)) return badFd(fd);
+          // Forget it first: once closed, another thread's open may get the number.
+          this.#t.policies.recordClose(fd);
           fs.closeSync(fd);
           return 0;
         }
@@ -327,7 +442,7 @@ export class Interpreter {
           if (typeof path === 'number') return path;
           const st: Stats | undefined =
             op === Op.STAT ? fs.statSync(path, STAT_OPTS) : fs.lstatSync(path, STAT_OPTS);
-          if (st === undefined) return -errno.ENOENT;
+          if (st === undefined) return missing(path, op === Op.STAT);
           this.#value = st;
           return 0;
         }
@@ -362,8 +477,10 @@ export class Interpreter {
           else if (op === Op.SYMLINK) fs.symlinkSync(a, b);
           else if (op === Op.LINK) fs.linkSync(a, b);
           else {
-            const flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
+            let flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
             if (!Number.isInteger(flags)) return badInt(flags);
+            // The resolver created the destination (it did not exist): COPYFILE_EXCL is satisfied.
+            if (policy !== undefined && this.#resolver.created) flags &= ~fs.constants.COPYFILE_EXCL;
             fs.copyFileSync(a, b, flags);
           }
           return 0;
@@ -444,12 +561,51 @@ export class Interpreter {
         }
         case Op.GETPID:
           return process.pid;
+        case Op.READFILE:
+        case Op.WRITEFILE:
+        case Op.SCANDIR:
+        case Op.STAT_NS:
+        case Op.LSTAT_NS:
+        case Op.MKDIRP:
+        case Op.MKDTEMP:
+        case Op.TRUNCATE:
+          return this.#fsAtom(aw, op);
         default:
           return -errno.ENOSYS;
       }
     } catch (err) {
+      if (policy !== undefined) this.#resolver.undoCreate();
       return resultOfError(err);
+    } finally {
+      if (policy !== undefined) {
+        // A value naming a path it was given (mkdtemp's directory) names it as the chain would,
+        // not through the resolver's /proc/self/fd link (read while the link is still held).
+        if (typeof this.#value === 'string') this.#value = this.#resolver.shown(this.#value);
+        this.#paths.length = 0;
+        this.#resolver.release();
+      }
     }
+  }
+
+  /**
+   * open(2), recording the descriptor as a chain's: under a policy, held by this chain (at most
+   * maxFds at once: -EMFILE past it, or past the descriptor table), closed when it ends.
+   */
+  #open(path: string, flags: number, mode: number, policy: CompiledPolicy | undefined): number {
+    const table = this.#t.policies;
+    if (policy === undefined) {
+      const fd = fs.openSync(path, flags, mode);
+      table.recordOpen(fd, 0);
+      return fd;
+    }
+    if (table.held(this.#id) >= policy.maxFds) return -errno.EMFILE;
+    const fd = this.#resolver.open(policy, path, flags, mode);
+    if (fd < 0) return fd;
+    if (!table.recordOpen(fd, this.#id)) {
+      fs.closeSync(fd);
+      return -errno.EMFILE;
+    }
+    return fd;
   }
 
   /** read, pread, write, pwrite: straight between the file and arena memory, no copy. */
@@ -475,6 +631,168 @@ export class Interpreter {
     return op === Op.READ || op === Op.PREAD
       ? fs.readSync(fd, mem, off, count, position)
       : fs.writeSync(fd, mem, off, count, position);
+  }
+
+  // ---- the fs facade's atoms (src/fs) ---------------------------------------------------------
+
+  /**
+   * readfile, writefile, scandir, stat_ns, lstat_ns, mkdirp, mkdtemp, truncate: each what the
+   * fs.promises call of that name does, as one atom. A failure is -errno; when the operation has
+   * several steps, the value names the one that failed (Node's errors name it as their syscall).
+   */
+  #fsAtom(aw: number, op: number): number {
+    switch (op) {
+      case Op.READFILE: {
+        const path = this.#str(aw, 0);
+        const flags = this.#num(aw, 1);
+        const max = this.#num(aw, 2);
+        if (!Number.isInteger(flags) || !Number.isInteger(max) || max < 0) return badInt(flags, max);
+        return this.#readFile(path, flags, max);
+      }
+      case Op.WRITEFILE: {
+        const path = this.#str(aw, 0);
+        const flags = this.#num(aw, 1);
+        const mode = this.#num(aw, 2);
+        if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
+        const bw = aw + A0 + 3 * ARG_WORDS;
+        return this.#writeFile(path, flags, mode, this.#t.i32[bw + 1]!, this.#t.i32[bw + 2]!);
+      }
+      case Op.SCANDIR: {
+        const path = this.#path(aw, 0, true);
+        if (typeof path === 'number') return path;
+        // fs.readdirSync orders entries as fs.promises.readdir does (libuv's scandir sorts them),
+        // and types the DT_UNKNOWN ones with lstat as Node does.
+        const ents = fs.readdirSync(path, SCANDIR_OPTS);
+        const names = new Array<string>(ents.length);
+        const types = new Uint8Array(ents.length);
+        for (let k = 0; k < ents.length; k++) {
+          names[k] = ents[k]!.name;
+          types[k] = direntType(ents[k]!);
+        }
+        this.#value = new DirentList(names, types);
+        return ents.length;
+      }
+      case Op.STAT_NS:
+      case Op.LSTAT_NS: {
+        const path = this.#path(aw, 0, op === Op.STAT_NS);
+        if (typeof path === 'number') return path;
+        const st = op === Op.STAT_NS ? fs.statSync(path, BIGSTAT_OPTS) : fs.lstatSync(path, BIGSTAT_OPTS);
+        if (st === undefined) return missing(path, op === Op.STAT_NS);
+        this.#value = st;
+        return 0;
+      }
+      case Op.MKDIRP: {
+        const path = this.#path(aw, 0, false);
+        if (typeof path === 'number') return path;
+        const mode = this.#kind(aw, 1) === ArgKind.NONE ? 0o777 : this.#num(aw, 1);
+        if (!Number.isInteger(mode)) return badInt(mode);
+        const first = fs.mkdirSync(path, { recursive: true, mode });
+        if (first !== undefined) this.#value = first;
+        return 0;
+      }
+      case Op.MKDTEMP: {
+        const prefix = this.#path(aw, 0, false);
+        if (typeof prefix === 'number') return prefix;
+        try {
+          this.#value = fs.mkdtempSync(prefix);
+          return 0;
+        } catch (err) {
+          const p = (err as { path?: unknown }).path;
+          if (typeof p === 'string') this.#value = p;
+          return resultOfError(err);
+        }
+      }
+      case Op.TRUNCATE: {
+        const path = this.#str(aw, 0);
+        const len = this.#kind(aw, 1) === ArgKind.NONE ? 0 : this.#num(aw, 1);
+        if (!Number.isInteger(len) || len < 0) return badInt(len);
+        const fd = this.#openStep(path, fs.constants.O_RDWR, 0o666);
+        if (fd < 0) return fd;
+        try {
+          fs.ftruncateSync(fd, len);
+        } catch (err) {
+          closeQuietly(fd);
+          return this.#failedStep('ftruncate', err);
+        }
+        return this.#closeStep(fd, 0);
+      }
+      default:
+        return -errno.ENOSYS;
+    }
+  }
+
+  /**
+   * The open step of readfile, writefile, truncate: under a policy through its confined open (the
+   * path resolved beneath the root with these flags); the descriptor is this atom's, closed before
+   * it returns, so it is not recorded as the chain's. -errno (value 'open') on failure.
+   */
+  #openStep(path: string, flags: number, mode: number): number {
+    const policy = this.#policy;
+    try {
+      const fd = policy === undefined ? fs.openSync(path, flags, mode) : this.#resolver.open(policy, path, flags, mode);
+      if (fd < 0) this.#value = 'open';
+      return fd;
+    } catch (err) {
+      return this.#failedStep('open', err);
+    }
+  }
+
+  #failedStep(step: string, err: unknown): number {
+    this.#value = step;
+    return resultOfError(err);
+  }
+
+  #closeStep(fd: number, result: number): number {
+    try {
+      fs.closeSync(fd);
+      return result;
+    } catch (err) {
+      return this.#failedStep('close', err);
+    }
+  }
+
+  /** As fs.promises.readFile: the size from fstat for a regular file, else read to the end. */
+  #readFile(path: string, flags: number, max: number): number {
+    const fd = this.#openStep(path, flags, 0o666);
+    if (fd < 0) return fd;
+    let data: Buffer;
+    try {
+      let st: Stats;
+      try {
+        st = fs.fstatSync(fd);
+      } catch (err) {
+        closeQuietly(fd);
+        return this.#failedStep('fstat', err);
+      }
+      const size = st.isFile() ? st.size : 0;
+      if (size > max) {
+        closeQuietly(fd);
+        this.#value = 'size';
+        return -errno.EFBIG;
+      }
+      data = size > 0 ? readKnown(fd, size) : readToEnd(fd, max);
+    } catch (err) {
+      closeQuietly(fd);
+      return (err as { code?: string }).code === 'EFBIG' ? -errno.EFBIG : this.#failedStep('read', err);
+    }
+    const r = this.#closeStep(fd, data.length);
+    if (r >= 0) this.#value = data;
+    return r;
+  }
+
+  /** Open, write `len` bytes of arena memory at `off` (all of them, as fs.writeFile), close. */
+  #writeFile(path: string, flags: number, mode: number, off: number, len: number): number {
+    const fd = this.#openStep(path, flags, mode);
+    if (fd < 0) return fd;
+    const mem = this.#t.arena.buffer;
+    let done = 0;
+    try {
+      while (done < len) done += fs.writeSync(fd, mem, off + done, len - done, null);
+    } catch (err) {
+      closeQuietly(fd);
+      return this.#failedStep('write', err);
+    }
+    return this.#closeStep(fd, done);
   }
 
   /**
@@ -508,6 +826,78 @@ export class Interpreter {
       Atomics.wait(i32, w, cur, left);
     }
   }
+}
+
+const SCANDIR_OPTS = { withFileTypes: true } as const;
+const BIGSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
+const READ_CHUNK = 64 * 1024;
+
+/** libuv's UV_DIRENT_* numbers, as fs.constants has them (its typings leave them out). */
+const DT = fs.constants as unknown as Record<
+  'UV_DIRENT_UNKNOWN' | 'UV_DIRENT_FILE' | 'UV_DIRENT_DIR' | 'UV_DIRENT_LINK' | 'UV_DIRENT_FIFO' | 'UV_DIRENT_SOCKET' | 'UV_DIRENT_CHAR' | 'UV_DIRENT_BLOCK',
+  number
+>;
+
+/** The UV_DIRENT_* number of a Dirent. */
+function direntType(d: fs.Dirent): number {
+  if (d.isFile()) return DT.UV_DIRENT_FILE;
+  if (d.isDirectory()) return DT.UV_DIRENT_DIR;
+  if (d.isSymbolicLink()) return DT.UV_DIRENT_LINK;
+  if (d.isFIFO()) return DT.UV_DIRENT_FIFO;
+  if (d.isSocket()) return DT.UV_DIRENT_SOCKET;
+  if (d.isCharacterDevice()) return DT.UV_DIRENT_CHAR;
+  if (d.isBlockDevice()) return DT.UV_DIRENT_BLOCK;
+  return DT.UV_DIRENT_UNKNOWN;
+}
+
+/**
+ * A stat with throwIfNoEntry: false came back empty: ENOENT, or (Node 22 on) ENOTDIR, which it also
+ * hides. Asked again with the error thrown, to tell them apart (only misses pay for the exception).
+ */
+function missing(path: string, follow: boolean): number {
+  try {
+    if (follow) fs.statSync(path);
+    else fs.lstatSync(path);
+  } catch (err) {
+    return resultOfError(err);
+  }
+  // It appeared in between: report it missing as the first look saw it.
+  return -errno.ENOENT;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // The step that failed is the error reported.
+  }
+}
+
+/** Read up to `size` bytes from the file position (fewer if the file shrank). */
+function readKnown(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let total = 0;
+  while (total < size) {
+    const n = fs.readSync(fd, buf, total, size - total, null);
+    if (n === 0) break;
+    total += n;
+  }
+  return total === size ? buf : buf.subarray(0, total);
+}
+
+/** Read to the end of a file of unknown size; EFBIG past `max` bytes. */
+function readToEnd(fd: number, max: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    const n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
+    if (n === 0) break;
+    total += n;
+    if (total > max) throw Object.assign(new Error('larger than max'), { code: 'EFBIG' });
+    chunks.push(n === READ_CHUNK ? chunk : chunk.subarray(0, n));
+  }
+  return Buffer.concat(chunks, total);
 }
 
 function isFd(fd: number): boolean {

@@ -9,6 +9,7 @@ import { alignUp } from '../ring/layout.js';
 import { kBufferOrigins, type Chain } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';
+import { granted, type GrantSpec } from './policy.js';
 import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, D } from './table.js';
 
 /** A chain refused at submission. */
@@ -39,7 +40,7 @@ export interface PlanArg {
 }
 
 /** Every PlanArg has the same fields (one hidden class: the encoder's loop stays monomorphic). */
-function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
+export function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
   return { kind, a, b, str, utf8, decl };
 }
 
@@ -68,14 +69,8 @@ export interface Shape {
 
 export const EMPTY_SHAPE: Shape = Object.freeze({ varNames: Object.freeze([]), bufferNames: Object.freeze([]) });
 
-export interface Plan {
-  shape: Shape;
-  atoms: PlanAtom[];
-  varIndex: Map<string, number>;
-  /** Initial values; NaN = not assigned. */
-  varInit: readonly number[];
-  lits: readonly number[];
-  buffers: readonly BufferPlan[];
+/** Where each part of an encoded chain starts, relative to the data area (chainLayout). */
+export interface ChainLayout {
   /** Word offset (relative to the data area) of the first atom; atoms follow back to back. */
   atomsAt: number;
   /** Float64 index of the literal pool, of the variables; word index of assigned flags, buffers. */
@@ -86,8 +81,34 @@ export interface Plan {
   /** Byte offset of the strings, of the values area; total bytes of the encoded chain. */
   strsAt: number;
   valuesAt: number;
+}
+
+export interface Plan extends ChainLayout {
+  shape: Shape;
+  atoms: PlanAtom[];
+  varIndex: Map<string, number>;
+  /** Initial values; NaN = not assigned. */
+  varInit: readonly number[];
+  lits: readonly number[];
+  buffers: readonly BufferPlan[];
   /** The first atom carries SYSLET_SYNC: the chain starts inline on the submitting thread. */
   startsInline: boolean;
+  /**
+   * Buffer arguments given as bare arena addresses (numbers: forgeable, unlike a Buffer object
+   * or a declared name). Under a policy each must lie in a buffer the submission grants.
+   */
+  addresses: readonly AddressArg[];
+  /** Descriptors the submission grants (set per submission by forSubmission()). */
+  grantFds?: readonly number[];
+  /** The submission keeps what the chain leaves open (grant.keepFds). */
+  keepFds?: boolean;
+}
+
+export interface AddressArg {
+  atom: number;
+  arg: number;
+  start: number;
+  length: number;
 }
 
 export interface ValidateContext {
@@ -150,6 +171,7 @@ interface Scope {
   buffers: BufferPlan[];
   bufferIndex: Map<string, number> | undefined;
   lits: number[];
+  addresses: AddressArg[];
   ctx: ValidateContext;
 }
 
@@ -223,6 +245,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     buffers: NONE,
     bufferIndex: undefined,
     lits: NONE,
+    addresses: NONE,
     ctx,
   };
 
@@ -263,13 +286,10 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   }
 
   const atoms: PlanAtom[] = new Array<PlanAtom>(n);
-  const atomsAt = D.ATOM_TABLE + n;
-  let w = atomsAt;
   let strBytes = 0;
   for (let i = 0; i < n; i++) {
     const atom = planAtom(atomsIn[i], i, n, sc);
     atoms[i] = atom;
-    w += ATOM_HEADER_WORDS + ARG_WORDS * atom.args.length;
     for (const arg of atom.args) {
       if (arg.kind === ArgKind.STR) {
         arg.a = strBytes;
@@ -278,39 +298,97 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     }
   }
 
-  // Layout of the encoded form, relative to the data area.
-  const nvars = sc.varNames.length;
-  const litsAt = alignUp(w * 4, 8) / 8;
-  const varsAt = litsAt + sc.lits.length;
-  const assignedAt = (varsAt + nvars) * 2;
-  const bufsAt = assignedAt + nvars;
-  const strsAt = (bufsAt + sc.buffers.length * 2) * 4;
-  const valuesAt = alignUp(strsAt + strBytes, 8);
-  if (valuesAt > ctx.slotBytes) {
-    throw new ChainError(
-      `chain: larger than the ring can hold: it encodes to ${valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
-    );
-  }
   const shape: Shape =
-    nvars === 0 && sc.buffers.length === 0
+    sc.varNames.length === 0 && sc.buffers.length === 0
       ? EMPTY_SHAPE
       : { varNames: sc.varNames, bufferNames: sc.buffers.map((b) => b.name) };
+  const plan = layOut(atoms, strBytes, shape, sc.varIndex ?? NO_VARS, sc.varInit, sc.lits, sc.buffers, sc.addresses);
+  if (plan.valuesAt > ctx.slotBytes) {
+    throw new ChainError(
+      `chain: larger than the ring can hold: it encodes to ${plan.valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * The layout of a chain of `natoms` atoms whose headers and arguments take `atomWords` words, with
+ * `nlits` float literals, `nvars` variables, `nbufs` declared buffers and `strBytes` of strings.
+ */
+export function chainLayout(natoms: number, atomWords: number, nlits: number, nvars: number, nbufs: number, strBytes: number): ChainLayout {
+  const atomsAt = D.ATOM_TABLE + natoms;
+  const litsAt = alignUp((atomsAt + atomWords) * 4, 8) / 8;
+  const varsAt = litsAt + nlits;
+  const assignedAt = (varsAt + nvars) * 2;
+  const bufsAt = assignedAt + nvars;
+  const strsAt = (bufsAt + nbufs * 2) * 4;
+  const valuesAt = alignUp(strsAt + strBytes, 8);
+  return { atomsAt, litsAt, varsAt, assignedAt, bufsAt, strsAt, valuesAt };
+}
+
+/**
+ * The encoded form's layout for `atoms` (their string arguments' offsets `a` already assigned,
+ * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the slot.
+ */
+export function layOut(
+  atoms: PlanAtom[],
+  strBytes: number,
+  shape: Shape,
+  varIndex: Map<string, number>,
+  varInit: readonly number[],
+  lits: readonly number[],
+  buffers: readonly BufferPlan[],
+  addresses: readonly AddressArg[],
+): Plan {
+  const n = atoms.length;
+  let argWords = 0;
+  for (let i = 0; i < n; i++) argWords += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
   return {
+    ...chainLayout(n, argWords, lits.length, varInit.length, buffers.length, strBytes),
     shape,
     atoms,
-    varIndex: sc.varIndex ?? NO_VARS,
-    varInit: sc.varInit,
-    lits: sc.lits,
-    buffers: sc.buffers,
-    atomsAt,
-    litsAt,
-    varsAt,
-    assignedAt,
-    bufsAt,
-    strsAt,
-    valuesAt,
+    varIndex,
+    varInit,
+    lits,
+    buffers,
     startsInline: (atoms[0]!.flags & SYSLET_SYNC) !== 0,
+    addresses,
   };
+}
+
+/**
+ * The plan to encode for one submission: under a policy (`confined`), every bare arena address
+ * must lie inside a buffer the submission grants (ChainError naming the atom otherwise); granted
+ * descriptors travel with the chain. Throws TypeError when they do not fit in the slot.
+ */
+export function forSubmission(planIn: Plan, confined: boolean, grant: GrantSpec, slotBytes: number): Plan {
+  let plan = planIn;
+  if (confined) {
+    for (const a of plan.addresses) {
+      if (granted(grant, a.start, a.length)) continue;
+      const op = OPS[plan.atoms[a.atom]!.code]!;
+      throw new ChainError(
+        `chain.atoms[${a.atom}] (${op.name}): argument ${a.arg} (${op.params[a.arg]!.name}): arena address ${a.start} (${a.length} bytes) is not a buffer the chain declares or the submission grants; under a policy a chain names only those (submit option grant.buffers)`,
+        a.atom,
+        op.name,
+        a.arg,
+      );
+    }
+  }
+  if (grant.keepFds) plan = { ...plan, keepFds: true };
+  if (grant.fds.length === 0) return plan;
+  const need = plan.valuesAt + grantBytes(grant.fds.length);
+  if (need > slotBytes) {
+    throw new TypeError(
+      `submit: grant.fds: the chain and ${grant.fds.length} granted descriptors need ${need} bytes, a ring slot holds ${slotBytes} (option slotBytes)`,
+    );
+  }
+  return { ...plan, grantFds: grant.fds };
+}
+
+/** Bytes the granted descriptor list takes in the data area: a count, then the descriptors. */
+export function grantBytes(n: number): number {
+  return alignUp((n + 1) * 4, 8);
 }
 
 function planAtom(a: unknown, i: number, n: number, sc: Scope): PlanAtom {
@@ -503,7 +581,9 @@ function bufArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanAr
     new ChainError(`chain.atoms[${i}] (${op.name}): argument ${k} (${op.params[k]!.name}): ${msg}`, i, op.name, k);
   const expected = 'a buffer reference { buf: name | address, offset?, length? } or a Buffer from rt.alloc()';
   let ref: { buf: unknown; offset?: unknown; length?: unknown };
-  if (x instanceof Uint8Array) {
+  // A Buffer object is the submitter's own (no chain from data can hold one); a number is not.
+  const object = x instanceof Uint8Array;
+  if (object) {
     if (x.buffer !== sc.ctx.arena.sab) {
       throw err(`expected ${expected}, got ${describe(x)} that rt.alloc() did not return`);
     }
@@ -553,6 +633,10 @@ function bufArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanAr
     length = l;
   }
   if (decl !== undefined) return pa(ArgKind.BUF, offset, length, undefined, undefined, decl);
+  if (!object) {
+    if (sc.addresses === NONE) sc.addresses = [];
+    sc.addresses.push({ atom: i, arg: k, start: start + offset, length });
+  }
   return pa(ArgKind.BUF, start + offset, length);
 }
 

@@ -257,7 +257,7 @@ describe('errors after close, and async APIs reject', () => {
     const bad = rt.run({ atoms: [] } as Chain);
     expect(await rejection(bad)).toBeInstanceOf(ChainError);
     expect(((await rejection(rt.run(NOP, { timeout: 5 } as never))) as Error).message).toBe(
-      'submit: options.timeout: unknown option; expected udata, signal, timeoutMs, vars, stepBudget, kq, policy',
+      'submit: options.timeout: unknown option; expected udata, signal, timeoutMs, vars, stepBudget, kq, policy, grant',
     );
   });
 });
