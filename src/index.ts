@@ -7,6 +7,8 @@ export {
   Runtime,
   Submission,
   PreparedChain,
+  SysletClosedError,
+  SysletStartError,
   type RuntimeOptions,
   type SubmitOptions,
   type RuntimeStats,

@@ -21,13 +21,21 @@ import type { ArenaStats } from './ring/arena.js';
 import type { OverflowStats } from './completion/queue.js';
 import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
 import type { Chain } from './syslet/chain.js';
-import { Client, Submission, type RequestCodec, type ValidatedSubmit } from './syslet/client.js';
+import {
+  Client,
+  Submission,
+  SysletClosedError,
+  completeEntry,
+  type RequestCodec,
+  type ValidatedSubmit,
+} from './syslet/client.js';
 import type { Completion } from './syslet/encode.js';
 import type { PumpData } from './syslet/pump.js';
 import {
   C,
   H_START_TO_COMPLETE,
   H_SUBMIT_TO_START,
+  Lifecycle,
   SharedState,
   MAX_WORKER_SLOTS,
   W,
@@ -39,11 +47,25 @@ import { PoolMonitor, type PoolStats } from './syslet/pool.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
-import { E, EntryState, F, Status } from './syslet/table.js';
+import { E, EntryState, F, RequestKind, Status } from './syslet/table.js';
+import { releaseEntry } from './syslet/encode.js';
 import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, NO_POLICY, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
 import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 
-export { Submission };
+export { Submission, SysletClosedError };
+
+/**
+ * Runtime.create() could not start the workers (code 'ERR_SYSLET_START'): the message says why,
+ * `cause` is the worker's own error when there is one (e.g. uv_cwd ENOENT from a deleted current
+ * directory, ERR_WORKER_OUT_OF_MEMORY from resourceLimits too small to start).
+ */
+export class SysletStartError extends Error {
+  readonly code = 'ERR_SYSLET_START';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SysletStartError';
+  }
+}
 
 export interface RuntimeOptions {
   /** Worker threads of the base pool (sized for CPU work). @default os.availableParallelism() */
@@ -93,8 +115,18 @@ export interface RuntimeOptions {
   maxBufferBytes?: number;
   /** Submissions a thread may have outstanding; more is an error (await rt.room()). @default 1,048,576 */
   maxOutstanding?: number;
-  /** Worker resource limits (worker_threads ResourceLimits), passed to piscina. */
+  /**
+   * Worker resource limits (worker_threads ResourceLimits, in MiB), passed to piscina. Each must be
+   * a finite number at least: maxOldGenerationSizeMb 16, maxYoungGenerationSizeMb 1,
+   * codeRangeSizeMb 1, stackSizeMb 1 (smaller stacks crash the process). Limits the workers cannot
+   * start with make Runtime.create() reject (SysletStartError).
+   */
   resourceLimits?: ResourceLimits;
+  /**
+   * Milliseconds Runtime.create() waits for the workers to start before it rejects with a
+   * SysletStartError (a worker that fails to start rejects it at once). @default 30000
+   */
+  startTimeoutMs?: number;
   /** Fault injection for testing recovery (see injectFaults). @default none */
   faults?: FaultOptions;
 }
@@ -170,6 +202,17 @@ export interface RuntimeStats {
   /** Workers that died (and were replaced); requests they held completed with -EOWNERDEAD. */
   workerDeaths: number;
   ownerDeadCompletions: number;
+  /**
+   * Workers the runtime terminated and replaced because their chain stayed in one call (e.g. a read
+   * on a pipe nobody writes) past its deadline, a cancel or a forced close; those chains completed
+   * with -ETIME or -ECANCELED.
+   */
+  stuckWorkersEnded: number;
+  /**
+   * Of those, threads still blocked in their call (owner thread only; 0 elsewhere). Node cannot
+   * interrupt a system call: each exits when its call returns, and the process cannot exit before.
+   */
+  stuckThreads: number;
   /** Submitted by this thread and not yet completed (including those waiting for a slot). */
   outstanding: number;
   /** Waiting for a free slot in this thread. */
@@ -239,7 +282,67 @@ const OPTION_NAMES = new Set([
   'policy',
   'resourceLimits',
   'faults',
+  'startTimeoutMs',
 ]);
+
+/** SubmitOptions keys: anything else is refused (it would be ignored silently). */
+const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy', 'grant']);
+
+/**
+ * resourceLimits fields and their smallest accepted values (MiB). Below these a worker cannot run
+ * the pump: V8 stops it at start (heap), or, for the stack, Node aborts the whole process (a stack
+ * smaller than V8's reserved margin), so they are refused here rather than tried.
+ */
+const RESOURCE_LIMIT_MIN: Readonly<Record<keyof ResourceLimits, number>> = {
+  maxOldGenerationSizeMb: 16,
+  maxYoungGenerationSizeMb: 1,
+  codeRangeSizeMb: 1,
+  stackSizeMb: 1,
+};
+
+function resourceLimits(v: unknown): ResourceLimits {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new TypeError(`options.resourceLimits: expected an object of limits in MiB, got ${String(v)}`);
+  }
+  const out: ResourceLimits = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (!Object.hasOwn(RESOURCE_LIMIT_MIN, k)) {
+      throw new TypeError(
+        `options.resourceLimits.${k}: unknown limit; expected ${Object.keys(RESOURCE_LIMIT_MIN).join(', ')}`,
+      );
+    }
+    const min = RESOURCE_LIMIT_MIN[k as keyof ResourceLimits];
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw new TypeError(`options.resourceLimits.${k}: expected a finite number of MiB, got ${String(x)}`);
+    }
+    if (x < min || x > 1 << 20) {
+      throw new RangeError(`options.resourceLimits.${k}: expected ${min} to ${1 << 20} MiB, got ${x}`);
+    }
+    out[k as keyof ResourceLimits] = x;
+  }
+  return out;
+}
+
+/** Milliseconds between the owner's checks for workers stuck past a deadline, a cancel or a forced close. */
+const STUCK_CHECK_MS = 50;
+/**
+ * Milliseconds a chain may stay in one call after its deadline passed or it was cancelled before
+ * the runtime ends it by terminating its worker. A call that returns in time is not disturbed: the
+ * chain then ends at its next atom boundary as usual.
+ */
+const STUCK_GRACE_MS = 200;
+/** A submission's policy id, and whether it is the submission's own (released when it settles). */
+interface PolicyUse {
+  readonly id: number;
+  readonly own: boolean;
+}
+const NO_POLICY_USE: PolicyUse = Object.freeze({ id: 0, own: false });
+
+/** Milliseconds between close()'s checks that no request is queued, running or waiting. */
+const QUIESCE_POLL_MS = 5;
+/** Milliseconds close() waits for submissions still in a thread's FIFO once nothing else runs. */
+const WAITING_GIVE_UP_MS = 1000;
 
 function optInt(opts: Record<string, unknown>, name: string, min: number, max: number, fallback: number): number {
   const v = opts[name];
@@ -255,6 +358,11 @@ function optPow2(opts: Record<string, unknown>, name: string, min: number, max: 
   if (!isPowerOfTwo(v)) throw new TypeError(`options.${name}: expected a power of two, got ${v}`);
   return v;
 }
+
+/** States a dead worker's entry may be in (the CAS in completeEntry picks the one it is in). */
+const OWNER_DEAD_FROM = [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED] as const;
+/** States of a request no worker started (swept once the workers are gone). */
+const UNRUN_FROM = [EntryState.QUEUED, EntryState.CANCELLED] as const;
 
 const PUMP_FILE = fileURLToPath(new URL('./syslet/pump-entry.cjs', import.meta.url));
 
@@ -275,30 +383,69 @@ export class Runtime {
   /** The runtime's policy (mask, root) and its id in the policy table (0: none). */
   readonly #policy: PolicySpec;
   readonly #policyId: number;
-  readonly #policyIds = new WeakMap<Policy, number>();
+  /** Per-submission policies this runtime registered: by Policy object, and in flight per id. */
+  readonly #policyIds = new Map<Policy, number>();
+  readonly #policySpecs = new WeakMap<Policy, PolicySpec>();
+  readonly #policyUse = new Map<number, PolicyUse & { inflight: number; objects: Policy[] }>();
+  /** The runtime's own policy, as #submissionPolicy returns it (no allocation per submission). */
+  #runtimePolicyUse: PolicyUse = NO_POLICY_USE;
+  #policySweep: NodeJS.Timeout | undefined;
   readonly #kqueues = new Set<Kqueue>();
   readonly #watched = new WeakSet<object>();
   #state: 'open' | 'closing' | 'closed' = 'open';
+  /** The one close() in progress or done (every close() returns it). */
+  #closing: Promise<void> | undefined;
+  #forced = false;
+  /** Start-up: until create() resolved, a worker that fails rejects it with this. */
+  #started = false;
+  #startError: Error | undefined;
+  readonly #startTimeoutMs: number;
+  /** Owner only: the stuck-worker check, and per worker slot when it was first seen overdue. */
+  #stuckTimer: NodeJS.Timeout | undefined;
+  readonly #overdue = new Map<number, { id: number; since: number }>();
+  /** Terminated workers whose threads have not exited yet (thread id -> slot and entry). */
+  readonly #zombies = new Map<number, { slot: number; idx: number }>();
+  /** Threads piscina reported ready whose pump had not claimed a slot yet (see #armWorker). */
+  readonly #unarmed = new Set<number>();
 
-  /** Start a runtime and wait until its workers are running. */
+  /**
+   * Start a runtime and wait until its workers are running. Rejects (never hangs) when they cannot
+   * start: a SysletStartError saying why (a worker's own error as its cause), within
+   * options.startTimeoutMs; bad options reject with a TypeError or RangeError naming the option.
+   */
   static async create(options: RuntimeOptions = {}): Promise<Runtime> {
     const rt = new Runtime(options);
-    await rt.ready();
+    try {
+      await rt.ready();
+    } catch (err) {
+      await rt.#abortStart();
+      throw err;
+    }
+    rt.#started = true;
+    // From now on replacement workers wait to be armed (shared.ts, W.ARMED).
+    Atomics.store(rt.#s.ctl, C.ARMING, 1);
     return rt;
   }
 
   /**
    * Join a runtime from another thread (a worker): same rings, arena and workers, a completion
-   * queue of its own. `handle` comes from `rt.share()` on the runtime's thread.
+   * queue of its own. `handle` comes from `rt.share()` on the runtime's thread. Throws a
+   * SysletClosedError (call 'attach') when that runtime is closing or closed.
    */
   static attach(handle: RuntimeHandle): Runtime {
+    if (typeof handle !== 'object' || handle === null || typeof handle.handles !== 'object') {
+      throw new TypeError(`attach: expected a handle from rt.share(), got ${String(handle)}`);
+    }
     return new Runtime(handle as unknown as RuntimeOptions, handle);
   }
 
   constructor(options: RuntimeOptions = {}, attachTo?: RuntimeHandle) {
     if (attachTo !== undefined) {
       this.workers = 0;
+      this.#startTimeoutMs = 0;
       this.#s = new SharedState(attachTo.handles);
+      const life = Atomics.load(this.#s.ctl, C.LIFECYCLE);
+      if (life !== Lifecycle.OPEN) throw new SysletClosedError('attach', life === Lifecycle.CLOSED ? 'closed' : 'closing');
       this.#pool = undefined;
       this.#growth = undefined;
       this.#stepBudget = attachTo.stepBudget;
@@ -309,6 +456,7 @@ export class Runtime {
       this.#maxOutstanding = attachTo.maxOutstanding;
       this.#policy = attachTo.policy;
       this.#policyId = this.#registerPolicy(this.#policy);
+      this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
       this.#client = this.#newClient();
       runtimeCreated(this.#recordHost());
       return;
@@ -340,6 +488,8 @@ export class Runtime {
     this.#maxAtoms = optInt(o, 'maxAtoms', 1, 1 << 24, DEFAULTS.maxAtoms);
     this.#maxBufferBytes = optInt(o, 'maxBufferBytes', 1, 2 ** 30, DEFAULTS.maxBufferBytes);
     this.#maxOutstanding = optInt(o, 'maxOutstanding', 1, 2 ** 30, DEFAULTS.maxOutstanding);
+    this.#startTimeoutMs = optInt(o, 'startTimeoutMs', 1, 2 ** 31 - 1, 30_000);
+    const limits = options.resourceLimits === undefined ? undefined : resourceLimits(options.resourceLimits);
     this.#policy = options.policy === undefined ? NO_POLICY : compilePolicy(options.policy, 'options.policy');
 
     this.#s = SharedState.create({
@@ -354,6 +504,7 @@ export class Runtime {
       extraIdleMs,
     });
     this.#policyId = this.#registerPolicy(this.#policy);
+    this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
     this.#client = this.#newClient();
     if (options.faults !== undefined) this.injectFaults(options.faults);
     const data: PumpData = { handles: this.#s.handles };
@@ -371,12 +522,15 @@ export class Runtime {
       // process.env as the caller has it now, not the copy taken when the worker started.
       env: SHARE_ENV,
       workerData: { syslet: data },
-      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+      ...(limits === undefined ? {} : { resourceLimits: limits }),
     });
     // A worker that dies (uncaught error, process.exit(), resource limits) is replaced by piscina;
     // what it held is completed here. Its error is reported through the completion, not thrown.
     this.#watchWorkers();
-    this.#pool.on('workerCreate', () => this.#watchWorkers());
+    this.#pool.on('workerCreate', (w: { id: number }) => {
+      this.#watchWorkers();
+      this.#armWorker(w.id);
+    });
     this.#pool.on('error', () => {});
     // ---- pool growth (pool.ts): spares and extras are started here, not by piscina ----
     this.#growth = new PoolMonitor(this.#s, {
@@ -385,9 +539,13 @@ export class Runtime {
       pumpFile: PUMP_FILE,
       data,
       ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
-      onExit: (threadId) => this.#recoverWorker(threadId),
+      onExit: (threadId) => {
+        this.#zombieExited(threadId);
+        this.#recoverWorker(threadId);
+      },
     });
     this.#growth.start();
+    this.#stuckTimer = setInterval(() => this.#checkStuck(), STUCK_CHECK_MS).unref();
     runtimeCreated(this.#recordHost());
   }
 
@@ -398,7 +556,13 @@ export class Runtime {
       this.#watched.add(w);
       // Read now: a Worker's threadId is -1 once it stopped.
       const threadId = w.threadId;
-      w.once('exit', () => {
+      // Before create() resolved, a worker that fails means the runtime cannot start (piscina
+      // would replace it forever): remember why, ready() rejects with it.
+      w.on('error', (err: Error) => this.#startFailed(err));
+      w.once('exit', (code: number) => {
+        this.#startFailed(new Error(`a worker exited with code ${code} before its pump started`));
+        this.#zombieExited(threadId);
+        this.#unarmed.delete(threadId);
         this.#recoverWorker(threadId);
         // piscina's own 'exit' listener ran first and has already started the replacement. Watch
         // it now: waiting for its 'workerCreate' (sent once it reports ready) would miss a
@@ -439,21 +603,11 @@ export class Runtime {
       const idx = Atomics.load(ctl, b + W.CURRENT);
       if (idx >= 0) {
         const eb = s.layout.base(idx);
-        if (s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID)) {
-          for (const from of [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED]) {
-            if (Atomics.compareExchange(s.i32, eb + E.STATE, from, EntryState.DONE) === from) {
-              s.i32[eb + E.STATUS] = Status.FAILED;
-              s.f64[s.layout.base64(idx) + F.RESULT] = -errno.EOWNERDEAD;
-              s.i32[eb + E.VALUES_LEN] = 0;
-              s.i32[eb + E.VALUES_HEAP] = 0;
-              s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
-              // A confined chain's descriptors are closed when it ends, this way too.
-              if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
-              s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
-              Atomics.add(ctl, C.S_OWNER_DEAD, 1);
-              break;
-            }
-          }
+        if (
+          s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID) &&
+          completeEntry(s, idx, OWNER_DEAD_FROM, Status.FAILED, -errno.EOWNERDEAD)
+        ) {
+          Atomics.add(ctl, C.S_OWNER_DEAD, 1);
         }
       }
       if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
@@ -474,16 +628,190 @@ export class Runtime {
     }
   }
 
-  /** Resolves when every worker's pump is running. */
+  // ---- stuck workers (owner only) ---------------------------------------------------------------
+  //
+  // A chain blocked in a call that never returns (read on a pipe nobody writes) never reaches an
+  // atom boundary, so neither its deadline nor a cancel can end it there. The owner checks the
+  // worker slots: a worker still on the same chain STUCK_GRACE_MS after that chain's deadline
+  // passed or it was cancelled (a forced close cancels everything) is terminated and replaced, and
+  // the chain completes with -ETIME or -ECANCELED, exactly once (a CAS on the entry's state against
+  // the worker's own completion). Node cannot interrupt a thread inside a system call: the
+  // terminated thread ends when its call returns, and until then it keeps the entry (and the arena
+  // memory the call may write), which is freed only after both that and the submitter's reaping.
+
+  #checkStuck(): void {
+    for (const id of this.#unarmed) this.#armWorker(id);
+    const s = this.#s;
+    const ctl = s.ctl;
+    const now = sharedNow();
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      const idx = Atomics.load(ctl, b + W.CURRENT);
+      if (idx < 0 || Atomics.load(ctl, b + W.STATE) !== WorkerState.RUNNING) {
+        this.#overdue.delete(w);
+        continue;
+      }
+      const eb = s.layout.base(idx);
+      const id = Atomics.load(ctl, b + W.CURRENT_ID);
+      const deadline = s.f64[s.layout.base64(idx) + F.DEADLINE]!;
+      const overdue =
+        s.i32[eb + E.ID] === id &&
+        s.i32[eb + E.KIND] === RequestKind.CHAIN &&
+        Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING &&
+        (Atomics.load(s.i32, eb + E.CANCEL) === id || (deadline !== 0 && now >= deadline));
+      if (!overdue) {
+        this.#overdue.delete(w);
+        continue;
+      }
+      const seen = this.#overdue.get(w);
+      if (seen === undefined || seen.id !== id) this.#overdue.set(w, { id, since: now });
+      else if (now - seen.since >= STUCK_GRACE_MS) {
+        this.#overdue.delete(w);
+        this.#endStuck(w, idx, id);
+      }
+    }
+  }
+
+  /** End the chain worker slot `w` is stuck in, and terminate and replace the worker. */
+  #endStuck(w: number, idx: number, id: number): void {
+    const s = this.#s;
+    const ctl = s.ctl;
+    const b = s.workerBase(w);
+    const threadId = ctl[b + W.THREAD_ID]!;
+    const worker = this.#pool?.threads.find((t) => t.threadId === threadId);
+    // A spare or extra the pool monitor started (pool.ts): no piscina replacement is needed.
+    const extra = worker === undefined ? this.#growth?.thread(threadId) : undefined;
+    // Already exiting: #recoverWorker completes its entry when it is gone.
+    if (worker === undefined && extra === undefined) return;
+    const eb = s.layout.base(idx);
+    const state =
+      Atomics.load(s.i32, eb + E.CANCEL) === id ? EntryState.STUCK_CANCELLED : EntryState.STUCK_TIMEDOUT;
+    // Pairs with the pump's CAS RUNNING -> DONE in finishEntry: if the call returned and the chain
+    // finished meanwhile, the worker completes it and nothing happens here.
+    if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.RUNNING, state) !== EntryState.RUNNING) return;
+    // The atom that was running, as the interpreter published it when the atom began.
+    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
+    s.i32[eb + E.STATUS] = state === EntryState.STUCK_CANCELLED ? Status.CANCELLED : Status.TIMEDOUT;
+    s.f64[s.layout.base64(idx) + F.RESULT] = state === EntryState.STUCK_CANCELLED ? -errno.ECANCELED : -errno.ETIME;
+    s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+    // The slot no longer counts as a running worker (the replacement takes another slot); the
+    // thread's exit frees it (#zombieExited), not #recoverWorker.
+    Atomics.store(ctl, b + W.STATE, WorkerState.EXITED);
+    if (Atomics.exchange(ctl, b + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
+    Atomics.add(ctl, C.S_STUCK_ENDED, 1);
+    this.#zombies.set(threadId, { slot: w, idx });
+    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
+    // piscina replaces a worker that reports an error without waiting for its exit (which, for a
+    // thread blocked in a system call, comes only when the call returns): it terminates it and
+    // starts another at once.
+    if (extra !== undefined) {
+      // The monitor starts another when the pool needs one; the thread's 'exit' frees the slot.
+      void extra.terminate();
+      return;
+    }
+    worker!.emit('error', new Error(`syslet: worker ended: request ${id >>> 0} was stuck in a call past its deadline or cancel`));
+  }
+
+  /** A terminated stuck worker's thread is gone: free its slot, and its entry if already reaped. */
+  #zombieExited(threadId: number): void {
+    const z = this.#zombies.get(threadId);
+    if (z === undefined) return;
+    this.#zombies.delete(threadId);
+    const s = this.#s;
+    const eb = s.layout.base(z.idx);
+    // Pairs with the submitter's CAS STUCK_* -> STUCK_REAPED (client.ts #complete).
+    for (const [from, to] of [
+      [EntryState.STUCK_TIMEDOUT, EntryState.STUCK_GONE_TIMEDOUT],
+      [EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED],
+    ] as const) {
+      if (Atomics.compareExchange(s.i32, eb + E.STATE, from, to) === from) break;
+    }
+    // A confined chain's descriptors are closed once the thread that was using them is gone.
+    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
+    if (Atomics.load(s.i32, eb + E.STATE) === EntryState.STUCK_REAPED) {
+      releaseEntry(s, z.idx);
+      Atomics.store(s.i32, eb + E.STATE, EntryState.FREE);
+      this.#pushFree(z.idx);
+    }
+    const b = s.workerBase(z.slot);
+    s.ctl[b + W.CURRENT] = -1;
+    Atomics.store(s.ctl, b + W.STATE, WorkerState.FREE);
+  }
+
+  /** Give entry `idx` back to the free ring (retrying while the ring reports a transient full). */
+  #pushFree(idx: number): void {
+    if (this.#s.fq.tryPush(idx)) this.#s.fq.consumers.notify(Infinity);
+    else setImmediate(() => this.#pushFree(idx));
+  }
+
+  /**
+   * piscina reported worker `threadId` ready: let its pump take requests (shared.ts, W.ARMED). Its
+   * slot is claimed already: the pump claims it while piscina loads the module, before it is ready.
+   */
+  #armWorker(threadId: number): void {
+    const s = this.#s;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (s.ctl[b + W.THREAD_ID] !== threadId || Atomics.load(s.ctl, b + W.STATE) !== WorkerState.RUNNING) continue;
+      Atomics.store(s.ctl, b + W.ARMED, 1);
+      Atomics.notify(s.ctl, b + W.ARMED);
+      this.#unarmed.delete(threadId);
+      return;
+    }
+    // piscina loads the pump with import() (pump-entry.cts), so it may report the worker ready
+    // before the pump claimed its slot: the periodic check arms it once the slot is there.
+    this.#unarmed.add(threadId);
+  }
+
+  /** A worker failed (error or exit) during start-up: ready() rejects with the reason. */
+  #startFailed(err: Error): void {
+    if (this.#started || this.#startError !== undefined) return;
+    const hint = /uv_cwd/.test(err.message)
+      ? ' (the current directory no longer exists: worker threads cannot start from it)'
+      : (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? ' (options.resourceLimits are too small for a worker to start)'
+        : '';
+    this.#startError = new SysletStartError(`syslet: worker threads could not start: ${err.message}${hint}`, {
+      cause: err,
+    });
+  }
+
+  /** create() failed: stop what started and release the shared memory's claims. */
+  async #abortStart(): Promise<void> {
+    this.#state = 'closed';
+    Atomics.store(this.#s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
+    this.#stopTimers();
+    Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
+    this.#s.sq.consumers.notifyAll();
+    await this.#pool?.destroy();
+    this.#client.dispose();
+  }
+
+  /**
+   * Resolves when every worker's pump is running. Before create() resolved it rejects with a
+   * SysletStartError when a worker fails to start or none started within options.startTimeoutMs.
+   */
   async ready(): Promise<void> {
     const ctl = this.#s.ctl;
+    const deadline = performance.now() + this.#startTimeoutMs;
     // A pending Atomics.waitAsync holds no handle, and piscina's workers are unref'd: keep the
     // process alive while waiting.
     const keep = setInterval(() => {}, 1000);
     try {
       for (;;) {
         const live = Atomics.load(ctl, C.WORKERS_LIVE);
-        if (live >= this.workers) return;
+        if (live >= this.workers) {
+          this.#started = true;
+          return;
+        }
+        if (!this.#started) {
+          if (this.#startError !== undefined) throw this.#startError;
+          if (performance.now() >= deadline) {
+            throw new SysletStartError(
+              `syslet: ${live} of ${this.workers} worker threads started within ${this.#startTimeoutMs} ms (option startTimeoutMs)`,
+            );
+          }
+        }
         const r = Atomics.waitAsync(ctl, C.WORKERS_LIVE, live, 50);
         if (r.async) await r.value;
       }
@@ -511,9 +839,9 @@ export class Runtime {
    * Bad input throws a ChainError here; everything after this gets exactly one completion.
    */
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
-    this.#checkOpen();
+    this.#checkOpen('submit');
     const plan = this.#plan(chain);
-    return this.#client.submit(this.#submitOptions(plan, undefined, opts))!;
+    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), false)!;
   }
 
   /**
@@ -521,9 +849,9 @@ export class Runtime {
    * (nothing was taken; try again after `await rt.room()`).
    */
   trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
-    this.#checkOpen();
+    this.#checkOpen('trySubmit');
     const plan = this.#plan(chain);
-    return this.#client.submit(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
+    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
   }
 
   /**
@@ -540,8 +868,19 @@ export class Runtime {
    * reads its completion back.
    */
   _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
-    this.#checkOpen();
-    return this.#client.submit(this.#submitOptions(undefined, codec, opts))!;
+    this.#checkOpen('submit');
+    return this.#submitValidated(this.#submitOptions(undefined, codec, opts), false)!;
+  }
+
+  /** Hand validated options to the client; a submission not taken gives its policy use back. */
+  #submitValidated(v: ValidatedSubmit, onlyIfRoom: boolean): Submission | undefined {
+    let sub: Submission | undefined;
+    try {
+      sub = this.#client.submit(v, onlyIfRoom);
+    } finally {
+      if (sub === undefined && v.ownPolicy) this.#policyUse.get(v.policy)!.inflight--;
+    }
+    return sub;
   }
 
   /**
@@ -549,12 +888,21 @@ export class Runtime {
    * Later changes to `chain` do not affect it. Arena buffers it names must stay allocated.
    */
   prepare(chain: Chain): PreparedChain {
+    this.#checkOpen('prepare');
     return new PreparedChain(this, this.#plan(chain));
   }
 
-  /** Submit and await the completion. */
+  /**
+   * Submit and await the completion. Everything submit() would throw (a ChainError, bad options, a
+   * SysletClosedError with call 'run') rejects the promise instead.
+   */
   run(chain: Chain | PreparedChain, opts?: SubmitOptions): Promise<Completion> {
-    return this.submit(chain, opts).promise;
+    try {
+      this.#checkOpen('run');
+      return this.submit(chain, opts).promise;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -568,7 +916,7 @@ export class Runtime {
 
   /** A kqueue on this thread: completions of submissions made with `{ kq }`, and the other filters. */
   kqueue(): Kqueue {
-    this.#checkOpen();
+    this.#checkOpen('kqueue');
     const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#spinUs });
     this.#kqueues.add(kq);
     return kq;
@@ -576,7 +924,7 @@ export class Runtime {
 
   /** Use a kqueue shared by another thread (`kq.share()`), from this one. */
   attachKqueue(handle: KqueueHandle): Kqueue {
-    this.#checkOpen();
+    this.#checkOpen('attachKqueue');
     if (!Number.isInteger(handle?.cq) || handle.cq < 0 || handle.cq >= this.#s.numCqs) {
       throw new TypeError(`attachKqueue: expected a handle from kq.share(), got ${JSON.stringify(handle)}`);
     }
@@ -665,6 +1013,8 @@ export class Runtime {
       arena: s.arena.stats(),
       workerDeaths: Atomics.load(s.ctl, C.S_WORKER_DEATHS),
       ownerDeadCompletions: Atomics.load(s.ctl, C.S_OWNER_DEAD),
+      stuckWorkersEnded: Atomics.load(s.ctl, C.S_STUCK_ENDED),
+      stuckThreads: this.#zombies.size,
       outstanding: this.#client.outstanding,
       waitingForSlot: this.#client.waitingForSlot,
     };
@@ -677,31 +1027,131 @@ export class Runtime {
    * the figures in the shape `syslet profile --json` prints; close() stops it. See record/recorder.ts.
    */
   record(opts: RecordOptions = {}): Recording {
-    this.#checkOpen();
+    this.#checkOpen('record');
     return startRecording(this.#recordHost(), opts);
   }
 
   /**
-   * Stop accepting submissions, let outstanding ones finish (or, with force, cancel them: they
-   * complete with -ECANCELED), close this thread's kqueues, then stop the workers (a runtime
-   * attached from another thread only leaves: the workers belong to the runtime it joined).
+   * Stop accepting submissions (from now on they throw a SysletClosedError), let the outstanding
+   * ones finish, close this thread's kqueues, then stop the workers. Resolves when all of that is
+   * done; every call returns the same promise.
+   *
+   * The owning runtime's close covers threads attached to it too: they can submit no more, and
+   * what they submitted before completes exactly once (it runs, or with force -ECANCELED).
+   * `{ force: true }` cancels what is outstanding instead (it completes with -ECANCELED; a chain
+   * stuck in a call is ended by terminating its worker, see STUCK_GRACE_MS) and escalates a close
+   * already in progress. A runtime attached from another thread only leaves: the workers belong to
+   * the runtime it joined.
    */
-  async close(opts: { force?: boolean } = {}): Promise<void> {
-    if (this.#state !== 'open') return;
-    this.#state = 'closing';
-    if (opts.force === true) this.#client.cancelAll();
+  close(opts: { force?: boolean } = {}): Promise<void> {
+    if (typeof opts !== 'object' || opts === null) {
+      return Promise.reject(new TypeError(`close: options: expected an object, got ${String(opts)}`));
+    }
+    for (const k of Object.keys(opts)) {
+      if (k !== 'force') return Promise.reject(new TypeError(`close: options.${k}: unknown option; expected force`));
+    }
+    if (opts.force !== undefined && typeof opts.force !== 'boolean') {
+      return Promise.reject(new TypeError(`close: options.force: expected a boolean, got ${String(opts.force)}`));
+    }
+    if (this.#state === 'open') this.#state = 'closing';
+    if (opts.force === true) this.#force();
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  /** close({ force: true }): cancel everything outstanding, on every thread when this is the owner. */
+  #force(): void {
+    if (this.#forced || this.#state === 'closed') return;
+    this.#forced = true;
+    const s = this.#s;
+    if (this.#pool !== undefined) {
+      // Attached clients cancel what waits in their FIFOs when they see FORCED (client.ts).
+      if (Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.FORCED);
+      // Every request in shared memory, whichever thread submitted it: as cancel() does. Pairs with
+      // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL.
+      for (let idx = 0; idx < s.layout.capacity; idx++) {
+        const eb = s.layout.base(idx);
+        if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED) === EntryState.QUEUED) continue;
+        if (Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING) {
+          Atomics.store(s.i32, eb + E.CANCEL, s.i32[eb + E.ID]!);
+          Atomics.notify(s.i32, eb + E.CANCEL);
+        }
+      }
+      this.#pokeReapers();
+    }
+    this.#client.cancelAll();
+  }
+
+  /** Wake every parked reaper (all threads' completion queues): the lifecycle changed. */
+  #pokeReapers(): void {
+    const s = this.#s;
+    for (let q = 0; q < s.numCqs; q++) if (s.cqInUse(q)) s.cqs[q]!.ring.consumers.notify(Infinity);
+  }
+
+  async #shutdown(): Promise<void> {
+    const s = this.#s;
+    const owner = this.#pool !== undefined;
+    if (owner && Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.DRAINING) {
+      Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.DRAINING);
+    }
     await this.#client.drained();
     stopRecordings(this.#client);
     for (const kq of this.#kqueues) kq.close();
     this.#kqueues.clear();
-    if (this.#pool !== undefined) {
-      Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
-      this.#s.workerPark.wakeAll();
-      await this.#pool.destroy();
+    if (owner) {
+      // Other threads' requests: queued, running, or waiting in their FIFOs for a slot.
+      await this.#quiesce();
+      Atomics.store(s.ctl, C.SHUTDOWN, 1);
+      s.workerPark.wakeAll();
+      await this.#pool!.destroy();
       await this.#growth?.close();
+      // Pairs with the load of LIFECYCLE after a push in client.ts #start: a request queued after
+      // the workers were gone is completed here or by its submitter, exactly once.
+      Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
+      for (let idx = 0; idx < s.layout.capacity; idx++) {
+        completeEntry(s, idx, UNRUN_FROM, Status.CANCELLED, -errno.ECANCELED);
+      }
+      this.#pokeReapers();
     }
+    this.#stopTimers();
+    this.#releaseIdlePolicies(true);
     this.#client.dispose();
     this.#state = 'closed';
+  }
+
+  /**
+   * Resolves when no request is queued or running and none waits for a slot, on any thread.
+   *
+   * Submissions waiting in a thread's FIFO are that thread's to start (or, once the close is forced,
+   * to cancel). A live thread starts them soon after slots free up (its reaper looks at least every
+   * 100 ms); if none is queued or running anywhere and some still wait after WAITING_GIVE_UP_MS,
+   * their thread is taken for gone (a worker terminated without closing its runtime) rather than
+   * waited for forever. Should it still be alive, it completes them with -ECANCELED itself when it
+   * finds the workers gone (client.ts), so each still completes exactly once.
+   */
+  async #quiesce(): Promise<void> {
+    const s = this.#s;
+    let idleSince = -1;
+    for (;;) {
+      let busy = false;
+      for (let idx = 0; idx < s.layout.capacity && !busy; idx++) {
+        const st = Atomics.load(s.i32, s.layout.base(idx) + E.STATE);
+        busy = st === EntryState.QUEUED || st === EntryState.RUNNING || st === EntryState.CANCELLED;
+      }
+      const waiting = Atomics.load(s.ctl, C.WAITING) > 0;
+      if (!busy && !waiting) return;
+      if (busy) idleSince = -1;
+      else if (idleSince < 0) idleSince = performance.now();
+      else if (performance.now() - idleSince >= WAITING_GIVE_UP_MS) return;
+      await new Promise((r) => setTimeout(r, QUIESCE_POLL_MS));
+    }
+  }
+
+  #stopTimers(): void {
+    if (this.#stuckTimer !== undefined) clearInterval(this.#stuckTimer);
+    this.#stuckTimer = undefined;
+    if (this.#policySweep !== undefined) clearInterval(this.#policySweep);
+    this.#policySweep = undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -710,8 +1160,11 @@ export class Runtime {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  #checkOpen(): void {
-    if (this.#state !== 'open') throw new Error(`syslet runtime is ${this.#state}: submit refused`);
+  /** Throw a SysletClosedError naming `call` unless this runtime (and the one it joined) is open. */
+  #checkOpen(call: string): void {
+    if (this.#state !== 'open') throw new SysletClosedError(call, this.#state);
+    const life = Atomics.load(this.#s.ctl, C.LIFECYCLE);
+    if (life !== Lifecycle.OPEN) throw new SysletClosedError(call, life === Lifecycle.CLOSED ? 'closed' : 'closing');
   }
 
   #plan(chain: Chain | PreparedChain): Plan {
@@ -745,6 +1198,10 @@ export class Runtime {
       maxOutstanding: this.#maxOutstanding,
       // Read when called: the pool monitor is made after the client.
       onSaturated: () => this.#growth?.poke(),
+      releasePolicy: (id) => {
+        const use = this.#policyUse.get(id);
+        if (use !== undefined) use.inflight--;
+      },
     });
   }
 
@@ -754,23 +1211,72 @@ export class Runtime {
     return this.#s.policies.register(p);
   }
 
-  #submissionPolicy(p: Policy | undefined): number {
-    if (p === undefined) return this.#policyId;
+  /**
+   * The policy id for a submission's `policy` option, and whether it is the submission's own (to
+   * release when it settles). A Policy object is compiled once; its registration in the shared
+   * table is kept while submissions use it and dropped once idle (#releaseIdlePolicies), so the
+   * table's records are reused rather than exhausted.
+   */
+  #submissionPolicy(p: Policy | undefined): PolicyUse {
+    if (p === undefined) return this.#runtimePolicyUse;
     let id = this.#policyIds.get(p);
     if (id === undefined) {
-      id = this.#registerPolicy(narrowPolicy(this.#policy, compilePolicy(p, 'submit: policy'), 'submit: policy'));
+      let spec = this.#policySpecs.get(p);
+      if (spec === undefined) {
+        spec = narrowPolicy(this.#policy, compilePolicy(p, 'submit: policy'), 'submit: policy');
+        this.#policySpecs.set(p, spec);
+      }
+      if (unrestricted(spec)) return NO_POLICY_USE;
+      try {
+        id = this.#registerPolicy(spec);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        // Every record is referenced: drop this runtime's idle registrations and try once more.
+        this.#releaseIdlePolicies(false);
+        id = this.#registerPolicy(spec);
+      }
       this.#policyIds.set(p, id);
+      let use = this.#policyUse.get(id);
+      if (use === undefined) {
+        use = { id, own: true, inflight: 0, objects: [] };
+        this.#policyUse.set(id, use);
+      }
+      use.objects.push(p);
+      this.#policySweep ??= setInterval(() => this.#releaseIdlePolicies(false), 1000).unref();
     }
-    return id;
+    const use = this.#policyUse.get(id)!;
+    use.inflight++;
+    return use;
+  }
+
+  /** Release the shared-table registrations of policies no submission uses now (all, when closing). */
+  #releaseIdlePolicies(all: boolean): void {
+    for (const [id, use] of this.#policyUse) {
+      if (use.inflight > 0 && !all) continue;
+      for (const p of use.objects) {
+        this.#policyIds.delete(p);
+        this.#s.policies.release(id);
+      }
+      this.#policyUse.delete(id);
+    }
   }
 
   #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
     if (typeof opts !== 'object' || opts === null) {
       throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
     }
+    // for-in, not Object.keys: no array allocated per submission.
+    for (const k in opts) {
+      if (!SUBMIT_OPTION_NAMES.has(k) && Object.hasOwn(opts, k)) {
+        throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
+      }
+    }
     let varInit: readonly number[] = plan?.varInit ?? [];
     if (opts.vars !== undefined) {
       if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
+      if (typeof opts.vars !== 'object' || opts.vars === null || Array.isArray(opts.vars)) {
+        throw new TypeError(`submit: vars: expected an object of numbers, got ${String(opts.vars)}`);
+      }
       const init = plan.varInit.slice();
       varInit = init;
       for (const [name, value] of Object.entries(opts.vars)) {
@@ -784,8 +1290,8 @@ export class Runtime {
     }
     let deadline = 0;
     if (opts.timeoutMs !== undefined) {
-      if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0)) {
-        throw new TypeError(`submit: timeoutMs: expected a non-negative number, got ${String(opts.timeoutMs)}`);
+      if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0) || !Number.isFinite(opts.timeoutMs)) {
+        throw new TypeError(`submit: timeoutMs: expected a finite non-negative number of milliseconds, got ${String(opts.timeoutMs)}`);
       }
       deadline = sharedNow() + opts.timeoutMs;
     }
@@ -810,11 +1316,29 @@ export class Runtime {
       }
       if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
     }
+    // Last: nothing after it may throw, or the policy's in-flight count would not come back down.
     const policy = this.#submissionPolicy(opts.policy);
-    if (plan !== undefined && (policy !== 0 || opts.grant !== undefined)) {
-      const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
-      plan = forSubmission(plan, policy !== 0, grant, this.#s.layout.dataBytes);
+    if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
+      try {
+        const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
+        plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+      } catch (err) {
+        // Not submitted: give the policy use back.
+        if (policy.own) this.#policyUse.get(policy.id)!.inflight--;
+        throw err;
+      }
     }
-    return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq, policy };
+    return {
+      plan,
+      codec,
+      varInit,
+      deadline,
+      stepBudget,
+      udata: opts.udata,
+      signal,
+      target: kq,
+      policy: policy.id,
+      ownPolicy: policy.own,
+    };
   }
 }

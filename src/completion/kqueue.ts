@@ -18,6 +18,7 @@ import type { Client } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
 import { E, F, RequestFlag, RequestKind } from '../syslet/table.js';
+import { entryResult } from '../syslet/encode.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -590,7 +591,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         const id = i32[eb + E.ID]! >>> 0;
         const flags = i32[eb + E.FLAGS]!;
         const filter = filterOfKind(i32[eb + E.KIND]!);
-        const result = f64[L.base64(idx) + F.RESULT]!;
+        const result = entryResult(s, idx);
         let udata: unknown;
         if (i32[eb + E.OWNER] === client.cq) {
           udata = client.settleOwned(idx)?._udata;

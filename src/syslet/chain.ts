@@ -115,12 +115,14 @@ export class ChainBuilder {
 
   /** Declare a variable with an initial value. */
   var(name: string, initial: number): this {
+    refuseProtoName(name, 'var');
     this.#vars[name] = initial;
     return this;
   }
 
   /** Declare a buffer the runtime allocates for this chain. */
   buffer(name: string, decl: BufferDecl): this {
+    refuseProtoName(name, 'buffer');
     this.#buffers[name] = decl;
     return this;
   }
@@ -273,4 +275,9 @@ export function flagsOf(flags: number | readonly SysletFlagName[]): number {
     n |= bit;
   }
   return n;
+}
+
+/** `__proto__` would set a plain object's prototype instead of a property: the name would vanish. */
+function refuseProtoName(name: string, call: string): void {
+  if (name === '__proto__') throw new TypeError(`chain builder: ${call}: "__proto__" cannot name a variable or buffer`);
 }

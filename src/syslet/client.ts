@@ -17,8 +17,8 @@ import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
-import { C, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag } from './table.js';
+import { C, Lifecycle, type SharedState } from './shared.js';
+import { E, EntryState, F, RequestFlag, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -64,6 +64,52 @@ export interface RequestCodec {
   unstarted?(c: Completion): void;
 }
 
+/**
+ * A call refused because the runtime is closing or closed: `code` is 'ERR_SYSLET_CLOSED', `call`
+ * names the refused call (e.g. 'submit', 'kqueue', 'attach').
+ */
+export class SysletClosedError extends Error {
+  readonly code = 'ERR_SYSLET_CLOSED';
+  constructor(
+    /** The refused call. */
+    readonly call: string,
+    /** What the runtime was doing. */
+    readonly state: 'closing' | 'closed',
+  ) {
+    super(`${call}: refused, the syslet runtime is ${state} (ERR_SYSLET_CLOSED)`);
+    this.name = 'SysletClosedError';
+  }
+}
+
+/**
+ * Complete entry `idx` with (status, result) in place of a worker, if its state is one of `from`
+ * (a CAS: exactly one of the parties that may end an entry wins). Used for entries no worker will
+ * run or finish: a dead worker's (-EOWNERDEAD), and requests still queued once the workers are gone
+ * (-ECANCELED). Returns whether this call completed it.
+ */
+export function completeEntry(s: SharedState, idx: number, from: readonly number[], status: number, result: number): boolean {
+  const eb = s.layout.base(idx);
+  const e64 = s.layout.base64(idx);
+  for (const state of from) {
+    if (Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.DONE) !== state) continue;
+    s.i32[eb + E.STATUS] = status;
+    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
+    s.f64[e64 + F.RESULT] = result;
+    s.i32[eb + E.VALUES_LEN] = 0;
+    s.i32[eb + E.VALUES_HEAP] = 0;
+    s.f64[e64 + F.T_DONE] = 0;
+    // A confined chain's descriptors are closed when it ends, this way too.
+    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
+    // Release: the fields above are published by the post (the reaper's reap acquires).
+    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
+    return true;
+  }
+  return false;
+}
+
+/** Entry states in which no worker holds an entry that was queued. */
+const UNRUN = [EntryState.QUEUED, EntryState.CANCELLED] as const;
+
 export interface ValidatedSubmit {
   plan: Plan | undefined;
   codec: RequestCodec | undefined;
@@ -75,6 +121,8 @@ export interface ValidatedSubmit {
   target: CompletionTarget | undefined;
   /** Policy id (policy.ts), 0 for none. */
   policy: number;
+  /** The policy was registered for submissions (not the runtime's own): released when they settle. */
+  ownPolicy: boolean;
 }
 
 type Settle = (c: Completion) => void;
@@ -96,6 +144,7 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _unlisten: (() => void) | undefined;
   /** @internal */ _target: CompletionTarget | undefined;
   /** @internal */ _policy: number;
+  /** @internal */ _ownPolicy: boolean;
   #promise: Promise<Completion> | undefined;
   #resolve: Settle | undefined;
 
@@ -112,6 +161,7 @@ export class Submission implements PromiseLike<Completion> {
     this._unlisten = undefined;
     this._target = v.target;
     this._policy = v.policy;
+    this._ownPolicy = v.ownPolicy;
   }
 
   /** A promise of the completion, created on first use (kqueue users may never need one). */
@@ -157,6 +207,8 @@ export interface ClientOptions {
    * be saturated, so its monitor should look closely (pool.ts). Not called at a trickle's pace.
    */
   onSaturated?: () => void;
+  /** A submission with its own policy (ValidatedSubmit.ownPolicy) settled. */
+  releasePolicy?: (policy: number) => void;
 }
 
 const REAP_BATCH = 1024;
@@ -206,7 +258,13 @@ export class Client {
   readonly #maxOutstanding: number;
   #sampleMask: number;
   readonly #onSaturated: (() => void) | undefined;
+  readonly #releasePolicy: ((policy: number) => void) | undefined;
   #sampleTick = 0;
+  /**
+   * Outstanding submissions per AbortSignal, with the one 'abort' listener this client added to it:
+   * a signal shared by many submissions gets one listener, not one each.
+   */
+  readonly #signals = new Map<AbortSignal, { subs: Set<Submission>; onAbort: () => void }>();
 
   readonly #byEntry: (Submission | undefined)[];
   /** Submissions waiting for a free entry, FIFO (head index into the array). */
@@ -247,6 +305,7 @@ export class Client {
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
     this.#onSaturated = opts.onSaturated;
+    this.#releasePolicy = opts.releasePolicy;
   }
 
   /** Latency sampling: submissions are timed when (tick & mask) === 0 (0: every one). */
@@ -297,11 +356,7 @@ export class Client {
         this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
         return sub;
       }
-      const onAbort = (): void => {
-        this.#cancel(sub);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      sub._unlisten = () => signal.removeEventListener('abort', onAbort);
+      this.#listen(signal, sub);
     }
     if (idx === EMPTY && this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     if (idx === EMPTY) {
@@ -315,6 +370,8 @@ export class Client {
       // Counted on the free ring as an empty event: a submission found no free slot.
       this.#s.fq.noteEmpty();
       this.#waiting.push(sub);
+      // Read by close() on the owning thread: it waits until no thread has a submission waiting.
+      Atomics.add(this.#s.ctl, C.WAITING, 1);
     } else this.#start(sub, idx);
     if (this.#outstanding > 0) this.#ensureReaper();
     return sub;
@@ -397,14 +454,49 @@ export class Client {
     return this.#complete(idx);
   }
 
+  /** Wake this thread's reaper (e.g. the runtime's lifecycle changed). */
+  poke(): void {
+    this.#wakeReaper();
+  }
+
   // ---- submission ----------------------------------------------------------------------------
+
+  /** Cancel `sub` when `signal` aborts: one listener per signal, however many submissions share it. */
+  #listen(signal: AbortSignal, sub: Submission): void {
+    let l = this.#signals.get(signal);
+    if (l === undefined) {
+      const subs = new Set<Submission>();
+      const onAbort = (): void => {
+        this.#signals.delete(signal);
+        for (const s of subs) {
+          s._unlisten = undefined;
+          this.#cancel(s);
+        }
+      };
+      l = { subs, onAbort };
+      this.#signals.set(signal, l);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const entry = l;
+    entry.subs.add(sub);
+    sub._unlisten = () => {
+      entry.subs.delete(sub);
+      if (entry.subs.size === 0 && this.#signals.get(signal) === entry) {
+        this.#signals.delete(signal);
+        signal.removeEventListener('abort', entry.onAbort);
+      }
+    };
+  }
 
   #cancel(sub: Submission): number {
     if (sub.completion !== undefined) return -errno.ENOENT;
     if (sub._entry < 0) {
       // Still waiting for a slot here: it never reached shared memory.
       const at = this.#waiting.indexOf(sub, this.#waitingHead);
-      if (at >= 0) this.#waiting.splice(at, 1);
+      if (at >= 0) {
+        this.#waiting.splice(at, 1);
+        Atomics.sub(this.#s.ctl, C.WAITING, 1);
+      }
       this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       return 0;
     }
@@ -475,6 +567,7 @@ export class Client {
     // the worker's tryPop acquires.
     Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
     this.#push(idx);
+    // The doorbell (a microtask after this burst) also checks that the workers are still there.
     this.#kick();
   }
 
@@ -518,7 +611,21 @@ export class Client {
     // Only when more is queued than workers are awake (a worker woken for the first submission
     // counts as awake from its wake-up on: see WaiterSet).
     if (!this.#s.sq.isEmpty()) this.#wake(false);
+    // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
+    // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
+    // (after the burst's pushes) sees CLOSED (both seq-cst); completeEntry's CAS lets exactly one of
+    // the two complete it. Once per burst, not per push.
+    if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
+
+  /** The workers are gone: complete this thread's requests still queued with -ECANCELED. */
+  #completeStranded(): void {
+    const by = this.#byEntry;
+    for (let idx = 0; idx < by.length; idx++) {
+      if (by[idx] !== undefined) completeEntry(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
+    }
+    this.#wakeReaper();
+  }
 
   #wake(first: boolean): void {
     const sq = this.#s.sq;
@@ -666,12 +773,16 @@ export class Client {
       this.#roomWaiters = [];
       for (const r of w) r();
     }
+    // A forced close (or workers already gone) cancels what still waits for a slot here.
+    const cancelWaiting = Atomics.load(this.#s.ctl, C.LIFECYCLE) >= Lifecycle.FORCED;
     while (this.#waitingHead < this.#waiting.length) {
-      const idx = this.#takeEntry();
-      if (idx === EMPTY) return;
+      const idx = cancelWaiting ? EMPTY : this.#takeEntry();
+      if (idx === EMPTY && !cancelWaiting) return;
       const sub = this.#waiting[this.#waitingHead]!;
       this.#waiting[this.#waitingHead++] = undefined as unknown as Submission;
-      this.#start(sub, idx);
+      Atomics.sub(this.#s.ctl, C.WAITING, 1);
+      if (cancelWaiting) this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
+      else this.#start(sub, idx);
     }
     if (this.#waitingHead > 0) {
       this.#waiting = [];
@@ -702,7 +813,18 @@ export class Client {
       c = sub._codec.decode(s, idx, sub);
       sub._codec.release(s, idx);
     } else {
-      c = readCompletion(s, idx, sub._shape!, sub.id);
+      const eb = s.layout.base(idx);
+      const state = Atomics.load(s.i32, eb + E.STATE);
+      c = readCompletion(s, idx, sub._shape!, sub.id, state);
+      // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
+      // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
+      if (
+        (state === EntryState.STUCK_TIMEDOUT || state === EntryState.STUCK_CANCELLED) &&
+        Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.STUCK_REAPED) === state
+      ) {
+        this.#settle(sub, c);
+        return sub;
+      }
       releaseEntry(s, idx);
     }
     if (reaped !== 0) {
@@ -732,6 +854,7 @@ export class Client {
     this.#outstanding--;
     if (this.observer !== undefined) this.observer.settled(sub, c);
     if (sub._unlisten !== undefined) sub._unlisten();
+    if (sub._ownPolicy) this.#releasePolicy?.(sub._policy);
     if (sub._target !== undefined) sub._target.targetSettled(sub);
     sub._settle(c);
     if (this.#outstanding === 0) {

@@ -13,6 +13,9 @@ import {
   RequestFlag,
   RequestKind,
   STATUS_NAMES,
+  Status,
+  isStuckState,
+  stuckStatus,
   type StatusName,
 } from './table.js';
 import { grantBytes, type Plan, type Shape } from './validate.js';
@@ -240,8 +243,8 @@ export function writeChainData(
   }
 }
 
-/** Read the completion of entry `idx` (the chain ended). Does not release anything. */
-export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: number): Completion {
+/** Read the completion of entry `idx` (the chain ended; `state` is its E.STATE). Does not release anything. */
+export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: number, state: number): Completion {
   const i32 = t.i32;
   const f64 = t.f64;
   const L = t.layout;
@@ -260,6 +263,7 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
       }
     }
   }
+  if (isStuckState(state)) return stuckCompletion(t, idx, id, state, names, vars);
   const flags = i32[eb + E.FLAGS]!;
   const len = i32[eb + E.VALUES_LEN]!;
   // Every completion has the same fields, in the same order (one hidden class for V8).
@@ -306,6 +310,54 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     c.buffers = out;
   }
   return c;
+}
+
+/**
+ * The completion of an entry the runtime ended while its worker was stuck in a call (table.ts,
+ * EntryState.STUCK_*): status and result come from the state word, which the terminated worker can
+ * no longer change; the atom and steps are those the interpreter published when the stuck atom
+ * began. Values and declared buffers are not read: the worker's thread may still write them.
+ */
+function stuckCompletion(
+  t: ExecViews,
+  idx: number,
+  id: number,
+  state: number,
+  names: readonly string[],
+  vars: Record<string, number>,
+): Completion {
+  const eb = t.layout.base(idx);
+  const db = t.layout.data(idx);
+  const status = stuckStatus(state);
+  const atom = t.i32[eb + E.ATOM]!;
+  // The stuck atom's own variable: its call may return (and store it) at any moment. Variables of
+  // the atoms before it are final.
+  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + atom]! + 3]!;
+  if (into >= 0 && names[into] !== undefined && names[into]! in vars) {
+    vars = { ...vars };
+    delete vars[names[into]!];
+  }
+  return {
+    id,
+    status: STATUS_NAMES[status]!,
+    atom,
+    result: status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED,
+    value: undefined,
+    vars,
+    values: NO_VALUES,
+    buffers: undefined,
+    steps: t.i32[eb + E.STEPS]!,
+    noComplete: false,
+    valuesLost: false,
+    udata: undefined,
+  };
+}
+
+/** The result an entry's completion carries (its RESULT word, or the stuck state's errno). */
+export function entryResult(t: ExecViews, idx: number): number {
+  const state = Atomics.load(t.i32, t.layout.base(idx) + E.STATE);
+  if (isStuckState(state)) return stuckStatus(state) === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
+  return t.f64[t.layout.base64(idx) + F.RESULT]!;
 }
 
 /** Free what entry `idx` holds in the arena (spilled values, declared buffers). */

@@ -103,6 +103,8 @@ export class Interpreter {
   readonly #resolver = new Resolver();
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
+  /** Status.CANCELLED or Status.TIMEDOUT when the atom that just ran was cut short by either. */
+  #interrupted = 0;
 
   /**
    * `blocking` (on a worker) brackets every atom that makes a system call, so that the pool can tell
@@ -182,6 +184,10 @@ export class Interpreter {
         return Outcome.MIGRATE;
       }
       steps++;
+      // Published for the runtime: if this atom's call never returns, the runtime ends the chain
+      // from another thread (runtime.ts, stuck workers) and reports this atom and these steps.
+      i32[eb + E.PC] = pc;
+      i32[eb + E.STEPS] = steps;
       this.#value = undefined;
       const blocking = this.#blocking;
       const op = i32[aw]!;
@@ -195,6 +201,14 @@ export class Interpreter {
         } finally {
           blocking.leave();
         }
+      }
+      if (this.#interrupted !== 0) {
+        // A cancel or the deadline cut a nanosleep short: the chain ends at this atom.
+        status = this.#interrupted;
+        this.#interrupted = 0;
+        result = status === Status.CANCELLED ? -errno.ECANCELED : -errno.ETIME;
+        atom = pc;
+        break;
       }
       const into = i32[aw + 3]!;
       if (into >= 0) {
@@ -800,7 +814,10 @@ export class Interpreter {
     return this.#closeStep(fd, done);
   }
 
-  /** Sleep on the entry's cancellation word, so cancel() and the deadline cut it short. */
+  /**
+   * Sleep on the entry's cancellation word, so cancel() and the deadline cut it short: then the
+   * chain ends at this atom as cancelled (-ECANCELED) or timed out (-ETIME), never as done.
+   */
   #nanosleep(ns: number): number {
     if (Number.isNaN(ns)) return -errno.EFAULT;
     if (ns < 0) return -errno.EINVAL;
@@ -809,12 +826,18 @@ export class Interpreter {
     const end = performance.now() + ns / 1e6;
     for (;;) {
       const cur = Atomics.load(i32, w);
-      if (cur === this.#id) return -errno.EINTR;
+      if (cur === this.#id) {
+        this.#interrupted = Status.CANCELLED;
+        return -errno.EINTR;
+      }
       const now = performance.now();
       let left = end - now;
       if (this.#deadline !== 0) {
         const toDeadline = this.#deadline - sharedNow();
-        if (toDeadline <= 0) return -errno.EINTR;
+        if (toDeadline <= 0) {
+          this.#interrupted = Status.TIMEDOUT;
+          return -errno.EINTR;
+        }
         if (toDeadline < left) left = toDeadline;
       }
       if (left <= 0) return 0;

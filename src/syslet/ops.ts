@@ -100,7 +100,7 @@ const SPECS: readonly (Omit<OpSpec, 'code' | 'minArgs' | 'needs'> & { needs?: re
   { name: 'access', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'access(2), mode defaults to F_OK' },
   { name: 'copyfile', params: [p('src', 'path', false, 'follow'), p('dest', 'path', false, 'create'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
   { name: 'realpath', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'realpath(3): returns the length in bytes, value is the path' },
-  { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; -EINTR when cancelled or past the deadline' },
+  { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; a cancel or the deadline ends the chain at this atom (-ECANCELED, -ETIME)' },
   { name: 'umem_add', params: [p('var', 'var'), p('increment', 'num')], value: ValueKind.NONE, doc: 'add to a variable: returns the new value' },
   { name: 'getpid', params: [], value: ValueKind.NONE, doc: 'getpid(2)' },
   // The fs facade's atoms (src/fs). On failure their value, when present, says which step failed

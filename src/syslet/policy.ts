@@ -68,10 +68,14 @@ const MAX_POLICIES = 64;
 /** Room for the root's and the cwd's UTF-8 bytes. */
 const PATH_BYTES = 8192;
 /**
- * Per policy: allow mask, root byte length, cwd byte length, maxFds, flags (P_REAL_ROOT), then the
- * bytes (root, then cwd).
+ * Per policy: allow mask, root byte length, cwd byte length, maxFds, flags (P_REAL_ROOT),
+ * references (registrations not yet released: 0 means the record is free for another policy),
+ * generation (bumped when the record is reused, so threads drop what they cached for the old one),
+ * then the bytes (root, then cwd).
  */
-const P_META = 5;
+const R_REFS = 5;
+const R_GEN = 6;
+const P_META = 7;
 /** The root was registered as its real path and must still be one when a chain runs. */
 const P_REAL_ROOT = 1;
 const P_WORDS = P_META + PATH_BYTES / WORD_BYTES;
@@ -112,7 +116,7 @@ export interface CompiledPolicy {
 export class PolicyTable {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
-  readonly #cache = new Map<number, CompiledPolicy>();
+  readonly #cache = new Map<number, { gen: number; p: CompiledPolicy }>();
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab);
@@ -125,7 +129,8 @@ export class PolicyTable {
 
   /**
    * Register a policy (the caller validated it) and return its id (>= 1). Equal policies share an
-   * id. Throws RangeError when the table is full.
+   * id. Each registration holds a reference until release(id); a record nobody references is
+   * reused. Throws RangeError when all records are referenced.
    */
   register(spec: PolicySpec): number {
     const { mask, root, cwd, maxFds } = spec;
@@ -139,6 +144,7 @@ export class PolicyTable {
     while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
     try {
       const n = this.i32[P_COUNT]!;
+      let free = 0;
       for (let id = 1; id <= n; id++) {
         const b = P_HEADER + (id - 1) * P_WORDS;
         if (
@@ -148,34 +154,61 @@ export class PolicyTable {
           this.#root(b) === root &&
           this.#cwd(b) === cwd
         ) {
+          this.i32[b + R_REFS]!++;
           return id;
         }
+        if (free === 0 && this.i32[b + R_REFS] === 0) free = id;
       }
-      if (n >= MAX_POLICIES) throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies`);
-      const id = n + 1;
-      const b = P_HEADER + n * P_WORDS;
+      if (free === 0 && n >= MAX_POLICIES) {
+        throw new RangeError(`policy: more than ${MAX_POLICIES} distinct policies in use at once`);
+      }
+      const id = free !== 0 ? free : n + 1;
+      const b = P_HEADER + (id - 1) * P_WORDS;
       this.i32[b] = mask;
       this.i32[b + 1] = rootBytes.length;
       this.i32[b + 2] = cwdBytes.length;
       this.i32[b + 3] = maxFds;
       this.i32[b + 4] = flags;
+      this.i32[b + R_REFS] = 1;
       this.u8.set(rootBytes, (b + P_META) * WORD_BYTES);
       this.u8.set(cwdBytes, (b + P_META) * WORD_BYTES + rootBytes.length);
-      // Publishes the record: pairs with lookup()'s load of the count.
-      Atomics.store(this.i32, P_COUNT, id);
+      // Pairs with lookup()'s load of the generation: a thread that cached the record's old policy
+      // compiles it again. No chain runs under a record while it has no references.
+      Atomics.add(this.i32, b + R_GEN, 1);
+      // Publishes a new record: pairs with lookup()'s load of the count.
+      if (id > n) Atomics.store(this.i32, P_COUNT, id);
       return id;
     } finally {
       Atomics.store(this.i32, P_LOCK, 0);
     }
   }
 
+  /** Drop one registration of policy `id` (from register()); its record is reused once none is left. */
+  release(id: number): void {
+    if (id < 1 || id > MAX_POLICIES) return;
+    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    try {
+      const b = P_HEADER + (id - 1) * P_WORDS;
+      if (this.i32[b + R_REFS]! > 0) this.i32[b + R_REFS]!--;
+    } finally {
+      Atomics.store(this.i32, P_LOCK, 0);
+    }
+  }
+
+  /** Registrations policy `id` holds (0: its record is free). */
+  references(id: number): number {
+    return Atomics.load(this.i32, P_HEADER + (id - 1) * P_WORDS + R_REFS);
+  }
+
   /** The compiled policy `id` (cached per thread), or undefined for 0. */
   lookup(id: number): CompiledPolicy | undefined {
     if (id === 0) return undefined;
-    let p = this.#cache.get(id);
+    if (id > Atomics.load(this.i32, P_COUNT)) return undefined;
+    const b = P_HEADER + (id - 1) * P_WORDS;
+    const gen = Atomics.load(this.i32, b + R_GEN);
+    const cached = this.#cache.get(id);
+    let p = cached !== undefined && cached.gen === gen ? cached.p : undefined;
     if (p === undefined) {
-      if (id > Atomics.load(this.i32, P_COUNT)) return undefined;
-      const b = P_HEADER + (id - 1) * P_WORDS;
       const root = this.#root(b);
       let realRoot = '';
       if (root !== '' && (this.i32[b + 4]! & P_REAL_ROOT) !== 0) {
@@ -192,7 +225,7 @@ export class PolicyTable {
       }
       const cwd = this.#cwd(b);
       p = { id, mask: this.i32[b]!, root, realRoot, cwd: cwd === '' ? root : cwd, maxFds: this.i32[b + 3]! };
-      this.#cache.set(id, p);
+      this.#cache.set(id, { gen, p });
     }
     return p;
   }

@@ -27,7 +27,7 @@
  * rt.stats().pool shows the size and the history of growth and retirement, with the reason.
  */
 import { readFileSync } from 'node:fs';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
 import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
 
@@ -135,6 +135,12 @@ export class PoolMonitor {
       atBound: this.#atBound,
       history: this.#history.slice(),
     };
+  }
+
+  /** The thread this monitor started with `threadId` (a spare or an extra), if it is alive. */
+  thread(threadId: number): Worker | undefined {
+    for (const w of this.#threads) if (w.threadId === threadId) return w;
+    return undefined;
   }
 
   /** Stop watching and stop the threads it started (after the pumps were told to shut down). */
@@ -273,6 +279,8 @@ export class PoolMonitor {
       workerData: { syslet: { ...this.#o.data, role: 'spare' } satisfies PumpData },
       // As for the base pool: fds are process-wide, a worker's exit must not close them.
       trackUnmanagedFds: false,
+      // As for the base pool: one process environment, read as the caller has it now.
+      env: SHARE_ENV,
       ...(this.#o.resourceLimits === undefined ? {} : { resourceLimits: this.#o.resourceLimits }),
     });
     w.unref();

@@ -253,9 +253,12 @@ class Pump {
     }
     ctl[this.#slotBase + W.CHAINS]!++;
     ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
-    Atomics.store(i32, eb + E.STATE, EntryState.DONE);
+    // Pairs with the runtime's CAS RUNNING -> STUCK_* (runtime.ts, #endStuck): when the runtime
+    // ended this chain because this worker stayed in one call past its deadline or cancel, the
+    // completion is posted already and this (terminated) worker must not post another.
+    const won = Atomics.compareExchange(i32, eb + E.STATE, EntryState.RUNNING, EntryState.DONE) === EntryState.RUNNING;
     Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
-    s.cqs[i32[eb + E.CQ]!]!.post(idx);
+    if (won) s.cqs[i32[eb + E.CQ]!]!.post(idx);
   }
 }
 
@@ -287,12 +290,26 @@ function claimSlot(s: SharedState, spare: boolean): number {
   return -1;
 }
 
+/**
+ * Resolves when this worker may take requests: at once for the runtime's first workers, and for a
+ * replacement once the runtime armed it (W.ARMED: piscina reported it ready) or the runtime shuts down.
+ */
+async function armed(s: SharedState, base: number): Promise<void> {
+  if (Atomics.load(s.ctl, C.ARMING) === 0) return;
+  // Pairs with the runtime's store and notify of W.ARMED.
+  while (Atomics.load(s.ctl, base + W.ARMED) === 0 && s.shutdownState() === 0) {
+    const r = Atomics.waitAsync(s.ctl, base + W.ARMED, 0, PARK_SLICE_MS);
+    if (r.async) await r.value;
+  }
+}
+
 function start(data: PumpData): void {
   const s = new SharedState(data.handles);
   const slot = claimSlot(s, data.role === 'spare');
   if (slot < 0) throw new Error('syslet pump: no free worker slot (option maxWorkers exceeds the slots)');
   const base = s.workerBase(slot);
   const ctl = s.ctl;
+  Atomics.store(ctl, base + W.ARMED, 0);
   ctl[base + W.THREAD_ID] = threadId;
   ctl[base + W.CURRENT] = -1;
   ctl[base + W.BLOCKED_SINCE] = 0;
@@ -329,7 +346,13 @@ function start(data: PumpData): void {
   };
   const run = async (): Promise<void> => {
     await Promise.all(WORKER_MODULES.map((m) => import(m)));
-    if (data.role === 'spare' && !(await reserve(false))) return;
+    if (data.role === 'spare') {
+      if (!(await reserve(false))) return;
+    } else {
+      // A piscina worker that replaces a dead one waits until piscina reported it ready (W.ARMED);
+      // spares are started by the pool monitor, not piscina, and are never armed.
+      await armed(s, base);
+    }
     for (;;) {
       goLive();
       if ((await pump.loop()) === LoopEnd.SHUTDOWN) return;

@@ -64,8 +64,25 @@ export const C = {
    * bitmap of the workers' WaiterSet (ring/wait.ts); each worker parks on its slot's W.PARK.
    */
   PARKED: 4 * CACHE_LINE_WORDS,
+  /**
+   * Lifecycle (Lifecycle below), advanced only upward by the owning runtime's close(). Attached
+   * threads read it to refuse new submissions and to settle what the workers will no longer run.
+   */
+  LIFECYCLE: 6 * CACHE_LINE_WORDS,
+  /** Workers the runtime ended because their chain was stuck in a call past a deadline or cancel. */
+  S_STUCK_ENDED: 6 * CACHE_LINE_WORDS + 1,
+  /**
+   * 1 once Runtime.create() resolved: from then on a new (replacement) worker's pump waits for its
+   * W.ARMED before it takes requests (see W.ARMED).
+   */
+  ARMING: 6 * CACHE_LINE_WORDS + 2,
+  /**
+   * Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. Its
+   * own cache line: submitters update it while workers read the configuration line above.
+   */
+  WAITING: 7 * CACHE_LINE_WORDS,
   /** Completion-queue blocks start here, CqField.WORDS each. */
-  CQ_BLOCKS: 6 * CACHE_LINE_WORDS,
+  CQ_BLOCKS: 8 * CACHE_LINE_WORDS,
 } as const;
 
 /** Worker slot words, relative to the slot's base. */
@@ -100,6 +117,12 @@ export const W = {
   ROLE: 13,
   /** The worker's kernel thread id (Linux; 0 elsewhere): the pool reads its scheduler state. */
   OS_TID: 14,
+  /**
+   * Set to 1 by the runtime when piscina reports the worker ready ('workerCreate'). piscina never
+   * replaces workers again once one dies before it was reported ready, so a replacement pump must
+   * not take a request (which may kill it: a fault, process.exit() in a threadlet) before that.
+   */
+  ARMED: 15,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
@@ -114,6 +137,17 @@ export const WorkerRole = { BASE: 0, RESERVE: 1, EXTRA: 2 } as const;
 
 /** Ticks per millisecond of SharedState.ticks(): an int32 of them wraps after 9 hours. */
 export const TICKS_PER_MS = 64;
+
+/** Values of C.LIFECYCLE, in order. */
+export const Lifecycle = {
+  OPEN: 0,
+  /** close() began: new submissions are refused, accepted ones still run. */
+  DRAINING: 1,
+  /** close({ force: true }): new submissions refused, accepted ones cancelled. */
+  FORCED: 2,
+  /** The workers are gone: a request still queued is completed with -ECANCELED by whoever sees it. */
+  CLOSED: 3,
+} as const;
 
 const CTL_MAGIC = 0x5359534c; // "SYSL"
 

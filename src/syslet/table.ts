@@ -80,7 +80,31 @@ export const EntryState = {
   DONE: 3,
   /** Cancelled while queued: the worker that pops it ends it before its first atom. */
   CANCELLED: 4,
+  /**
+   * Ended by the runtime while its worker was stuck in a call past the chain's deadline (-ETIME)
+   * or a cancel (-ECANCELED); the worker was terminated but may still hold the entry, so the entry
+   * is freed only once both the submitter reaped it (STUCK_REAPED) and the worker's thread exited
+   * (STUCK_GONE_*): whichever of the two comes second frees it. Only the runtime's owner thread
+   * moves 5/6 to 8/9; only the submitter moves 5/6 to 7.
+   */
+  STUCK_TIMEDOUT: 5,
+  STUCK_CANCELLED: 6,
+  /** A stuck entry the submitter reaped; the runtime frees it when the worker's thread exits. */
+  STUCK_REAPED: 7,
+  /** A stuck entry whose worker exited (from STUCK_TIMEDOUT, STUCK_CANCELLED); the submitter frees it. */
+  STUCK_GONE_TIMEDOUT: 8,
+  STUCK_GONE_CANCELLED: 9,
 } as const;
+
+/** Whether an entry in `state` was ended by the runtime while its worker was stuck. */
+export function isStuckState(state: number): boolean {
+  return state >= EntryState.STUCK_TIMEDOUT && state <= EntryState.STUCK_GONE_CANCELLED;
+}
+
+/** How a stuck entry (STUCK_* other than STUCK_REAPED) ended: Status.TIMEDOUT or Status.CANCELLED. */
+export function stuckStatus(state: number): number {
+  return state === EntryState.STUCK_TIMEDOUT || state === EntryState.STUCK_GONE_TIMEDOUT ? Status.TIMEDOUT : Status.CANCELLED;
+}
 
 export const RequestKind = {
   CHAIN: 0,

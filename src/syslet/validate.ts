@@ -177,6 +177,16 @@ interface Scope {
 
 const NONE: never[] = Object.freeze([]) as unknown as never[];
 
+/**
+ * Names a variable or buffer may not have: completion.vars, .values and .buffers are plain objects,
+ * where `__proto__` would set the prototype instead of a property (the value would vanish).
+ */
+function checkName(name: string, where: string): void {
+  if (name === '__proto__') {
+    throw new ChainError(`${where}: "__proto__" cannot name a variable or buffer (completion.vars would drop it)`);
+  }
+}
+
 function addVar(sc: Scope, name: string): number {
   const map = (sc.varIndex ??= new Map());
   let i = map.get(name);
@@ -249,6 +259,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
       if (typeof value !== 'number' || !Number.isFinite(value)) {
         throw new ChainError(`chain.vars.${name}: expected a finite number, got ${describe(value)}`);
       }
+      checkName(name, `chain.vars.${name}`);
       const k = addVar(sc, name);
       sc.varInit[k] = value;
     }
@@ -260,6 +271,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     sc.bufferIndex = new Map();
     sc.buffers = [];
     for (const name in chain.buffers) {
+      checkName(name, `chain.buffers.${name}`);
       sc.bufferIndex.set(name, sc.buffers.length);
       sc.buffers.push(bufferPlan(name, chain.buffers[name], ctx));
     }
@@ -267,7 +279,10 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   const n = atomsIn.length;
   for (let i = 0; i < n; i++) {
     const a: unknown = atomsIn[i];
-    if (isObject(a) && typeof a.into === 'string' && a.into.length > 0) addVar(sc, a.into);
+    if (isObject(a) && typeof a.into === 'string' && a.into.length > 0) {
+      checkName(a.into, `chain.atoms[${i}]: into`);
+      addVar(sc, a.into);
+    }
   }
 
   const atoms: PlanAtom[] = new Array<PlanAtom>(n);

@@ -74,7 +74,7 @@ describe('syslet run', () => {
     const slow = write('slow.json', { atoms: [{ op: 'nanosleep', args: [5e9] }, { op: 'nop' }] });
     const t = run(['--timeout', '20', slow]);
     expect(t.status).toBe(1);
-    expect(t.stdout.split('\n').slice(0, 3)).toEqual(['status   timedout', 'atom     1 (nop)', 'result   -62 (ETIME)']);
+    expect(t.stdout.split('\n').slice(0, 3)).toEqual(['status   timedout', 'atom     0 (nanosleep)', 'result   -62 (ETIME)']);
   });
 
   it('refuses invalid files with the library errors', () => {

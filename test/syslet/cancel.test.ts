@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, chain, errno, type Completion } from '../../dist/index.js';
 import { rng } from '../helpers.js';
@@ -23,8 +27,8 @@ describe('cancellation and deadlines', () => {
     expect(rt.cancel(queued.id)).toBe(0);
     expect(rt.cancel(blocker.id)).toBe(-errno.EALREADY);
     const [b, q] = await Promise.all([blocker.promise, queued.promise]);
-    // The blocker's sleep was cut short (-EINTR) and it ended at the next boundary.
-    expect(b).toMatchObject({ status: 'cancelled', atom: 1, result: -errno.ECANCELED, steps: 1 });
+    // The cancel cut the blocker's sleep short: the chain ended at the sleeping atom.
+    expect(b).toMatchObject({ status: 'cancelled', atom: 0, result: -errno.ECANCELED, steps: 1 });
     expect(q).toMatchObject({ status: 'cancelled', atom: 0, result: -errno.ECANCELED, steps: 0 });
   });
 
@@ -46,10 +50,10 @@ describe('cancellation and deadlines', () => {
     expect(await rt.run(SLEEP_10S, { signal: pre.signal })).toMatchObject({ status: 'cancelled', steps: 0 });
   });
 
-  it('a deadline ends the chain with -ETIME at the next atom boundary', async () => {
+  it('a deadline ends the chain with -ETIME (during a sleep: at the sleeping atom)', async () => {
     const t = performance.now();
     const c = await rt.run(SLEEP_10S, { timeoutMs: 50 });
-    expect(c).toMatchObject({ status: 'timedout', atom: 1, result: -errno.ETIME, steps: 1 });
+    expect(c).toMatchObject({ status: 'timedout', atom: 0, result: -errno.ETIME, steps: 1 });
     expect(performance.now() - t).toBeLessThan(5000);
     expect(await rt.run(chain().nop(1).build(), { timeoutMs: 0 })).toMatchObject({ status: 'timedout', steps: 0 });
   });
@@ -100,3 +104,99 @@ describe('cancellation and deadlines', () => {
 async function waitUntil(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
 }
+
+// Issue 11 item 6: a chain blocked in a call that never returns (read on a pipe nobody writes) is
+// ended by its deadline, a cancel or a forced close: the runtime terminates and replaces its
+// worker, and the chain completes exactly once with -ETIME or -ECANCELED.
+describe('chains stuck in a blocking call', () => {
+  function fifo(): { path: string; fd: number; dir: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-fifo-'));
+    const p = path.join(dir, 'never');
+    const r = spawnSync('mkfifo', [p]);
+    if (r.status !== 0) throw new Error(`mkfifo failed: ${String(r.stderr)}`);
+    // Read and write: it has a writer (itself) that never writes, so a read blocks, never EOF.
+    return { path: p, fd: fs.openSync(p, fs.constants.O_RDWR), dir };
+  }
+
+  /** Let the terminated threads' reads return (one byte each) so they exit; then check the slots. */
+  async function release(rt: Runtime, f: { path: string; fd: number; dir: string }, ringSize: number): Promise<void> {
+    const w = fs.openSync(f.path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    for (let i = 0; i < 2000 && rt.stats().stuckThreads > 0; i++) {
+      fs.writeSync(w, 'x');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    fs.closeSync(w);
+    expect(rt.stats().stuckThreads).toBe(0);
+    // Every slot is free again, each exactly once (a double free would show more).
+    expect(rt.stats().rings.free.occupancy).toBe(ringSize);
+    fs.closeSync(f.fd);
+    fs.rmSync(f.dir, { recursive: true });
+  }
+
+  async function stillWorks(rt: Runtime, workers: number): Promise<void> {
+    await rt.ready();
+    const cs = await Promise.all([1, 2, 3, 4].map((i) => rt.run(chain().nop(i).build())));
+    expect(cs.map((c) => c.result)).toEqual([1, 2, 3, 4]);
+    expect(rt.stats().workers.filter((w) => w.state === 'running').length).toBe(workers);
+  }
+
+  it('timeoutMs: the read is ended with -ETIME at its atom, the worker is replaced, the runtime keeps working', async () => {
+    const f = fifo();
+    const local = await Runtime.create({ workers: 1, ringSize: 16 });
+    const b = local.alloc(16);
+    const c = await local.run(chain().getpid({ into: 'p' }).read(f.fd, b, 16, { into: 'n' }).nop(2).build(), {
+      timeoutMs: 1000,
+      udata: 'u',
+    });
+    // The variables of the atoms before the stuck one; not the stuck atom's own.
+    expect(c).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2, udata: 'u' });
+    expect(c.vars).toEqual({ p: process.pid });
+    expect(local.stats().stuckWorkersEnded).toBe(1);
+    expect(local.stats().outstanding).toBe(0);
+    await stillWorks(local, 1);
+    await release(local, f, 16);
+    await local.close();
+  });
+
+  it('cancel: -EALREADY, then the read is ended with -ECANCELED', async () => {
+    const f = fifo();
+    const local = await Runtime.create({ workers: 2, ringSize: 16 });
+    const b = local.alloc(16);
+    const s = local.submit(chain().read(f.fd, b, 16).build());
+    await waitUntil(() => local.stats().workers.some((w) => w.chains === 0 && w.state === 'running') && local.stats().rings.submission.occupancy === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(local.cancel(s.id)).toBe(-errno.EALREADY);
+    expect(await s).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
+    expect(local.cancel(s.id)).toBe(-errno.ENOENT);
+    await stillWorks(local, 2);
+    await release(local, f, 16);
+    await local.close();
+  });
+
+  it('close({ force: true }) ends it with -ECANCELED and resolves; a kqueue gets exactly one event', async () => {
+    const f = fifo();
+    const local = await Runtime.create({ workers: 1, ringSize: 16 });
+    const kq = local.kqueue();
+    const b = local.alloc(16);
+    const s = local.submit(chain().read(f.fd, b, 16).build(), { kq, udata: 7 });
+    const viaPromise = local.submit(chain().read(f.fd, b, 16).build());
+    await new Promise((r) => setTimeout(r, 50));
+    const events: { ident: unknown; data: unknown }[] = [];
+    const reaping = (async () => {
+      // Until close() closes the kqueue (after the submissions settled).
+      for (let i = 0; i < 400 && !kq.closed; i++) {
+        const evs = await kq.kevent(null, 8, 25).catch((e: { code?: string }) => {
+          if (e.code !== 'EBADF') throw e;
+          return [];
+        });
+        for (const ev of evs) events.push({ ident: ev.ident, data: ev.data });
+      }
+    })();
+    await local.close({ force: true });
+    await reaping;
+    expect(s.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, udata: 7 });
+    expect(viaPromise.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    expect(events.filter((e) => e.ident === s.id)).toEqual([{ ident: s.id, data: -errno.ECANCELED }]);
+    await release(local, f, 16);
+  });
+});

@@ -151,7 +151,7 @@ describe('bad input is refused at submit with a precise error', () => {
 
   it('bad submit options', () => {
     const c: Chain = { atoms: [{ op: 'nop' }] };
-    expect(() => rt.submit(c, { timeoutMs: -1 })).toThrow('submit: timeoutMs: expected a non-negative number, got -1');
+    expect(() => rt.submit(c, { timeoutMs: -1 })).toThrow('submit: timeoutMs: expected a finite non-negative number of milliseconds, got -1');
     expect(() => rt.submit(c, { vars: { q: 1 } })).toThrow('submit: vars.q: the chain has no variable "q"');
     expect(() => rt.submit(c, { stepBudget: 0 })).toThrow("submit: stepBudget: expected a positive integer up to the runtime's 1000000 (option stepBudget), got 0");
   });
