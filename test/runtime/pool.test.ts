@@ -1,7 +1,7 @@
 // The pool grows when every worker is blocked while work waits (Go's hand-off), never beyond
 // maxWorkers, retires extras when idle, and never grows for CPU-bound work. The situations are
-// forced with gates, not with the clock: a nanosleep of ten minutes (cut short by cancel(): it
-// returns -EINTR) and an endless nop loop (ends cancelled at its next atom boundary), a threadlet
+// forced with gates, not with the clock: a nanosleep of ten minutes (cut short by cancel(): the
+// chain ends cancelled at that atom, -ECANCELED) and an endless nop loop (ends cancelled at its next atom boundary), a threadlet
 // reading a FIFO (ends when the test writes to it). Nothing here asserts a duration.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -66,7 +66,7 @@ describe('pool growth', () => {
       expect(grown.history[0]!.size).toBe(2);
       expect(threads(rt)).toBeLessThanOrEqual(3);
       expect(rt.cancel(gate.id)).toBe(-errno.EALREADY);
-      expect(await gate).toMatchObject({ status: 'done', result: -errno.EINTR });
+      expect(await gate).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       // Idle now: the extra retires, the pool is back to its base.
       await waitUntil('the extra retired', () => rt.stats().pool!.retired >= 1 && rt.stats().pool!.size === 1);
       const after = rt.stats().pool!;
@@ -99,7 +99,7 @@ describe('pool growth', () => {
       for (const g of gates) expect(rt.cancel(g.id)).toBe(-errno.EALREADY);
       const stats = Array.from({ length: 20 }, () => rt.submit(statChain));
       const done = await settleAll([...gates, third, ...stats]);
-      for (const c of done.slice(0, 2)) expect(c).toMatchObject({ status: 'done', result: -errno.EINTR });
+      for (const c of done.slice(0, 2)) expect(c).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       expect(done[2]).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       for (const c of done.slice(3)) expect(c).toMatchObject({ status: 'done', result: 0 });
       expect(threads(rt)).toBe(2);
@@ -129,7 +129,7 @@ describe('pool growth', () => {
       await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)));
       expect(rt.stats().pool!.grew).toBeGreaterThanOrEqual(1);
       rt.cancel(gate.id);
-      expect(await gate).toMatchObject({ status: 'done', result: -errno.EINTR });
+      expect(await gate).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
     } finally {
       await rt.close();
     }
@@ -189,7 +189,7 @@ describe('pool growth', () => {
       expect(queued.settled).toBe(false);
       rt.cancel(gate.id);
       const [g, q] = await settleAll([gate, queued]);
-      expect(g).toMatchObject({ status: 'done', result: -errno.EINTR });
+      expect(g).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       expect(q).toMatchObject({ status: 'done', result: 0 });
     } finally {
       await rt.close();
