@@ -12,6 +12,7 @@
  *
  * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
  *        (npm run bench -- ... from a checkout)
+ * --quick: about 10 s in all (2,000 files, short timing windows): a first look, not a measurement.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,18 +20,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../index.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
-import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
-import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+import { chain, v, SYSLET_STOP_ON_NEGATIVE, type Atom, type Chain } from '../index.js';
+import { parseCommandLine, UsageError, type Command } from '../cli/command.js';
+import { makeTempDir } from '../cli/process.js';
 
 const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue'] as const;
 let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
 let OUT: (s: string) => void = (s) => process.stdout.write(s);
-const FILES = 10_000;
+/** Files in the tree: 10,000, or 2,000 with --quick. */
+let FILES = 10_000;
 const FILE_BYTES = 4096;
 const WORKERS = os.availableParallelism();
 
@@ -39,7 +42,7 @@ export interface Result {
   contender: string;
   /** Operations per second (throughput scenarios). */
   opsPerSec?: number;
-  /** Microseconds (latency scenarios). */
+  /** Microseconds (µs, latency scenarios). */
   p50us?: number;
   p99us?: number;
   samples: number;
@@ -53,30 +56,65 @@ export { machine } from './machine.js';
 export { rng, xorshift32 } from './rng.js';
 export { withConcurrency } from './concurrency.js';
 
-export class BenchUsageError extends Error {}
+export const BENCH_HELP = `usage: syslet bench [--quick] [--json] [--only stat|read|roundtrip|kqueue]
+
+The benchmark scenarios (stat storm, small-file read, round trip, kqueue), each beside its
+baselines in the same run (fs sync and promise APIs, piscina), reported as ratios.
+  --quick      about 10 s: 2,000 files and short timing windows (a first look, not a measurement)
+  --json       the figures as JSON
+  --only NAME  one scenario: stat, read, roundtrip or kqueue
+  -h, --help   this text
+`;
+
+/** The options of `syslet bench`; 'help' for --help. */
+function parseBenchArgs(args: readonly string[]): { json: boolean; quick: boolean; only: string | undefined } | 'help' {
+  const cl = parseCommandLine('bench', args, {
+    json: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (cl.help) return 'help';
+  if (cl.operands.length > 0) throw new UsageError('bench', `takes no operands, got "${cl.operands[0]}"`);
+  const o = { json: false, quick: false, only: undefined as string | undefined };
+  for (const opt of cl.options) {
+    if (opt.name === 'json') o.json = true;
+    else if (opt.name === 'quick') o.quick = true;
+    else {
+      if (!(SCENARIOS as readonly string[]).includes(opt.value!)) {
+        throw new UsageError('bench', `--only: expected one of ${SCENARIOS.join(', ')}, got "${opt.value}"`);
+      }
+      o.only = opt.value;
+    }
+  }
+  return o;
+}
 
 /** Parse `syslet bench` arguments, run the scenarios, print the table (or JSON). */
 export async function benchMain(args: readonly string[], out: (s: string) => void = OUT): Promise<Result[]> {
-  JSON_OUT = false;
-  QUICK = false;
-  ONLY = undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--json') JSON_OUT = true;
-    else if (a === '--quick') QUICK = true;
-    else if (a === '--only') {
-      ONLY = args[++i];
-      if (ONLY === undefined || !(SCENARIOS as readonly string[]).includes(ONLY)) {
-        throw new BenchUsageError(`--only: expected one of ${SCENARIOS.join(', ')}, got ${ONLY ?? 'nothing'}`);
-      }
-    } else throw new BenchUsageError(`unknown option "${a}"`);
+  const o = parseBenchArgs(args);
+  if (o === 'help') {
+    out(BENCH_HELP);
+    return [];
   }
+  JSON_OUT = o.json;
+  QUICK = o.quick;
+  ONLY = o.only;
+  FILES = QUICK ? 2_000 : 10_000;
   OUT = out;
   return main();
 }
 
-function makeTree(): { dir: string; files: string[] } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-bench-'));
+export const BENCH_COMMAND: Command = {
+  usage: BENCH_HELP,
+  async run(argv, io) {
+    await benchMain(argv, io.out);
+    return 0;
+  },
+};
+
+function makeTree(): { dir: string; files: string[]; remove: () => void } {
+  const { dir, remove } = makeTempDir('syslet-bench-');
   const files: string[] = [];
   const data = Buffer.alloc(FILE_BYTES, 'x');
   for (let i = 0; i < FILES; i++) {
@@ -88,7 +126,7 @@ function makeTree(): { dir: string; files: string[] } {
   }
   // Warm the page and dentry caches: the scenarios measure cached files.
   for (const f of files) fs.readFileSync(f);
-  return { dir, files };
+  return { dir, files, remove };
 }
 
 /** Throughput of one batch function (ops per call), from tinybench's median batch time. */
@@ -99,10 +137,10 @@ async function throughput(
 ): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 300 : 3000,
+    time: QUICK ? 150 : 3000,
     iterations: QUICK ? 3 : 10,
-    warmupTime: QUICK ? 100 : 1000,
-    warmupIterations: QUICK ? 2 : 5,
+    warmupTime: QUICK ? 30 : 1000,
+    warmupIterations: QUICK ? 1 : 5,
   });
   for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
   log(`running ${scenario} ...`);
@@ -117,10 +155,10 @@ async function throughput(
 async function latency(scenario: string, contenders: Record<string, () => unknown>): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 500 : 3000,
-    iterations: QUICK ? 500 : 5000,
-    warmupTime: QUICK ? 200 : 1000,
-    warmupIterations: 1000,
+    time: QUICK ? 300 : 3000,
+    iterations: QUICK ? 300 : 5000,
+    warmupTime: QUICK ? 50 : 1000,
+    warmupIterations: QUICK ? 200 : 1000,
   });
   for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
   log(`running ${scenario} ...`);
@@ -152,12 +190,12 @@ const VARS = Array.from({ length: BATCH }, (_, i) => `s${i}`);
  */
 async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
   const out: Result[] = [];
-  const N = 50_000;
+  const N = QUICK ? 10_000 : 50_000;
   log('running kqueue reap ...');
   {
     // A dedicated runtime whose kqueue ring holds N records: the kqueue is shared, so nothing but
     // kevent reaps it, and the records wait in the ring until the timed loop.
-    const big = await Runtime.create({ workers: WORKERS, ringSize: 65536, latencySample: 1 << 20 });
+    const big = await Runtime.create({ workers: WORKERS, ringSize: QUICK ? 16384 : 65536, latencySample: 1 << 20 });
     const kq = big.kqueue();
     kq.share();
     const rates: number[] = [];
@@ -209,7 +247,7 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
 }
 
 async function main(): Promise<Result[]> {
-  const { dir, files } = makeTree();
+  const { files, remove } = makeTree();
   const rt = await Runtime.create({ workers: WORKERS });
   // Batched chains carry hundreds of atoms: a runtime with slots to match.
   const big = await Runtime.create({ workers: WORKERS, slotBytes: 65536, ringSize: 256 });
@@ -289,7 +327,7 @@ async function main(): Promise<Result[]> {
     await rt.close();
     await big.close();
     await pool.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
+    remove();
   }
   report(results, machine({ workers: WORKERS }));
   return results;
@@ -319,7 +357,7 @@ function report(results: Result[], m: Record<string, string | number>): void {
         lines.push(`  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec).padStart(10)} ops/s${ratio}`);
       } else {
         const ratio = r === ours ? '' : `   syslet p50 is ${(ours.p50us! / r.p50us!).toFixed(2)}x of this`;
-        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} us  p99 ${r.p99us!.toFixed(1).padStart(7)} us${ratio}`);
+        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} µs  p99 ${r.p99us!.toFixed(1).padStart(7)} µs${ratio}`);
       }
     }
   }

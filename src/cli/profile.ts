@@ -19,9 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Runtime, type QueueStats, type RuntimeStats } from '../runtime.js';
-import type { RingCounters } from '../ring/mpmc.js';
-import type { LatencySummary } from '../ring/stats.js';
+import { Runtime, type QueueStats, type RuntimeStats } from '../index.js';
+import { makeTempDir } from './process.js';
+import type { RingCounters, LatencySummary } from '../index.js';
 import { sharedNow } from '../ring/layout.js';
 import { Ctl, type OpKind, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
 import { round3 } from './report/format.js';
@@ -212,6 +212,7 @@ export function machineInfo(): MachineInfo {
 /** The files reads and stats go to: 64 files of 4 KiB in 8 directories under the OS temp dir. */
 interface Tree {
   dir: string;
+  remove: () => void;
   paths: string[];
   fds: number[];
 }
@@ -220,8 +221,9 @@ const TREE_DIRS = 8;
 const TREE_FILES_PER_DIR = 8;
 
 function makeTree(withFds: boolean): Tree {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-profile-'));
-  const tree: Tree = { dir, paths: [], fds: [] };
+  // Removed by removeTree, or on any exit (SIGINT, SIGTERM) before it.
+  const { dir, remove } = makeTempDir('syslet-profile-');
+  const tree: Tree = { dir, remove, paths: [], fds: [] };
   try {
     const data = Buffer.alloc(4096, 'syslet profile ');
     for (let d = 0; d < TREE_DIRS; d++) {
@@ -244,7 +246,7 @@ function makeTree(withFds: boolean): Tree {
 function removeTree(t: Tree): void {
   for (const fd of t.fds) fs.closeSync(fd);
   t.fds.length = 0;
-  fs.rmSync(t.dir, { recursive: true, force: true });
+  t.remove();
 }
 
 export interface ProgressHooks {

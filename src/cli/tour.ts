@@ -12,8 +12,17 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine, UsageError, type Command, type CommandIo } from './command.js';
 import { du } from './du.js';
-import { profileCommand, type CommandIo } from './profile-command.js';
+import { profileCommand } from './profile-command.js';
+
+export const TOUR_HELP = `usage: syslet tour
+
+What npm start runs: syslet du on this package's installed dependencies (the largest packages,
+the total, the chains the walk took, GNU du's figure beside it when GNU du is installed), then a
+2-second syslet profile run whose HTML report and Chrome trace are written under ./syslet-report/.
+  -h, --help   this text
+`;
 
 export interface TourOptions extends CommandIo {
   /** Where the HTML report and the trace go. @default ./syslet-report */
@@ -89,3 +98,16 @@ export async function tour(o: TourOptions): Promise<number> {
   out(`\nThe HTML report and the trace are in ${dir}; open the trace at https://ui.perfetto.dev.\n`);
   return r.exitCode === 0 ? code : r.exitCode;
 }
+
+export const TOUR_COMMAND: Command = {
+  usage: TOUR_HELP,
+  async run(argv, io) {
+    const cl = parseCommandLine('tour', argv, { help: { type: 'boolean', short: 'h' } });
+    if (cl.help) {
+      io.out(TOUR_HELP);
+      return 0;
+    }
+    if (cl.operands.length > 0) throw new UsageError('tour', `takes no operands, got "${cl.operands[0]}"`);
+    return tour(io);
+  },
+};

@@ -8,6 +8,7 @@
  * (-ECANCELED), the deadline (-ETIME) and the step budget (-ELOOP).
  */
 import * as fs from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import type { Stats } from 'node:fs';
 import type { Arena } from '../ring/arena.js';
 import { sharedNow } from '../ring/layout.js';
@@ -54,6 +55,22 @@ export const Outcome = {
 const STOP_MASK = 0x78;
 const STAT_OPTS = { throwIfNoEntry: false } as const;
 const READDIR_OPTS = { bufferSize: 1024 } as const;
+const READDIR_BYTES_OPTS = { bufferSize: 1024, encoding: 'buffer' } as unknown as fs.OpenDirOptions;
+
+/** A directory's names in its own order: strings where they are UTF-8, the bytes where not. */
+function readdirBytes(path: string | Buffer): (string | Buffer)[] {
+  const dir = fs.opendirSync(path as string, READDIR_BYTES_OPTS);
+  const names: (string | Buffer)[] = [];
+  try {
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+      const b = e.name as unknown as Buffer;
+      names.push(isUtf8(b) ? b.toString('utf8') : b);
+    }
+  } finally {
+    dir.closeSync();
+  }
+  return names;
+}
 const A0 = ATOM_HEADER_WORDS;
 
 export class Interpreter {
@@ -255,20 +272,29 @@ export class Interpreter {
     }
   }
 
-  #str(aw: number, k: number): string {
+  /**
+   * A string argument: a string, or a copy of its bytes when they are not valid UTF-8 (a path given
+   * as a Buffer: a file name is bytes, and such a name would not survive a JS string).
+   */
+  #str(aw: number, k: number): string | Buffer {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
-    return this.#t.buf.toString('utf8', start, start + i32[w + 2]!);
+    const end = start + i32[w + 2]!;
+    const s = this.#t.buf.toString('utf8', start, end);
+    if (!s.includes('\ufffd') || isUtf8(this.#t.buf.subarray(start, end))) return s;
+    return Buffer.from(this.#t.buf.subarray(start, end));
   }
 
   /**
    * A path argument after the policy's check: the path to use, or -errno. `follow` says whether
    * the operation follows a symlink in the last component.
    */
-  #path(aw: number, k: number, follow: boolean): string | number {
+  #path(aw: number, k: number, follow: boolean): string | Buffer | number {
     const p = this.#str(aw, k);
-    return this.#policy === undefined ? p : confine(this.#policy, p, follow);
+    if (this.#policy === undefined) return p;
+    // A policy confines by the path's text: bytes that are not UTF-8 are refused, not guessed at.
+    return typeof p === 'string' ? confine(this.#policy, p, follow) : -errno.EILSEQ;
   }
 
   #exec(aw: number): number {
@@ -374,13 +400,20 @@ export class Interpreter {
           const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
           // The directory's own order, as readdir(3) gives it (fs.readdirSync sorts, at a cost).
-          const dir = fs.opendirSync(path, READDIR_OPTS);
-          const names: string[] = [];
+          const dir = fs.opendirSync(path as string, READDIR_OPTS);
+          let names: (string | Buffer)[] = [];
+          let lossy = false;
           try {
-            for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
+            for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+              if (e.name.includes('\ufffd')) lossy = true;
+              names.push(e.name);
+            }
           } finally {
             dir.closeSync();
           }
+          // A name that did not decode as UTF-8: read again as bytes (same order); such names stay
+          // Buffers, the others strings.
+          if (lossy) names = readdirBytes(path);
           this.#value = names;
           return names.length;
         }

@@ -8,6 +8,7 @@
  *   NAMES   UTF-8 of the names joined by NUL (names cannot contain NUL)
  *   STRING  UTF-8
  */
+import { isUtf8 } from 'node:buffer';
 import type { Stats } from 'node:fs';
 import { alignUp } from '../ring/layout.js';
 import { ValueKind } from './ops.js';
@@ -78,10 +79,10 @@ export class SysletStat {
   }
 }
 
-export type Value = SysletStat | string[] | string;
+export type Value = SysletStat | (string | Buffer)[] | string;
 
 /** A value held on the worker until the chain ends. */
-export type RawValue = Stats | string[] | string;
+export type RawValue = Stats | (string | Buffer)[] | string;
 
 export function kindOf(v: RawValue): number {
   if (typeof v === 'string') return ValueKind.STRING;
@@ -89,10 +90,30 @@ export function kindOf(v: RawValue): number {
   return ValueKind.STAT;
 }
 
+/**
+ * A NAMES value's payload: the names joined by NUL, as a string when every name is one, else as
+ * bytes (names that are not valid UTF-8 are Buffers).
+ */
+function namesBytes(v: readonly (string | Buffer)[]): string | Buffer {
+  if (v.every((n) => typeof n === 'string')) return (v as string[]).join('\0');
+  const parts: Buffer[] = [];
+  v.forEach((n, i) => {
+    if (i > 0) parts.push(NUL);
+    parts.push(typeof n === 'string' ? Buffer.from(n, 'utf8') : n);
+  });
+  return Buffer.concat(parts);
+}
+
+const NUL = Buffer.from([0]);
+
 /** Payload bytes of a value (before padding). For strings, `utf8Len` computes it once. */
 export function payloadBytes(v: RawValue): number {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
-  if (Array.isArray(v)) return v.length === 0 ? 0 : Buffer.byteLength(v.join('\0'), 'utf8');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return 0;
+    const j = namesBytes(v);
+    return typeof j === 'string' ? Buffer.byteLength(j, 'utf8') : j.length;
+  }
   return STAT_FIELDS * 8;
 }
 
@@ -133,8 +154,12 @@ export function writeRecord(
     f64[f + 13] = s.birthtimeMs;
     bytes = STAT_FIELDS * 8;
   } else {
-    const text = kind === ValueKind.NAMES ? (v as string[]).join('\0') : (v as string);
-    bytes = text.length === 0 ? 0 : buf.write(text, payload, 'utf8');
+    const names = kind === ValueKind.NAMES ? namesBytes(v as (string | Buffer)[]) : undefined;
+    if (names !== undefined) bytes = typeof names === 'string' ? buf.write(names, payload, 'utf8') : names.copy(buf, payload);
+    else {
+      const text = v as string;
+      bytes = text.length === 0 ? 0 : buf.write(text, payload, 'utf8');
+    }
   }
   const w = at / 4;
   i32[w] = slot;
@@ -170,8 +195,19 @@ export function readValue(buf: Buffer, i32: Int32Array, f64: Float64Array, at: n
     );
   }
   const text = bytes === 0 ? '' : buf.toString('utf8', payload, payload + bytes);
-  if (kind === ValueKind.NAMES) return text === '' ? [] : text.split('\0');
-  return text;
+  if (kind !== ValueKind.NAMES) return text;
+  if (text === '') return [];
+  if (!text.includes('\ufffd')) return text.split('\0');
+  // Some name is not valid UTF-8: split the bytes, keep such names as Buffers.
+  const names: (string | Buffer)[] = [];
+  for (let at = payload, end = payload + bytes; at <= end; ) {
+    let z = buf.indexOf(0, at);
+    if (z < 0 || z > end) z = end;
+    const b = buf.subarray(at, z);
+    names.push(isUtf8(b) ? b.toString('utf8') : Buffer.from(b));
+    at = z + 1;
+  }
+  return names;
 }
 
 /** Byte offset of the record after the one at `at`. */

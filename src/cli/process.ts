@@ -1,0 +1,114 @@
+/**
+ * What every `syslet` command shares with the process it runs in: temp dirs and a terminal line
+ * that are put right on any exit (SIGINT 130, SIGTERM 143, a failed write, a normal end), and
+ * standard output that fails like GNU coreutils' close_stdout:
+ *
+ *   reader went away (EPIPE)         quietly, exit 141 (128 + SIGPIPE, what a shell sees of du)
+ *   a failed write (ENOSPC, EIO...)  `PREFIX: write error`, exit 1 (GNU drops the errno text:
+ *                                    the error was sticky on the stream before fclose)
+ *   stdout closed (`>&-`)            `PREFIX: write error: Bad file descriptor`, exit 1, if the
+ *                                    command printed anything
+ *
+ * A closed stdout: Node opens /dev/null on a closed fd 0-2 at start-up, O_RDWR, so writes succeed
+ * and nothing fails. On Linux, /proc/self/fdinfo/1 shows it: fd 1 on /dev/null opened read-write is
+ * taken as "was closed" (a shell's `>/dev/null` opens it write-only; `1<>/dev/null` is misread as
+ * closed). Elsewhere a closed stdout goes unnoticed, as in any Node program.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const cleanups = new Set<() => void>();
+
+/** Run `fn` (synchronous) on any exit; returns a function that unregisters it. */
+export function atExit(fn: () => void): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+/** Run and forget every registered cleanup (each at most once; one failing does not stop the rest). */
+export function runCleanups(): void {
+  for (const fn of [...cleanups]) {
+    cleanups.delete(fn);
+    try {
+      fn();
+    } catch {
+      // Best effort: the process is on its way out.
+    }
+  }
+}
+
+/** Clean up, then end the process now with `code`. */
+export function exitNow(code: number): never {
+  runCleanups();
+  process.exit(code);
+}
+
+/**
+ * A fresh directory under the OS temp dir (`PREFIX-XXXXXX`), removed by remove() or on any exit,
+ * whichever comes first.
+ */
+export function makeTempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const remove = (): void => {
+    unregister();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const unregister = atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return { dir, remove };
+}
+
+let signalsInstalled = false;
+
+/** SIGINT and SIGTERM: clean up and exit 130 or 143, as a shell reports a command they killed. */
+export function installSignalHandlers(): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  process.on('SIGINT', () => exitNow(130));
+  process.on('SIGTERM', () => exitNow(143));
+}
+
+/** Whether fd 1 is the /dev/null Node opened in place of a closed stdout (see the file comment). */
+function stdoutWasClosed(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    if (fs.readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
+    const m = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/1', 'utf8'));
+    return m !== null && (Number.parseInt(m[1]!, 8) & 3) === 2;
+  } catch {
+    return false;
+  }
+}
+
+/** Standard output and error of this process for a command whose messages start with `prefix`. */
+export interface ProcessOutput {
+  out: (s: string | Uint8Array) => void;
+  err: (s: string) => void;
+  /** The exit status to end with: `code`, or 1 after reporting a closed stdout that was written. */
+  finish: (code: number) => number;
+}
+
+export function processOutput(prefix: string): ProcessOutput {
+  const closed = stdoutWasClosed();
+  let wrote = false;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') exitNow(141);
+    process.stderr.write(`${prefix}: write error\n`);
+    exitNow(1);
+  });
+  return {
+    out: (s) => {
+      if (s.length === 0) return;
+      wrote = true;
+      if (!closed) process.stdout.write(s);
+    },
+    err: (s) => process.stderr.write(s),
+    finish: (code) => {
+      if (closed && wrote) {
+        process.stderr.write(`${prefix}: write error: Bad file descriptor\n`);
+        return 1;
+      }
+      return code;
+    },
+  };
+}
