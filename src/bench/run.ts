@@ -12,7 +12,7 @@
  *
  * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
  *        (npm run bench -- ... from a checkout)
- * --quick: about 10 s in all (2,000 files, short timing windows): a first look, not a measurement.
+ * --quick: about 10 s in all (1,000 files, short timing windows): a first look, not a measurement.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,7 +32,7 @@ let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
 let OUT: (s: string) => void = (s) => process.stdout.write(s);
-/** Files in the tree: 10,000, or 2,000 with --quick. */
+/** Files in the tree: 10,000, or 1,000 with --quick. */
 let FILES = 10_000;
 const FILE_BYTES = 4096;
 const WORKERS = os.availableParallelism();
@@ -48,8 +48,9 @@ export interface Result {
   samples: number;
 }
 
+const T0 = performance.now();
 const log = (s: string): void => {
-  if (!JSON_OUT) process.stderr.write(`${s}\n`);
+  if (!JSON_OUT) process.stderr.write(`${s} (at ${((performance.now() - T0) / 1000).toFixed(1)} s)\n`);
 };
 
 export { machine } from './machine.js';
@@ -60,7 +61,7 @@ export const BENCH_HELP = `usage: syslet bench [--quick] [--json] [--only stat|r
 
 The benchmark scenarios (stat storm, small-file read, round trip, kqueue), each beside its
 baselines in the same run (fs sync and promise APIs, piscina), reported as ratios.
-  --quick      about 10 s: 2,000 files and short timing windows (a first look, not a measurement)
+  --quick      about 10 s: 1,000 files and short timing windows (a first look, not a measurement)
   --json       the figures as JSON
   --only NAME  one scenario: stat, read, roundtrip or kqueue
   -h, --help   this text
@@ -100,7 +101,7 @@ export async function benchMain(args: readonly string[], out: (s: string) => voi
   JSON_OUT = o.json;
   QUICK = o.quick;
   ONLY = o.only;
-  FILES = QUICK ? 2_000 : 10_000;
+  FILES = QUICK ? 1_000 : 10_000;
   OUT = out;
   return main();
 }
@@ -137,8 +138,8 @@ async function throughput(
 ): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 150 : 3000,
-    iterations: QUICK ? 3 : 10,
+    time: QUICK ? 100 : 3000,
+    iterations: QUICK ? 2 : 10,
     warmupTime: QUICK ? 30 : 1000,
     warmupIterations: QUICK ? 1 : 5,
   });
@@ -155,8 +156,8 @@ async function throughput(
 async function latency(scenario: string, contenders: Record<string, () => unknown>): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 300 : 3000,
-    iterations: QUICK ? 300 : 5000,
+    time: QUICK ? 200 : 3000,
+    iterations: QUICK ? 200 : 5000,
     warmupTime: QUICK ? 50 : 1000,
     warmupIterations: QUICK ? 200 : 1000,
   });
@@ -216,14 +217,16 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
   }
   {
     const kq = rt.kqueue();
-    const ends = await throughput('kqueue end to end', N, {
+    // Quick: fewer chains per call (piscina.run per task is the slow contender here).
+    const E = QUICK ? 2_000 : N;
+    const ends = await throughput('kqueue end to end', E, {
       'syslet: submit with { kq }, reap with kevent': async () => {
-        for (let i = 0; i < N; i++) rt.submit(NOP, { kq });
+        for (let i = 0; i < E; i++) rt.submit(NOP, { kq });
         let n = 0;
-        while (n < N) n += (await kq.kevent(null, 1024)).length;
+        while (n < E) n += (await kq.kevent(null, 1024)).length;
       },
-      'one Promise per chain (syslet rt.run)': () => Promise.all(Array.from({ length: N }, () => rt.run(NOP))),
-      'piscina.run per task': () => Promise.all(Array.from({ length: N }, () => pool.run({ op: 'nop', path: '' }))),
+      'one Promise per chain (syslet rt.run)': () => Promise.all(Array.from({ length: E }, () => rt.run(NOP))),
+      'piscina.run per task': () => Promise.all(Array.from({ length: E }, () => pool.run({ op: 'nop', path: '' }))),
     });
     out.push(...ends);
     kq.close();
@@ -233,7 +236,7 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
     const lat = await Runtime.create({ workers: WORKERS, latencySample: 1 });
     const kq = lat.kqueue();
     const sleepy = lat.prepare({ atoms: [{ op: 'nanosleep', args: [200_000] }] });
-    for (let i = 0; i < (QUICK ? 300 : 3000); i++) {
+    for (let i = 0; i < (QUICK ? 200 : 3000); i++) {
       const waiting = kq.kevent(null, 1);
       lat.submit(sleepy, { kq });
       await waiting;
