@@ -73,17 +73,17 @@ async function main(argv: string[]): Promise<number> {
   };
   const command = await COMMANDS[cmd]?.();
   try {
-    if (command !== undefined) return out.finish(await command.run(rest, io));
+    if (command !== undefined) return await command.run(rest, io);
     switch (cmd) {
       case 'help':
       case '--help':
       case '-h':
         io.out(HELP);
-        return out.finish(0);
+        return 0;
       case '--version':
       case '-V':
         io.out(version());
-        return out.finish(0);
+        return 0;
       default:
         throw new UsageError('', `unknown command "${cmd}"`);
     }

@@ -6,13 +6,11 @@
  *   reader went away (EPIPE)         quietly, exit 141 (128 + SIGPIPE, what a shell sees of du)
  *   a failed write (ENOSPC, EIO...)  `PREFIX: write error`, exit 1 (GNU drops the errno text:
  *                                    the error was sticky on the stream before fclose)
- *   stdout closed (`>&-`)            `PREFIX: write error: Bad file descriptor`, exit 1, if the
- *                                    command printed anything
  *
- * A closed stdout: Node opens /dev/null on a closed fd 0-2 at start-up, O_RDWR, so writes succeed
- * and nothing fails. On Linux, /proc/self/fdinfo/1 shows it: fd 1 on /dev/null opened read-write is
- * taken as "was closed" (a shell's `>/dev/null` opens it write-only; `1<>/dev/null` is misread as
- * closed). Elsewhere a closed stdout goes unnoticed, as in any Node program.
+ * A closed stdout (`>&-`), which GNU reports as `write error: Bad file descriptor`, cannot be told
+ * apart in Node: Node opens /dev/null on a closed fd 0-2 at start-up (O_RDWR), exactly as
+ * child_process opens it for `stdio: 'ignore'`, so the command's output goes to /dev/null and it
+ * exits 0. (Reading /proc/self/fdinfo/1 cannot tell the two: guessing would fail correct runs.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -68,29 +66,13 @@ export function installSignalHandlers(): void {
   process.on('SIGTERM', () => exitNow(143));
 }
 
-/** Whether fd 1 is the /dev/null Node opened in place of a closed stdout (see the file comment). */
-function stdoutWasClosed(): boolean {
-  if (process.platform !== 'linux') return false;
-  try {
-    if (fs.readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
-    const m = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/1', 'utf8'));
-    return m !== null && (Number.parseInt(m[1]!, 8) & 3) === 2;
-  } catch {
-    return false;
-  }
-}
-
 /** Standard output and error of this process for a command whose messages start with `prefix`. */
 export interface ProcessOutput {
   out: (s: string | Uint8Array) => void;
   err: (s: string) => void;
-  /** The exit status to end with: `code`, or 1 after reporting a closed stdout that was written. */
-  finish: (code: number) => number;
 }
 
 export function processOutput(prefix: string): ProcessOutput {
-  const closed = stdoutWasClosed();
-  let wrote = false;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') exitNow(141);
     process.stderr.write(`${prefix}: write error\n`);
@@ -98,17 +80,8 @@ export function processOutput(prefix: string): ProcessOutput {
   });
   return {
     out: (s) => {
-      if (s.length === 0) return;
-      wrote = true;
-      if (!closed) process.stdout.write(s);
+      if (s.length > 0) process.stdout.write(s);
     },
     err: (s) => process.stderr.write(s),
-    finish: (code) => {
-      if (closed && wrote) {
-        process.stderr.write(`${prefix}: write error: Bad file descriptor\n`);
-        return 1;
-      }
-      return code;
-    },
   };
 }
