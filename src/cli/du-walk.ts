@@ -7,8 +7,10 @@
  * - inline, on the calling thread, with fs's synchronous calls: the start of every walk. A small
  *   tree (a few thousand names) is done before worker threads would have started, so it costs
  *   little more than Node's own start-up (the threadlet idea: run inline, go to workers only when
- *   the work turns out to be big). After `inlineMs` with work left, the runtime is started; the
- *   inline walk goes on, in slices that let the event loop in, until its workers are up.
+ *   the work turns out to be big). After `inlineOps` calls with work left, the runtime is started;
+ *   the inline walk goes on, in slices that let the event loop in, until its workers are up. (A
+ *   count, not a time: on a loaded machine a time budget runs out on small trees too, and starting
+ *   the runtime for them costs more than it gives.)
  * - chains on the runtime's workers, once they are up: a chain takes a batch (up to MAX_ATOMS or
  *   the slot's byte budget), each atom `into` its own variable and without STOP flags, so one
  *   failing lstat leaves the rest of its batch alone. Up to `concurrency` chains are in flight;
@@ -154,8 +156,8 @@ export interface WalkOptions {
   keepAll: boolean;
   /** A runtime to walk on from the start (no inline phase), left open. */
   runtime: Runtime | undefined;
-  /** Inline work before the runtime is started; Infinity never starts one. */
-  inlineMs: number;
+  /** readdir and lstat calls made inline before the runtime is started; Infinity never starts one. */
+  inlineOps: number;
   /** Create the runtime, without waiting for its workers (called at most once). */
   startRuntime: () => Promise<Runtime>;
   /** Chains in flight at once. @default 4 per worker */
@@ -208,14 +210,13 @@ export class Walk {
     });
   }
 
-  /** Inline until the tree is done or the runtime (started after inlineMs) has its workers up. */
+  /** Inline until the tree is done or the runtime (started after inlineOps calls) has its workers up. */
   async #inlinePhase(): Promise<void> {
-    const t0 = performance.now();
     let starting: Promise<void> | undefined;
     let up = false;
     let failed: unknown;
     while (this.#queued() > 0) {
-      if (starting === undefined && performance.now() - t0 >= this.#o.inlineMs) {
+      if (starting === undefined && this.inline >= this.#o.inlineOps) {
         starting = this.#o.startRuntime().then(
           (rt) => {
             this.started = rt;
@@ -236,7 +237,7 @@ export class Walk {
       }
       if (starting === undefined) {
         // Alone, at full speed, until the budget is spent.
-        this.#inlineSlice(INLINE_SLICE * 16);
+        this.#inlineSlice(Math.min(INLINE_SLICE * 16, Math.max(1, this.#o.inlineOps - this.inline)));
         continue;
       }
       if (failed !== undefined) throw failed;

@@ -67,11 +67,11 @@ export interface DuOptions {
   /** Walk on this runtime (left open) from the start, instead of inline first. */
   runtime?: Runtime;
   /**
-   * Milliseconds of walking on the calling thread before a runtime is started for the rest (its
-   * workers take over once up; the inline walk goes on meanwhile). 0 starts it at once; Infinity
-   * never. @default 25
+   * readdir and lstat calls made on the calling thread before a runtime is started for the rest
+   * (its workers take over once up; the inline walk goes on meanwhile). A tree smaller than this
+   * never loads the runtime. 0 starts it at once; Infinity never. @default 5000
    */
-  inlineMs?: number;
+  inlineOps?: number;
   /** Chains in flight at once. @default 4 per worker */
   concurrency?: number;
   /**
@@ -118,12 +118,12 @@ export async function du(o: DuOptions): Promise<DuResult> {
   }
   // A deleted current directory: worker threads fail to start (Node's bootstrap reads the cwd),
   // the calling thread can still walk (relative operands included, as du does): inline only.
-  const inlineMs = cwdExists() ? (o.inlineMs ?? 25) : Infinity;
+  const inlineOps = cwdExists() ? (o.inlineOps ?? 5000) : Infinity;
   const walk = new Walk(paths.map(ftsRootPath), {
     apparent: o.apparentSize === true,
     keepAll: o.all === true || paths.length > 1,
     runtime: o.runtime,
-    inlineMs,
+    inlineOps,
     concurrency: o.concurrency,
     // Loaded only for a tree that outlasts the inline budget: a small one never pays for it.
     startRuntime: async () => new (await import('../index.js')).Runtime(DU_RUNTIME_OPTIONS),

@@ -322,13 +322,13 @@ describe('du() in-process', () => {
     expect(out.endsWith(`\t${path.join(tmp.dir, 't')}\n`)).toBe(true);
     // The same tree on the calling thread alone (a small tree's usual path): the same output.
     let inline = '';
-    const i = await du({ paths: [path.join(tmp.dir, 't')], inlineMs: Infinity, out: (s) => (inline += s), err: () => {} });
+    const i = await du({ paths: [path.join(tmp.dir, 't')], inlineOps: Infinity, out: (s) => (inline += s), err: () => {} });
     expect(i.chains).toBe(0);
     expect(i.inline).toBe(r.entries + r.directories);
     expect(inline).toBe(out);
     // And starting the runtime at once (inline until its workers are up, chains after): the same.
     let mixed = '';
-    const m = await du({ paths: [path.join(tmp.dir, 't')], inlineMs: 0, out: (s) => (mixed += s), err: () => {} });
+    const m = await du({ paths: [path.join(tmp.dir, 't')], inlineOps: 0, out: (s) => (mixed += s), err: () => {} });
     expect(m.inline + m.atoms).toBe(r.entries + r.directories);
     expect(mixed).toBe(out);
   });
