@@ -118,15 +118,12 @@ export async function demo(o: DemoOptions): Promise<DemoRow[]> {
     rt.free(arena);
     rows.push(row('small-file read', 'fs.promises.readFile, 64 at a time', reads));
 
-    const fmt = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(9);
+    const fmt = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(14);
     o.out('');
-    o.out(`${''.padEnd(16)} ${'syslet (median)'.padStart(22)}   ${'baseline (median)'.padStart(22)}   ratio: median (spread of ${o.rounds} rounds)`);
+    o.out(`${''.padEnd(16)}${'syslet ops/s'.padStart(14)}${'baseline ops/s'.padStart(16)}   syslet/baseline: median (least to most of ${o.rounds} rounds)`);
     for (const r of rows) {
-      o.out(
-        `${r.what.padEnd(16)} ${fmt(median(r.syslet))} ops/s ${''.padStart(6)}   ${fmt(median(r.base))} ops/s ${''.padStart(6)}   ` +
-          `${r.ratio.toFixed(2)}x (${r.low.toFixed(2)}x to ${r.high.toFixed(2)}x)`,
-      );
-      o.out(`${''.padEnd(16)} baseline: ${r.baseline}`);
+      o.out(`${r.what.padEnd(16)}${fmt(median(r.syslet))}${fmt(median(r.base)).padStart(16)}   ${r.ratio.toFixed(2)}x (${r.low.toFixed(2)}x to ${r.high.toFixed(2)}x)`);
+      o.out(`${''.padEnd(16)}baseline: ${r.baseline}`);
     }
     const wide = rows.some((r) => r.high / r.low > 1.5);
     o.out('');

@@ -51,6 +51,24 @@ describe('syslet: help, version, usage errors', () => {
   });
 });
 
+describe('syslet demo', () => {
+  it('reports the median ratio with the spread of its rounds, and a word on noise', () => {
+    const r = syslet(['demo', '--files', '60', '--rounds', '3']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^syslet demo: 60 files of 4 KiB under .*, \d+ workers, 3 rounds$/);
+    for (const what of ['stat storm', 'small-file read']) {
+      const line = lines.find((l) => l.startsWith(what))!;
+      const m = /(\d+\.\d\d)x \((\d+\.\d\d)x to (\d+\.\d\d)x\)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const [median, low, high] = [Number(m![1]), Number(m![2]), Number(m![3])];
+      expect(low <= median && median <= high, line).toBe(true);
+    }
+    expect(r.stdout).toMatch(/noisy|other load on the machine moves them/);
+  }, 120_000);
+});
+
 /** Start `args` with TMPDIR set to a fresh dir; resolve once `prefix*` appears in it, then signal. */
 async function interrupt(args: string[], prefix: string, signal: NodeJS.Signals) {
   const tmpdir = fs.mkdtempSync(path.join(tmp.dir, 'tmpdir-'));
