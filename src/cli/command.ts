@@ -159,6 +159,9 @@ export interface CommandIo {
 /** A subcommand: its usage text (--help, and after a usage error) and its run. */
 export interface Command {
   usage: string;
-  /** Returns the exit status; throws UsageError for a command-line mistake. */
-  run: (argv: readonly string[], io: CommandIo) => Promise<number>;
+  /**
+   * Returns the exit status, or 'help' for --help (main prints the usage, exit 0); throws
+   * UsageError for a command-line mistake.
+   */
+  run: (argv: readonly string[], io: CommandIo) => Promise<number | 'help'>;
 }

@@ -144,10 +144,7 @@ export const DEMO_COMMAND: Command = {
   usage: DEMO_HELP,
   async run(argv, io) {
     const cl = parseCommandLine('demo', argv, { files: { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-    if (cl.help) {
-      io.out(DEMO_HELP);
-      return 0;
-    }
+    if (cl.help) return 'help';
     if (cl.operands.length > 0) throw new UsageError('demo', `takes no operands, got "${cl.operands[0]}"`);
     let files = 5000;
     let roundsN = 5;

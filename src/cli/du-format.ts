@@ -66,11 +66,6 @@ export function asBytes(p: DuPath): Buffer {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
 }
 
-/** A name read as bytes: a string when it is valid UTF-8, else the bytes themselves. */
-export function nameOf(bytes: Buffer): DuPath {
-  return isUtf8(bytes) ? bytes.toString('utf8') : bytes;
-}
-
 /** An upper bound of a path's UTF-8 length, without a scan: 3 bytes per UTF-16 unit. */
 export function maxBytes(p: DuPath): number {
   return typeof p === 'string' ? 3 * p.length : p.length;

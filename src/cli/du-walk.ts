@@ -29,7 +29,8 @@
  */
 import fs from 'node:fs';
 import type { Atom, Chain, Completion, Runtime } from '../index.js';
-import { childPrefix, joinPath, maxBytes, nameOf, type DuPath } from './du-format.js';
+import { readdirInOrder } from '../syslet/readdir.js';
+import { childPrefix, joinPath, maxBytes, type DuPath } from './du-format.js';
 
 /** The fields of a stat du uses (fs.Stats and SysletStat both have them). */
 export interface DuStat {
@@ -110,33 +111,10 @@ function errnoOf(e: unknown): number {
 }
 
 const ENOMEM = 12;
-const UTF8_OPTS = { bufferSize: 1024 } as const;
-const BUFFER_OPTS = { bufferSize: 1024, encoding: 'buffer' } as const;
-
-/** A directory's names in its own order (readdir's), or -errno. Names not valid UTF-8 as Buffers. */
+/** A directory's names in its own order, or -errno (as the readdir atom gives them). */
 function readNames(path: DuPath): DuPath[] | number {
   try {
-    const names: DuPath[] = [];
-    let lossy = false;
-    const dir = fs.opendirSync(path as string, UTF8_OPTS);
-    try {
-      for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
-        if (e.name.includes('\ufffd')) lossy = true;
-        names.push(e.name);
-      }
-    } finally {
-      dir.closeSync();
-    }
-    if (!lossy) return names;
-    // Some name did not decode: read again as bytes, the same order.
-    const raw: DuPath[] = [];
-    const bdir = fs.opendirSync(path as string, BUFFER_OPTS as unknown as fs.OpenDirOptions);
-    try {
-      for (let e = bdir.readSync(); e !== null; e = bdir.readSync()) raw.push(nameOf(e.name as unknown as Buffer));
-    } finally {
-      bdir.closeSync();
-    }
-    return raw;
+    return readdirInOrder(path);
   } catch (e) {
     return -errnoOf(e);
   }

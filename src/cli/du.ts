@@ -167,10 +167,7 @@ export const DU_COMMAND: Command = {
   usage: DU_HELP,
   async run(argv, io) {
     const parsed = parseDuArgs(argv);
-    if (parsed === 'help') {
-      io.out(DU_HELP);
-      return 0;
-    }
+    if (parsed === 'help') return 'help';
     for (const w of parsed.warnings) io.err(`du: ${w}\n`);
     const r = await du({ ...parsed.options, out: io.out, err: io.err });
     return r.exitCode;

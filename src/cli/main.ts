@@ -73,7 +73,12 @@ async function main(argv: string[]): Promise<number> {
   };
   const command = await COMMANDS[cmd]?.();
   try {
-    if (command !== undefined) return await command.run(rest, io);
+    if (command !== undefined) {
+      const code = await command.run(rest, io);
+      if (code !== 'help') return code;
+      io.out(command.usage);
+      return 0;
+    }
     switch (cmd) {
       case 'help':
       case '--help':

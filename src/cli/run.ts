@@ -194,10 +194,7 @@ export const RUN_COMMAND: Command = {
   usage: RUN_HELP,
   async run(argv, io) {
     const o = parseRunArgs(argv);
-    if (o === 'help') {
-      io.out(RUN_HELP);
-      return 0;
-    }
+    if (o === 'help') return 'help';
     return runChainFile(o, io.out);
   },
 };

@@ -103,10 +103,7 @@ export const TOUR_COMMAND: Command = {
   usage: TOUR_HELP,
   async run(argv, io) {
     const cl = parseCommandLine('tour', argv, { help: { type: 'boolean', short: 'h' } });
-    if (cl.help) {
-      io.out(TOUR_HELP);
-      return 0;
-    }
+    if (cl.help) return 'help';
     if (cl.operands.length > 0) throw new UsageError('tour', `takes no operands, got "${cl.operands[0]}"`);
     return tour(io);
   },

@@ -20,6 +20,7 @@ import {
   stopFires,
 } from './flags.js';
 import { Op } from './ops.js';
+import { readdirInOrder } from './readdir.js';
 import { allowsOp, confine, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
@@ -54,23 +55,6 @@ export const Outcome = {
 
 const STOP_MASK = 0x78;
 const STAT_OPTS = { throwIfNoEntry: false } as const;
-const READDIR_OPTS = { bufferSize: 1024 } as const;
-const READDIR_BYTES_OPTS = { bufferSize: 1024, encoding: 'buffer' } as unknown as fs.OpenDirOptions;
-
-/** A directory's names in its own order: strings where they are UTF-8, the bytes where not. */
-function readdirBytes(path: string | Buffer): (string | Buffer)[] {
-  const dir = fs.opendirSync(path as string, READDIR_BYTES_OPTS);
-  const names: (string | Buffer)[] = [];
-  try {
-    for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
-      const b = e.name as unknown as Buffer;
-      names.push(isUtf8(b) ? b.toString('utf8') : b);
-    }
-  } finally {
-    dir.closeSync();
-  }
-  return names;
-}
 const A0 = ATOM_HEADER_WORDS;
 
 export class Interpreter {
@@ -399,21 +383,8 @@ export class Interpreter {
         case Op.READDIR: {
           const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
-          // The directory's own order, as readdir(3) gives it (fs.readdirSync sorts, at a cost).
-          const dir = fs.opendirSync(path as string, READDIR_OPTS);
-          let names: (string | Buffer)[] = [];
-          let lossy = false;
-          try {
-            for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
-              if (e.name.includes('\ufffd')) lossy = true;
-              names.push(e.name);
-            }
-          } finally {
-            dir.closeSync();
-          }
-          // A name that did not decode as UTF-8: read again as bytes (same order); such names stay
-          // Buffers, the others strings.
-          if (lossy) names = readdirBytes(path);
+          // The directory's own order; names that are not UTF-8 as Buffers.
+          const names = readdirInOrder(path);
           this.#value = names;
           return names.length;
         }
