@@ -420,7 +420,7 @@ describe('syslet profile: the HTML report', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).not.toMatch(/<script|<link|src=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     const ids = [...html.matchAll(/<svg class="plot" data-plot="([^"]+)"/g)].map((m) => m[1]);
-    expect(ids).toEqual(['occupancy-0', 'free-0', 'throughput-0', 'parked-0', 'latency-0', 'workers-0']);
+    expect(ids).toEqual(['occupancy-0', 'completion-0', 'free-0', 'throughput-0', 'parked-0', 'latency-0', 'workers-0']);
   });
 });
 
