@@ -352,6 +352,14 @@ describe('du() in-process', () => {
     expect(r.chains).toBeGreaterThan(0);
     const viaChains = Buffer.concat(chunks).toString('latin1').split(`${tmp.dir}/`).join('');
     expect(viaChains).toBe(g.stdout);
+    // Under a policy the root confines by the path's text: bytes that are not UTF-8 are refused
+    // (-EILSEQ), not guessed at; the same name without a policy is found.
+    await using confined = await Runtime.create({ workers: 1, policy: { root: tmp.dir } });
+    const c = await confined.run({ atoms: [{ op: 'lstat', args: [bad], into: 'st' }, { op: 'lstat', args: [d], into: 'ok' }] });
+    expect(c.vars).toEqual({ st: -84, ok: 0 });
+    const free = await rt.run({ atoms: [{ op: 'readdir', args: [d], into: 'names' }, { op: 'lstat', args: [bad], into: 'st' }] });
+    expect(free.vars.st).toBe(0);
+    expect((free.values.names as (string | Buffer)[]).map((n) => (typeof n === 'string' ? n : `bytes:${n.toString('hex')}`)).sort()).toEqual(['bytes:62ff64', 'ok']);
     // In messages such bytes are octal escapes, as quoteaf writes them (C.UTF-8 and C).
     for (const locale of ['C.UTF-8', 'C']) {
       const sh = spawnSync('sh', ['-c', "du \"$(printf 'gone\\377x\\303\\251')\""], { cwd: tmp.dir, env: env(locale), encoding: 'latin1' });
