@@ -102,6 +102,13 @@ describe('syslet: SIGINT and SIGTERM', () => {
     expect(r.left).toEqual([]);
   }, 120_000);
 
+  it('bench: exit 130 on SIGINT, its syslet-bench-* dir removed', async () => {
+    const r = await interrupt(['bench', '--quick', '--only', 'stat'], 'syslet-bench-', 'SIGINT');
+    expect(r.seen.length).toBe(1);
+    expect(r.code).toBe(130);
+    expect(r.left).toEqual([]);
+  }, 120_000);
+
   it('finishes the progress line on a terminal when interrupted', async (ctx) => {
     // `script` gives the command a pseudo-terminal, so the progress bar is drawn.
     const probe = spawnSync('script', ['-qec', 'true', '/dev/null'], { encoding: 'utf8' });
