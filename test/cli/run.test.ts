@@ -92,8 +92,10 @@ describe('syslet run', () => {
     const f = write('allow.json', { vars: { n: 1 }, atoms: [{ op: 'getpid', into: 'pid' }, { op: 'umem_add', args: [{ var: 'n' }, 1], into: 'n' }] });
     const j = JSON.parse(run(['--allow', 'umem_add', '--var', 'n=41', '--json', f]).stdout);
     expect(j.vars).toEqual({ pid: -13, n: 42 });
-    const slow = write('slow.json', { atoms: [{ op: 'nanosleep', args: [5e9] }, { op: 'nop' }] });
-    const t = run(['--timeout', '20', slow]);
+    // The deadline cuts the 60 s sleep short; 1 s (not 20 ms) so that on a loaded machine the
+    // sleep has surely started before the deadline passes (else atom 0 is the one that ends it).
+    const slow = write('slow.json', { atoms: [{ op: 'nanosleep', args: [60e9] }, { op: 'nop' }] });
+    const t = run(['--timeout', '1000', slow]);
     expect(t.status).toBe(1);
     expect(t.stdout.split('\n').slice(0, 3)).toEqual(['status   timedout', 'atom     1 (nop)', 'result   -62 (ETIME)']);
   });
