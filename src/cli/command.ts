@@ -151,7 +151,7 @@ export interface CommandIo {
   err: (s: string) => void;
   /** stdout is a terminal: progress bar and colour (colour unless NO_COLOR is set). */
   isTTY: boolean;
-  /** Terminal width. @default 100 */
+  /** Terminal width: reports fit in it. @default Infinity (not a terminal: lines of any length) */
   columns?: number;
   env?: Record<string, string | undefined>;
 }

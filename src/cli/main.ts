@@ -64,12 +64,12 @@ async function main(argv: string[]): Promise<number> {
   installSignalHandlers();
   // du's messages are GNU du's (`du: write error`); the others name themselves.
   const out = processOutput(cmd === 'du' ? 'du' : COMMANDS[cmd] === undefined ? 'syslet' : `syslet ${cmd}`);
-  // columns is 0 or undefined when stdout is not a terminal that reports a size: 100 then.
+  // A terminal's width (80 when it does not report one); no width for a file or a pipe.
   const io: CommandIo = {
     out: out.out,
     err: out.err,
     isTTY: process.stdout.isTTY === true,
-    columns: process.stdout.columns || 100,
+    columns: process.stdout.isTTY === true ? process.stdout.columns || 80 : Infinity,
   };
   const command = await COMMANDS[cmd]?.();
   try {

@@ -243,8 +243,9 @@ export async function profileCommand(argv: readonly string[], io: CommandIo): Pr
   }
   const env = io.env ?? process.env;
   const color = io.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
-  const columns = io.columns ?? 100;
-  const progress = io.isTTY ? new ProgressBar(io.out, columns) : undefined;
+  // Not a terminal: no width to fit (a file or a pipe takes lines of any length).
+  const columns = io.columns ?? Infinity;
+  const progress = io.isTTY ? new ProgressBar(io.out, Math.min(columns, 200)) : undefined;
   // An interrupted run (SIGINT, SIGTERM) finishes the line so the shell's prompt starts clean.
   const unregister = atExit(() => progress?.clear());
   const labels = pointConfigs(o).map((c) => c.label);

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { PointResult, ProfileResult } from '../../dist/cli/profile.js';
 import { parseProfileArgs, profileCommand } from '../../dist/cli/profile-command.js';
 import { UsageError } from '../../dist/cli/command.js';
-import { bar, sparkline } from '../../dist/cli/report/terminal.js';
+import { bar, renderTerminal, sparkline } from '../../dist/cli/report/terminal.js';
 import { tempDir } from '../helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -284,6 +284,18 @@ describe('syslet profile --sweep', () => {
       ['producers=2', 'producers', 2, 2],
     ]);
     for (const p of j.points) checkCounts(p);
+
+    // In a narrow terminal nothing overflows: wide tables split (first column repeated), notes wrap,
+    // sparklines and bars shrink; every figure is still there.
+    const wide = renderTerminal(j, { color: false, columns: Infinity });
+    for (const columns of [100, 80, 60]) {
+      const narrow = renderTerminal(j, { color: false, columns });
+      const long = narrow.split('\n').filter((l) => [...l].length > columns);
+      expect(long, `${columns} columns`).toEqual([]);
+      // The same figures (as a set: split tables repeat their first column).
+      const cells = (text: string) => [...new Set(text.split(/\s+/).filter((w) => /\d/.test(w) && !/[▁▂▃▄▅▆▇█▏▎▍▌▋▊▉]/.test(w)))].sort();
+      expect(cells(narrow), `${columns} columns`).toEqual(cells(wide));
+    }
 
     const t = profile([...SHORT, '--sweep', 'ring=16,64']);
     expect(t.status).toBe(0);
