@@ -5,6 +5,7 @@
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
  *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
  *   syslet profile [options]                ring contention profiler: report, --html, --trace
+ *   syslet record [options] -- COMMAND      record a program's own runtimes (syslet/profile preload)
  *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
  *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
  *
@@ -22,7 +23,8 @@ const HELP = `usage: syslet <command> [options]
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
-                                  then a short profile run (HTML report and trace written)
+                                  a short profile run, and the recording of the du run itself
+                                  (HTML reports and traces written)
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
@@ -30,6 +32,9 @@ commands:
   profile [options]               drive a contention workload through the rings and report
                                   throughput, CAS retries, parks, occupancy and latency; --html,
                                   --trace, --json, --sweep
+  record [options] -- COMMAND ...  run a program with every syslet runtime it makes recorded
+                                  (rings over time, chain spans per thread, threadlets); prints
+                                  the summary and where the HTML report and trace are
   run [--root DIR] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
                                   (or DIR, where relative paths resolve); prints the completion
@@ -50,6 +55,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo.js')).DEMO_COMMAND,
   du: async () => (await import('./du.js')).DU_COMMAND,
   profile: async () => (await import('./profile-command.js')).PROFILE_COMMAND,
+  record: async () => (await import('./record-command.js')).RECORD_COMMAND,
   run: async () => (await import('./run.js')).RUN_COMMAND,
   bench: async () => (await import('../bench/run.js')).BENCH_COMMAND,
 };

@@ -11,7 +11,7 @@ import { tempDir } from '../helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const PKG = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-const COMMANDS = ['tour', 'demo', 'du', 'profile', 'run', 'bench'];
+const COMMANDS = ['tour', 'demo', 'du', 'profile', 'record', 'run', 'bench'];
 const tmp = tempDir('syslet-main-test-');
 afterAll(() => tmp.cleanup());
 
