@@ -57,13 +57,26 @@ export function makeTempDir(prefix: string): { dir: string; remove: () => void }
 }
 
 let signalsInstalled = false;
+let foreground: ((signal: NodeJS.Signals) => void) | undefined;
 
-/** SIGINT and SIGTERM: clean up and exit 130 or 143, as a shell reports a command they killed. */
+/**
+ * SIGINT and SIGTERM: clean up and exit 130 or 143, as a shell reports a command they killed.
+ * While a foreground child runs (foregroundChild), the command waits for it instead: SIGTERM is
+ * passed on to it, SIGINT left to it (Ctrl-C reaches the terminal's whole process group).
+ */
 export function installSignalHandlers(): void {
   if (signalsInstalled) return;
   signalsInstalled = true;
-  process.on('SIGINT', () => exitNow(130));
-  process.on('SIGTERM', () => exitNow(143));
+  process.on('SIGINT', () => (foreground === undefined ? exitNow(130) : foreground('SIGINT')));
+  process.on('SIGTERM', () => (foreground === undefined ? exitNow(143) : foreground('SIGTERM')));
+}
+
+/** A child the command waits for (syslet record's program): signals go its way until `done`. */
+export function foregroundChild(kill: (signal: NodeJS.Signals) => void): { done: () => void } {
+  foreground = (signal) => {
+    if (signal === 'SIGTERM') kill(signal);
+  };
+  return { done: () => (foreground = undefined) };
 }
 
 /** Standard output and error of this process for a command whose messages start with `prefix`. */

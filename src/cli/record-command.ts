@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProfileResult } from '../record/result.js';
 import { UsageError, type Command, type CommandIo } from './command.js';
+import { foregroundChild } from './process.js';
 import { profileFiles } from './record-collector.js';
 import { renderTerminal } from './report/terminal.js';
 
@@ -110,8 +111,14 @@ function runUnderPreload(a: RecordArgs, dir: string): Promise<number> {
   if (a.traceSpans !== undefined) env.SYSLET_PROFILE_SPANS = String(a.traceSpans);
   return new Promise((resolve, reject) => {
     const child = spawn(a.command[0]!, a.command.slice(1), { stdio: 'inherit', env });
-    child.once('error', (e) => reject(new UsageError('record', `cannot run ${JSON.stringify(a.command[0])}: ${e.message}`, false)));
+    // Ctrl-C is the program's to handle (it writes its report on the way out); SIGTERM goes to it.
+    const fg = foregroundChild((signal) => child.kill(signal));
+    child.once('error', (e) => {
+      fg.done();
+      reject(new UsageError('record', `cannot run ${JSON.stringify(a.command[0])}: ${e.message}`, false));
+    });
     child.once('exit', (code, signal) => {
+      fg.done();
       resolve(code ?? 128 + (signal === null ? 0 : os.constants.signals[signal]));
     });
   });

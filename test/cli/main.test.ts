@@ -109,6 +109,16 @@ describe('syslet: SIGINT and SIGTERM', () => {
     expect(r.left).toEqual([]);
   }, 120_000);
 
+  it('record: SIGTERM goes to the recorded program, and its status is the command\'s', async () => {
+    // The program marks that it runs (a file in TMPDIR), then waits; SIGTERM to syslet record must
+    // reach it (not leave it running alone) and end the command with its status, 128 + 15.
+    const app = path.join(tmp.dir, 'waiter.mjs');
+    fs.writeFileSync(app, "import fs from 'node:fs'; import os from 'node:os'; fs.writeFileSync(os.tmpdir() + '/syslet-started', ''); setTimeout(() => {}, 60_000);\n");
+    const r = await interrupt(['record', '--dir', path.join(tmp.dir, 'rec'), '--', process.execPath, app], 'syslet-started', 'SIGTERM');
+    expect(r.seen).toEqual(['syslet-started']);
+    expect(r.code).toBe(143);
+  }, 120_000);
+
   it('finishes the progress line on a terminal when interrupted', async (ctx) => {
     // `script` gives the command a pseudo-terminal, so the progress bar is drawn.
     const probe = spawnSync('script', ['-qec', 'true', '/dev/null'], { encoding: 'utf8' });

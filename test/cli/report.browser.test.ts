@@ -221,7 +221,7 @@ describe('the report of a program recorded with node --import syslet/profile, in
     const got = await openReport(report, tmp.dir, 'record-report.png');
     context = got.context;
     const ids = got.plots.map((p) => p.id.replace(/-\d+$/, '')).sort();
-    expect(ids).toEqual(['free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
+    expect(ids).toEqual(['completion', 'free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
     for (const p of got.plots) {
       expect(p.width, p.id).toBeGreaterThan(100);
       expect(p.height, p.id).toBeGreaterThan(100);

@@ -239,9 +239,9 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   out.push('');
   out.push(paint_.head('what the figures say'));
   for (const f of findings(p)) {
-    out.push(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`);
+    out.push(...wrapText(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`, cols));
   }
-  out.push(paint_.dim('! marks a figure above its level, with what it means and what to try'));
+  note('! marks a figure above its level, with what it means and what to try');
   out.push('');
 
   const total = p.workers.reduce((a, w) => a + w.chains, 0);
