@@ -48,7 +48,19 @@ function compressFn(p: string): number {
   return zlib.gzipSync(fs.readFileSync(p)).length;
 }
 
+/** An options object in (the argument snapshot copies it), a number out. */
+function optsFn(o: { x: number; name: string; flags: string[] }): number {
+  return o.x + o.flags.length;
+}
+
+/** A number in, a small object out (the result is cloned inline, as a move would). */
+function objFn(x: number): { x: number; name: string; tags: string[] } {
+  return { x, name: 'n', tags: ['a', 'b'] };
+}
+
 export const echo = threadlet(import.meta.url, 'echo', echoFn, { predict: false });
+export const withOpts = threadlet(import.meta.url, 'withOpts', optsFn, { predict: false });
+export const makeObj = threadlet(import.meta.url, 'makeObj', objFn, { predict: false });
 export const statOnce = threadlet(import.meta.url, 'statOnce', (p: string) => fs.statSync(p).size, { predict: false });
 export const statTwice = threadlet(import.meta.url, 'statTwice', statTwiceFn, { predict: false, budgetUs: 1e9 });
 export const compress = threadlet(import.meta.url, 'compress', compressFn);
@@ -115,6 +127,18 @@ async function inlineOverhead(rt: Runtime, file: string): Promise<Row[]> {
     })
     .add('threadlet: x + 1', () => {
       for (let i = 0; i < BATCH; i++) sink += echo.run(rt, i).value!;
+    })
+    .add('direct: options object in', () => {
+      for (let i = 0; i < BATCH; i++) sink += optsFn({ x: i, name: 'n', flags: ['a', 'b'] });
+    })
+    .add('threadlet: options object in (argument snapshot)', () => {
+      for (let i = 0; i < BATCH; i++) sink += withOpts.run(rt, { x: i, name: 'n', flags: ['a', 'b'] }).value!;
+    })
+    .add('direct: object out', () => {
+      for (let i = 0; i < BATCH; i++) sink += objFn(i).x;
+    })
+    .add('threadlet: object out (result cloned)', () => {
+      for (let i = 0; i < BATCH; i++) sink += makeObj.run(rt, i).value!.x;
     })
     .add('direct: statSync', () => {
       for (let i = 0; i < BATCH; i++) sink += fs.statSync(file).size;
@@ -318,6 +342,10 @@ async function main(): Promise<void> {
     log('\nagainst the targets');
     log(`  inline overhead, pure: ${fmt(get('inline', 'threadlet: x + 1').ns! - get('inline', 'direct: x + 1').ns!)} ns added (target <= 1000)`);
     log(`  inline overhead, stat: ${fmt(get('inline', 'threadlet: statSync').ns! - get('inline', 'direct: statSync').ns!)} ns added (target <= 1000)`);
+    const snap = get('inline', 'threadlet: options object in (argument snapshot)').ns! - get('inline', 'direct: options object in').ns!;
+    const clone = get('inline', 'threadlet: object out (result cloned)').ns! - get('inline', 'direct: object out').ns!;
+    log(`  inline overhead, options object in: ${fmt(snap)} ns added (target <= 1000)`);
+    log(`  inline overhead, object out: ${fmt(clone)} ns added (target <= 1000)`);
     const rtW = get('round trip', 'threadlet started on a worker').p50us!;
     const rtP = get('round trip', 'piscina.run (same function)').p50us!;
     log(`  round trip p50: ${fmt(rtW)} µs vs piscina ${fmt(rtP)} µs = ${fmt(rtW / rtP, 2)} (target <= 0.33)`);

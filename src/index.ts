@@ -16,6 +16,7 @@ export {
 } from './runtime.js';
 export { Recording, type RecordOptions } from './record/recorder.js';
 export type { ProfileResult, PointResult, RecordedProgram, RecordedRuntime } from './record/result.js';
+export type { PoolStats, PoolEvent } from './syslet/pool.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
 export {
   threadlet,

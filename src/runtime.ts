@@ -11,7 +11,7 @@
  * completion queue, no pool of their own.
  */
 import os from 'node:os';
-import type { ResourceLimits } from 'node:worker_threads';
+import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { isPowerOfTwo, sharedNow } from './ring/layout.js';
@@ -29,10 +29,13 @@ import {
   H_START_TO_COMPLETE,
   H_SUBMIT_TO_START,
   SharedState,
+  MAX_WORKER_SLOTS,
   W,
+  WorkerRole,
   WorkerState,
   type SharedHandles,
 } from './syslet/shared.js';
+import { PoolMonitor, type PoolStats } from './syslet/pool.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
@@ -43,8 +46,19 @@ import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type R
 export { Submission };
 
 export interface RuntimeOptions {
-  /** Worker threads. @default os.availableParallelism() */
+  /** Worker threads of the base pool (sized for CPU work). @default os.availableParallelism() */
   workers?: number;
+  /**
+   * Most worker threads: the base pool, plus the extra workers started when every worker has been
+   * blocked in a system call or intercepted call for 1 ms or more while work waits (Go's hand-off;
+   * CPU-bound work never grows the pool), plus the one spare kept parked to take over at once
+   * (started when a worker is first seen blocked). From `workers` (a fixed pool, no spare) to 512.
+   * See stats().pool.
+   * @default max(workers, 4 * os.availableParallelism())
+   */
+  maxWorkers?: number;
+  /** Milliseconds an extra worker finds nothing to do before it retires. @default 5000 */
+  extraWorkerIdleMs?: number;
   /** Request slots: the submission ring's capacity (a power of two). @default 4096 */
   ringSize?: number;
   /** Capacity of each completion ring (a power of two); overflow waits in a backlog. @default ringSize */
@@ -150,6 +164,8 @@ export interface RuntimeStats {
     completeToReap: LatencySummary;
   };
   workers: WorkerStats[];
+  /** The pool's size, bound and history of growth (undefined in a runtime attached from another thread). */
+  pool: PoolStats | undefined;
   arena: ArenaStats;
   /** Workers that died (and were replaced); requests they held completed with -EOWNERDEAD. */
   workerDeaths: number;
@@ -163,7 +179,10 @@ export interface RuntimeStats {
 export interface WorkerStats {
   slot: number;
   threadId: number;
-  state: 'running' | 'exited';
+  /** 'spare': started, parked in reserve until the pool grows (it takes no work until then). */
+  state: 'running' | 'spare' | 'exited';
+  /** 'base': of the base pool; 'extra': joined because the others were blocked (retires when idle). */
+  role: 'base' | 'extra';
   chains: number;
   atoms: number;
   parks: number;
@@ -210,10 +229,12 @@ const DEFAULTS = {
   maxAtoms: 65536,
   maxBufferBytes: 16 * 1024 * 1024,
   maxOutstanding: 1 << 20,
+  extraWorkerIdleMs: 5000,
 };
 const OPTION_NAMES = new Set([
   ...Object.keys(DEFAULTS),
   'workers',
+  'maxWorkers',
   'completionRingSize',
   'policy',
   'resourceLimits',
@@ -242,6 +263,8 @@ export class Runtime {
   readonly workers: number;
   readonly #s: SharedState;
   readonly #pool: Piscina | undefined;
+  /** Grows the pool past `workers` when they all block (undefined when attached). */
+  readonly #growth: PoolMonitor | undefined;
   readonly #client: Client;
   readonly #stepBudget: number;
   readonly #spinUs: number;
@@ -277,6 +300,7 @@ export class Runtime {
       this.workers = 0;
       this.#s = new SharedState(attachTo.handles);
       this.#pool = undefined;
+      this.#growth = undefined;
       this.#stepBudget = attachTo.stepBudget;
       this.#spinUs = attachTo.spinUs;
       this.#latencySample = attachTo.latencySample;
@@ -289,6 +313,10 @@ export class Runtime {
       runtimeCreated(this.#recordHost());
       return;
     }
+    // Set on a syslet worker while it imports a threadlet's module (threadlet/worker-run.ts): a
+    // Runtime started there would start workers that import the module again, without end.
+    const refusal = (globalThis as Record<symbol, unknown>)[Symbol.for('syslet.runtime.refuse')];
+    if (typeof refusal === 'string') throw new Error(refusal);
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`options: expected an object, got ${String(options)}`);
     }
@@ -297,6 +325,8 @@ export class Runtime {
       if (!OPTION_NAMES.has(k)) throw new TypeError(`options.${k}: unknown option`);
     }
     this.workers = optInt(o, 'workers', 1, 256, os.availableParallelism());
+    const maxWorkers = optInt(o, 'maxWorkers', this.workers, 512, Math.min(512, Math.max(this.workers, 4 * os.availableParallelism())));
+    const extraIdleMs = optInt(o, 'extraWorkerIdleMs', 1, 2 ** 31 - 1, DEFAULTS.extraWorkerIdleMs);
     const ringSize = optPow2(o, 'ringSize', 2, 1 << 20, DEFAULTS.ringSize);
     const cqSize = optPow2(o, 'completionRingSize', 2, 1 << 20, ringSize);
     const slotBytes = optInt(o, 'slotBytes', 256, 1 << 20, DEFAULTS.slotBytes);
@@ -317,9 +347,11 @@ export class Runtime {
       slotBytes,
       numCqs: maxQueues,
       cqCapacity: cqSize,
-      maxWorkers: Math.max(64, this.workers * 4),
+      // Slots for every thread the pool may have, and for replacements of dead workers.
+      maxWorkers: Math.min(MAX_WORKER_SLOTS, Math.max(64, this.workers * 4, maxWorkers * 2)),
       arenaBytes,
       workerSpinUs,
+      extraIdleMs,
     });
     this.#policyId = this.#registerPolicy(this.#policy);
     this.#client = this.#newClient();
@@ -335,6 +367,9 @@ export class Runtime {
       // File descriptors are process-wide: a chain or threadlet may open one on one thread and
       // close it on another, and a worker's restart must not close what it opened.
       trackUnmanagedFds: false,
+      // One environment for the process, as a direct call sees it: a threadlet on a worker reads
+      // process.env as the caller has it now, not the copy taken when the worker started.
+      env: SHARE_ENV,
       workerData: { syslet: data },
       ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     });
@@ -343,6 +378,16 @@ export class Runtime {
     this.#watchWorkers();
     this.#pool.on('workerCreate', () => this.#watchWorkers());
     this.#pool.on('error', () => {});
+    // ---- pool growth (pool.ts): spares and extras are started here, not by piscina ----
+    this.#growth = new PoolMonitor(this.#s, {
+      base: this.workers,
+      max: maxWorkers,
+      pumpFile: PUMP_FILE,
+      data,
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+      onExit: (threadId) => this.#recoverWorker(threadId),
+    });
+    this.#growth.start();
     runtimeCreated(this.#recordHost());
   }
 
@@ -412,10 +457,18 @@ export class Runtime {
         }
       }
       if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
+      // A worker stopped while parked leaves its bit: a wake-up sent there would reach nobody.
+      s.workerPark.cancel(w);
       Atomics.add(ctl, C.S_WORKER_DEATHS, 1);
       if (Atomics.exchange(ctl, b + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
       ctl[b + W.CURRENT] = -1;
       ctl[b + W.SPINNING] = 0;
+      ctl[b + W.BLOCKED_SINCE] = 0;
+      // A spare that died leaves the reserve.
+      if (Atomics.compareExchange(ctl, b + W.ROLE, WorkerRole.RESERVE, WorkerRole.BASE) === WorkerRole.RESERVE) {
+        Atomics.sub(ctl, C.POOL_RESERVE, 1);
+      }
+      Atomics.store(ctl, b + W.ROLE, WorkerRole.BASE);
       // The slot is free for the replacement (keeping its counters for stats until reused).
       Atomics.store(ctl, b + W.STATE, WorkerState.FREE);
     }
@@ -570,10 +623,12 @@ export class Runtime {
       const b = s.workerBase(w);
       const state = Atomics.load(s.ctl, b + W.STATE);
       if (state === WorkerState.FREE) continue;
+      const role = Atomics.load(s.ctl, b + W.ROLE);
       workers.push({
         slot: w,
         threadId: s.ctl[b + W.THREAD_ID]!,
-        state: state === WorkerState.RUNNING ? 'running' : 'exited',
+        state: state !== WorkerState.RUNNING ? 'exited' : role === WorkerRole.RESERVE ? 'spare' : 'running',
+        role: role === WorkerRole.BASE ? 'base' : 'extra',
         chains: s.ctl[b + W.CHAINS]!,
         atoms: s.ctl[b + W.ATOMS]!,
         parks: s.ctl[b + W.PARKS]!,
@@ -606,6 +661,7 @@ export class Runtime {
         completeToReap: reaped.summary(),
       },
       workers,
+      pool: this.#growth?.stats(),
       arena: s.arena.stats(),
       workerDeaths: Atomics.load(s.ctl, C.S_WORKER_DEATHS),
       ownerDeadCompletions: Atomics.load(s.ctl, C.S_OWNER_DEAD),
@@ -640,8 +696,9 @@ export class Runtime {
     this.#kqueues.clear();
     if (this.#pool !== undefined) {
       Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
-      this.#s.sq.consumers.notifyAll();
+      this.#s.workerPark.wakeAll();
       await this.#pool.destroy();
+      await this.#growth?.close();
     }
     this.#client.dispose();
     this.#state = 'closed';
@@ -686,6 +743,8 @@ export class Runtime {
       spinUs: this.#spinUs,
       sampleMask: this.#latencySample - 1,
       maxOutstanding: this.#maxOutstanding,
+      // Read when called: the pool monitor is made after the client.
+      onSaturated: () => this.#growth?.poke(),
     });
   }
 

@@ -9,12 +9,18 @@
  *                    fs.promises.readFile at concurrency 64 and piscina with one task per file
  *   round trip       one single-atom chain at a time (p50, p99), against fs.promises.stat and
  *                    piscina.run
+ *   sporadic         calls at a server's pace (2 ms, 20 ms apart), CPU per call, an idle runtime's
+ *                    CPU, and the wake primitives (sporadic.ts)
+ *   blocking         a pool whose workers block: stats behind sleeps, and a legacy server wrapped
+ *                    as a threadlet against its async rewrite, sync original and piscina
+ *                    (blocking.ts)
  *
  *   fs ...           syslet/fs as users write it (src/bench/fs.ts)
  *
- * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|fs]
+ * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|fs|sporadic|blocking]
  *        (npm run bench -- ... from a checkout)
- * --quick: about 10 s in all (1,000 files, short timing windows): a first look, not a measurement.
+ * --quick: about 10 s in all (1,000 files, short timing windows, the four engine scenarios; the
+ * paced fs, sporadic and blocking ones only with --only): a first look, not a measurement.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,13 +31,15 @@ import { Bench } from 'tinybench';
 import { Runtime } from '../index.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
+import { sporadicScenarios } from './sporadic.js';
+import { blockingScenarios } from './blocking.js';
 import { chain, v, SYSLET_STOP_ON_NEGATIVE, type Atom, type Chain } from '../index.js';
 import { parseCommandLine, UsageError, type Command } from '../cli/command.js';
 import { makeTempDir } from '../cli/process.js';
 import { fsScenarios } from './fs.js';
 import { sharedNow } from '../ring/layout.js';
 
-const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'fs'] as const;
+const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'fs', 'sporadic', 'blocking'] as const;
 let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
@@ -49,6 +57,16 @@ export interface Result {
   /** Microseconds (µs, latency scenarios). */
   p50us?: number;
   p99us?: number;
+  /** CPU microseconds per call, every thread of the process. */
+  cpuUs?: number;
+  /** CPU time over wall time, percent of one core. */
+  cpuPercent?: number;
+  /** Milliseconds (time-to-finish scenarios). */
+  ms?: number;
+  /** The server thread's event-loop delay, p99, milliseconds. */
+  loopDelayP99ms?: number;
+  /** Requests that failed. */
+  errors?: number;
   samples: number;
 }
 
@@ -61,13 +79,15 @@ export { machine } from './machine.js';
 export { rng, xorshift32 } from './rng.js';
 export { withConcurrency } from './concurrency.js';
 
-export const BENCH_HELP = `usage: syslet bench [--quick] [--json] [--only stat|read|roundtrip|kqueue]
+export const BENCH_HELP = `usage: syslet bench [--quick] [--json] [--only ${SCENARIOS.join('|')}]
 
-The benchmark scenarios (stat storm, small-file read, round trip, kqueue), each beside its
-baselines in the same run (fs sync and promise APIs, piscina), reported as ratios.
-  --quick      about 10 s: 1,000 files and short timing windows (a first look, not a measurement)
+The benchmark scenarios (stat storm, small-file read, round trip, kqueue, syslet/fs, sporadic and
+blocking calls), each beside its baselines in the same run (fs sync and promise APIs, piscina), reported as ratios.
+  --quick      about 10 s: stat, read, roundtrip and kqueue on 1,000 files with short timing
+               windows (a first look, not a measurement); the paced fs, sporadic and blocking
+               scenarios only with --only
   --json       the figures as JSON
-  --only NAME  one scenario: stat, read, roundtrip or kqueue
+  --only NAME  one scenario: ${SCENARIOS.join(', ')}
   -h, --help   this text
 `;
 
@@ -357,7 +377,13 @@ async function main(): Promise<Result[]> {
       );
     }
     if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool, files[0]!)));
-    if (ONLY === undefined || ONLY === 'fs') results.push(...(await fsScenarios(files, { quick: QUICK, log })));
+    // The paced and timed scenarios (a call every 2 or 20 ms, seconds of idle CPU) cannot be quick:
+    // --quick leaves them to --only, to stay near its 10 s.
+    const all = ONLY === undefined && !QUICK;
+    if (ONLY === undefined && QUICK) log('--quick: fs, sporadic and blocking left out (run them with --only NAME)');
+    if (all || ONLY === 'fs') results.push(...(await fsScenarios(files, { quick: QUICK, log })));
+    if (all || ONLY === 'sporadic') results.push(...(await sporadicScenarios(files[0]!, WORKERS, QUICK, log)));
+    if (all || ONLY === 'blocking') results.push(...(await blockingScenarios(files[0]!, WORKERS, QUICK, log)));
   } finally {
     await rt.close();
     await big.close();
@@ -390,7 +416,20 @@ function report(results: Result[], m: Record<string, string | number>): void {
     lines.push('');
     lines.push(scenario);
     for (const r of rows) {
-      if (r.opsPerSec !== undefined) {
+      if (r.loopDelayP99ms !== undefined) {
+        const ratio = r === ours ? '' : `   syslet is ${(ours.opsPerSec! / r.opsPerSec!).toFixed(2)}x, loop delay ${(ours.loopDelayP99ms! / r.loopDelayP99ms).toFixed(2)}x`;
+        lines.push(
+          `  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec!).padStart(7)} req/s  p50 ${(r.p50us! / 1000).toFixed(1).padStart(6)} ms  p99 ${(r.p99us! / 1000).toFixed(1).padStart(6)} ms  loop delay p99 ${r.loopDelayP99ms.toFixed(1).padStart(5)} ms${r.errors ? `  ${r.errors} errors` : ''}${ratio}`,
+        );
+      } else if (r.ms !== undefined) {
+        lines.push(`  ${r.contender.padEnd(42)} ${r.ms.toFixed(1).padStart(8)} ms`);
+      } else if (r.cpuUs !== undefined) {
+        const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
+        const ratio = base === undefined || r === base ? '' : `   ${(r.cpuUs / base.cpuUs!).toFixed(2)}x of ${base.contender}`;
+        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuUs.toFixed(1).padStart(8)} µs CPU per call${ratio}`);
+      } else if (r.cpuPercent !== undefined) {
+        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuPercent.toFixed(2).padStart(8)} %`);
+      } else if (r.opsPerSec !== undefined) {
         let ratio = '';
         if (!r.contender.startsWith('syslet')) {
           ratio = `   syslet is ${(ours.opsPerSec! / r.opsPerSec).toFixed(2)}x`;
@@ -398,7 +437,11 @@ function report(results: Result[], m: Record<string, string | number>): void {
         }
         lines.push(`  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec).padStart(10)} ops/s${ratio}`);
       } else {
-        const ratio = r === ours ? '' : `   syslet p50 is ${(ours.p50us! / r.p50us!).toFixed(2)}x of this`;
+        const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
+        const ratio =
+          base === undefined || r === base
+            ? ''
+            : `   p50 ${(r.p50us! / base.p50us!).toFixed(2)}x, p99 ${(r.p99us! / base.p99us!).toFixed(2)}x of ${base.contender}`;
         lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} µs  p99 ${r.p99us!.toFixed(1).padStart(7)} µs${ratio}`);
       }
     }

@@ -250,6 +250,8 @@ async function runPoint(
   const intervalMs = intervalFor(o);
   const rt = await Runtime.create({
     workers: cfg.workers,
+    // A point measures the pool it names: a fixed one (no spare, no growth).
+    maxWorkers: cfg.workers,
     ringSize: cfg.ring,
     completionRingSize: cfg.completionRing,
     latencySample: 1,

@@ -20,7 +20,7 @@
  * only when they happen, so the uncontended fast path pays nothing for statistics.
  */
 import { CACHE_LINE_WORDS, WORD_BYTES, isPowerOfTwo } from './layout.js';
-import { EventCount, spinUntil, type WaitResult } from './wait.js';
+import { EventCount } from './wait.js';
 
 /** Header word indices. Hot words written by different sides sit on different cache lines. */
 export const RingField = {
@@ -299,27 +299,14 @@ export class Ring {
     this.noteEmpty();
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     for (;;) {
-      if (spinUntil(() => !this.isEmpty(), spinUs)) {
-        v = this.tryPop();
-        if (v !== EMPTY) return v;
-        continue;
-      }
-      const key = this.consumers.prepare();
-      if (!this.isEmpty()) {
-        this.consumers.cancel();
-      } else {
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          this.consumers.cancel();
-          return EMPTY;
-        }
-        this.consumers.waitSync(key, left);
-      }
+      const woke = this.consumers.waitUntil(this.#hasItem, spinUs, deadline - performance.now());
       v = this.tryPop();
-      if (v !== EMPTY) return v;
-      if (performance.now() >= deadline) return EMPTY;
+      if (v !== EMPTY || !woke || performance.now() >= deadline) return v;
     }
   }
+
+  readonly #hasItem = (): boolean => !this.isEmpty();
+  readonly #hasRoom = (): boolean => this.size() < this.capacity;
 
   /**
    * Push, waiting when full (spin, then park). For threads that may block. Wakes a consumer
@@ -335,34 +322,10 @@ export class Ring {
     if (this.tryPush(v0, v1, v2, v3)) return true;
     const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
     for (;;) {
-      if (spinUntil(() => this.size() < this.capacity, spinUs)) {
-        if (this.tryPush(v0, v1, v2, v3)) return true;
-        continue;
-      }
-      const key = this.producers.prepare();
-      if (this.size() < this.capacity) {
-        this.producers.cancel();
-      } else {
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          this.producers.cancel();
-          return false;
-        }
-        this.producers.waitSync(key, left);
-      }
+      const woke = this.producers.waitUntil(this.#hasRoom, spinUs, deadline - performance.now());
       if (this.tryPush(v0, v1, v2, v3)) return true;
-      if (performance.now() >= deadline) return false;
+      if (!woke || performance.now() >= deadline) return false;
     }
-  }
-
-  /** Wait (without blocking the thread) until the ring may hold an item. */
-  waitNotEmptyAsync(timeoutMs = Infinity): Promise<WaitResult> {
-    const key = this.consumers.prepare();
-    if (!this.isEmpty()) {
-      this.consumers.cancel();
-      return Promise.resolve('not-equal');
-    }
-    return this.consumers.waitAsync(key, timeoutMs);
   }
 
   counters(): RingCounters {

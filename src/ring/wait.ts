@@ -108,6 +108,59 @@ export class EventCount {
     return true;
   }
 
+  /**
+   * The whole waiting sequence for a thread that may block: spin up to `spinUs` for `ready()`,
+   * then prepare, re-check, and wait (or cancel when the re-check found it). Returns whether
+   * `ready()` held; false once `timeoutMs` passed. Every synchronous wait on shared memory goes
+   * through here, so the lost-wake-up rules of the header live in one place.
+   */
+  waitUntil(ready: () => boolean, spinUs: number, timeoutMs: number = Infinity): boolean {
+    if (spinUntil(ready, spinUs)) return true;
+    const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const key = this.prepare();
+      if (ready()) {
+        this.cancel();
+        return true;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.cancel();
+        return false;
+      }
+      this.waitSync(key, left);
+      if (ready()) return true;
+    }
+  }
+
+  /**
+   * The asynchronous form, over several eventcounts at once (a thread's completion queue and the
+   * kqueues it also reaps): prepare on each, re-check `ready()`, then wait until any of them is
+   * notified or `timeoutMs` passes. Resolves without waiting when the re-check holds. The caller
+   * re-checks after it resolves (a wake-up says "look", not "it is there"). To wake such a waiter
+   * for a reason it cannot see in shared memory, set what `ready()` reads and notifyAll() one of
+   * the eventcounts.
+   */
+  static waitAnyAsync(counts: readonly EventCount[], ready: () => boolean, timeoutMs: number = Infinity): Promise<unknown> | undefined {
+    if (counts.length === 1) {
+      const c = counts[0]!;
+      const key = c.prepare();
+      if (ready()) {
+        c.cancel();
+        return undefined;
+      }
+      return c.waitAsync(key, timeoutMs);
+    }
+    const keys = counts.map((c) => c.prepare());
+    if (ready()) {
+      for (const c of counts) c.cancel();
+      return undefined;
+    }
+    // The losers of the race stay registered until their own notify or timeout (then #woke
+    // counts them out): their SLEEPERS only costs a notifier a spare notify meanwhile.
+    return Promise.race(counts.map((c, k) => c.waitAsync(keys[k]!, timeoutMs)));
+  }
+
   /** Wake everybody (shutdown, close). */
   notifyAll(): void {
     Atomics.add(this.i32, this.f.event, 1);
@@ -116,6 +169,140 @@ export class EventCount {
 
   sleepers(): number {
     return Atomics.load(this.i32, this.f.sleepers);
+  }
+}
+
+/** Where a WaiterSet's words live. */
+export interface WaiterSetFields {
+  /** Holds the bitmap and the waiters' park words. */
+  readonly words: Int32Array;
+  /** First bitmap word: bit (i & 31) of word (i >> 5) is set while waiter i is parked. */
+  readonly bitmap: number;
+  /** Number of waiters (indices 0 .. waiters-1). */
+  readonly waiters: number;
+  /** Waiter i parks on words[first + i * stride]. */
+  readonly first: number;
+  readonly stride: number;
+  /** Holds the counters (may be another array than `words`). */
+  readonly counts: Int32Array;
+  /** Waiters parked and not yet woken: the set bits of the bitmap, as a count. */
+  readonly sleepers: number;
+  /** Stats: parks (waits that slept or tried to). */
+  readonly parks: number;
+  /** Stats: wake-ups issued. */
+  readonly wakes: number;
+}
+
+/**
+ * An eventcount per waiter, with a bitmap of the parked ones, so that a notifier wakes a chosen
+ * waiter: the lowest-numbered one parked. Used for worker pools: a trickle of work keeps going to
+ * the same worker (its code stays optimized and its caches warm, where a single futex word would
+ * wake the workers in turn, FIFO), and the higher-numbered workers stay parked, so that a pool that
+ * grew can see which workers it no longer needs.
+ *
+ *   waiter i                                 notifier
+ *   key = load(PARK_i)                       publish (seq-cst)
+ *   or(BITMAP, bit i)            (A)         v = load(BITMAP)                     (B)
+ *   re-check the condition; if it holds,     pick the lowest bit b of v; CAS it clear
+ *     and(BITMAP, ~bit i), go on               (retry on a lost CAS)
+ *   wait(PARK_i, key)                        add(PARK_b, 1); notify(PARK_b)
+ *   and(BITMAP, ~bit i)
+ *
+ * As with EventCount: either (B) sees (A) and the waiter is woken (its wait returns at once when
+ * PARK_i moved after its key), or the re-check comes after the publish and sees it. Only the
+ * notifier that cleared a waiter's bit wakes it, so concurrent notifiers wake distinct waiters, and
+ * a woken waiter needs no token to keep others from waking it again: whoever clears the bit counts
+ * the waiter out of SLEEPERS, so SLEEPERS says how many are parked and not yet woken, and a
+ * submitter can compare the work queued with the workers awake.
+ */
+export class WaiterSet {
+  constructor(readonly f: WaiterSetFields) {}
+
+  /** Waiter i, step 1. Returns the key for waitSync. */
+  prepare(i: number): number {
+    const f = this.f;
+    const key = Atomics.load(f.words, f.first + i * f.stride);
+    Atomics.add(f.counts, f.sleepers, 1);
+    // (A): pairs with wakeOne()'s load of the bitmap (B).
+    Atomics.or(f.words, f.bitmap + (i >> 5), 1 << (i & 31));
+    return key;
+  }
+
+  /** Waiter i: the re-check found work. Counts it out of SLEEPERS unless a notifier did. */
+  cancel(i: number): void {
+    const f = this.f;
+    const bit = 1 << (i & 31);
+    if ((Atomics.and(f.words, f.bitmap + (i >> 5), ~bit) & bit) !== 0) Atomics.sub(f.counts, f.sleepers, 1);
+  }
+
+  /** Waiter i, step 2: sleep until woken or the timeout passes. */
+  waitSync(i: number, key: number, timeoutMs: number = Infinity): WaitResult {
+    const f = this.f;
+    Atomics.add(f.counts, f.parks, 1);
+    const r = Atomics.wait(f.words, f.first + i * f.stride, key, timeoutMs);
+    // Timed out (or never slept): leave the set. A notifier may have cleared the bit already.
+    this.cancel(i);
+    return r;
+  }
+
+  /**
+   * Waiter i: prepare, re-check `ready()`, and sleep unless it holds (up to `timeoutMs`). Returns
+   * whether it slept. The caller looks again either way.
+   */
+  park(i: number, ready: () => boolean, timeoutMs: number = Infinity): boolean {
+    const key = this.prepare(i);
+    if (ready()) {
+      this.cancel(i);
+      return false;
+    }
+    this.waitSync(i, key, timeoutMs);
+    return true;
+  }
+
+  /** Whether waiter i is parked (its bit is set). */
+  parked(i: number): boolean {
+    return (Atomics.load(this.f.words, this.f.bitmap + (i >> 5)) & (1 << (i & 31))) !== 0;
+  }
+
+  /** Notifier: wake the lowest-numbered parked waiter. Returns its index, or -1 if none is parked. */
+  wakeOne(): number {
+    const f = this.f;
+    const n = (f.waiters + 31) >> 5;
+    for (let w = 0; w < n; w++) {
+      // (B): pairs with prepare()'s or (A).
+      let v = Atomics.load(f.words, f.bitmap + w);
+      while (v !== 0) {
+        const bit = v & -v;
+        const seen = Atomics.compareExchange(f.words, f.bitmap + w, v, v & ~bit);
+        if (seen !== v) {
+          v = seen;
+          continue;
+        }
+        const i = w * 32 + (31 - Math.clz32(bit));
+        // The waiter is awake from here on, for whoever counts sleepers to decide on wake-ups.
+        Atomics.sub(f.counts, f.sleepers, 1);
+        const word = f.first + i * f.stride;
+        Atomics.add(f.words, word, 1);
+        Atomics.notify(f.words, word, 1);
+        Atomics.add(f.counts, f.wakes, 1);
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Wake every waiter, parked or about to park (shutdown). */
+  wakeAll(): void {
+    const f = this.f;
+    for (let i = 0; i < f.waiters; i++) {
+      const word = f.first + i * f.stride;
+      Atomics.add(f.words, word, 1);
+      Atomics.notify(f.words, word);
+    }
+  }
+
+  sleepers(): number {
+    return Atomics.load(this.f.counts, this.f.sleepers);
   }
 }
 

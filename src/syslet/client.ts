@@ -13,7 +13,7 @@
 import { sharedNow } from '../ring/layout.js';
 import { EMPTY, RingField } from '../ring/mpmc.js';
 import { HistogramWriter } from '../ring/stats.js';
-import { Keepalive, spinUntil } from '../ring/wait.js';
+import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
@@ -152,6 +152,11 @@ export interface ClientOptions {
   maxOutstanding: number;
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
+  /**
+   * Called when a submission finds every worker awake (none parked, none spinning): the pool may
+   * be saturated, so its monitor should look closely (pool.ts). Not called at a trickle's pace.
+   */
+  onSaturated?: () => void;
 }
 
 const REAP_BATCH = 1024;
@@ -200,6 +205,7 @@ export class Client {
   #spinUs: number;
   readonly #maxOutstanding: number;
   #sampleMask: number;
+  readonly #onSaturated: (() => void) | undefined;
   #sampleTick = 0;
 
   readonly #byEntry: (Submission | undefined)[];
@@ -220,8 +226,11 @@ export class Client {
   #drainWaiters: (() => void)[] = [];
   /** Resolvers waiting for a free slot (room()). */
   #roomWaiters: (() => void)[] = [];
-  /** Wakes a parked reaper (something it cannot see in its queue happened). */
-  #poke: (() => void) | undefined;
+  /** The reaper is parked (#park); #poked: something it cannot see in its queues happened. */
+  #parked = false;
+  #poked = false;
+  /** The parked reaper also waits for a free slot (all it has waits for one). */
+  #parkForSlot = false;
   /** Queues (kqueues' completion queues) this thread's reaper also drains, with their drain. */
   readonly #extraQueues = new Map<number, () => number>();
 
@@ -237,6 +246,7 @@ export class Client {
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
+    this.#onSaturated = opts.onSaturated;
   }
 
   /** Latency sampling: submissions are timed when (tick & mask) === 0 (0: every one). */
@@ -505,7 +515,9 @@ export class Client {
 
   readonly #doorbell = (): void => {
     this.#burst = false;
-    if (!this.#s.sq.isEmpty()) this.#wake(true);
+    // Only when more is queued than workers are awake (a worker woken for the first submission
+    // counts as awake from its wake-up on: see WaiterSet).
+    if (!this.#s.sq.isEmpty()) this.#wake(false);
   };
 
   #wake(first: boolean): void {
@@ -513,9 +525,13 @@ export class Client {
     // Pairs with the pump's spinner protocol: a spinning worker re-checks the ring after it stops
     // spinning, so it will see this push.
     if (Atomics.load(sq.i32, RingField.C_SPINNERS) !== 0) return;
-    const sleepers = sq.consumers.sleepers();
-    if (sleepers === 0) return;
-    if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) sq.consumers.notify(1);
+    const park = this.#s.workerPark;
+    const sleepers = park.sleepers();
+    if (sleepers === 0) {
+      this.#onSaturated?.();
+      return;
+    }
+    if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) park.wakeOne();
   }
 
   /** A free entry: this thread's cache first (warm in this core's cache), then the free ring. */
@@ -557,11 +573,10 @@ export class Client {
   }
 
   #wakeReaper(): void {
-    const poke = this.#poke;
-    if (poke !== undefined) {
-      this.#poke = undefined;
-      poke();
-    }
+    if (!this.#parked || this.#poked) return;
+    this.#poked = true;
+    // Pairs with #parkReady's read of #poked (same thread) and the parked waitAsync on this queue.
+    this.#s.cqs[this.cq]!.ring.consumers.notifyAll();
   }
 
   async #reapLoop(): Promise<void> {
@@ -603,43 +618,30 @@ export class Client {
     return false;
   };
 
-  /** Park until a watched completion queue has something, a slot frees for a waiter, or a poke. */
+  /**
+   * Park until a watched completion queue has something, a slot frees for a waiter, or a poke
+   * (#wakeReaper). One EventCount.waitAnyAsync over this thread's queue (and the kqueues' queues
+   * it reaps, and the free ring when all it has waits for a slot); a poke sets #poked and notifies
+   * this thread's own queue, which nobody else waits on.
+   */
   async #park(): Promise<void> {
     const s = this.#s;
-    const waits: Promise<unknown>[] = [];
-    const prepared: { cq: number; key: number }[] = [];
-    for (const q of [this.cq, ...this.#extraQueues.keys()]) {
-      prepared.push({ cq: q, key: s.cqs[q]!.ring.consumers.prepare() });
+    this.#parkForSlot = this.#outstanding === this.#waiting.length - this.#waitingHead;
+    const counts = [s.cqs[this.cq]!.ring.consumers];
+    for (const q of this.#extraQueues.keys()) counts.push(s.cqs[q]!.ring.consumers);
+    // Everything of ours waits for a slot that other threads hold: wait for a freed entry too.
+    if (this.#parkForSlot) counts.push(s.fq.consumers);
+    this.#parked = true;
+    try {
+      const woken = EventCount.waitAnyAsync(counts, this.#parkReady, this.#parkForSlot ? 100 : Infinity);
+      if (woken !== undefined) await woken;
+    } finally {
+      this.#parked = false;
+      this.#poked = false;
     }
-    const cancelAll = (): void => {
-      for (const p of prepared) s.cqs[p.cq]!.ring.consumers.cancel();
-    };
-    if (this.#ready()) {
-      cancelAll();
-      return;
-    }
-    const waitingOnly = this.#outstanding === this.#waiting.length - this.#waitingHead;
-    let fkey = 0;
-    if (waitingOnly) {
-      // Everything of ours waits for a slot that other threads hold: wait for a freed entry too.
-      fkey = s.fq.consumers.prepare();
-      if (!s.fq.isEmpty()) {
-        s.fq.consumers.cancel();
-        cancelAll();
-        return;
-      }
-    }
-    const timeout = waitingOnly ? 100 : Infinity;
-    for (const p of prepared) waits.push(s.cqs[p.cq]!.ring.consumers.waitAsync(p.key, timeout));
-    if (waitingOnly) waits.push(s.fq.consumers.waitAsync(fkey, timeout));
-    waits.push(
-      new Promise<void>((r) => {
-        this.#poke = r;
-      }),
-    );
-    await Promise.race(waits);
-    this.#poke = undefined;
   }
+
+  readonly #parkReady = (): boolean => this.#poked || this.#ready() || (this.#parkForSlot && !this.#s.fq.isEmpty());
 
   /** Reap everything ready, then admit waiting submissions into freed entries. */
   #drain(): number {

@@ -35,6 +35,7 @@ import {
   type TableLayout,
 } from './table.js';
 import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
+import type { BlockMarker } from './kinds.js';
 
 /** Views of the request table, the arena and the policies, in the calling thread. */
 export interface ExecViews {
@@ -82,6 +83,7 @@ class Refused extends Error {
 export class Interpreter {
   readonly #t: ExecViews;
   readonly #workerSlot: number;
+  readonly #blocking: BlockMarker | undefined;
 
   // Per-run context (set by run(), read by the argument helpers).
   #eb = 0;
@@ -103,9 +105,14 @@ export class Interpreter {
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
 
-  constructor(t: ExecViews, workerSlot: number) {
+  /**
+   * `blocking` (on a worker) brackets every atom that makes a system call, so that the pool can tell
+   * a worker waiting in one from a computing one.
+   */
+  constructor(t: ExecViews, workerSlot: number, blocking?: BlockMarker) {
     this.#t = t;
     this.#workerSlot = workerSlot;
+    this.#blocking = blocking;
   }
 
   /**
@@ -177,7 +184,19 @@ export class Interpreter {
       }
       steps++;
       this.#value = undefined;
-      result = this.#exec(aw);
+      const blocking = this.#blocking;
+      const op = i32[aw]!;
+      if (blocking === undefined || op === Op.NOP || op === Op.UMEM_ADD || op === Op.GETPID) {
+        result = this.#exec(aw);
+      } else {
+        // A system call: the worker counts as blocked while it runs (pool.ts).
+        blocking.enter();
+        try {
+          result = this.#exec(aw);
+        } finally {
+          blocking.leave();
+        }
+      }
       const into = i32[aw + 3]!;
       if (into >= 0) {
         f64[varsBase + into] = result;

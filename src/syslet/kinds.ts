@@ -7,10 +7,22 @@
  */
 import type { SharedState } from './shared.js';
 
+/**
+ * Brackets a call that may block (a system call; not pure JS), so the pool can tell a worker that
+ * waits from one that computes (pool.ts): enter() stamps the worker's W.BLOCKED_SINCE, leave()
+ * clears it. Calls do not nest.
+ */
+export interface BlockMarker {
+  enter(): void;
+  leave(): void;
+}
+
 export interface RequestContext {
   readonly s: SharedState;
   /** The worker slot running it. */
   readonly slot: number;
+  /** Wrap every call that may block in it (threadlets: each intercepted call run for real). */
+  readonly blocking: BlockMarker;
 }
 
 export type RequestHandler = (ctx: RequestContext, idx: number) => void | Promise<void>;

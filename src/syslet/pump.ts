@@ -7,10 +7,15 @@
  * Waiting follows Go's scheduler: at most one idle worker spins on the submission ring (so a
  * submission finds a hot worker without a futex wake-up); the others park at once. A submitter
  * wakes a parked worker only when nobody spins, and a worker that finds more work queued behind
- * the entry it took wakes one more, so a burst ramps up the whole pool.
+ * the entry it took wakes one more, so a burst ramps up the whole pool. Workers park in a
+ * WaiterSet (ring/wait.ts), which wakes the lowest-numbered parked worker: work that arrives at a
+ * server's pace keeps going to the same worker, whose code V8 has optimized and whose caches are
+ * warm. The spin window adapts as the reaper's does: it narrows while spins find nothing (work
+ * milliseconds apart, where a spin only costs CPU) and widens again when they pay.
  *
  * This file is loaded by path and never imported by caller-side code.
  */
+import { readlinkSync } from 'node:fs';
 import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_threads';
 import { sharedNow } from '../ring/layout.js';
 import { EMPTY, RingField } from '../ring/mpmc.js';
@@ -23,20 +28,52 @@ import {
   H_SUBMIT_TO_START,
   SharedState,
   W,
+  WorkerRole,
   WorkerState,
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
-import { requestHandler, WORKER_MODULES, type RequestContext } from './kinds.js';
+import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';
 
 /** What the runtime puts in workerData.syslet. */
 export interface PumpData {
   handles: SharedHandles;
+  /**
+   * 'spare': started by the pool monitor (pool.ts) to wait in reserve until activated; absent: a
+   * worker of the base pool.
+   */
+  role?: 'spare';
+}
+
+/** How a pump loop ended. */
+const LoopEnd = { SHUTDOWN: 0, RETIRED: 1 } as const;
+type LoopEnd = (typeof LoopEnd)[keyof typeof LoopEnd];
+
+/** Marks its worker blocked (W.BLOCKED_SINCE) around calls that may block. */
+class WorkerBlockMarker implements BlockMarker {
+  readonly #s: SharedState;
+  readonly #word: number;
+
+  constructor(s: SharedState, slot: number) {
+    this.#s = s;
+    this.#word = s.workerBase(slot) + W.BLOCKED_SINCE;
+  }
+
+  enter(): void {
+    // Pairs with the pool monitor's load (pool.ts): a stale read only delays or skips one growth.
+    Atomics.store(this.#s.ctl, this.#word, this.#s.ticks());
+  }
+
+  leave(): void {
+    Atomics.store(this.#s.ctl, this.#word, 0);
+  }
 }
 
 /** Parked workers wake at least this often to let their own event loop run. */
 const PARK_SLICE_MS = 1000;
+/** The spin window never narrows below 1/MIN_SPIN_SHARE of workerSpinUs. */
+const MIN_SPIN_SHARE = 8;
 
 class Pump {
   readonly #s: SharedState;
@@ -45,41 +82,60 @@ class Pump {
   readonly #interp: Interpreter;
   readonly #queued: HistogramWriter;
   readonly #running: HistogramWriter;
-  readonly #spinUs: number;
+  readonly #maxSpinUs: number;
+  /** The spin window now (see the header), between #maxSpinUs / MIN_SPIN_SHARE and #maxSpinUs. */
+  #spinUs: number;
+  readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
+
+  /** When this worker last finished work (or was activated), for an extra's retirement. */
+  #idleSince = 0;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
     this.#slot = slot;
     this.#slotBase = s.workerBase(slot);
-    this.#interp = new Interpreter(s, slot);
+    const blocking = new WorkerBlockMarker(s, slot);
+    this.#interp = new Interpreter(s, slot, blocking);
     this.#queued = new HistogramWriter(s.ctl64, s.workerHist(slot, H_SUBMIT_TO_START));
     this.#running = new HistogramWriter(s.ctl64, s.workerHist(slot, H_START_TO_COMPLETE));
-    this.#spinUs = s.ctl[C.WORKER_SPIN_US]!;
-    this.#ctx = { s, slot };
+    this.#maxSpinUs = s.ctl[C.WORKER_SPIN_US]!;
+    this.#spinUs = this.#maxSpinUs;
+    this.#ready = () => !s.sq.isEmpty() || s.shutdownState() !== 0;
+    this.#ctx = { s, slot, blocking };
   }
 
-  async loop(): Promise<void> {
+  /**
+   * Run entries until shutdown, or (an extra worker, see pool.ts) until it stayed idle for
+   * C.POOL_IDLE_MS with nothing queued: then it retires.
+   */
+  async loop(): Promise<LoopEnd> {
     const sq = this.#s.sq;
     const ctl = this.#s.ctl;
+    const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
+    const idleMs = ctl[C.POOL_IDLE_MS]!;
+    const sliceMs = extra ? Math.min(PARK_SLICE_MS, Math.max(1, idleMs)) : PARK_SLICE_MS;
+    this.#idleSince = performance.now();
     for (;;) {
       this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
       let idx = sq.tryPop();
       if (idx === EMPTY) {
-        if (this.#s.shutdownState() !== 0) return;
-        idx = this.#waitForWork();
+        if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
+        idx = this.#waitForWork(sliceMs);
         if (idx === EMPTY) {
+          if (extra && performance.now() - this.#idleSince >= idleMs && sq.isEmpty()) return LoopEnd.RETIRED;
           // Timed out while parked: give this thread's event loop a turn, then look again.
           await new Promise<void>((r) => setImmediate(r));
           continue;
         }
       }
       // More queued behind this one and somebody asleep: wake one more worker.
-      if (sq.consumers.sleepers() > 0 && !sq.isEmpty()) sq.consumers.notify(1);
+      if (this.#s.workerPark.sleepers() > 0 && !sq.isEmpty()) this.#s.workerPark.wakeOne();
       const pending = this.#runEntry(idx);
       if (pending !== undefined) await pending;
+      if (extra) this.#idleSince = performance.now();
     }
   }
 
@@ -103,7 +159,7 @@ class Pump {
   }
 
   /** Spin if no other worker spins, else (or then) park. Returns an entry index or EMPTY. */
-  #waitForWork(): number {
+  #waitForWork(sliceMs: number): number {
     const s = this.#s;
     const sq = s.sq;
     const ctl = s.ctl;
@@ -113,9 +169,12 @@ class Pump {
     if (Atomics.compareExchange(sq.i32, RingField.C_SPINNERS, 0, 1) === 0) {
       // Recorded so that if this worker dies while spinning, the runtime gives the role back.
       Atomics.store(ctl, this.#slotBase + W.SPINNING, 1);
-      const found = spinUntil(() => !sq.isEmpty() || s.shutdownState() !== 0, this.#spinUs);
+      const found = spinUntil(this.#ready, this.#spinUs);
       Atomics.store(ctl, this.#slotBase + W.SPINNING, 0);
       Atomics.sub(sq.i32, RingField.C_SPINNERS, 1);
+      this.#spinUs = found
+        ? Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1)
+        : Math.max(Math.floor(this.#maxSpinUs / MIN_SPIN_SHARE), this.#spinUs >> 1);
       if (found) {
         const v = sq.tryPop();
         if (v !== EMPTY) {
@@ -124,13 +183,7 @@ class Pump {
         }
       }
     }
-    const key = sq.consumers.prepare();
-    if (!sq.isEmpty() || s.shutdownState() !== 0) {
-      sq.consumers.cancel();
-      return sq.tryPop();
-    }
-    ctl[this.#slotBase + W.PARKS]!++;
-    sq.consumers.waitSync(key, PARK_SLICE_MS);
+    if (s.workerPark.park(this.#slot, this.#ready, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
     return sq.tryPop();
   }
 
@@ -219,8 +272,13 @@ function injectFault(kind: number): void {
   for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
 }
 
-function claimSlot(s: SharedState): number {
-  for (let w = 0; w < s.maxWorkers; w++) {
+/**
+ * Claim a free worker slot: base workers from the bottom, spares from the top, so that extras sit
+ * above the base pool and the lowest-first wake-up (WaiterSet) leaves them idle first.
+ */
+function claimSlot(s: SharedState, spare: boolean): number {
+  for (let k = 0; k < s.maxWorkers; k++) {
+    const w = spare ? s.maxWorkers - 1 - k : k;
     const b = s.workerBase(w) + W.STATE;
     if (Atomics.compareExchange(s.ctl, b, WorkerState.FREE, WorkerState.RUNNING) === WorkerState.FREE) {
       return w;
@@ -231,38 +289,92 @@ function claimSlot(s: SharedState): number {
 
 function start(data: PumpData): void {
   const s = new SharedState(data.handles);
-  const slot = claimSlot(s);
-  if (slot < 0) throw new Error('syslet pump: no free worker slot (option workers exceeds the slots)');
+  const slot = claimSlot(s, data.role === 'spare');
+  if (slot < 0) throw new Error('syslet pump: no free worker slot (option maxWorkers exceeds the slots)');
   const base = s.workerBase(slot);
-  s.ctl[base + W.THREAD_ID] = threadId;
-  s.ctl[base + W.CURRENT] = -1;
-  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, base + W.MESSAGES);
+  const ctl = s.ctl;
+  ctl[base + W.THREAD_ID] = threadId;
+  ctl[base + W.CURRENT] = -1;
+  ctl[base + W.BLOCKED_SINCE] = 0;
+  ctl[base + W.OS_TID] = osThreadId();
+  Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
+  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(ctl, base + W.MESSAGES);
   const pump = new Pump(s, slot);
+  const goLive = (): void => {
+    Atomics.store(ctl, base + W.LIVE, 1);
+    Atomics.add(ctl, C.WORKERS_LIVE, 1);
+    Atomics.notify(ctl, C.WORKERS_LIVE);
+  };
+  const leaveLive = (): void => {
+    if (Atomics.exchange(ctl, base + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
+    Atomics.notify(ctl, C.WORKERS_LIVE);
+  };
+  /**
+   * A spare: wait in reserve until activated (true) or shut down (false). `counted`: the caller
+   * already counted it in C.POOL_RESERVE.
+   */
+  const reserve = async (counted: boolean): Promise<boolean> => {
+    Atomics.store(ctl, base + W.ROLE, WorkerRole.RESERVE);
+    // Counted after the role is set: the monitor activates only slots it finds in RESERVE.
+    if (!counted) Atomics.add(ctl, C.POOL_RESERVE, 1);
+    for (;;) {
+      const key = Atomics.load(ctl, base + W.PARK);
+      // Pairs with the monitor's compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
+      if (Atomics.load(ctl, base + W.ROLE) === WorkerRole.EXTRA) return true;
+      if (s.shutdownState() !== 0) return false;
+      if (Atomics.wait(ctl, base + W.PARK, key, PARK_SLICE_MS) === 'timed-out') {
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    }
+  };
+  const run = async (): Promise<void> => {
+    await Promise.all(WORKER_MODULES.map((m) => import(m)));
+    if (data.role === 'spare' && !(await reserve(false))) return;
+    for (;;) {
+      goLive();
+      if ((await pump.loop()) === LoopEnd.SHUTDOWN) return;
+      // An extra worker that stayed idle: it leaves the pool (see pool.ts).
+      leaveLive();
+      Atomics.add(ctl, C.S_POOL_RETIRED, 1);
+      // Something queued since it looked: wake a parked worker for it (else the monitor grows).
+      if (!s.sq.isEmpty()) s.workerPark.wakeOne();
+      // Back to reserve when there is no spare, else exit (the slot is free for the next one).
+      if (s.shutdownState() === 0 && Atomics.compareExchange(ctl, C.POOL_RESERVE, 0, 1) === 0) {
+        if (!(await reserve(true))) return;
+        continue;
+      }
+      Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
+      Atomics.store(ctl, base + W.STATE, WorkerState.FREE);
+      return;
+    }
+  };
   // Start after piscina finished loading this module (it awaits the import before reporting ready),
   // and after the modules of the other request kinds registered their handlers; only then does
   // the worker count as live (Runtime.ready() waits for that).
   setImmediate(() => {
-    Promise.all(WORKER_MODULES.map((m) => import(m)))
-      .then(() => {
-        Atomics.store(s.ctl, base + W.LIVE, 1);
-        Atomics.add(s.ctl, C.WORKERS_LIVE, 1);
-        Atomics.notify(s.ctl, C.WORKERS_LIVE);
-        return pump.loop();
-      })
-      .then(
-        () => {
-          Atomics.store(s.ctl, base + W.STATE, WorkerState.EXITED);
-          if (Atomics.exchange(s.ctl, base + W.LIVE, 0) === 1) Atomics.sub(s.ctl, C.WORKERS_LIVE, 1);
-          Atomics.notify(s.ctl, C.WORKERS_LIVE);
-        },
-        (err: unknown) => {
-          // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
-          setImmediate(() => {
-            throw err;
-          });
-        },
-      );
+    run().then(
+      () => {
+        if (Atomics.load(ctl, base + W.STATE) !== WorkerState.FREE) Atomics.store(ctl, base + W.STATE, WorkerState.EXITED);
+        leaveLive();
+      },
+      (err: unknown) => {
+        // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
+        setImmediate(() => {
+          throw err;
+        });
+      },
+    );
   });
+}
+
+/** This thread's kernel thread id, from /proc/thread-self (Linux); 0 where there is none. */
+function osThreadId(): number {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**

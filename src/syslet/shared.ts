@@ -13,8 +13,9 @@
  * This file and table.ts are all that the worker entry and the caller side share.
  */
 import { Arena } from '../ring/arena.js';
-import { CACHE_LINE_WORDS, WORD_BYTES, alignUp } from '../ring/layout.js';
-import { Ring } from '../ring/mpmc.js';
+import { CACHE_LINE_WORDS, WORD_BYTES, alignUp, sharedNow } from '../ring/layout.js';
+import { Ring, RingField } from '../ring/mpmc.js';
+import { WaiterSet } from '../ring/wait.js';
 import { HISTOGRAM_WORDS } from '../ring/stats.js';
 import { CompletionQueue, CqField } from '../completion/queue.js';
 import type { ExecViews } from './interp.js';
@@ -50,8 +51,21 @@ export const C = {
   /** Workers that died and were recovered; requests failed with -EOWNERDEAD because of it. */
   S_WORKER_DEATHS: 3 * CACHE_LINE_WORDS + 10,
   S_OWNER_DEAD: 3 * CACHE_LINE_WORDS + 11,
+  /** The runtime's epoch, in whole seconds of sharedNow(): ticks (SharedState.ticks) count from it. */
+  EPOCH_S: 3 * CACHE_LINE_WORDS + 12,
+  /** Milliseconds an extra worker stays idle before it retires (pool.ts). */
+  POOL_IDLE_MS: 3 * CACHE_LINE_WORDS + 13,
+  /** Spare workers parked in reserve, ready to be activated (pool.ts). */
+  POOL_RESERVE: 3 * CACHE_LINE_WORDS + 14,
+  /** Extra workers that retired (went back to reserve or exited). */
+  S_POOL_RETIRED: 3 * CACHE_LINE_WORDS + 15,
+  /**
+   * Parked workers, one bit per worker slot (MAX_WORKER_SLOTS / 32 words, two cache lines): the
+   * bitmap of the workers' WaiterSet (ring/wait.ts); each worker parks on its slot's W.PARK.
+   */
+  PARKED: 4 * CACHE_LINE_WORDS,
   /** Completion-queue blocks start here, CqField.WORDS each. */
-  CQ_BLOCKS: 4 * CACHE_LINE_WORDS,
+  CQ_BLOCKS: 6 * CACHE_LINE_WORDS,
 } as const;
 
 /** Worker slot words, relative to the slot's base. */
@@ -74,12 +88,37 @@ export const W = {
   SPINNING: 9,
   /** 1 once this worker counts in C.WORKERS_LIVE (its pump started). */
   LIVE: 10,
+  /** The word this worker parks on (its eventcount in the workers' WaiterSet). */
+  PARK: 11,
+  /**
+   * Busy since: the tick (SharedState.ticks) this worker entered a call that may block (a
+   * system-call atom, an intercepted call of a threadlet), 0 outside one. Pure JS never sets it,
+   * so CPU-bound work never looks blocked. Read by the pool monitor (pool.ts).
+   */
+  BLOCKED_SINCE: 12,
+  /** WorkerRole. */
+  ROLE: 13,
+  /** The worker's kernel thread id (Linux; 0 elsewhere): the pool reads its scheduler state. */
+  OS_TID: 14,
   WORDS: CACHE_LINE_WORDS,
 } as const;
 
 export const WorkerState = { FREE: 0, RUNNING: 1, EXITED: 2 } as const;
 
+/**
+ * What a worker is to the pool (pool.ts): one of the base pool (piscina's); a spare parked in
+ * reserve, not woken by submitters; an extra, activated from reserve because every other worker was
+ * blocked while work waited, which retires when idle.
+ */
+export const WorkerRole = { BASE: 0, RESERVE: 1, EXTRA: 2 } as const;
+
+/** Ticks per millisecond of SharedState.ticks(): an int32 of them wraps after 9 hours. */
+export const TICKS_PER_MS = 64;
+
 const CTL_MAGIC = 0x5359534c; // "SYSL"
+
+/** Most worker slots a runtime can have: one bit each in C.PARKED. */
+export const MAX_WORKER_SLOTS = 2 * CACHE_LINE_WORDS * 32;
 
 /** Histograms per worker slot: submit-to-start, start-to-complete. Per queue: complete-to-reap. */
 export const H_SUBMIT_TO_START = 0;
@@ -93,6 +132,8 @@ export interface SharedConfig {
   maxWorkers: number;
   arenaBytes: number;
   workerSpinUs: number;
+  /** Milliseconds an extra worker stays idle before it retires. */
+  extraIdleMs: number;
 }
 
 /** What crosses to another thread (structured-clone safe). */
@@ -140,13 +181,22 @@ export class SharedState implements ExecViews {
   /** Free ring: entry indices nobody uses. */
   readonly fq: Ring;
   readonly cqs: CompletionQueue[];
+  /**
+   * Where idle workers park: a WaiterSet over the worker slots, so a submitter wakes the
+   * lowest-numbered parked worker (its counters are the submission ring's consumer counters).
+   */
+  readonly workerPark: WaiterSet;
   readonly numCqs: number;
   readonly maxWorkers: number;
   readonly workersAt: number;
   readonly histAt: number;
+  readonly #epochMs: number;
 
   /** Lay out a new runtime's memory. */
   static create(cfg: SharedConfig): SharedState {
+    if (cfg.maxWorkers > MAX_WORKER_SLOTS) {
+      throw new RangeError(`syslet: ${cfg.maxWorkers} worker slots asked for, at most ${MAX_WORKER_SLOTS}`);
+    }
     const g = ctlGeometry(cfg.numCqs, cfg.maxWorkers);
     const ctlSab = new SharedArrayBuffer(g.bytes);
     const ctl = new Int32Array(ctlSab);
@@ -156,6 +206,8 @@ export class SharedState implements ExecViews {
     ctl[C.CQ_CAPACITY] = cfg.cqCapacity;
     ctl[C.MAX_WORKERS] = cfg.maxWorkers;
     ctl[C.WORKER_SPIN_US] = cfg.workerSpinUs;
+    ctl[C.EPOCH_S] = Math.floor(sharedNow() / 1000);
+    ctl[C.POOL_IDLE_MS] = cfg.extraIdleMs;
     for (let q = 0; q < cfg.numCqs; q++) {
       const b = C.CQ_BLOCKS + q * CqField.WORDS;
       ctl[b + CqField.OVF_HEAD] = -1;
@@ -198,6 +250,7 @@ export class SharedState implements ExecViews {
     this.maxWorkers = this.ctl[C.MAX_WORKERS]!;
     const g = ctlGeometry(this.numCqs, this.maxWorkers);
     this.workersAt = g.workersAt;
+    this.#epochMs = this.ctl[C.EPOCH_S]! * 1000;
     this.histAt = g.histAt;
     this.ctl64 = new Float64Array(h.ctl);
     this.layout = new TableLayout(tableCapacity, slotBytes);
@@ -209,6 +262,17 @@ export class SharedState implements ExecViews {
     const rg = ringsGeometry(tableCapacity, this.numCqs, this.ctl[C.CQ_CAPACITY]!);
     this.sq = new Ring(h.rings, rg.sq);
     this.fq = new Ring(h.rings, rg.fq);
+    this.workerPark = new WaiterSet({
+      words: this.ctl,
+      bitmap: C.PARKED,
+      waiters: this.maxWorkers,
+      first: g.workersAt + W.PARK,
+      stride: W.WORDS,
+      counts: this.sq.i32,
+      sleepers: RingField.C_SLEEPERS,
+      parks: RingField.S_CONSUMER_PARKS,
+      wakes: RingField.S_CONSUMER_WAKES,
+    });
     this.cqs = [];
     for (let q = 0; q < this.numCqs; q++) {
       const ring = new Ring(h.rings, rg.cq0 + q * rg.cqBytes);
@@ -258,6 +322,15 @@ export class SharedState implements ExecViews {
       const id = (Atomics.add(this.ctl, C.NEXT_ID, 1) + 1) >>> 0;
       if (id !== 0) return id;
     }
+  }
+
+  /**
+   * Now, in ticks (1/TICKS_PER_MS ms) since the runtime's epoch, as an int32 that is never 0 (0
+   * means "not blocked" in W.BLOCKED_SINCE). Compare two with `(a - b) | 0`: exact for spans under
+   * 9 hours, across the wrap too.
+   */
+  ticks(): number {
+    return ((sharedNow() - this.#epochMs) * TICKS_PER_MS) | 0 || 1;
   }
 
   shutdownState(): number {

@@ -11,8 +11,9 @@ import type { SharedState } from '../syslet/shared.js';
 import { E, F, RequestKind, STATUS_NAMES, Status } from '../syslet/table.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import type { ThreadletHandle } from './handle.js';
+import { closeFds } from './journal.js';
 import { TD, freeRecord, recordBytes, resultForThrow, writeRecord } from './protocol.js';
-import { unpack } from './pack.js';
+import { unpack, unpackedGraph } from './pack.js';
 import { fromWire, type ErrorClass } from './wire.js';
 
 const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, number>;
@@ -24,11 +25,19 @@ export class ThreadletCodec<R> implements RequestCodec {
   /** The serialized request; undefined for a threadlet that finished inline (an event only). */
   readonly #request: Uint8Array | undefined;
   readonly #classes: ReadonlyMap<string, ErrorClass> | undefined;
+  /** File descriptors the inline run left open (journal.ts, leftOpen): closed if no worker ever runs it. */
+  #leftOpen: readonly number[];
 
-  constructor(handle: ThreadletHandle<R>, request: Uint8Array | undefined, classes: ReadonlyMap<string, ErrorClass> | undefined) {
+  constructor(
+    handle: ThreadletHandle<R>,
+    request: Uint8Array | undefined,
+    classes: ReadonlyMap<string, ErrorClass> | undefined,
+    leftOpen: readonly number[] = [],
+  ) {
     this.#handle = handle;
     this.#request = request;
     this.#classes = classes;
+    this.#leftOpen = leftOpen;
   }
 
   encode(s: SharedState, idx: number): number {
@@ -46,6 +55,7 @@ export class ThreadletCodec<R> implements RequestCodec {
     }
     const rc = writeRecord(s, idx, 'req', this.#request);
     if (rc < 0) {
+      this.#closeLeftOpen();
       const a = s.arena.stats();
       h._reject(
         Object.assign(
@@ -88,12 +98,20 @@ export class ThreadletCodec<R> implements RequestCodec {
   }
 
   unstarted(c: Completion): void {
+    this.#closeLeftOpen();
     const h = this.#handle;
     if (c.status === 'cancelled') h._reject(new ThreadletCancelledError(h.threadlet, 'cancelled before it started'));
     else {
       const code = errnoName(c.result);
       h._reject(Object.assign(new ThreadletError(h.threadlet, `could not be started (${code ?? c.result})`), { code }));
     }
+  }
+
+  /** Once: a number closed twice could be somebody else's fd by then. */
+  #closeLeftOpen(): void {
+    const fds = this.#leftOpen;
+    this.#leftOpen = [];
+    closeFds(fds);
   }
 
   #settle(s: SharedState, idx: number, status: number, result: number): void {
@@ -114,7 +132,8 @@ export class ThreadletCodec<R> implements RequestCodec {
     }
     let v: unknown;
     try {
-      v = fromWire(unpack(bytes), this.#classes);
+      const w = unpack(bytes);
+      v = fromWire(w, this.#classes, unpackedGraph());
     } catch (e) {
       h._reject(new ThreadletError(name, 'its result could not be read back', { cause: e }));
       return;

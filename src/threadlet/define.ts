@@ -21,13 +21,14 @@ import { ThreadletCodec } from './codec.js';
 import { ThreadletError } from './errors.js';
 import { ThreadletHandle } from './handle.js';
 import { installInterception } from './intercept.js';
-import { MIGRATE, Recorder, Replayer, runUnder, settledOutcome, type JournalEntry, type Pending } from './journal.js';
+import { MIGRATE, Recorder, Replayer, closeLeftOpen, leftOpen, outcomeToWire, runUnder, settledOutcome, type JournalEntry, type Pending } from './journal.js';
 import { state } from './original.js';
 import { Predictor, type PredictorStats } from './predictor.js';
 import type { ThreadletRequest } from './protocol.js';
 import { register } from './registry.js';
+import { recordRegistrations, registeredLoaders } from './loaders.js';
 import { pack } from './pack.js';
-import { WireError, WireMode, toWire, type ErrorClass } from './wire.js';
+import { WireError, WireMode, fromWire, stableValue, toWire, wireShared, type ErrorClass } from './wire.js';
 
 /** Options of a threadlet, given to threadlet(). */
 export interface ThreadletOptions {
@@ -123,6 +124,8 @@ const callChannel = diagnostics_channel.channel('syslet:threadlet');
 // Intercept from the moment syslet is imported: code loaded after that sees the wrappers however
 // it holds the functions (see installInterception() for code loaded before).
 installInterception();
+// And record module.register() calls from now on, for the workers (loaders.ts).
+recordRegistrations();
 
 const DEFAULT_BUDGET_US = 50;
 const DEFAULT_LARGE_IO = 64 * 1024;
@@ -167,6 +170,29 @@ function checkCallOptions(name: string, o: ThreadletCallOptions | undefined): Ca
   const migrateAt = o.migrateAt === undefined ? 0 : checkNumber(`${where}.migrateAt`, o.migrateAt, 0, 2 ** 31 - 1);
   if (!Number.isInteger(migrateAt)) throw new TypeError(`${where}.migrateAt: expected an integer, got ${migrateAt}`);
   return { kq, udata: o.udata, signal, start, migrateAt };
+}
+
+/** The arguments as they cross to a worker: EXACT wire form, and whether it holds an object twice. */
+interface ArgsSnapshot {
+  a: unknown[];
+  graph: boolean;
+}
+
+/**
+ * The arguments as given, taken before anything runs: the worker gets these, not what the inline run
+ * made of them (it may push into an array, fill a buffer, change an option). Primitives are
+ * immutable and need no copy; anything else is copied into its wire form. A value that cannot
+ * travel fails the call here, before it runs, whichever way it would have gone: a WireError.
+ */
+function snapshotArgs(args: readonly unknown[]): ArgsSnapshot {
+  for (let i = 0; i < args.length; i++) {
+    const x = args[i];
+    if ((typeof x === 'object' && x !== null) || typeof x === 'function' || typeof x === 'symbol') {
+      const a = toWire(args, WireMode.EXACT, 'argument') as unknown[];
+      return { a, graph: wireShared() };
+    }
+  }
+  return { a: args as unknown[], graph: false };
 }
 
 function checkRuntime(name: string, rt: unknown): Runtime {
@@ -234,6 +260,13 @@ export class Threadlet<A extends unknown[], R> {
     const runtime = checkRuntime(this.name, rt);
     this.#calls++;
     const h = new ThreadletHandle<R>(this.name);
+    let snap: ArgsSnapshot;
+    try {
+      snap = snapshotArgs(args);
+    } catch (e) {
+      this.#fail(runtime, h, this.#unsendable(e), o);
+      return h;
+    }
     let start = o.start;
     if (o.signal?.aborted === true) start = 'worker'; // The runtime settles it, cancelled, at once.
     else if (start === 'auto') start = this.#predictor?.startOnWorker() === true ? 'worker' : 'inline';
@@ -242,7 +275,7 @@ export class Threadlet<A extends unknown[], R> {
     if (start === 'worker') {
       this.#worker++;
       h.placement = 'worker';
-      this.#toWorker(runtime, h, args, [], null, o);
+      this.#toWorker(runtime, h, snap, [], false, null, o);
       if (observed) this.#publish(runtime, h, t0, t0);
       return h;
     }
@@ -255,9 +288,16 @@ export class Threadlet<A extends unknown[], R> {
     if (pending === undefined) {
       this.#predictor?.record(performance.now() - rec.t0 > this.#budgetUs / 1000);
       this.#inline++;
-      const { threw, value } = settledOutcome(this.name, ran);
-      if (threw) h._reject(value);
-      else h._fulfil(value as R);
+      // What a worker would have handed back: the same value, or the same failure (journal.ts). Plain
+      // data is handed back as it is (a move would hand back an equal copy); the rest through the wire.
+      const out = settledOutcome(this.name, ran);
+      if (!out.threw && stableValue(out.value)) h._fulfil(out.value as R);
+      else {
+        const w = outcomeToWire(this.name, out);
+        const value = fromWire(w.wire, this.#classes, w.graph);
+        if (w.threw) h._reject(value);
+        else h._fulfil(value as R);
+      }
       this.#notify(runtime, h, o);
       if (observed) this.#publish(runtime, h, t0, t1);
       return h;
@@ -269,14 +309,21 @@ export class Threadlet<A extends unknown[], R> {
     h.migratedAt = pending.k;
     h.migrationReason = pending.reason;
     if (rec.unjournalable !== undefined) {
+      closeLeftOpen(rec.journal);
       const why = `cannot move to a worker at ${pending.k} (${pending.reason}): ${rec.unjournalable}`;
       this.#fail(runtime, h, new ThreadletError(this.name, why), o);
       if (observed) this.#publish(runtime, h, t0, t1);
       return h;
     }
-    this.#toWorker(runtime, h, args, rec.seal(), pending, o);
+    this.#toWorker(runtime, h, snap, rec.seal(), rec.graph, pending, o);
     if (observed) this.#publish(runtime, h, t0, t1);
     return h;
+  }
+
+  /** The error of a call whose arguments cannot travel (the message names where in them). */
+  #unsendable(e: unknown): ThreadletError {
+    const why = e instanceof WireError ? e.message : `its arguments cannot be sent to a worker: ${(e as Error)?.message ?? String(e)}`;
+    return new ThreadletError(this.name, why);
   }
 
   #publish(runtime: Runtime, h: ThreadletHandle<R>, start: number, end: number): void {
@@ -301,22 +348,34 @@ export class Threadlet<A extends unknown[], R> {
     return { calls: this.#calls, inline: this.#inline, migrated: this.#migrated, worker: this.#worker, ...p };
   }
 
-  #toWorker(rt: Runtime, h: ThreadletHandle<R>, args: A, journal: JournalEntry[], pending: Pending | null, o: CallPlan): void {
+  #toWorker(
+    rt: Runtime,
+    h: ThreadletHandle<R>,
+    args: ArgsSnapshot,
+    journal: JournalEntry[],
+    graph: boolean,
+    pending: Pending | null,
+    o: CallPlan,
+  ): void {
     let bytes: Uint8Array;
     try {
-      const a = toWire(args, WireMode.EXACT, 'argument') as unknown[];
-      const req: ThreadletRequest = { u: this.url, n: this.name, a, j: journal, p: pending };
+      const req: ThreadletRequest = { u: this.url, n: this.name, a: args.a, j: journal, p: pending, c: process.cwd() };
+      const loaders = registeredLoaders();
+      if (loaders !== undefined) req.l = loaders;
       // A copy of the packed record: the submission may wait for a slot, and pack() reuses its buffer.
-      bytes = Buffer.from(pack(req));
+      bytes = Buffer.from(pack(req, args.graph || graph));
     } catch (e) {
-      const why = e instanceof WireError ? e.message : `its arguments cannot be sent to a worker: ${(e as Error).message}`;
-      this.#fail(rt, h, new ThreadletError(this.name, why), o);
+      closeLeftOpen(journal);
+      this.#fail(rt, h, this.#unsendable(e), o);
       return;
     }
     try {
-      h.id = rt._submitRequest(new ThreadletCodec(h, bytes, this.#classes), { kq: o.kq, udata: o.udata, signal: o.signal }).id;
+      const codec = new ThreadletCodec(h, bytes, this.#classes, leftOpen(journal));
+      h.id = rt._submitRequest(codec, { kq: o.kq, udata: o.udata, signal: o.signal }).id;
     } catch (e) {
-      // The runtime refused it (closed). The inline part, if any, ran once and is not undone.
+      // The runtime refused it (closed). The inline part, if any, ran once and is not undone; what it
+      // left open is closed (no worker will take it over).
+      closeLeftOpen(journal);
       h._reject(e);
     }
   }

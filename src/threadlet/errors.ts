@@ -25,7 +25,7 @@ export class ThreadletDivergenceError extends ThreadletError {
   override name = 'ThreadletDivergenceError';
   /** 1-based index of the intercepted call that diverged (journal length + 1 when the re-run stopped short). */
   readonly call: number;
-  /** What the inline run journaled there ('fs.writeFileSync("/tmp/a", <Buffer 5 bytes>)'), or undefined. */
+  /** What the inline run journaled there ('fs.writeFileSync("/tmp/a", <Buffer 5 bytes: "hello">)'), or undefined. */
   readonly expected: string | undefined;
   /** What the re-run did instead, or undefined when it returned or threw. */
   readonly actual: string | undefined;

@@ -22,6 +22,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import zlib from 'node:zlib';
+import { installNativeInterception } from './native.js';
 import { ORIGINAL, bytesOf, original, state, type AnyFunction, type CallSpec, type OutputRange } from './original.js';
 
 // ---- sizes and estimates -----------------------------------------------------------------------
@@ -315,6 +316,7 @@ export function installInterception(): void {
   const native = (fs.realpathSync as unknown as { native?: unknown }).native;
   if (typeof native === 'function') patch(fs.realpathSync, 'native', { key: 'fs.realpathSync.native', blocks: NEVER });
   syncBuiltinESMExports();
+  installNativeInterception();
 }
 
 /** Whether this thread's builtins are intercepted. */

@@ -19,10 +19,12 @@
  */
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
-import { bytesOf, state } from './original.js';
+import { bytesOf, original, state } from './original.js';
 import { sharedNow } from '../ring/layout.js';
+import { likelyCause, type CallSeen } from './cause.js';
+import { isNativeCall } from './native.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
-import { WireMode, describeWire, fromWire, toWire, wireEqual, type ErrorClass } from './wire.js';
+import { WireError, WireMode, describeWire, fromWire, toWire, wireEqual, wireShared, type ErrorClass } from './wire.js';
 
 /** One journaled call, as it travels (v8-serializable). */
 export interface JournalEntry {
@@ -123,6 +125,34 @@ export function settledOutcome(name: string, r: Outcome): Outcome {
   return { threw: true, value: new ThreadletError(name, 'returned a promise: a threadlet is a synchronous function') };
 }
 
+/** An outcome in wire form: what crosses back to the caller, or is rebuilt there when it ran inline. */
+export interface WireOutcome {
+  threw: boolean;
+  /** The value or error, EXACT wire form. */
+  wire: unknown;
+  /** It holds an object more than once (pack's `graph`). */
+  graph: boolean;
+  /** The value could not travel: `wire` is the ThreadletError saying so. */
+  unsendable: boolean;
+}
+
+/**
+ * The wire form of a threadlet's outcome, the same on both sides: a run that finished inline hands
+ * back what a moved one would (a class instance as its own properties, cycles and shared references
+ * kept, errors rebuilt by class name), and a value that cannot cross fails the same way wherever it
+ * ran (a ThreadletError naming where in the value it is).
+ */
+export function outcomeToWire(name: string, o: Outcome): WireOutcome {
+  try {
+    const wire = toWire(o.value, WireMode.EXACT, o.threw ? 'what it threw' : 'its result');
+    return { threw: o.threw, wire, graph: wireShared(), unsendable: false };
+  } catch (e) {
+    const why = e instanceof WireError ? e.message : `reading it failed: ${String((e as Error)?.message ?? e)}`;
+    const err = new ThreadletError(name, `${o.threw ? 'threw' : 'returned'} a value that cannot be sent back: ${why}`);
+    return { threw: true, wire: toWire(err, WireMode.EXACT), graph: false, unsendable: true };
+  }
+}
+
 // ---- recording ---------------------------------------------------------------------------------
 
 export interface RecorderOptions {
@@ -139,6 +169,8 @@ export class Recorder implements InterceptContext {
   pending: Pending | undefined;
   /** A journaled result could not be snapshotted: the run cannot move after it. */
   unjournalable: string | undefined;
+  /** A journaled result holds an object more than once (the request must keep it: pack's `graph`). */
+  graph = false;
   /** performance.now() at the start. */
   readonly t0: number;
   readonly #budgetMs: number;
@@ -191,6 +223,7 @@ export class Recorder implements InterceptContext {
     let w: unknown;
     try {
       w = toWire(r, WireMode.EXACT, `the ${t === 1 ? 'error' : 'result'} of ${spec.key}`);
+      if (wireShared()) this.graph = true;
     } catch (e) {
       this.unjournalable ??= (e as Error).message;
       w = undefined;
@@ -209,15 +242,73 @@ export class Recorder implements InterceptContext {
   }
 }
 
+// ---- what the inline run left open ------------------------------------------------------------
+
+/**
+ * File descriptors the inline run opened (journaled `fs.openSync`) and did not close (no journaled
+ * `fs.closeSync` of them). They belong to the run: the re-run on the worker is handed them by the
+ * journal and goes on with them. When no re-run takes them over (it diverged, was cancelled, could
+ * not start, or the call failed before it moved), nobody else ever will: closeLeftOpen() closes them.
+ */
+export function leftOpen(journal: readonly JournalEntry[]): number[] {
+  let open: number[] | undefined;
+  for (const e of journal) {
+    if (e.t !== 0) continue;
+    if (e.k === 'fs.openSync' && typeof e.r === 'number') (open ??= []).push(e.r);
+    else if (e.k === 'fs.closeSync' && open !== undefined) {
+      const i = open.indexOf(e.a[0] as number);
+      if (i >= 0) open.splice(i, 1);
+    }
+  }
+  return open ?? [];
+}
+
+/** Close what leftOpen() names (errors ignored: the fd may be bad already). */
+export function closeFds(fds: readonly number[]): void {
+  const close = original(fs.closeSync);
+  for (const fd of fds) {
+    try {
+      close(fd);
+    } catch {
+      // EBADF: closed already.
+    }
+  }
+}
+
+export function closeLeftOpen(journal: readonly JournalEntry[]): void {
+  closeFds(leftOpen(journal));
+}
+
 // ---- replaying ---------------------------------------------------------------------------------
+
+/**
+ * Calls that only read (no effect on files, descriptors or positions): the replay tolerates one
+ * the inline run made and the re-run does not, or the other way round (see Replayer.#find).
+ */
+const PURE_READS = new Set([
+  'fs.existsSync', 'fs.statSync', 'fs.lstatSync', 'fs.accessSync', 'fs.realpathSync', 'fs.realpathSync.native',
+  'fs.readdirSync', 'fs.readlinkSync', 'fs.readFileSync', 'fs.statfsSync',
+]);
+
+/** `a`: COMPARE-form arguments. A readFileSync of a descriptor moves its position: not pure. */
+function pureRead(key: string, a: readonly unknown[]): boolean {
+  return PURE_READS.has(key) && (key !== 'fs.readFileSync' || typeof a[0] !== 'number');
+}
 
 export interface ReplayOptions {
   threadlet: string;
   journal: JournalEntry[];
   pending: Pending | undefined;
   classes: ReadonlyMap<string, ErrorClass> | undefined;
+  /** The journal may hold an object twice (fromWire's `graph`). */
+  graph: boolean;
   /** Returns an error when the request was cancelled (checked at every intercepted call). */
   cancelled: () => Error | undefined;
+  /**
+   * Brackets each call run for real (on a worker: marks the worker blocked for the pool). enter()
+   * gets the call's key (`fs.readFileSync`, `zlib.gzipSync`, ...).
+   */
+  blocking?: { enter(key: string): void; leave(): void };
 }
 
 export class Replayer implements InterceptContext {
@@ -231,6 +322,16 @@ export class Replayer implements InterceptContext {
   replayedAt = 0;
   readonly #o: ReplayOptions;
   #pendingSeen: boolean;
+  /** Where the journal's last reads were skipped from (-1: none): a divergence after them is reported there. */
+  #skippedFrom = -1;
+
+  /**
+   * The re-run got past the journal to where the inline run stopped: from there it owns what the
+   * inline run opened (closeLeftOpen() is then not for it to call).
+   */
+  get tookOver(): boolean {
+    return this.#pendingSeen && this.pos >= this.#o.journal.length;
+  }
 
   constructor(o: ReplayOptions) {
     this.#o = o;
@@ -243,16 +344,23 @@ export class Replayer implements InterceptContext {
     const j = o.journal;
     if (this.pos < j.length) {
       const args = slice(argv);
-      const rec = j[this.pos]!;
       const a = argsWire(spec, args);
-      if (rec.k !== spec.key || !wireEqual(rec.a, a)) {
-        throw this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), describeCall(spec.key, a));
+      const k = this.#find(spec.key, a);
+      if (k >= 0) {
+        const rec = j[k]!;
+        this.pos = k + 1;
+        if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
+        if (rec.t === 1) throw fromWire(rec.r, o.classes, o.graph);
+        const arg = spec.returnsArg;
+        return arg === undefined ? fromWire(rec.r, o.classes, o.graph) : args[arg];
       }
-      this.pos++;
-      if (rec.o !== undefined) for (const out of rec.o) writeOutput(args, out);
-      if (rec.t === 1) throw fromWire(rec.r, o.classes);
-      const arg = spec.returnsArg;
-      return arg === undefined ? fromWire(rec.r, o.classes) : args[arg];
+      // A read the inline run did not make (a cache that is warm on the calling thread and cold
+      // here: a lazy require, a library looking for its binary): it has no effect, so it runs.
+      if (pureRead(spec.key, a)) return this.#extraRead(orig, self, argv);
+      if (!this.#onlyReadsFrom(this.pos)) throw this.#diverge(this.pos + 1, j[this.pos]!, undefined, { k: spec.key, a });
+      // The inline run's remaining reads are not needed here: on to where it stopped.
+      this.#skippedFrom = this.pos;
+      this.pos = j.length;
     }
     const cancel = o.cancelled();
     if (cancel !== undefined) throw (this.poison = cancel);
@@ -260,12 +368,46 @@ export class Replayer implements InterceptContext {
       const p = o.pending!;
       if (p.k !== spec.key) {
         const a = argsWire(spec, slice(argv));
-        const expected = `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`;
-        throw this.#diverge(j.length + 1, expected, describeCall(spec.key, a));
+        if (pureRead(spec.key, a) || isNativeCall(spec)) return this.#extraRead(orig, self, argv);
+        const skipped = this.#skippedFrom;
+        if (skipped >= 0) throw this.#diverge(skipped + 1, j[skipped]!, undefined, { k: spec.key, a });
+        throw this.#diverge(j.length + 1, p, p.reason, { k: spec.key, a });
       }
       this.#pendingSeen = true;
       this.replayedAt = sharedNow();
     }
+    this.real++;
+    const b = o.blocking;
+    if (b === undefined) return callOriginal(this, orig, self, argv);
+    b.enter(spec.key);
+    try {
+      return callOriginal(this, orig, self, argv);
+    } finally {
+      b.leave();
+    }
+  }
+
+  /**
+   * The journal entry from `pos` on that answers this call: the next one, or one after reads only
+   * (reads the inline run made that the re-run does not: a cache cold there and warm here). -1: none.
+   */
+  #find(key: string, a: unknown[]): number {
+    const j = this.#o.journal;
+    for (let k = this.pos; k < j.length; k++) {
+      const rec = j[k]!;
+      if (rec.k === key && wireEqual(rec.a, a)) return k;
+      if (!pureRead(rec.k, rec.a)) return -1;
+    }
+    return -1;
+  }
+
+  #onlyReadsFrom(k: number): boolean {
+    const j = this.#o.journal;
+    for (; k < j.length; k++) if (!pureRead(j[k]!.k, j[k]!.a)) return false;
+    return true;
+  }
+
+  #extraRead(orig: AnyFunction, self: unknown, argv: IArguments): unknown {
     this.real++;
     return callOriginal(this, orig, self, argv);
   }
@@ -274,22 +416,24 @@ export class Replayer implements InterceptContext {
   finish(): Error | undefined {
     if (this.poison !== undefined) return this.poison;
     const j = this.#o.journal;
-    if (this.pos < j.length) {
-      const rec = j[this.pos]!;
-      return this.#diverge(this.pos + 1, describeCall(rec.k, rec.a), undefined);
-    }
+    if (this.pos < j.length) return this.#diverge(this.pos + 1, j[this.pos]!, undefined, undefined);
     if (!this.#pendingSeen) {
       const p = this.#o.pending!;
-      return this.#diverge(j.length + 1, `${describeCall(p.k, p.a)} (where it moved to a worker: ${p.reason})`, undefined);
+      return this.#diverge(j.length + 1, p, p.reason, undefined);
     }
     return undefined;
   }
 
-  #diverge(call: number, expected: string, actual: string | undefined): Error {
-    const hint =
-      'was a call on the calling thread made through a function captured before syslet installed its' +
-      ' interception? (preload --import syslet/register)';
-    return (this.poison = new ThreadletDivergenceError(this.#o.threadlet, call, expected, actual, hint));
+  /**
+   * The divergence at intercepted call `call`: the inline run made `expected` there (the call it
+   * moved at, when `movedBecause` says why), the re-run made `actual` (undefined: none).
+   */
+  #diverge(call: number, expected: CallSeen, movedBecause: string | undefined, actual: CallSeen | undefined): Error {
+    let made = describeCall(expected.k, expected.a);
+    if (movedBecause !== undefined) made += ` (where it moved to a worker: ${movedBecause})`;
+    const did = actual === undefined ? undefined : describeCall(actual.k, actual.a);
+    const hint = likelyCause(expected, actual);
+    return (this.poison = new ThreadletDivergenceError(this.#o.threadlet, call, made, did, hint));
   }
 }
 

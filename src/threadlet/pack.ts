@@ -192,13 +192,16 @@ function put(v: unknown): void {
 
 /**
  * The record for wire value `v`. Returns a view of this thread's scratch buffer, valid until the
- * next pack(): copy it out at once. Throws what v8.serialize throws for values it refuses.
+ * next pack(): copy it out at once. Throws what v8.serialize throws for values it refuses. `graph`:
+ * `v` holds an object more than once (a cycle, a shared reference; wireShared()), which only
+ * v8.serialize keeps (this encoder would copy it, or recurse without end).
  */
-export function pack(v: unknown): Uint8Array {
+export function pack(v: unknown, graph = false): Uint8Array {
   at = 0;
   reserve(1);
   scratch[at++] = FORMAT_PACK;
   try {
+    if (graph) throw FALLBACK;
     put(v);
   } catch (e) {
     if (e !== FALLBACK) throw e;
@@ -295,10 +298,21 @@ function get(): unknown {
   }
 }
 
+let lastV8 = false;
+
+/**
+ * Whether the last unpack() read a v8.serialize record: only those can hold an object twice (a
+ * cycle, a shared reference), so fromWire() tracks what it builds for them only (its `graph`).
+ */
+export function unpackedGraph(): boolean {
+  return lastV8;
+}
+
 /** The wire value in a record (which may live in shared memory: nothing returned aliases it). */
 export function unpack(bytes: Uint8Array): unknown {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b[0] === FORMAT_V8) return v8.deserialize(Buffer.from(b.subarray(1)));
+  lastV8 = b[0] === FORMAT_V8;
+  if (lastV8) return v8.deserialize(Buffer.from(b.subarray(1)));
   if (b[0] !== FORMAT_PACK) throw new RangeError(`threadlet record: unknown format ${String(b[0])}`);
   src = b;
   pos = 1;

@@ -16,6 +16,7 @@
 import { errno } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
 import type { JournalEntry, Pending } from './journal.js';
+import type { LoaderEntry } from './loaders.js';
 
 export const TD = { REQ_AT: 0, REQ_LEN: 1, RES_AT: 2, RES_LEN: 3 } as const;
 export const TD_HEADER_BYTES = 16;
@@ -32,6 +33,12 @@ export interface ThreadletRequest {
   j: JournalEntry[];
   /** Where the inline run stopped, or null. */
   p: Pending | null;
+  /** process.cwd() of the caller at the call (what process.cwd() returns during the run). */
+  c: string;
+  /** module.register() calls on the caller since syslet was imported (loaders.ts), when there are any. */
+  l?: LoaderEntry[];
+  /** Set by the worker, not sent: the record came through v8.serialize (it may hold shared objects). */
+  g?: boolean;
 }
 
 /** F.RESULT of a threadlet that threw something other than an error with a Linux errno `code`. */

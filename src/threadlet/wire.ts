@@ -17,6 +17,7 @@
  * output buffers become descriptions, buffers are copied (the caller may reuse them).
  */
 import fs from 'node:fs';
+import { inspect } from 'node:util';
 import { original } from './original.js';
 
 export const TAG = '__syslet$';
@@ -36,6 +37,8 @@ const WireKind = {
   FUNCTION: 'fn',
   /** COMPARE mode only: a view of a SharedArrayBuffer, or an output buffer: its type and length. */
   OPAQUE: 'opaque',
+  /** COMPARE mode only: an object met before in the same value (a cycle, a shared reference): its visit number. */
+  REF: 'ref',
 } as const;
 
 export const WireMode = { EXACT: 0, COMPARE: 1 } as const;
@@ -50,7 +53,73 @@ export class WireError extends TypeError {
 
 type Tagged = { [TAG]: string; v?: unknown; [k: string]: unknown };
 
-const MAX_DEPTH = 64;
+/**
+ * Nesting deeper than this fails (a WireError) rather than overflowing the stack. Cycles and shared
+ * references do not nest: they are kept as structured clone keeps them (see toWire).
+ */
+const MAX_DEPTH = 1000;
+
+/**
+ * Objects met so far in the value toWire is walking, each with its wire form (EXACT) or its visit
+ * number (COMPARE): a second meeting returns the same wire object, so v8.serialize keeps the cycle or
+ * the shared reference. A short list scanned in order while small (most values hold a few objects:
+ * cheaper than a Map), a Map past SMALL.
+ */
+class Visited {
+  static readonly SMALL = 16;
+  /** The first `n` entries are in use (reused arrays: truncating them costs more than the walk). */
+  readonly objs: (object | undefined)[] = [];
+  readonly outs: unknown[] = [];
+  n = 0;
+  map: Map<object, unknown> | undefined;
+
+  get(v: object): unknown {
+    if (this.map !== undefined) return this.map.get(v);
+    const objs = this.objs;
+    for (let i = 0; i < this.n; i++) if (objs[i] === v) return this.outs[i];
+    return undefined;
+  }
+
+  set(v: object, out: unknown): void {
+    if (this.map !== undefined) {
+      this.map.set(v, out);
+      return;
+    }
+    const i = this.n++;
+    this.objs[i] = v;
+    this.outs[i] = out;
+    if (this.n > Visited.SMALL) {
+      this.map = new Map();
+      for (let k = 0; k < this.n; k++) this.map.set(this.objs[k]!, this.outs[k]);
+    }
+  }
+
+  get size(): number {
+    return this.map?.size ?? this.n;
+  }
+
+  /** Forget everything (and hold on to nothing the caller gave). */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) {
+      this.objs[i] = undefined;
+      this.outs[i] = undefined;
+    }
+    this.n = 0;
+    this.map = undefined;
+  }
+}
+
+/** This thread's visited set, reused by each toWire (one of its own for a toWire a getter starts inside another). */
+let visited = new Visited();
+let walking = false;
+/** Whether the last toWire met an object twice (its wire form is then a graph, not a tree). */
+let sharedSeen = false;
+
+/** Remember `v`'s wire form before walking into it (a cycle back to `v` then finds it). */
+function remember<T>(v: object, out: T): T {
+  visited.set(v, out);
+  return out;
+}
 
 // Prototypes of fs classes that are not exported: taken from one instance, when first needed.
 let bigIntStatsProto: object | undefined;
@@ -90,19 +159,35 @@ function located<T>(key: string, f: () => T): T {
   }
 }
 
-function ownProps(v: object, mode: WireMode, depth: number, skip?: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function ownProps(v: object, mode: WireMode, depth: number, out: Record<string, unknown> = {}): Record<string, unknown> {
   const keys = Object.keys(v);
   let k = '';
   try {
     for (let i = 0; i < keys.length; i++) {
       k = keys[i]!;
-      if (skip !== undefined && skip.has(k)) continue;
       out[k] = toWireAt((v as Record<string, unknown>)[k], mode, depth + 1);
     }
   } catch (e) {
     if (e instanceof WireError) e.path.unshift(`.${k}`);
     throw e;
+  }
+  return out;
+}
+
+/**
+ * An error's own properties that can travel: one that cannot (a function, a symbol, a socket
+ * holding one) is left out, as structured clone leaves out all of them, so that the error itself
+ * (class, message, code, errno, path) still arrives, wherever it was thrown.
+ */
+function errorProps(e: object, mode: WireMode, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(e)) {
+    if (ERROR_OWN.has(k)) continue;
+    try {
+      out[k] = toWireAt((e as Record<string, unknown>)[k], mode, depth + 1);
+    } catch (x) {
+      if (!(x instanceof WireError)) throw x;
+    }
   }
   return out;
 }
@@ -130,16 +215,23 @@ function builtinBase(e: object): string {
 }
 
 function errorToWire(e: Error, mode: WireMode, depth: number): Tagged {
-  const out: Tagged = {
+  const out: Tagged = keep(e, {
     [TAG]: WireKind.ERROR,
     ctor: (e as { constructor?: { name?: string } }).constructor?.name ?? 'Error',
     base: builtinBase(e),
     name: String(e.name),
     message: String(e.message),
     stack: typeof e.stack === 'string' ? e.stack : undefined,
-    props: ownProps(e, mode, depth, ERROR_OWN),
-  };
-  if ('cause' in e) out.cause = located('.cause', () => toWireAt(e.cause, mode, depth + 1));
+    props: undefined,
+  }, mode);
+  out.props = errorProps(e, mode, depth);
+  if ('cause' in e) {
+    try {
+      out.cause = toWireAt(e.cause, mode, depth + 1);
+    } catch (x) {
+      if (!(x instanceof WireError)) throw x; // A cause that cannot travel is left out, as a property is.
+    }
+  }
   if (e instanceof AggregateError) out.errors = located('.errors', () => toWireAt(e.errors, mode, depth + 1));
   return out;
 }
@@ -166,14 +258,79 @@ function direntType(d: object): unknown {
   return direntTypeKey === undefined ? 0 : (d as Record<symbol, unknown>)[direntTypeKey];
 }
 
-/** Turn `v` into its wire form (see the file header). Throws a WireError in EXACT mode. */
+/**
+ * Turn `v` into its wire form (see the file header). Throws a WireError in EXACT mode. Cycles and
+ * shared references are kept: the wire form then shares the same objects (see wireShared()).
+ */
 export function toWire(v: unknown, mode: WireMode, at = 'value'): unknown {
+  if (typeof v !== 'object' || v === null) {
+    sharedSeen = false;
+    return toWireAt(v, mode, 0);
+  }
+  // Re-entered (a getter in the value made a journaled call): a visited set of its own.
+  const outer = walking ? visited : undefined;
+  const outerShared = sharedSeen;
+  if (outer !== undefined) visited = new Visited();
+  walking = true;
+  sharedSeen = false;
   try {
     return toWireAt(v, mode, 0);
   } catch (e) {
     if (e instanceof WireError) e.message = `${at}${e.path.join('')} ${e.message}`;
     throw e;
+  } finally {
+    visited.clear();
+    if (outer === undefined) walking = false;
+    else {
+      visited = outer;
+      sharedSeen = outerShared;
+    }
   }
+}
+
+/** Values stableValue() looks at before it gives up (a large value goes through the wire). */
+const STABLE_BUDGET = 256;
+let stableLeft = 0;
+
+/**
+ * Whether `v` comes back from the wire (toWire, then fromWire) as the same kind of value, equal:
+ * primitives, and plain objects, arrays, Buffers and Uint8Arrays (not over a SharedArrayBuffer) and
+ * Dates made of those. Then a run that finished inline may hand back `v` itself, as a direct call
+ * does, where a moved one hands back an equal copy. Anything else (a class instance, an error, a Map,
+ * a function, a value the walk does not finish within STABLE_BUDGET values or 32 levels: a cycle, a
+ * large graph) is not: it goes through the wire, which makes it what a move would.
+ */
+export function stableValue(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return typeof v !== 'function' && typeof v !== 'symbol';
+  stableLeft = STABLE_BUDGET;
+  return stableAt(v, 0);
+}
+
+function stableAt(v: unknown, depth: number): boolean {
+  if (typeof v !== 'object' || v === null) return typeof v !== 'function' && typeof v !== 'symbol';
+  if (--stableLeft < 0 || depth > 32) return false;
+  const proto = Object.getPrototypeOf(v) as object | null;
+  if (proto === Object.prototype) {
+    if (Object.hasOwn(v, TAG)) return false;
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length; i++) if (!stableAt((v as Record<string, unknown>)[keys[i]!], depth + 1)) return false;
+    return true;
+  }
+  if (proto === Array.prototype) {
+    const a = v as unknown[];
+    for (let i = 0; i < a.length; i++) if (!stableAt(a[i], depth + 1)) return false;
+    return true;
+  }
+  if (proto === Buffer.prototype || proto === Uint8Array.prototype) return !((v as Uint8Array).buffer instanceof SharedArrayBuffer);
+  return proto === Date.prototype;
+}
+
+/**
+ * Whether the value the last toWire() walked met an object twice (a cycle or a shared reference):
+ * its wire form is a graph, which only v8.serialize carries (pack's `graph` argument).
+ */
+export function wireShared(): boolean {
+  return sharedSeen;
 }
 
 function toWireAt(v: unknown, mode: WireMode, depth: number): unknown {
@@ -188,14 +345,27 @@ function toWireAt(v: unknown, mode: WireMode, depth: number): unknown {
     }
     return v;
   }
-  if (depth > MAX_DEPTH) throw new WireError(`is nested more than ${MAX_DEPTH} levels deep (a cycle?)`);
-  const proto = Object.getPrototypeOf(v) as object | null;
-  if (proto === Object.prototype || proto === null) {
-    const out = ownProps(v, mode, depth);
-    return Object.hasOwn(v, TAG) ? { [TAG]: WireKind.ESCAPED, v: out } : out;
+  const met = visited.get(v);
+  if (met !== undefined) {
+    sharedSeen = true;
+    return mode === WireMode.COMPARE ? { [TAG]: WireKind.REF, v: met } : met;
   }
+  if (depth > MAX_DEPTH) throw new WireError(`is nested more than ${MAX_DEPTH} levels deep`);
+  // COMPARE: the visit number stands for the object (equal on both runs when the shapes are equal).
+  if (mode === WireMode.COMPARE) remember(v, visited.size);
+  return objectToWire(v, mode, depth);
+}
+
+/** Remember `out` as `v`'s wire form before walking into `v` (EXACT; COMPARE remembered its number). */
+function keep<T>(v: object, out: T, mode: WireMode): T {
+  return mode === WireMode.EXACT ? remember(v, out) : out;
+}
+
+function objectToWire(v: object, mode: WireMode, depth: number): unknown {
+  const proto = Object.getPrototypeOf(v) as object | null;
+  if (proto === Object.prototype || proto === null) return plainToWire(v, mode, depth);
   if (Array.isArray(v)) {
-    const out = new Array<unknown>(v.length);
+    const out = keep(v, new Array<unknown>(v.length), mode);
     let i = 0;
     try {
       for (; i < v.length; i++) out[i] = toWireAt(v[i], mode, depth + 1);
@@ -212,60 +382,112 @@ function toWireAt(v: unknown, mode: WireMode, depth: number): unknown {
     }
     // A copy: the caller may reuse or change the buffer after the call (and v8.serialize of a view
     // would otherwise carry its whole underlying ArrayBuffer).
-    if (Buffer.isBuffer(v)) return Buffer.from(v);
-    if (v instanceof DataView) return new DataView(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
-    return (v as unknown as { slice(): unknown }).slice();
+    if (Buffer.isBuffer(v)) return keep(v, Buffer.from(v), mode);
+    if (v instanceof DataView) return keep(v, new DataView(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)), mode);
+    return keep(v, (v as unknown as { slice(): unknown }).slice(), mode);
   }
-  if (v instanceof fs.Stats) return statsToWire(v, WireKind.STATS, STATS_FIELDS);
+  if (v instanceof fs.Stats) return keep(v, statsToWire(v, WireKind.STATS, STATS_FIELDS), mode);
   if (v instanceof fs.Dirent) {
-    const rest = ownProps(v, mode, depth);
-    return { [TAG]: WireKind.DIRENT, v: rest, type: direntType(v) };
+    const out: Tagged = keep(v, { [TAG]: WireKind.DIRENT, v: undefined, type: direntType(v) }, mode);
+    out.v = ownProps(v, mode, depth);
+    return out;
   }
   if (v instanceof Error) return errorToWire(v, mode, depth);
-  if (v instanceof Date || v instanceof RegExp) return v;
-  if (v instanceof ArrayBuffer) return v.slice(0);
+  // Copies, as structured clone makes them: the caller must not share the threadlet's own object.
+  if (v instanceof Date) return keep(v, mode === WireMode.EXACT ? new Date(v.getTime()) : v, mode);
+  if (v instanceof RegExp) return keep(v, mode === WireMode.EXACT ? new RegExp(v.source, v.flags) : v, mode);
+  if (v instanceof ArrayBuffer) return keep(v, v.slice(0), mode);
   if (v instanceof SharedArrayBuffer) {
     if (mode === WireMode.COMPARE) return { [TAG]: WireKind.OPAQUE, v: `SharedArrayBuffer(${v.byteLength})` };
     throw new WireError('is a SharedArrayBuffer: it cannot be copied to another thread');
   }
   if (v instanceof Map) {
     const out: unknown[] = [];
+    const rec = keep(v, { [TAG]: WireKind.MAP, v: out }, mode);
     let i = 0;
     for (const [k, x] of v) {
       out.push(located(`.key(${i})`, () => toWireAt(k, mode, depth + 1)), located(`.get(${i})`, () => toWireAt(x, mode, depth + 1)));
       i++;
     }
-    return { [TAG]: WireKind.MAP, v: out };
+    return rec;
   }
   if (v instanceof Set) {
     const out: unknown[] = [];
+    const rec = keep(v, { [TAG]: WireKind.SET, v: out }, mode);
     let i = 0;
     for (const x of v) out.push(located(`.item(${i++})`, () => toWireAt(x, mode, depth + 1)));
-    return { [TAG]: WireKind.SET, v: out };
+    return rec;
   }
-  if (v instanceof URL) return { [TAG]: WireKind.URL, v: v.href };
-  if (isBigIntStats(v)) return statsToWire(v, WireKind.BIGINT_STATS, BIGINT_STATS_FIELDS);
-  if (isStatFs(v)) return { [TAG]: WireKind.STATFS, v: ownProps(v, mode, depth) };
-  if (v instanceof Boolean || v instanceof Number || v instanceof String) return v;
+  if (v instanceof URL) return keep(v, { [TAG]: WireKind.URL, v: v.href }, mode);
+  if (isBigIntStats(v)) return keep(v, statsToWire(v, WireKind.BIGINT_STATS, BIGINT_STATS_FIELDS), mode);
+  if (isStatFs(v)) {
+    const out: Tagged = keep(v, { [TAG]: WireKind.STATFS, v: undefined }, mode);
+    out.v = ownProps(v, mode, depth);
+    return out;
+  }
+  if (v instanceof Boolean || v instanceof Number || v instanceof String) return keep(v, v, mode);
   // Any other class instance: its own enumerable properties, as structured clone does.
-  const out = ownProps(v, mode, depth);
-  return Object.hasOwn(v, TAG) ? { [TAG]: WireKind.ESCAPED, v: out } : out;
+  return plainToWire(v, mode, depth);
 }
 
-/** A compact description of a wire value, for messages ("fs.writeFileSync('/tmp/a', <Buffer 5 bytes>)"). */
+/** A plain object (or a class instance, as structured clone sees it): its own enumerable properties. */
+function plainToWire(v: object, mode: WireMode, depth: number): unknown {
+  const out: Record<string, unknown> = {};
+  if (!Object.hasOwn(v, TAG)) return ownProps(v, mode, depth, keep(v, out, mode));
+  const rec = keep(v, { [TAG]: WireKind.ESCAPED, v: out }, mode);
+  ownProps(v, mode, depth, out);
+  return rec;
+}
+
+/** The first bytes, so that two buffers that differ read differently: text when it is printable, else hex. */
+function bytesPreview(b: Buffer): string {
+  if (b.length === 0) return '';
+  const head = b.subarray(0, 24);
+  const more = b.length > head.length ? '…' : '';
+  const text = head.toString('latin1');
+  return /^[\x20-\x7e\t\n\r]*$/.test(text) ? `: ${JSON.stringify(text)}${more}` : `: ${head.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${more}`;
+}
+
+/**
+ * A compact, faithful description of a wire value (COMPARE or EXACT form), for messages:
+ * `fs.utimesSync("/tmp/a", 2026-11-30T10:53:34.120Z, <Buffer 5 bytes: "hello">)`. Dates, RegExps, numbers
+ * and boxed values print as util.inspect prints them; records print as what they stand for.
+ */
 export function describeWire(v: unknown, depth = 0): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
   if (typeof v === 'bigint') return `${v}n`;
-  if (typeof v !== 'object' || v === null) return String(v);
-  if (ArrayBuffer.isView(v)) return `<${Buffer.isBuffer(v) ? 'Buffer' : v.constructor.name} ${v.byteLength} bytes>`;
-  if (v instanceof ArrayBuffer) return `<ArrayBuffer ${v.byteLength} bytes>`;
+  if (typeof v !== 'object' || v === null) return Object.is(v, -0) ? '-0' : String(v);
+  if (ArrayBuffer.isView(v)) {
+    return `<${Buffer.isBuffer(v) ? 'Buffer' : v.constructor.name} ${v.byteLength} bytes${bytesPreview(Buffer.from(v.buffer, v.byteOffset, v.byteLength))}>`;
+  }
+  if (v instanceof ArrayBuffer) return `<ArrayBuffer ${v.byteLength} bytes${bytesPreview(Buffer.from(v))}>`;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
+  const proto = Object.getPrototypeOf(v) as object | null;
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return inspect(v, { depth: 1, breakLength: Infinity });
   if (depth > 2) return '…';
   if (Array.isArray(v)) return `[${v.map((x) => describeWire(x, depth + 1)).join(', ')}]`;
-  const t = (v as Tagged)[TAG];
-  if (t === WireKind.FUNCTION) return `<function ${String((v as Tagged).v) || 'anonymous'}>`;
-  if (t === WireKind.OPAQUE) return `<${String((v as Tagged).v)}>`;
-  if (t === WireKind.URL) return `URL(${String((v as Tagged).v)})`;
-  if (t !== undefined) return `<${t}>`;
+  const w = v as Tagged;
+  switch (w[TAG]) {
+    case undefined:
+      break;
+    case WireKind.FUNCTION:
+      return `<function ${String(w.v) || 'anonymous'}>`;
+    case WireKind.OPAQUE:
+      return `<${String(w.v)}>`;
+    case WireKind.REF:
+      return `<the object met ${String(w.v)}th>`;
+    case WireKind.URL:
+      return `URL(${String(w.v)})`;
+    case WireKind.ERROR:
+      return `${String(w.ctor)}(${JSON.stringify(w.message)})`;
+    case WireKind.MAP:
+    case WireKind.SET:
+      return `${w[TAG] === WireKind.MAP ? 'Map' : 'Set'}(${describeWire(w.v, depth + 1)})`;
+    case WireKind.ESCAPED:
+      return describeWire(w.v, depth);
+    default:
+      return `<${String(w[TAG])}>`;
+  }
   const keys = Object.keys(v);
   return `{ ${keys.map((k) => `${k}: ${describeWire((v as Record<string, unknown>)[k], depth + 1)}`).join(', ')} }`;
 }
@@ -334,17 +556,30 @@ function define(o: object, k: string, value: unknown): void {
   Object.defineProperty(o, k, { value, writable: true, configurable: true, enumerable: false });
 }
 
+/**
+ * Wire objects rebuilt so far by the fromWire() in progress, each with what it became: a cycle or a
+ * shared reference in the wire form (v8.serialize keeps them) becomes the same in the value.
+ */
+let built: Map<object, unknown> | undefined;
+/** The fromWire() in progress rebuilds a graph (it tracks what it built); false: a tree. */
+let tracking = false;
+
+function made<T>(w: object, v: T): T {
+  if (tracking) (built ??= new Map()).set(w, v);
+  return v;
+}
+
 function errorFromWire(w: Tagged, classes: ReadonlyMap<string, ErrorClass> | undefined): Error {
   const cls = errorClass(String(w.ctor), String(w.base), classes);
   // Not through the constructor: it would run user code and capture a new stack.
-  const e = Object.create(cls.prototype as object) as Error;
+  const e = made(w, Object.create(cls.prototype as object) as Error);
   define(e, 'message', w.message);
   if (w.stack !== undefined) define(e, 'stack', w.stack);
   if (e.name !== w.name) define(e, 'name', w.name);
-  if ('cause' in w) define(e, 'cause', fromWire(w.cause, classes));
-  if ('errors' in w) define(e, 'errors', fromWire(w.errors, classes));
+  if ('cause' in w) define(e, 'cause', fromWireAt(w.cause, classes));
+  if ('errors' in w) define(e, 'errors', fromWireAt(w.errors, classes));
   const props = w.props as Record<string, unknown>;
-  for (const k of Object.keys(props)) (e as unknown as Record<string, unknown>)[k] = fromWire(props[k], classes);
+  for (const k of Object.keys(props)) (e as unknown as Record<string, unknown>)[k] = fromWireAt(props[k], classes);
   return e;
 }
 
@@ -361,25 +596,42 @@ function statsFromWire(proto: object, fields: readonly string[], values: unknown
   return o;
 }
 
-function withProto(proto: object | undefined, props: unknown, classes: ReadonlyMap<string, ErrorClass> | undefined): object {
-  const o = fromWire(props, classes) as object;
-  if (proto !== undefined) Object.setPrototypeOf(o, proto);
-  return o;
+/**
+ * Rebuild a value from its wire form (EXACT mode). Rebuilds in place: `v` is consumed. `graph`: the
+ * wire form may hold an object more than once (it came through v8.serialize, or wireShared() said
+ * so); false for a tree, which is then rebuilt without tracking what it built.
+ */
+export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>, graph = true): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  const outer = tracking;
+  const outerBuilt = built;
+  tracking = graph;
+  built = undefined;
+  try {
+    return fromWireAt(v, classes);
+  } finally {
+    tracking = outer;
+    built = outerBuilt;
+  }
 }
 
-/** Rebuild a value from its wire form (EXACT mode). */
-export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>): unknown {
+function fromWireAt(v: unknown, classes: ReadonlyMap<string, ErrorClass> | undefined): unknown {
   if (typeof v !== 'object' || v === null) return v;
   if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return v;
   if (v instanceof Boolean || v instanceof Number || v instanceof String) return v;
+  if (built !== undefined) {
+    const b = built.get(v);
+    if (b !== undefined) return b;
+  }
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = fromWire(v[i], classes);
+    made(v, v);
+    for (let i = 0; i < v.length; i++) v[i] = fromWireAt(v[i], classes);
     return v;
   }
   const t = (v as Tagged)[TAG];
   if (t === undefined) {
-    const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) o[k] = fromWire(o[k], classes);
+    const o = made(v, v as Record<string, unknown>);
+    for (const k of Object.keys(o)) o[k] = fromWireAt(o[k], classes);
     return o;
   }
   const w = v as Tagged;
@@ -387,36 +639,44 @@ export function fromWire(v: unknown, classes?: ReadonlyMap<string, ErrorClass>):
     case WireKind.ERROR:
       return errorFromWire(w, classes);
     case WireKind.STATS:
-      return statsFromWire(fs.Stats.prototype, STATS_FIELDS, w.v as unknown[]);
+      return made(w, statsFromWire(fs.Stats.prototype, STATS_FIELDS, w.v as unknown[]));
     case WireKind.BIGINT_STATS:
-      return statsFromWire(bigIntStatsPrototype(), BIGINT_STATS_FIELDS, w.v as unknown[]);
+      return made(w, statsFromWire(bigIntStatsPrototype(), BIGINT_STATS_FIELDS, w.v as unknown[]));
     case WireKind.DIRENT: {
-      const rest = fromWire(w.v, classes) as Record<string, unknown>;
+      const rest = w.v as Record<string, unknown>;
       const Dirent = fs.Dirent as unknown as new (name: string, type: unknown, path: string) => Record<string, unknown>;
-      const d = new Dirent(String(rest.name), w.type, String(rest.parentPath ?? rest.path));
-      for (const k of Object.keys(rest)) d[k] = rest[k];
+      const d = made(w, new Dirent(String(rest.name), w.type, String(rest.parentPath ?? rest.path)));
+      for (const k of Object.keys(rest)) d[k] = fromWireAt(rest[k], classes);
       return d;
     }
-    case WireKind.STATFS:
-      return withProto(statFsPrototype(), w.v, classes);
+    case WireKind.STATFS: {
+      const proto = statFsPrototype();
+      const o = made(w, (proto === undefined ? {} : Object.create(proto)) as Record<string, unknown>);
+      const rest = w.v as Record<string, unknown>;
+      for (const k of Object.keys(rest)) o[k] = fromWireAt(rest[k], classes);
+      return o;
+    }
     case WireKind.URL:
-      return new URL(String(w.v));
+      return made(w, new URL(String(w.v)));
     case WireKind.MAP: {
       const a = w.v as unknown[];
-      const m = new Map<unknown, unknown>();
-      for (let i = 0; i < a.length; i += 2) m.set(fromWire(a[i], classes), fromWire(a[i + 1], classes));
+      const m = made(w, new Map<unknown, unknown>());
+      for (let i = 0; i < a.length; i += 2) m.set(fromWireAt(a[i], classes), fromWireAt(a[i + 1], classes));
       return m;
     }
-    case WireKind.SET:
-      return new Set((w.v as unknown[]).map((x) => fromWire(x, classes)));
+    case WireKind.SET: {
+      const set = made(w, new Set<unknown>());
+      for (const x of w.v as unknown[]) set.add(fromWireAt(x, classes));
+      return set;
+    }
     case WireKind.ESCAPED: {
       // A plain object that owns the tag key: its values are wire values, it is not a record.
-      const o = w.v as Record<string, unknown>;
-      for (const k of Object.keys(o)) o[k] = fromWire(o[k], classes);
+      const o = made(w, w.v as Record<string, unknown>);
+      for (const k of Object.keys(o)) o[k] = fromWireAt(o[k], classes);
       return o;
     }
     default:
-      // FUNCTION / OPAQUE only occur in COMPARE mode, which is never rebuilt.
+      // FUNCTION / OPAQUE / REF only occur in COMPARE mode, which is never rebuilt.
       return v;
   }
 }

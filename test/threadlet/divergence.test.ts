@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ThreadletDivergenceError, ThreadletError } from '../../dist/threadlet/index.js';
-import { stopsShort, swallowsDivergence, writesThread } from '../fixtures/threadlet/fns.mjs';
+import { readsDiffer, stopsShort, swallowsDivergence, writesThread } from '../fixtures/threadlet/fns.mjs';
 import { useRuntime } from '../helpers.js';
 
 const env = useRuntime({ workers: 2 });
@@ -39,9 +39,20 @@ describe('divergence', () => {
     const e = h.error as ThreadletDivergenceError;
     expect(e.call).toBe(1);
     expect(e.expected).toBe(`fs.existsSync(${JSON.stringify(f)})`);
-    expect(e.actual).toBe(`fs.statSync(${JSON.stringify(f)})`);
-    // The write after the caught divergence was refused too.
+    expect(e.actual).toBe(`fs.mkdirSync(${JSON.stringify(f)})`);
+    // The write after the caught divergence was refused too, and so was the mkdir.
     expect(fs.existsSync(`${f}.after`)).toBe(false);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  it('a read the inline run did not make (a cache cold on the worker) runs; one it made and the re-run skips is dropped', async () => {
+    const f = path.join(env.dir, 'reads');
+    fs.writeFileSync(f, 'x');
+    const h = readsDiffer.run(env.rt, f);
+    expect(h.placement).toBe('migrated');
+    expect(h.journaled).toBe(2);
+    await expect(h).resolves.toBe('x!');
+    expect(fs.readFileSync(f, 'utf8')).toBe('x!');
   });
 
   it('stopping short of the call it moved at', async () => {

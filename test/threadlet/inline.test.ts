@@ -39,16 +39,19 @@ describe('a threadlet that does not block', () => {
     await expect(addOne.run(env.rt, 1).promise).resolves.toBe(2);
   });
 
-  it('rejects with the very error it threw inline', async () => {
-    const err = new SyntaxError('inline failure');
+  it('rejects with the error it threw inline, as a worker would hand it back', async () => {
+    const err = Object.assign(new SyntaxError('inline failure'), { code: 'EPARSE' });
     const t = threadlet(import.meta.url, 'throwsInline', () => {
       throw err;
     });
     const h = t.run(env.rt);
     expect(h.state).toBe('rejected');
-    expect(h.error).toBe(err);
-    expect(() => h.result()).toThrow(err);
-    await expect(h).rejects.toBe(err);
+    // The same class, message, stack and properties; a copy, as it would be from a worker.
+    expect(h.error).toBeInstanceOf(SyntaxError);
+    expect(h.error).toMatchObject({ message: 'inline failure', code: 'EPARSE', stack: err.stack });
+    expect(h.error).not.toBe(err);
+    expect(() => h.result()).toThrow(h.error as Error);
+    await expect(h).rejects.toBe(h.error);
   });
 
   it('counts its calls', () => {

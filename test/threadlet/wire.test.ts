@@ -1,12 +1,15 @@
 /** Values across threads: what the journal and results carry, rebuilt as what they were. */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { WireMode, fromWire, toWire, wireEqual } from '../../dist/threadlet/wire.js';
+import { WireMode, describeWire, fromWire, toWire, wireEqual, wireShared } from '../../dist/threadlet/wire.js';
 import { registerErrorClass } from '../../dist/threadlet/index.js';
 import { pack, unpack } from '../../dist/threadlet/pack.js';
 
 // The path a result takes: wire form, packed into a record, read back, rebuilt.
-const roundTrip = <T>(v: T): T => fromWire(unpack(pack(toWire(v, WireMode.EXACT)))) as T;
+const roundTrip = <T>(v: T): T => {
+  const w = toWire(v, WireMode.EXACT);
+  return fromWire(unpack(pack(w, wireShared()))) as T;
+};
 
 class ParseError extends SyntaxError {
   line = 3;
@@ -67,9 +70,9 @@ describe('wire', () => {
   it('what cannot travel is named by where it is', () => {
     expect(() => toWire([1, { a: { f() {} } }], WireMode.EXACT, 'argument')).toThrow('argument[1].a.f is a function (f)');
     expect(() => toWire({ s: new Int32Array(new SharedArrayBuffer(4)) }, WireMode.EXACT)).toThrow('value.s is a view of a SharedArrayBuffer');
-    const cyc: Record<string, unknown> = {};
-    cyc.self = cyc;
-    expect(() => toWire(cyc, WireMode.EXACT)).toThrow(/nested more than 64 levels/);
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 1005; i++) deep = { deep };
+    expect(() => toWire(deep, WireMode.EXACT)).toThrow(/nested more than 1000 levels deep/);
   });
 
   it('COMPARE mode describes what it cannot copy, and compares bytes', () => {
@@ -106,5 +109,45 @@ describe('wire', () => {
     const got = unpack(sab.subarray(0, rec.byteLength)) as { b: Buffer };
     sab.fill(0);
     expect(got.b.toString()).toBe('abc');
+  });
+
+  it('cycles and shared references come back as structuredClone keeps them', () => {
+    class Item {
+      constructor(
+        public name: string,
+        public parent: unknown,
+      ) {}
+    }
+    const root: Record<string, unknown> = { kids: [] };
+    const shared = new Map([['k', new Set([1])]]);
+    const err = Object.assign(new Error('e'), { self: undefined as unknown });
+    err.self = err;
+    for (const n of ['a', 'b']) (root.kids as unknown[]).push(new Item(n, root));
+    const v = { root, shared, again: shared, err, buf: Buffer.from('x') };
+    const w = toWire(v, WireMode.EXACT);
+    expect(wireShared()).toBe(true);
+    const r = fromWire(unpack(pack(w, true))) as typeof v;
+    const kids = r.root.kids as Array<{ parent: unknown; name: string }>;
+    expect(kids[0]!.parent).toBe(r.root);
+    expect(kids[1]!.parent).toBe(r.root);
+    expect(kids[0]).not.toBeInstanceOf(Item);
+    expect(r.again).toBe(r.shared);
+    expect(r.shared.get('k')).toEqual(new Set([1]));
+    expect(r.err.self).toBe(r.err);
+    expect(Buffer.isBuffer(r.buf) && r.buf.toString()).toBe('x');
+    // A tree without shared objects stays on the compact encoding.
+    toWire({ a: [1, { b: 2 }] }, WireMode.EXACT);
+    expect(wireShared()).toBe(false);
+    // COMPARE mode: a repeated object is its visit number, equal on both sides when shaped alike.
+    const c1: Record<string, unknown> = { n: 1 };
+    c1.self = c1;
+    const c2: Record<string, unknown> = { n: 1 };
+    c2.self = c2;
+    expect(wireEqual(toWire([c1], WireMode.COMPARE), toWire([c2], WireMode.COMPARE))).toBe(true);
+  });
+
+  it('descriptions print values as they are: dates, buffers by their bytes, maps, regexps', () => {
+    const w = toWire([new Date(Date.UTC(2026, 10, 30, 10, 53, 34, 120)), Buffer.from('hello'), Buffer.from([0, 255]), new Map([[1, 'a']]), /x+/g, -0], WireMode.COMPARE);
+    expect(describeWire(w)).toBe('[2026-11-30T10:53:34.120Z, <Buffer 5 bytes: "hello">, <Buffer 2 bytes: 00 ff>, Map([1, "a"]), /x+/g, -0]');
   });
 });

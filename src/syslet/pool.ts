@@ -1,0 +1,329 @@
+/**
+ * The pool grows when its workers block: Go's hand-off for the syslet pool (issue 19).
+ *
+ * Go's runtime hands a processor to another thread when the one holding it stays in a system call
+ * past a short threshold (sysmon), and retires idle threads later. Here the base pool (piscina's
+ * workers, `workers`, sized for CPU work) is the set of processors; the monitor below, on the
+ * runtime's thread, watches it through shared memory:
+ *
+ * - Every worker stamps W.BLOCKED_SINCE when it enters a call that may block (a system-call atom of
+ *   a chain, nanosleep included; an intercepted fs or child_process call or Atomics.wait of a
+ *   threadlet, execSync included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of
+ *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
+ *   read per such call; no timer per call.
+ * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
+ *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
+ *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
+ *   worker preempted in a short call on a starved machine is not helped by another thread), it
+ *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
+ *   tens of milliseconds, too long to wait for), which joins the pool at once, and starts a new
+ *   spare behind it, while the pool (base, extras and the spare) stays within `maxWorkers`. The
+ *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel). CPU-bound work never grows
+ *   the pool, nor starts a spare: a computing worker is not blocked.
+ * - An extra worker that finds nothing to do for `extraWorkerIdleMs` retires: back to reserve when
+ *   there is no spare, else it exits. Lowest-numbered workers are woken first (WaiterSet), so extras
+ *   (higher slots) are the ones that go idle once the burst of blocking passes.
+ *
+ * rt.stats().pool shows the size and the history of growth and retirement, with the reason.
+ */
+import { readFileSync } from 'node:fs';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
+import type { PumpData } from './pump.js';
+
+/** A worker counts as blocked once it has been in one call this long. */
+export const BLOCKED_MS = 1;
+/** Monitor period while work is in flight. */
+const TICK_MS = 1;
+/** Longest monitor period when nothing is in flight (it doubles up to this). */
+const IDLE_TICK_MS = 100;
+/** History entries kept. */
+const HISTORY = 64;
+
+export interface PoolEvent {
+  /** Milliseconds since the runtime started. */
+  at: number;
+  /** 'grew': a spare joined; 'retired': an idle extra left; 'at bound': it would have grown but maxWorkers is reached. */
+  change: 'grew' | 'retired' | 'at bound';
+  /** Workers in the pool afterwards (base and extras; the spare not counted). */
+  size: number;
+  /** Why, in words. */
+  reason: string;
+}
+
+export interface PoolStats {
+  /** The base pool (option workers). */
+  base: number;
+  /** The bound (option maxWorkers), spares and extras included. */
+  max: number;
+  /** Workers taking work now (base and extras). */
+  size: number;
+  /** Spares parked in reserve. */
+  spares: number;
+  /** Threads started beyond the base pool (spares, some of which became extras), in all. */
+  started: number;
+  /** Times the pool grew / an extra retired / growth was refused at the bound. */
+  grew: number;
+  retired: number;
+  atBound: number;
+  /** The last 64 changes, oldest first. */
+  history: PoolEvent[];
+}
+
+export interface PoolMonitorOptions {
+  base: number;
+  max: number;
+  pumpFile: string;
+  data: PumpData;
+  resourceLimits?: ResourceLimits;
+  /** A worker thread that this monitor started has exited (recover what it held). */
+  onExit: (threadId: number) => void;
+}
+
+export class PoolMonitor {
+  readonly #s: SharedState;
+  readonly #o: PoolMonitorOptions;
+  readonly #t0 = performance.now();
+  /** Spares and extras this monitor started, alive or starting. */
+  readonly #threads = new Set<Worker>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #period = TICK_MS;
+  #closed = false;
+  #grew = 0;
+  #started = 0;
+  #atBound = 0;
+  /** In an episode refused at the bound (recorded once per episode). */
+  #refusing = false;
+  #retiredSeen = 0;
+  readonly #history: PoolEvent[] = [];
+
+  constructor(s: SharedState, o: PoolMonitorOptions) {
+    this.#s = s;
+    this.#o = o;
+  }
+
+  /**
+   * Start the monitor (when the bound leaves room to grow). The first spare starts only when a
+   * worker is first seen blocked: a runtime whose work never blocks never pays for the thread.
+   */
+  start(): void {
+    if (this.#o.max <= this.#o.base) return;
+    this.#arm(IDLE_TICK_MS);
+  }
+
+  /**
+   * A submission on the runtime's thread found every worker awake: watch closely now (cheap when
+   * already close). Work at a trickle's pace finds a parked worker and never calls this, so the
+   * monitor stays at its slow tick.
+   */
+  poke(): void {
+    if (this.#period === TICK_MS || this.#closed || this.#o.max <= this.#o.base) return;
+    this.#arm(TICK_MS);
+  }
+
+  stats(): PoolStats {
+    const ctl = this.#s.ctl;
+    this.#noteRetirements();
+    return {
+      base: this.#o.base,
+      max: this.#o.max,
+      size: this.#size(),
+      spares: Math.max(0, Atomics.load(ctl, C.POOL_RESERVE)),
+      started: this.#started,
+      grew: this.#grew,
+      retired: Atomics.load(ctl, C.S_POOL_RETIRED),
+      atBound: this.#atBound,
+      history: this.#history.slice(),
+    };
+  }
+
+  /** Stop watching and stop the threads it started (after the pumps were told to shut down). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await Promise.all([...this.#threads].map((w) => w.terminate()));
+  }
+
+  #arm(period: number): void {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#period = period;
+    this.#timer = setTimeout(this.#tick, period);
+    // The monitor never keeps the process alive on its own.
+    this.#timer.unref();
+  }
+
+  readonly #tick = (): void => {
+    this.#timer = undefined;
+    if (this.#closed || this.#s.shutdownState() !== 0) return;
+    const inFlight = this.#check();
+    this.#arm(inFlight ? TICK_MS : Math.min(IDLE_TICK_MS, this.#period * 2));
+  };
+
+  /** One look at the pool. Returns whether work is in flight (queued or running). */
+  #check(): boolean {
+    const s = this.#s;
+    const ctl = s.ctl;
+    this.#noteRetirements();
+    const now = s.ticks();
+    const threshold = BLOCKED_MS * TICKS_PER_MS;
+    let live = 0;
+    let blocked = 0;
+    let running = 0;
+    let joining = 0;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.LIVE) !== 1) {
+        // Activated a moment ago and not taking work yet: the pool is growing already.
+        if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) joining++;
+        continue;
+      }
+      live++;
+      if (Atomics.load(ctl, b + W.CURRENT) >= 0) running++;
+      // Pairs with the worker's stores in its BlockMarker (pump.ts).
+      const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+      if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
+    }
+    // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
+    // ready for when all workers block.
+    if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();
+    const queued = s.sq.size();
+    if (joining > 0) return true;
+    if (queued === 0 || live === 0 || blocked < live) {
+      this.#refusing = false;
+      return queued > 0 || running > 0;
+    }
+    // A worker preempted in the middle of a short call looks blocked too, when the machine has no
+    // core to spare; another thread would not help it. Grow only for workers that really wait.
+    if (!this.#waiting(threshold, now, true)) return true;
+    const who = live === 1 ? 'the only worker' : `all ${live} workers`;
+    const why = `${who} blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} request${queued === 1 ? '' : 's'} waited`;
+    if (this.#activateSpare()) {
+      this.#grew++;
+      this.#refusing = false;
+      this.#record('grew', why);
+    } else if (this.#o.base + this.#threads.size >= this.#o.max && this.#sparesOrStarting() === 0) {
+      if (!this.#refusing) {
+        this.#refusing = true;
+        this.#atBound++;
+        this.#record('at bound', `${why}; maxWorkers (${this.#o.max}) reached`);
+      }
+    }
+    // Keep a spare behind the one just used (or still missing), within the bound.
+    this.#spawnSpare();
+    return true;
+  }
+
+  /**
+   * Whether the workers blocked in a stamped call (for `threshold` ticks or more) sleep in the kernel
+   * (Linux: state S or D in /proc/self/task/TID/stat) rather than wait for a CPU (R): `all`, every
+   * one of them; else at least one. Where the state cannot be read, the stamps alone decide.
+   */
+  #waiting(threshold: number, now: number, all: boolean): boolean {
+    const s = this.#s;
+    const ctl = s.ctl;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.LIVE) !== 1) continue;
+      const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+      if (since === 0 || ((now - since) | 0) < threshold) continue;
+      const tid = ctl[b + W.OS_TID]!;
+      let asleep = true;
+      if (tid !== 0) {
+        try {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+          // The state follows the command name, which is in parentheses and may contain anything.
+          asleep = stat.charAt(stat.lastIndexOf(')') + 2) !== 'R';
+        } catch {
+          // Unreadable: the stamp decides.
+        }
+      }
+      if (all && !asleep) return false;
+      if (!all && asleep) return true;
+    }
+    return all;
+  }
+
+  /** Whether #spawnSpare would start a thread now. */
+  #mayStartSpare(): boolean {
+    return !this.#closed && this.#o.base + this.#threads.size < this.#o.max && this.#sparesOrStarting() === 0;
+  }
+
+  /** Activate a spare parked in reserve. Returns false when none is ready. */
+  #activateSpare(): boolean {
+    const s = this.#s;
+    const ctl = s.ctl;
+    if (Atomics.load(ctl, C.POOL_RESERVE) <= 0) return false;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      // Pairs with the spare's load of W.ROLE before its wait on W.PARK (pump.ts, reserve()).
+      if (Atomics.compareExchange(ctl, b + W.ROLE, WorkerRole.RESERVE, WorkerRole.EXTRA) !== WorkerRole.RESERVE) continue;
+      Atomics.sub(ctl, C.POOL_RESERVE, 1);
+      Atomics.add(ctl, b + W.PARK, 1);
+      Atomics.notify(ctl, b + W.PARK);
+      return true;
+    }
+    return false;
+  }
+
+  #spawnSpare(): void {
+    if (!this.#mayStartSpare()) return;
+    const w = new Worker(this.#o.pumpFile, {
+      workerData: { syslet: { ...this.#o.data, role: 'spare' } satisfies PumpData },
+      // As for the base pool: fds are process-wide, a worker's exit must not close them.
+      trackUnmanagedFds: false,
+      ...(this.#o.resourceLimits === undefined ? {} : { resourceLimits: this.#o.resourceLimits }),
+    });
+    w.unref();
+    this.#threads.add(w);
+    this.#started++;
+    // Read now: a Worker's threadId is -1 once it stopped.
+    const threadId = w.threadId;
+    w.on('error', () => {});
+    w.once('exit', () => {
+      this.#threads.delete(w);
+      this.#o.onExit(threadId);
+    });
+  }
+
+  /** Threads this monitor started that are not (or not yet) extras: spares, and spares starting. */
+  #sparesOrStarting(): number {
+    const s = this.#s;
+    let extras = 0;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      if (Atomics.load(s.ctl, s.workerBase(w) + W.ROLE) === WorkerRole.EXTRA) extras++;
+    }
+    return this.#threads.size - extras;
+  }
+
+  /** Workers of the pool: base and extras (a worker activated a moment ago included), not spares. */
+  #size(): number {
+    const s = this.#s;
+    let n = 0;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(s.ctl, b + W.STATE) === WorkerState.RUNNING && Atomics.load(s.ctl, b + W.ROLE) !== WorkerRole.RESERVE) n++;
+    }
+    return n;
+  }
+
+  /** Extras retire on their own (pump.ts): note each in the history. */
+  #noteRetirements(): void {
+    const n = Atomics.load(this.#s.ctl, C.S_POOL_RETIRED);
+    while (this.#retiredSeen < n) {
+      this.#retiredSeen++;
+      this.#record('retired', `an extra worker stayed idle for ${this.#s.ctl[C.POOL_IDLE_MS]} ms`);
+    }
+  }
+
+  #record(change: PoolEvent['change'], reason: string): void {
+    if (this.#history.length === HISTORY) this.#history.shift();
+    this.#history.push({
+      at: Math.round(performance.now() - this.#t0),
+      change,
+      size: this.#size(),
+      reason,
+    });
+  }
+}
