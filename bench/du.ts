@@ -161,7 +161,7 @@ async function main(): Promise<void> {
   const du1 = gnuDu();
   const shared = await Runtime.create(DU_RUNTIME_OPTIONS);
   let sink = 0;
-  const sinkOut = (s: string): void => {
+  const sinkOut = (s: string | Buffer): void => {
     sink += s.length;
   };
   const sinkErr = (s: string): void => {

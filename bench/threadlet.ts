@@ -334,7 +334,7 @@ async function main(): Promise<void> {
         r.ns !== undefined
           ? `${fmt(r.ns)} ns/call`
           : r.p50us !== undefined
-            ? `p50 ${fmt(r.p50us)} us   p99 ${fmt(r.p99us)} us`
+            ? `p50 ${fmt(r.p50us)} µs   p99 ${fmt(r.p99us)} µs`
             : `p99 delay ${fmt(r.p99DelayMs, 2)} ms   max ${fmt(r.maxDelayMs, 1)} ms   wall ${fmt(r.wallMs, 0)} ms`;
       log(`  ${r.contender.padEnd(64)} ${cols}`);
     }
@@ -348,10 +348,10 @@ async function main(): Promise<void> {
     log(`  inline overhead, object out: ${fmt(clone)} ns added (target <= 1000)`);
     const rtW = get('round trip', 'threadlet started on a worker').p50us!;
     const rtP = get('round trip', 'piscina.run (same function)').p50us!;
-    log(`  round trip p50: ${fmt(rtW)} us vs piscina ${fmt(rtP)} us = ${fmt(rtW / rtP, 2)} (target <= 0.33)`);
+    log(`  round trip p50: ${fmt(rtW)} µs vs piscina ${fmt(rtP)} µs = ${fmt(rtW / rtP, 2)} (target <= 0.33)`);
     const rtM = get('round trip', 'threadlet: stat inline, move at the 2nd stat (journal replayed)').p50us!;
     const rtP2 = get('round trip', 'piscina.run (same function, 2 stats)').p50us!;
-    log(`  migrated round trip p50: ${fmt(rtM)} us vs piscina ${fmt(rtP2)} us = ${fmt(rtM / rtP2, 2)}`);
+    log(`  migrated round trip p50: ${fmt(rtM)} µs vs piscina ${fmt(rtP2)} µs = ${fmt(rtM / rtP2, 2)}`);
     for (const r of rows.filter((x) => x.scenario.startsWith('event-loop') && x.contender.startsWith('threadlets'))) {
       const idle = rows.find((x) => x.scenario === r.scenario && x.contender.startsWith('idle'))!;
       const pis = rows.find((x) => x.scenario === r.scenario && x.contender.startsWith('piscina'))!;

@@ -19,6 +19,8 @@
  *
  * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|fs|sporadic|blocking]
  *        (npm run bench -- ... from a checkout)
+ * --quick: about 10 s in all (1,000 files, short timing windows, the four engine scenarios; the
+ * paced fs, sporadic and blocking ones only with --only): a first look, not a measurement.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,13 +28,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../index.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
 import { sporadicScenarios } from './sporadic.js';
 import { blockingScenarios } from './blocking.js';
-import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
-import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+import { chain, v, SYSLET_STOP_ON_NEGATIVE, type Atom, type Chain } from '../index.js';
+import { parseCommandLine, UsageError, type Command } from '../cli/command.js';
+import { makeTempDir } from '../cli/process.js';
 import { fsScenarios } from './fs.js';
 import { sharedNow } from '../ring/layout.js';
 
@@ -41,7 +44,8 @@ let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
 let OUT: (s: string) => void = (s) => process.stdout.write(s);
-const FILES = 10_000;
+/** Files in the tree: 10,000, or 1,000 with --quick. */
+let FILES = 10_000;
 const FILE_BYTES = 4096;
 const WORKERS = os.availableParallelism();
 
@@ -50,7 +54,7 @@ export interface Result {
   contender: string;
   /** Operations per second (throughput scenarios). */
   opsPerSec?: number;
-  /** Microseconds (latency scenarios). */
+  /** Microseconds (µs, latency scenarios). */
   p50us?: number;
   p99us?: number;
   /** CPU microseconds per call, every thread of the process. */
@@ -66,38 +70,76 @@ export interface Result {
   samples: number;
 }
 
+const T0 = performance.now();
 const log = (s: string): void => {
-  if (!JSON_OUT) process.stderr.write(`${s}\n`);
+  if (!JSON_OUT) process.stderr.write(`${s} (at ${((performance.now() - T0) / 1000).toFixed(1)} s)\n`);
 };
 
 export { machine } from './machine.js';
 export { rng, xorshift32 } from './rng.js';
 export { withConcurrency } from './concurrency.js';
 
-export class BenchUsageError extends Error {}
+export const BENCH_HELP = `usage: syslet bench [--quick] [--json] [--only ${SCENARIOS.join('|')}]
+
+The benchmark scenarios (stat storm, small-file read, round trip, kqueue, syslet/fs, sporadic and
+blocking calls), each beside its baselines in the same run (fs sync and promise APIs, piscina), reported as ratios.
+  --quick      about 10 s: stat, read, roundtrip and kqueue on 1,000 files with short timing
+               windows (a first look, not a measurement); the paced fs, sporadic and blocking
+               scenarios only with --only
+  --json       the figures as JSON
+  --only NAME  one scenario: ${SCENARIOS.join(', ')}
+  -h, --help   this text
+`;
+
+/** The options of `syslet bench`; 'help' for --help. */
+function parseBenchArgs(args: readonly string[]): { json: boolean; quick: boolean; only: string | undefined } | 'help' {
+  const cl = parseCommandLine('bench', args, {
+    json: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (cl.help) return 'help';
+  if (cl.operands.length > 0) throw new UsageError('bench', `takes no operands, got "${cl.operands[0]}"`);
+  const o = { json: false, quick: false, only: undefined as string | undefined };
+  for (const opt of cl.options) {
+    if (opt.name === 'json') o.json = true;
+    else if (opt.name === 'quick') o.quick = true;
+    else {
+      if (!(SCENARIOS as readonly string[]).includes(opt.value!)) {
+        throw new UsageError('bench', `--only: expected one of ${SCENARIOS.join(', ')}, got "${opt.value}"`);
+      }
+      o.only = opt.value;
+    }
+  }
+  return o;
+}
 
 /** Parse `syslet bench` arguments, run the scenarios, print the table (or JSON). */
 export async function benchMain(args: readonly string[], out: (s: string) => void = OUT): Promise<Result[]> {
-  JSON_OUT = false;
-  QUICK = false;
-  ONLY = undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--json') JSON_OUT = true;
-    else if (a === '--quick') QUICK = true;
-    else if (a === '--only') {
-      ONLY = args[++i];
-      if (ONLY === undefined || !(SCENARIOS as readonly string[]).includes(ONLY)) {
-        throw new BenchUsageError(`--only: expected one of ${SCENARIOS.join(', ')}, got ${ONLY ?? 'nothing'}`);
-      }
-    } else throw new BenchUsageError(`unknown option "${a}"`);
+  const o = parseBenchArgs(args);
+  if (o === 'help') {
+    out(BENCH_HELP);
+    return [];
   }
+  JSON_OUT = o.json;
+  QUICK = o.quick;
+  ONLY = o.only;
+  FILES = QUICK ? 1_000 : 10_000;
   OUT = out;
   return main();
 }
 
-function makeTree(): { dir: string; files: string[] } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-bench-'));
+export const BENCH_COMMAND: Command = {
+  usage: BENCH_HELP,
+  async run(argv, io) {
+    await benchMain(argv, io.out);
+    return 0;
+  },
+};
+
+function makeTree(): { dir: string; files: string[]; remove: () => void } {
+  const { dir, remove } = makeTempDir('syslet-bench-');
   const files: string[] = [];
   const data = Buffer.alloc(FILE_BYTES, 'x');
   for (let i = 0; i < FILES; i++) {
@@ -109,7 +151,7 @@ function makeTree(): { dir: string; files: string[] } {
   }
   // Warm the page and dentry caches: the scenarios measure cached files.
   for (const f of files) fs.readFileSync(f);
-  return { dir, files };
+  return { dir, files, remove };
 }
 
 /** Throughput of one batch function (ops per call), from tinybench's median batch time. */
@@ -120,10 +162,10 @@ async function throughput(
 ): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 300 : 3000,
-    iterations: QUICK ? 3 : 10,
-    warmupTime: QUICK ? 100 : 1000,
-    warmupIterations: QUICK ? 2 : 5,
+    time: QUICK ? 100 : 3000,
+    iterations: QUICK ? 2 : 10,
+    warmupTime: QUICK ? 30 : 1000,
+    warmupIterations: QUICK ? 1 : 5,
   });
   for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
   log(`running ${scenario} ...`);
@@ -138,10 +180,10 @@ async function throughput(
 async function latency(scenario: string, contenders: Record<string, () => unknown>): Promise<Result[]> {
   const bench = new Bench({
     name: scenario,
-    time: QUICK ? 500 : 3000,
-    iterations: QUICK ? 500 : 5000,
-    warmupTime: QUICK ? 200 : 1000,
-    warmupIterations: 1000,
+    time: QUICK ? 200 : 3000,
+    iterations: QUICK ? 200 : 5000,
+    warmupTime: QUICK ? 50 : 1000,
+    warmupIterations: QUICK ? 200 : 1000,
   });
   for (const [name, fn] of Object.entries(contenders)) bench.add(name, fn);
   log(`running ${scenario} ...`);
@@ -174,12 +216,12 @@ const VARS = Array.from({ length: BATCH }, (_, i) => `s${i}`);
  */
 async function kqueueScenarios(rt: Runtime, pool: Piscina, file: string): Promise<Result[]> {
   const out: Result[] = [];
-  const N = 50_000;
+  const N = QUICK ? 10_000 : 50_000;
   log('running kqueue reap ...');
   {
     // A dedicated runtime whose kqueue ring holds N records: the kqueue is shared, so nothing but
     // kevent reaps it, and the records wait in the ring until the timed loop.
-    const big = await Runtime.create({ workers: WORKERS, ringSize: 65536, latencySample: 1 << 20 });
+    const big = await Runtime.create({ workers: WORKERS, ringSize: QUICK ? 16384 : 65536, latencySample: 1 << 20 });
     const kq = big.kqueue();
     kq.share();
     const rates: number[] = [];
@@ -200,14 +242,16 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina, file: string): Promis
   }
   {
     const kq = rt.kqueue();
-    const ends = await throughput('kqueue end to end', N, {
+    // Quick: fewer chains per call (piscina.run per task is the slow contender here).
+    const E = QUICK ? 2_000 : N;
+    const ends = await throughput('kqueue end to end', E, {
       'syslet: submit with { kq }, reap with kevent': async () => {
-        for (let i = 0; i < N; i++) rt.submit(NOP, { kq });
+        for (let i = 0; i < E; i++) rt.submit(NOP, { kq });
         let n = 0;
-        while (n < N) n += (await kq.kevent(null, 1024)).length;
+        while (n < E) n += (await kq.kevent(null, 1024)).length;
       },
-      'one Promise per chain (syslet rt.run)': () => Promise.all(Array.from({ length: N }, () => rt.run(NOP))),
-      'piscina.run per task': () => Promise.all(Array.from({ length: N }, () => pool.run({ op: 'nop', path: '' }))),
+      'one Promise per chain (syslet rt.run)': () => Promise.all(Array.from({ length: E }, () => rt.run(NOP))),
+      'piscina.run per task': () => Promise.all(Array.from({ length: E }, () => pool.run({ op: 'nop', path: '' }))),
     });
     out.push(...ends);
     kq.close();
@@ -227,7 +271,7 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina, file: string): Promis
     const ours: number[] = [];
     const uv: number[] = [];
     const idle = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
-    const rounds = QUICK ? 300 : 3000;
+    const rounds = QUICK ? 200 : 3000;
     for (let i = 0; i < rounds + 50; i++) {
       await idle();
       const t0 = sharedNow();
@@ -257,7 +301,7 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina, file: string): Promis
 }
 
 async function main(): Promise<Result[]> {
-  const { dir, files } = makeTree();
+  const { files, remove } = makeTree();
   const rt = await Runtime.create({ workers: WORKERS });
   // Batched chains carry hundreds of atoms: a runtime with slots to match.
   const big = await Runtime.create({ workers: WORKERS, slotBytes: 65536, ringSize: 256 });
@@ -333,14 +377,18 @@ async function main(): Promise<Result[]> {
       );
     }
     if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool, files[0]!)));
-    if (ONLY === undefined || ONLY === 'fs') results.push(...(await fsScenarios(files, { quick: QUICK, log })));
-    if (ONLY === undefined || ONLY === 'sporadic') results.push(...(await sporadicScenarios(files[0]!, WORKERS, QUICK, log)));
-    if (ONLY === undefined || ONLY === 'blocking') results.push(...(await blockingScenarios(files[0]!, WORKERS, QUICK, log)));
+    // The paced and timed scenarios (a call every 2 or 20 ms, seconds of idle CPU) cannot be quick:
+    // --quick leaves them to --only, to stay near its 10 s.
+    const all = ONLY === undefined && !QUICK;
+    if (ONLY === undefined && QUICK) log('--quick: fs, sporadic and blocking left out (run them with --only NAME)');
+    if (all || ONLY === 'fs') results.push(...(await fsScenarios(files, { quick: QUICK, log })));
+    if (all || ONLY === 'sporadic') results.push(...(await sporadicScenarios(files[0]!, WORKERS, QUICK, log)));
+    if (all || ONLY === 'blocking') results.push(...(await blockingScenarios(files[0]!, WORKERS, QUICK, log)));
   } finally {
     await rt.close();
     await big.close();
     await pool.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
+    remove();
   }
   report(results, machine({ workers: WORKERS }));
   return results;
@@ -378,7 +426,7 @@ function report(results: Result[], m: Record<string, string | number>): void {
       } else if (r.cpuUs !== undefined) {
         const base = rows.find((b) => b.contender.startsWith('fs.')) ?? rows.find((b) => !b.contender.startsWith('syslet'));
         const ratio = base === undefined || r === base ? '' : `   ${(r.cpuUs / base.cpuUs!).toFixed(2)}x of ${base.contender}`;
-        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuUs.toFixed(1).padStart(8)} us CPU per call${ratio}`);
+        lines.push(`  ${r.contender.padEnd(42)} ${r.cpuUs.toFixed(1).padStart(8)} µs CPU per call${ratio}`);
       } else if (r.cpuPercent !== undefined) {
         lines.push(`  ${r.contender.padEnd(42)} ${r.cpuPercent.toFixed(2).padStart(8)} %`);
       } else if (r.opsPerSec !== undefined) {
@@ -394,7 +442,7 @@ function report(results: Result[], m: Record<string, string | number>): void {
           base === undefined || r === base
             ? ''
             : `   p50 ${(r.p50us! / base.p50us!).toFixed(2)}x, p99 ${(r.p99us! / base.p99us!).toFixed(2)}x of ${base.contender}`;
-        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} us  p99 ${r.p99us!.toFixed(1).padStart(7)} us${ratio}`);
+        lines.push(`  ${r.contender.padEnd(42)} p50 ${r.p50us!.toFixed(1).padStart(7)} µs  p99 ${r.p99us!.toFixed(1).padStart(7)} µs${ratio}`);
       }
     }
   }

@@ -8,16 +8,18 @@
  *   syslet record [options] -- COMMAND      record a program's own runtimes (syslet/profile preload)
  *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
  *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
+ *
+ * Every subcommand answers --help with its own usage (exit 0); a command-line mistake prints the
+ * message and that usage to stderr (exit 2). SIGINT and SIGTERM remove temp dirs, finish a
+ * progress line and exit 130 and 143; output errors are reported as GNU's close_stdout does
+ * (process.ts).
  */
-import { demo } from './demo.js';
-import { DuUsageError, duCommand } from './du.js';
-import { ProfileUsageError, profileCommand, type CommandIo } from './profile-command.js';
-import { RecordUsageError, recordCommand } from './record-command.js';
-import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
-import { BenchUsageError, benchMain } from '../bench/run.js';
-import { tour } from './tour.js';
+import { readFileSync } from 'node:fs';
+import { UsageError, type Command, type CommandIo } from './command.js';
+import { installSignalHandlers, processOutput, runCleanups } from './process.js';
 
 const HELP = `usage: syslet <command> [options]
+       syslet --version
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
@@ -26,117 +28,92 @@ commands:
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
-                                  batched readdir and lstat chains (syslet du --help for options)
+                                  batched readdir and lstat chains
   profile [options]               drive a contention workload through the rings and report
                                   throughput, CAS retries, parks, occupancy and latency; --html,
-                                  --trace, --json, --sweep (syslet profile --help for options)
+                                  --trace, --json, --sweep
   record [options] -- COMMAND ...  run a program with every syslet runtime it makes recorded
                                   (rings over time, chain spans per thread, threadlets); prints
                                   the summary and where the HTML report and trace are
-                                  (syslet record --help for options)
   run [--root DIR] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
-                                  (or DIR); prints the completion (syslet run --help)
+                                  (or DIR, where relative paths resolve); prints the completion
   bench [--quick] [--json] [--only stat|read|roundtrip|kqueue]
                                   the benchmark scenarios beside their baselines: ratios table
   help                            this text
+
+syslet COMMAND --help shows a command's options. Exit status: 0 success, 1 failure, 2 usage error,
+130 and 143 interrupted (SIGINT, SIGTERM).
 `;
 
-function intFlag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) {
-    throw new UsageError(`${name}: expected a positive integer, got ${args[i + 1] ?? 'nothing'}`);
-  }
-  return v;
-}
+/**
+ * Each command is loaded when it runs: `syslet du` on a small tree must not pay for loading the
+ * runtime, piscina and tinybench (du loads the runtime itself when the tree proves big).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  tour: async () => (await import('./tour.js')).TOUR_COMMAND,
+  demo: async () => (await import('./demo.js')).DEMO_COMMAND,
+  du: async () => (await import('./du.js')).DU_COMMAND,
+  profile: async () => (await import('./profile-command.js')).PROFILE_COMMAND,
+  record: async () => (await import('./record-command.js')).RECORD_COMMAND,
+  run: async () => (await import('./run.js')).RUN_COMMAND,
+  bench: async () => (await import('../bench/run.js')).BENCH_COMMAND,
+};
 
-class UsageError extends Error {}
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `syslet ${pkg.version}\n`;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd = 'help', ...rest] = argv;
-  // What profile and tour write to. columns is 0 or undefined when stdout is not a terminal that
-  // reports a size: 100 then.
+  installSignalHandlers();
+  // du's messages are GNU du's (`du: write error`); the others name themselves.
+  const out = processOutput(cmd === 'du' ? 'du' : COMMANDS[cmd] === undefined ? 'syslet' : `syslet ${cmd}`);
+  // A terminal's width (80 when it does not report one); no width for a file or a pipe.
   const io: CommandIo = {
-    out: (s) => process.stdout.write(s),
-    err: (s) => process.stderr.write(s),
+    out: out.out,
+    err: out.err,
     isTTY: process.stdout.isTTY === true,
-    columns: process.stdout.columns || 100,
+    columns: process.stdout.isTTY === true ? process.stdout.columns || 80 : Infinity,
   };
-  switch (cmd) {
-    case 'demo':
-      await demo({
-        files: intFlag(rest, '--files', 5000),
-        rounds: intFlag(rest, '--rounds', 3),
-        out: (l) => process.stdout.write(`${l}\n`),
-      });
+  const command = await COMMANDS[cmd]?.();
+  try {
+    if (command !== undefined) {
+      const code = await command.run(rest, io);
+      if (code !== 'help') return code;
+      io.out(command.usage);
       return 0;
-    case 'du':
-      try {
-        return await duCommand(rest);
-      } catch (e) {
-        if (e instanceof DuUsageError) throw new UsageError(`du: ${e.message}`);
-        throw e;
-      }
-    case 'run':
-      try {
-        return await runChainFile(parseRunArgs(rest), (s) => process.stdout.write(s));
-      } catch (e) {
-        if (!(e instanceof RunUsageError)) throw e;
-        if (e.message === '') {
-          process.stdout.write(RUN_HELP);
-          return 0;
-        }
-        process.stderr.write(`syslet: run: ${e.message}\n`);
-        return 2;
-      }
-    case 'profile':
-      try {
-        return await profileCommand(rest, io);
-      } catch (e) {
-        if (e instanceof ProfileUsageError) throw new UsageError(`profile: ${e.message}`);
-        throw e;
-      }
-    case 'record':
-      try {
-        return await recordCommand(rest, io);
-      } catch (e) {
-        if (e instanceof RecordUsageError) throw new UsageError(`record: ${e.message}`);
-        throw e;
-      }
-    case 'tour':
-      if (rest.length > 0) throw new UsageError(`tour: takes no arguments, got "${rest[0]}"`);
-      return tour(io);
-    case 'bench':
-      try {
-        await benchMain(rest, (s) => process.stdout.write(s));
+    }
+    switch (cmd) {
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP);
         return 0;
-      } catch (e) {
-        if (e instanceof BenchUsageError) throw new UsageError(`bench: ${e.message}`);
-        throw e;
-      }
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(HELP);
-      return 0;
-    default:
-      throw new UsageError(`unknown command "${cmd}"`);
+      case '--version':
+      case '-V':
+        io.out(version());
+        return 0;
+      default:
+        throw new UsageError('', `unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    const usage = e.command === '' ? HELP : (await COMMANDS[e.command]!()).usage;
+    io.err(`syslet${e.command === '' ? '' : ` ${e.command}`}: ${e.message}\n${e.showUsage ? `\n${usage}` : ''}`);
+    return 2;
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
+    runCleanups();
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`syslet: ${err.message}\n\n${HELP}`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`syslet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    runCleanups();
+    process.stderr.write(`syslet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
   },
 );

@@ -16,11 +16,11 @@ import {
   type ProfileResult,
   type SweepParam,
 } from './profile.js';
+import { parseCommandLine, UsageError, type Command, type CommandIo, type OptionSpec } from './command.js';
+import { atExit } from './process.js';
 import { bar, renderTerminal } from './report/terminal.js';
 import { renderHtml } from './report/html.js';
 import { buildTrace } from './report/trace.js';
-
-export class ProfileUsageError extends Error {}
 
 export const PROFILE_HELP = `usage: syslet profile [options]
 
@@ -53,32 +53,24 @@ stat and read atoms go to 64 files of 4 KiB that the profiler creates under the 
 removes afterwards.
 `;
 
-const SHORT: Record<string, string> = {
-  '-p': '--producers',
-  '-w': '--workers',
-  '-r': '--ring',
-  '-m': '--mix',
-  '-b': '--batch',
-  '-a': '--atoms',
-  '-d': '--duration',
-  '-h': '--help',
-};
-const FLAGS = new Set(['--json', '--help']);
-const VALUED = new Set([
-  '--producers',
-  '--workers',
-  '--ring',
-  '--completion-ring',
-  '--mix',
-  '--batch',
-  '--atoms',
-  '--duration',
-  '--interval',
-  '--sweep',
-  '--html',
-  '--trace',
-  '--trace-spans',
-]);
+/** The options: long name, type and short letter (parseArgs' spec). */
+const OPTIONS = {
+  producers: { type: 'string', short: 'p' },
+  workers: { type: 'string', short: 'w' },
+  ring: { type: 'string', short: 'r' },
+  'completion-ring': { type: 'string' },
+  mix: { type: 'string', short: 'm' },
+  batch: { type: 'string', short: 'b' },
+  atoms: { type: 'string', short: 'a' },
+  duration: { type: 'string', short: 'd' },
+  interval: { type: 'string' },
+  sweep: { type: 'string' },
+  json: { type: 'boolean' },
+  html: { type: 'string' },
+  trace: { type: 'string' },
+  'trace-spans': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies Record<string, OptionSpec>;
 
 function show(v: string): string {
   return JSON.stringify(v);
@@ -87,14 +79,14 @@ function show(v: string): string {
 function parseInteger(name: string, v: string, min: number, max: number): number {
   const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new ProfileUsageError(`${name}: expected an integer from ${min} to ${max}, got ${show(v)}`);
+    throw new UsageError('profile', `${name}: expected an integer from ${min} to ${max}, got ${show(v)}`);
   }
   return n;
 }
 
 function parsePow2(name: string, v: string): number {
   const n = parseInteger(name, v, 2, 1 << 20);
-  if ((n & (n - 1)) !== 0) throw new ProfileUsageError(`${name}: expected a power of two from 2 to 1048576, got ${show(v)}`);
+  if ((n & (n - 1)) !== 0) throw new UsageError('profile', `${name}: expected a power of two from 2 to 1048576, got ${show(v)}`);
   return n;
 }
 
@@ -114,23 +106,23 @@ export function parseDuration(name: string, v: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(ms|s)?$/.exec(v);
   const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
   if (!(ms >= 10 && ms <= 3_600_000)) {
-    throw new ProfileUsageError(`${name}: expected a duration from 10ms to 3600s (seconds, or a number with ms or s), got ${show(v)}`);
+    throw new UsageError('profile', `${name}: expected a duration from 10ms to 3600s (seconds, or a number with ms or s), got ${show(v)}`);
   }
   return ms;
 }
 
 export function parseMix(name: string, v: string): Record<OpKind, number> {
   const mix: Record<OpKind, number> = { nop: 0, stat: 0, read: 0 };
-  if (v === '') throw new ProfileUsageError(`${name}: expected operations among ${OP_KINDS.join(', ')}, got ""`);
+  if (v === '') throw new UsageError('profile', `${name}: expected operations among ${OP_KINDS.join(', ')}, got ""`);
   for (const part of v.split(',')) {
     const m = /^([a-z]+)(?:=([0-9]+))?$/.exec(part);
     const op = m?.[1] as OpKind | undefined;
     if (m === null || op === undefined || !OP_KINDS.includes(op)) {
-      throw new ProfileUsageError(
+      throw new UsageError('profile', 
         `${name}: expected OP or OP=WEIGHT with OP one of ${OP_KINDS.join(', ')}, got ${show(part)}`,
       );
     }
-    if (mix[op] !== 0) throw new ProfileUsageError(`${name}: ${op} is given twice in ${show(v)}`);
+    if (mix[op] !== 0) throw new UsageError('profile', `${name}: ${op} is given twice in ${show(v)}`);
     mix[op] = m[2] === undefined ? 1 : parseInteger(`${name}: ${op} weight`, m[2], 1, 1000);
   }
   return mix;
@@ -140,15 +132,15 @@ export function parseSweep(name: string, v: string): { param: SweepParam; values
   const m = /^([a-z]+)=(.*)$/.exec(v);
   const param = m?.[1] as SweepParam | undefined;
   if (m === null || param === undefined || !SWEEP_PARAMS.includes(param)) {
-    throw new ProfileUsageError(
+    throw new UsageError('profile', 
       `${name}: expected PARAM=V1,V2,... with PARAM one of ${SWEEP_PARAMS.join(', ')}, got ${show(v)}`,
     );
   }
   const raw = m[2]!.split(',');
-  if (raw.length > 32) throw new ProfileUsageError(`${name}: at most 32 values, got ${raw.length}`);
+  if (raw.length > 32) throw new UsageError('profile', `${name}: at most 32 values, got ${raw.length}`);
   const values = raw.map((x) => PARAM_PARSERS[param](`${name}: ${param}`, x));
   const dup = values.find((x, i) => values.indexOf(x) !== i);
-  if (dup !== undefined) throw new ProfileUsageError(`${name}: ${param}=${dup} is given twice`);
+  if (dup !== undefined) throw new UsageError('profile', `${name}: ${param}=${dup} is given twice`);
   return { param, values };
 }
 
@@ -160,30 +152,17 @@ export function parseProfileArgs(argv: readonly string[]): ProfileOptions | 'hel
   };
   let completionRing: number | undefined;
   const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]!;
-    let value: string | undefined;
-    if (arg.startsWith('--') && arg.includes('=')) {
-      value = arg.slice(arg.indexOf('=') + 1);
-      arg = arg.slice(0, arg.indexOf('='));
-    }
-    const name = SHORT[arg] ?? arg;
-    if (FLAGS.has(name)) {
-      if (value !== undefined) throw new ProfileUsageError(`${name}: takes no value, got ${show(value)}`);
-      if (name === '--help') return 'help';
+  const cl = parseCommandLine('profile', argv, OPTIONS);
+  if (cl.help) return 'help';
+  if (cl.operands.length > 0) throw new UsageError('profile', `unexpected argument ${show(cl.operands[0]!)}`);
+  for (const opt of cl.options) {
+    const name = `--${opt.name}`;
+    if (opt.name === 'json') {
       o.json = true;
       continue;
     }
-    if (!VALUED.has(name)) {
-      throw new ProfileUsageError(
-        arg.startsWith('-') ? `unknown option ${arg} (syslet profile --help lists them)` : `unexpected argument ${show(arg)}`,
-      );
-    }
-    if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new ProfileUsageError(`${name}: expected a value`);
-    }
-    if (seen.has(name)) throw new ProfileUsageError(`${name}: given twice`);
+    const value = opt.value!;
+    if (seen.has(name)) throw new UsageError('profile', `${name}: given twice`);
     seen.add(name);
     // The options that are also sweep parameters: one parser each, shared with --sweep's values.
     const param = name.slice(2);
@@ -209,7 +188,7 @@ export function parseProfileArgs(argv: readonly string[]): ProfileOptions | 'hel
         break;
       case '--html':
       case '--trace':
-        if (value === '' || value.startsWith('-')) throw new ProfileUsageError(`${name}: expected a file name, got ${show(value)}`);
+        if (value === '' || value.startsWith('-')) throw new UsageError('profile', `${name}: expected a file name, got ${show(value)}`);
         if (name === '--html') o.html = value;
         else o.trace = value;
         break;
@@ -219,24 +198,14 @@ export function parseProfileArgs(argv: readonly string[]): ProfileOptions | 'hel
     }
   }
   if (o.sweep !== undefined && seen.has(`--${o.sweep.param}`)) {
-    throw new ProfileUsageError(`--sweep: ${o.sweep.param} is swept, so --${o.sweep.param} cannot be given too`);
+    throw new UsageError('profile', `--sweep: ${o.sweep.param} is swept, so --${o.sweep.param} cannot be given too`);
   }
   if (o.html !== undefined && o.html === o.trace) {
-    throw new ProfileUsageError(`--html and --trace: both name ${show(o.html)}`);
+    throw new UsageError('profile', `--html and --trace: both name ${show(o.html)}`);
   }
   o.completionRingGiven = completionRing !== undefined;
   o.config.completionRing = completionRing ?? o.config.ring;
   return o;
-}
-
-export interface CommandIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  /** stdout is a terminal: progress bar and colour (colour unless NO_COLOR is set). */
-  isTTY: boolean;
-  /** Terminal width. @default 100 */
-  columns?: number;
-  env?: Record<string, string | undefined>;
 }
 
 /** A one-line progress bar redrawn in place with \r; cleared with clear(). */
@@ -265,7 +234,7 @@ class ProgressBar {
   }
 }
 
-/** `syslet profile ...`: returns the exit status. Usage errors throw ProfileUsageError. */
+/** `syslet profile ...`: returns the exit status. Usage errors throw UsageError('profile', ...). */
 export async function profileCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const o = parseProfileArgs(argv);
   if (o === 'help') {
@@ -274,8 +243,11 @@ export async function profileCommand(argv: readonly string[], io: CommandIo): Pr
   }
   const env = io.env ?? process.env;
   const color = io.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
-  const columns = io.columns ?? 100;
-  const progress = io.isTTY ? new ProgressBar(io.out, columns) : undefined;
+  // Not a terminal: no width to fit (a file or a pipe takes lines of any length).
+  const columns = io.columns ?? Infinity;
+  const progress = io.isTTY ? new ProgressBar(io.out, Math.min(columns, 200)) : undefined;
+  // An interrupted run (SIGINT, SIGTERM) finishes the line so the shell's prompt starts clean.
+  const unregister = atExit(() => progress?.clear());
   const labels = pointConfigs(o).map((c) => c.label);
   let result: ProfileResult;
   let runs: PointRun[];
@@ -284,6 +256,7 @@ export async function profileCommand(argv: readonly string[], io: CommandIo): Pr
       onProgress: (i, n, f, chains) => progress?.update(i, n, f, labels[i] ?? '', chains),
     }));
   } finally {
+    unregister();
     progress?.clear();
   }
   const written: string[] = [];
@@ -309,3 +282,5 @@ export async function profileCommand(argv: readonly string[], io: CommandIo): Pr
   }
   return 0;
 }
+
+export const PROFILE_COMMAND: Command = { usage: PROFILE_HELP, run: profileCommand };

@@ -3,7 +3,7 @@
  * (profile-worker.ts, loaded by path) share: the workerData they start with, the messages they
  * exchange, and the indices of the control words both sides touch.
  */
-import type { RuntimeHandle } from '../runtime.js';
+import type { RuntimeHandle } from '../index.js';
 import type { OpKind } from '../record/result.js';
 
 /** Control words (Int32Array over `ProducerData.control`), written by the main thread. */

@@ -10,9 +10,7 @@
  * the main thread's final rt.stats().
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Runtime, type PreparedChain, type Submission } from '../runtime.js';
-import type { Atom } from '../syslet/chain.js';
-import type { Completion } from '../syslet/encode.js';
+import { Runtime, type Atom, type Completion, type PreparedChain, type Submission } from '../index.js';
 import { rng } from '../bench/rng.js';
 import { sharedNow } from '../ring/layout.js';
 import {

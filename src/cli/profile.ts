@@ -19,7 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Runtime, type RuntimeStats } from '../runtime.js';
+import { Runtime, type RuntimeStats } from '../index.js';
+import { makeTempDir } from './process.js';
 import { sharedNow } from '../ring/layout.js';
 import { RingSampler } from '../record/sampler.js';
 import {
@@ -92,6 +93,7 @@ export const DEFAULT_OPTIONS: Omit<ProfileOptions, 'config'> & { config: Omit<Po
 /** The files reads and stats go to: 64 files of 4 KiB in 8 directories under the OS temp dir. */
 interface Tree {
   dir: string;
+  remove: () => void;
   paths: string[];
   fds: number[];
 }
@@ -100,8 +102,9 @@ const TREE_DIRS = 8;
 const TREE_FILES_PER_DIR = 8;
 
 function makeTree(withFds: boolean): Tree {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syslet-profile-'));
-  const tree: Tree = { dir, paths: [], fds: [] };
+  // Removed by removeTree, or on any exit (SIGINT, SIGTERM) before it.
+  const { dir, remove } = makeTempDir('syslet-profile-');
+  const tree: Tree = { dir, remove, paths: [], fds: [] };
   try {
     const data = Buffer.alloc(4096, 'syslet profile ');
     for (let d = 0; d < TREE_DIRS; d++) {
@@ -124,7 +127,7 @@ function makeTree(withFds: boolean): Tree {
 function removeTree(t: Tree): void {
   for (const fd of t.fds) fs.closeSync(fd);
   t.fds.length = 0;
-  fs.rmSync(t.dir, { recursive: true, force: true });
+  t.remove();
 }
 
 export interface ProgressHooks {

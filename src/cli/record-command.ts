@@ -10,11 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProfileResult } from '../record/result.js';
-import type { CommandIo } from './profile-command.js';
+import { UsageError, type Command, type CommandIo } from './command.js';
+import { foregroundChild } from './process.js';
 import { profileFiles } from './record-collector.js';
 import { renderTerminal } from './report/terminal.js';
-
-export class RecordUsageError extends Error {}
 
 export const RECORD_HELP = `usage: syslet record [options] -- COMMAND [ARG]...
 
@@ -47,7 +46,7 @@ export interface RecordArgs {
 function intArg(name: string, v: string | undefined, min: number, max: number): number {
   const n = v !== undefined && /^[0-9]+$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new RecordUsageError(`${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v ?? '')}`);
+    throw new UsageError('record', `${name}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v ?? '')}`);
   }
   return n;
 }
@@ -75,7 +74,7 @@ export function parseRecordArgs(argv: readonly string[]): RecordArgs | 'help' {
         break;
       case '--dir': {
         const v = value();
-        if (v === undefined || v === '') throw new RecordUsageError('--dir: expected a directory');
+        if (v === undefined || v === '') throw new UsageError('record', '--dir: expected a directory');
         o.dir = v;
         break;
       }
@@ -86,14 +85,15 @@ export function parseRecordArgs(argv: readonly string[]): RecordArgs | 'help' {
         o.traceSpans = intArg(name, value(), 0, 10_000_000);
         break;
       default:
-        if (a.startsWith('-')) throw new RecordUsageError(`unknown option ${a} (syslet record --help lists them)`);
+        if (a.startsWith('--')) throw new UsageError('record', `unrecognized option '${name}'`);
+        if (a.startsWith('-') && a !== '-') throw new UsageError('record', `invalid option -- '${a.slice(1)}'`);
         // The command starts at the first argument that is not an option ("--" is optional).
         o.command = argv.slice(i);
         return o;
     }
   }
   o.command = argv.slice(i);
-  if (o.command.length === 0) throw new RecordUsageError('expected a command to run: syslet record -- node app.js');
+  if (o.command.length === 0) throw new UsageError('record', 'expected a command to run: syslet record -- node app.js');
   return o;
 }
 
@@ -111,14 +111,20 @@ function runUnderPreload(a: RecordArgs, dir: string): Promise<number> {
   if (a.traceSpans !== undefined) env.SYSLET_PROFILE_SPANS = String(a.traceSpans);
   return new Promise((resolve, reject) => {
     const child = spawn(a.command[0]!, a.command.slice(1), { stdio: 'inherit', env });
-    child.once('error', (e) => reject(new RecordUsageError(`cannot run ${JSON.stringify(a.command[0])}: ${e.message}`)));
+    // Ctrl-C is the program's to handle (it writes its report on the way out); SIGTERM goes to it.
+    const fg = foregroundChild((signal) => child.kill(signal));
+    child.once('error', (e) => {
+      fg.done();
+      reject(new UsageError('record', `cannot run ${JSON.stringify(a.command[0])}: ${e.message}`, false));
+    });
     child.once('exit', (code, signal) => {
+      fg.done();
       resolve(code ?? 128 + (signal === null ? 0 : os.constants.signals[signal]));
     });
   });
 }
 
-/** `syslet record ...`: returns the program's exit status. Usage errors throw RecordUsageError. */
+/** `syslet record ...`: returns the program's exit status. Usage errors throw UsageError('record', ...). */
 export async function recordCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const a = parseRecordArgs(argv);
   if (a === 'help') {
@@ -141,13 +147,20 @@ export async function recordCommand(argv: readonly string[], io: CommandIo): Pro
     const env = io.env ?? process.env;
     const color = io.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb';
     for (const r of results) {
-      io.out(`\n${renderTerminal(r.result, { color, columns: io.columns ?? 100 })}`);
+      io.out(`\n${renderTerminal(r.result, { color, columns: io.columns ?? Infinity })}`);
       io.out(`\nHTML report: ${r.files.html}\ntrace: ${r.files.trace} (open it in https://ui.perfetto.dev)\nfigures: ${r.files.json}\n`);
     }
   }
   if (results.length === 0) io.err(`syslet record: no syslet runtime was made by ${a.command.join(' ')}; nothing recorded\n`);
   return status;
 }
+
+/**
+ * Its own parser, not parseCommandLine: options end at the first operand, which starts the
+ * command (`syslet record node --inspect app.js` passes --inspect to node), as getopt does with
+ * POSIXLY_CORRECT.
+ */
+export const RECORD_COMMAND: Command = { usage: RECORD_HELP, run: recordCommand };
 
 /** The preload's file, for callers that start node themselves. */
 export const PRELOAD_FILE = fileURLToPath(PRELOAD);

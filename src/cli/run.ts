@@ -11,29 +11,28 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Runtime } from '../runtime.js';
-import type { Chain } from '../syslet/chain.js';
-import type { Completion } from '../syslet/encode.js';
-import { errnoName } from '../syslet/errno.js';
-import { OP_BY_NAME, OPS, type OpName } from '../syslet/ops.js';
-import { ChainError } from '../syslet/validate.js';
-import { SysletStat } from '../syslet/values.js';
+import { ChainError, errnoName, OPS, Runtime, SysletStat, type Chain, type Completion, type OpName } from '../index.js';
+import { parseCommandLine, UsageError, type Command } from './command.js';
 
 export const RUN_HELP = `usage: syslet run [--root DIR] [--allow OP,...] [--var NAME=N]... [--timeout MS] [--json] FILE.json
 
-Run a chain file and print its completion. Paths are confined to the current directory, or to
-DIR with --root (--root / lifts the confinement); an atom that reaches outside gets -EACCES.
+Run a chain file and print its completion. Every path in the chain is confined to a root: the
+current directory, or DIR with --root (which must exist and be a directory). Relative paths
+resolve inside the root, as with the library's policy { root }: with --root sub, "hello.txt" is
+sub/hello.txt. An atom whose path leads outside (by .., an absolute path or a symlink) gets -EACCES.
+--root / lifts the confinement (relative paths then start at /).
+  --root DIR       the root (default: the current directory)
   --allow OP,...   only these operations (others get -EACCES)
   --var NAME=N     an initial value for a variable (repeatable)
   --timeout MS     a deadline: the chain ends with -ETIME at the next atom boundary
   --json           print the completion as JSON
+  -h, --help       this text
 Exit status: 0 done or stopped, 1 cancelled, timed out, out of steps or failed, 2 bad file or options.
 `;
 
-export class RunUsageError extends Error {}
-
 export interface RunOptions {
   file: string;
+  /** Absolute path of an existing directory: the policy's root (relative paths resolve in it). */
   root: string;
   allow: OpName[] | undefined;
   vars: Record<string, number>;
@@ -41,43 +40,58 @@ export interface RunOptions {
   json: boolean;
 }
 
-export function parseRunArgs(args: readonly string[], cwd = process.cwd()): RunOptions {
+const OP_NAMES = new Set<string>(OPS.map((op) => op.name));
+
+/** Parse `syslet run`'s arguments; 'help' for --help. Throws UsageError('run', ...). */
+export function parseRunArgs(args: readonly string[], cwd = process.cwd()): RunOptions | 'help' {
+  const cl = parseCommandLine('run', args, {
+    json: { type: 'boolean' },
+    root: { type: 'string' },
+    allow: { type: 'string' },
+    var: { type: 'string' },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (cl.help) return 'help';
   const o: RunOptions = { file: '', root: cwd, allow: undefined, vars: {}, timeoutMs: undefined, json: false };
-  const files: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = (): string => {
-      const v = args[++i];
-      if (v === undefined) throw new RunUsageError(`${a}: expected a value`);
-      return v;
-    };
-    if (a === '--json') o.json = true;
-    else if (a === '--root') o.root = path.resolve(cwd, value());
-    else if (a === '--allow') {
-      o.allow = value().split(',').filter((x) => x !== '').map((name) => {
-        if (!OP_BY_NAME.has(name)) {
-          throw new RunUsageError(`--allow: unknown operation "${name}"; expected some of ${OPS.map((op) => op.name).join(', ')}`);
+  for (const { name, value } of cl.options) {
+    const v = value!;
+    if (name === 'json') o.json = true;
+    else if (name === 'root') o.root = checkRoot(path.resolve(cwd, v), v);
+    else if (name === 'allow') {
+      o.allow = v.split(',').filter((x) => x !== '').map((op) => {
+        if (!OP_NAMES.has(op)) {
+          throw new UsageError('run', `--allow: unknown operation "${op}"; expected some of ${[...OP_NAMES].join(', ')}`);
         }
-        return name as OpName;
+        return op as OpName;
       });
-    } else if (a === '--var') {
-      const v = value();
+    } else if (name === 'var') {
       const m = /^([^=]+)=(.*)$/.exec(v);
       const n = m === null ? Number.NaN : Number(m[2]);
-      if (m === null || m[2] === '' || !Number.isFinite(n)) throw new RunUsageError(`--var: expected NAME=NUMBER, got "${v}"`);
+      if (m === null || m[2] === '' || !Number.isFinite(n)) throw new UsageError('run', `--var: expected NAME=NUMBER, got "${v}"`);
       o.vars[m[1]!] = n;
-    } else if (a === '--timeout') {
-      const v = value();
+    } else if (name === 'timeout') {
       const n = Number(v);
-      if (v === '' || !(n >= 0)) throw new RunUsageError(`--timeout: expected milliseconds (>= 0), got "${v}"`);
+      if (v === '' || !(n >= 0)) throw new UsageError('run', `--timeout: expected milliseconds (>= 0), got "${v}"`);
       o.timeoutMs = n;
-    } else if (a === '--help' || a === '-h') throw new RunUsageError('');
-    else if (a.startsWith('-') && a !== '-') throw new RunUsageError(`unknown option "${a}"`);
-    else files.push(a);
+    }
   }
-  if (files.length !== 1) throw new RunUsageError(`expected one chain file, got ${files.length}`);
-  o.file = files[0]!;
+  if (cl.operands.length !== 1) throw new UsageError('run', `expected one chain file, got ${cl.operands.length}`);
+  o.file = cl.operands[0]!;
   return o;
+}
+
+/** `abs` if it is an existing directory; a UsageError naming `given` otherwise. */
+function checkRoot(abs: string, given: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError('run', `--root: cannot use "${given}": ${code === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError('run', `--root: "${given}" is not a directory`);
+  return abs;
 }
 
 /** Read and parse a chain file; the errors name the file. */
@@ -86,22 +100,21 @@ export function readChainFile(file: string): unknown {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new RunUsageError(`${file}: cannot read: ${(e as Error).message}`);
+    throw new UsageError('run', `${file}: cannot read: ${(e as Error).message}`, false);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new RunUsageError(`${file}: not JSON: ${(e as Error).message}`);
+    throw new UsageError('run', `${file}: not JSON: ${(e as Error).message}`, false);
   }
 }
 
 export async function runChainFile(o: RunOptions, out: (s: string) => void): Promise<number> {
   const chain = readChainFile(o.file);
-  // Relative paths in the file are the current directory's, as for any program; the root only
-  // bounds where they may lead.
+  // The library's rule: relative paths resolve inside the root (policy.cwd defaults to it).
   const rt = await Runtime.create({
     workers: 1,
-    policy: { root: o.root, cwd: process.cwd(), ...(o.allow === undefined ? {} : { allow: o.allow }) },
+    policy: { root: o.root, ...(o.allow === undefined ? {} : { allow: o.allow }) },
   });
   try {
     let c: Completion;
@@ -109,7 +122,7 @@ export async function runChainFile(o: RunOptions, out: (s: string) => void): Pro
       const opts = { vars: o.vars, ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) };
       c = await rt.run(chain as Chain, opts);
     } catch (e) {
-      if (e instanceof ChainError || e instanceof TypeError) throw new RunUsageError(`${o.file}: ${e.message}`);
+      if (e instanceof ChainError || e instanceof TypeError) throw new UsageError('run', `${o.file}: ${e.message}`, false);
       throw e;
     }
     out(o.json ? `${JSON.stringify(toJson(c, chain), null, 2)}\n` : describeCompletion(c, chain));
@@ -176,3 +189,12 @@ export function toJson(c: Completion, chain: unknown): Record<string, unknown> {
     ...(c.buffers === undefined ? {} : { buffers: Object.fromEntries(Object.entries(c.buffers).map(([k, b]) => [k, b.toString('base64')])) }),
   };
 }
+
+export const RUN_COMMAND: Command = {
+  usage: RUN_HELP,
+  async run(argv, io) {
+    const o = parseRunArgs(argv);
+    if (o === 'help') return 'help';
+    return runChainFile(o, io.out);
+  },
+};

@@ -15,13 +15,22 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Runtime } from '../runtime.js';
+import { Runtime } from '../index.js';
+import { parseCommandLine, UsageError, type Command, type CommandIo } from './command.js';
 import { du, DU_RUNTIME_OPTIONS } from './du.js';
-import { profileCommand, type CommandIo } from './profile-command.js';
+import { profileCommand } from './profile-command.js';
 import { fsStorms } from './tour-fs.js';
 import { renderHtml } from './report/html.js';
 import { renderTerminal } from './report/terminal.js';
 import { buildTrace } from './report/trace.js';
+
+export const TOUR_HELP = `usage: syslet tour
+
+What npm start runs: syslet du on this package's installed dependencies (the largest packages,
+the total, the chains the walk took, GNU du's figure beside it when GNU du is installed), then a
+2-second syslet profile run whose HTML report and Chrome trace are written under ./syslet-report/.
+  -h, --help   this text
+`;
 
 export interface TourOptions extends CommandIo {
   /** Where the HTML report and the trace go. @default ./syslet-report */
@@ -117,7 +126,7 @@ export async function tour(o: TourOptions): Promise<number> {
   fs.writeFileSync(duTrace, buildTrace(recorded, [rec.trace!]));
   out(`\n3. the recorder on step 1's own syslet du run (rt.record(); for any program: syslet record -- node app.js)\n\n`);
   const env = o.env ?? process.env;
-  out(renderTerminal(recorded, { color: o.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb', columns: o.columns ?? 100 }));
+  out(renderTerminal(recorded, { color: o.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb', columns: o.columns ?? Infinity }));
   out(`\nHTML report: ${duHtml}\ntrace: ${duTrace}\n`);
   out(`\nThe HTML reports and the traces are in ${dir}; open the traces at https://ui.perfetto.dev.\n`);
   const f = await fsStorms();
@@ -127,3 +136,13 @@ export async function tour(o: TourOptions): Promise<number> {
   out(`   readFile  syslet/fs ${ops(f.readFile[0])}/s, node:fs/promises ${ops(f.readFile[1])}/s: ${(f.readFile[0] / f.readFile[1]).toFixed(2)}x\n`);
   return r.exitCode === 0 ? code : r.exitCode;
 }
+
+export const TOUR_COMMAND: Command = {
+  usage: TOUR_HELP,
+  async run(argv, io) {
+    const cl = parseCommandLine('tour', argv, { help: { type: 'boolean', short: 'h' } });
+    if (cl.help) return 'help';
+    if (cl.operands.length > 0) throw new UsageError('tour', `takes no operands, got "${cl.operands[0]}"`);
+    return tour(io);
+  },
+};

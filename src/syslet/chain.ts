@@ -33,7 +33,8 @@ export interface BufRef {
   length?: number;
 }
 
-export type Arg = number | string | VarRef | BufRef;
+/** An argument: a number, a path (a string, or a Buffer of its bytes when they are not UTF-8), a variable or a buffer reference. */
+export type Arg = number | string | Uint8Array | VarRef | BufRef;
 
 export interface Atom {
   op: OpName;

@@ -40,6 +40,7 @@ export const errno = {
   ELOOP: 40,
   ETIME: 62,
   EOVERFLOW: 75,
+  EILSEQ: 84,
   ENOTSUP: 95,
   ETIMEDOUT: 110,
   EALREADY: 114,

@@ -7,6 +7,7 @@
  * follow `next`. Between atoms (the "atom boundary") it checks, in this order, cancellation
  * (-ECANCELED), the deadline (-ETIME) and the step budget (-ELOOP).
  */
+import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Arena } from '../ring/arena.js';
@@ -19,6 +20,7 @@ import {
   stopFires,
 } from './flags.js';
 import { Op, OPS, type PathResolve } from './ops.js';
+import { readdirInOrder } from './readdir.js';
 import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
@@ -54,7 +56,6 @@ export const Outcome = {
 
 const STOP_MASK = 0x78;
 const STAT_OPTS = { throwIfNoEntry: false } as const;
-const READDIR_OPTS = { bufferSize: 1024 } as const;
 const A0 = ATOM_HEADER_WORDS;
 
 /**
@@ -329,7 +330,7 @@ export class Interpreter {
    * A string argument. Under a policy with a root, a path argument comes back resolved (see
    * #path; without a declared PathResolve, as 'follow'), or ends the atom with the refusal.
    */
-  #str(aw: number, k: number): string {
+  #str(aw: number, k: number): string | Buffer {
     const resolved = this.#paths[k];
     if (resolved !== undefined) return resolved;
     const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
@@ -341,12 +342,18 @@ export class Interpreter {
     return this.#raw(aw, k);
   }
 
-  /** A string argument's own bytes. */
-  #raw(aw: number, k: number): string {
+  /**
+   * A string argument's own bytes: a string, or a copy of the bytes when they are not valid UTF-8
+   * (a path given as a Buffer: a file name is bytes, and such a name would not survive a JS string).
+   */
+  #raw(aw: number, k: number): string | Buffer {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
-    return this.#t.buf.toString('utf8', start, start + i32[w + 2]!);
+    const end = start + i32[w + 2]!;
+    const s = this.#t.buf.toString('utf8', start, end);
+    if (!s.includes('\ufffd') || isUtf8(this.#t.buf.subarray(start, end))) return s;
+    return Buffer.from(this.#t.buf.subarray(start, end));
   }
 
   /**
@@ -355,7 +362,7 @@ export class Interpreter {
    * those before the atom ran) or, where it declares nothing, as `follow` says the operation
    * treats a symlink in the last component.
    */
-  #path(aw: number, k: number, follow: boolean): string | number {
+  #path(aw: number, k: number, follow: boolean): string | Buffer | number {
     const resolved = this.#paths[k];
     if (resolved !== undefined) return resolved;
     const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
@@ -364,7 +371,10 @@ export class Interpreter {
   }
 
   #resolvePath(aw: number, k: number, mode: PathResolve): string | number {
-    const r = this.#resolver.resolve(this.#policy!, this.#raw(aw, k), mode);
+    const raw = this.#raw(aw, k);
+    // The root confines by the path's text: bytes that are not UTF-8 are refused, not guessed at.
+    if (typeof raw !== 'string') return -errno.EILSEQ;
+    const r = this.#resolver.resolve(this.#policy!, raw, mode);
     if (typeof r === 'string') this.#paths[k] = r;
     return r;
   }
@@ -523,14 +533,8 @@ export class Interpreter {
         case Op.READDIR: {
           const path = this.#path(aw, 0, true);
           if (typeof path === 'number') return path;
-          // The directory's own order, as readdir(3) gives it (fs.readdirSync sorts, at a cost).
-          const dir = fs.opendirSync(path, READDIR_OPTS);
-          const names: string[] = [];
-          try {
-            for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name);
-          } finally {
-            dir.closeSync();
-          }
+          // The directory's own order; names that are not UTF-8 as Buffers.
+          const names = readdirInOrder(path);
           this.#value = names;
           return names.length;
         }
@@ -610,13 +614,15 @@ export class Interpreter {
    * open(2), recording the descriptor as a chain's: under a policy, held by this chain (at most
    * maxFds at once: -EMFILE past it, or past the descriptor table), closed when it ends.
    */
-  #open(path: string, flags: number, mode: number, policy: CompiledPolicy | undefined): number {
+  #open(path: string | Buffer, flags: number, mode: number, policy: CompiledPolicy | undefined): number {
     const table = this.#t.policies;
     if (policy === undefined) {
       const fd = fs.openSync(path, flags, mode);
       table.recordOpen(fd, 0);
       return fd;
     }
+    // The policy resolves by the path's text: bytes that are not UTF-8 are refused, not guessed at.
+    if (typeof path !== 'string') return -errno.EILSEQ;
     if (table.held(this.#id) >= policy.maxFds) return -errno.EMFILE;
     const fd = this.#resolver.open(policy, path, flags, mode);
     if (fd < 0) return fd;
@@ -712,6 +718,8 @@ export class Interpreter {
       case Op.MKDTEMP: {
         const prefix = this.#path(aw, 0, false);
         if (typeof prefix === 'number') return prefix;
+        // mkdtemp's prefix is text (Node takes no bytes for it).
+        if (typeof prefix !== 'string') return -errno.EILSEQ;
         try {
           this.#value = fs.mkdtempSync(prefix);
           return 0;
@@ -745,10 +753,15 @@ export class Interpreter {
    * path resolved beneath the root with these flags); the descriptor is this atom's, closed before
    * it returns, so it is not recorded as the chain's. -errno (value 'open') on failure.
    */
-  #openStep(path: string, flags: number, mode: number): number {
+  #openStep(path: string | Buffer, flags: number, mode: number): number {
     const policy = this.#policy;
     try {
-      const fd = policy === undefined ? fs.openSync(path, flags, mode) : this.#resolver.open(policy, path, flags, mode);
+      // Under a policy the resolver goes by the path's text: bytes that are not UTF-8 are refused.
+      if (policy !== undefined && typeof path !== 'string') {
+        this.#value = 'open';
+        return -errno.EILSEQ;
+      }
+      const fd = policy === undefined ? fs.openSync(path, flags, mode) : this.#resolver.open(policy, path as string, flags, mode);
       if (fd < 0) this.#value = 'open';
       return fd;
     } catch (err) {
@@ -771,7 +784,7 @@ export class Interpreter {
   }
 
   /** As fs.promises.readFile: the size from fstat for a regular file, else read to the end. */
-  #readFile(path: string, flags: number, max: number): number {
+  #readFile(path: string | Buffer, flags: number, max: number): number {
     const fd = this.#openStep(path, flags, 0o666);
     if (fd < 0) return fd;
     let data: Buffer;
@@ -800,7 +813,7 @@ export class Interpreter {
   }
 
   /** Open, write `len` bytes of arena memory at `off` (all of them, as fs.writeFile), close. */
-  #writeFile(path: string, flags: number, mode: number, off: number, len: number): number {
+  #writeFile(path: string | Buffer, flags: number, mode: number, off: number, len: number): number {
     const fd = this.#openStep(path, flags, mode);
     if (fd < 0) return fd;
     const mem = this.#t.arena.buffer;
@@ -873,7 +886,7 @@ function direntType(d: fs.Dirent): number {
  * A stat with throwIfNoEntry: false came back empty: ENOENT, or (Node 22 on) ENOTDIR, which it also
  * hides. Asked again with the error thrown, to tell them apart (only misses pay for the exception).
  */
-function missing(path: string, follow: boolean): number {
+function missing(path: string | Buffer, follow: boolean): number {
   try {
     if (follow) fs.statSync(path);
     else fs.lstatSync(path);

@@ -507,7 +507,12 @@ function planArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanA
   }
   switch (spec.kind) {
     case 'path': {
-      if (typeof x !== 'string') throw argError(op, k, i, 'a path string', x);
+      if (x instanceof Uint8Array) {
+        // A path as bytes (a file name that is not valid UTF-8, as readdir returns it).
+        if (x.includes(0)) throw argError(op, k, i, 'a path without NUL bytes', x);
+        return pa(ArgKind.STR, 0, x.byteLength, undefined, x);
+      }
+      if (typeof x !== 'string') throw argError(op, k, i, 'a path string (or its bytes, a Buffer)', x);
       let ascii = true;
       for (let c = 0; c < x.length; c++) {
         const ch = x.charCodeAt(c);

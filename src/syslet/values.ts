@@ -12,6 +12,7 @@
  *   BYTES   the bytes
  *   DIRENTS count i32, then count type bytes (UV_DIRENT_*), then the names' UTF-8 joined by NUL
  */
+import { isUtf8 } from 'node:buffer';
 import type { BigIntStats, Stats } from 'node:fs';
 import { alignUp } from '../ring/layout.js';
 import { ValueKind } from './ops.js';
@@ -96,10 +97,10 @@ export class DirentList {
  * A decoded value. BIGSTAT decodes to a BigInt64Array of its 18 fields in the record's order; the
  * fs facade (src/fs) reads records itself and makes fs.Stats, fs.BigIntStats and fs.Dirent.
  */
-export type Value = SysletStat | string[] | string | BigInt64Array | Buffer | DirentList;
+export type Value = SysletStat | (string | Buffer)[] | string | BigInt64Array | Buffer | DirentList;
 
 /** A value held on the worker until the chain ends. */
-export type RawValue = Stats | BigIntStats | string[] | string | Uint8Array | DirentList;
+export type RawValue = Stats | BigIntStats | (string | Buffer)[] | string | Uint8Array | DirentList;
 
 export function kindOf(v: RawValue): number {
   if (typeof v === 'string') return ValueKind.STRING;
@@ -109,10 +110,30 @@ export function kindOf(v: RawValue): number {
   return typeof (v as Stats | BigIntStats).dev === 'bigint' ? ValueKind.BIGSTAT : ValueKind.STAT;
 }
 
+/**
+ * A NAMES value's payload: the names joined by NUL, as a string when every name is one, else as
+ * bytes (readdir returns names that are not valid UTF-8 as Buffers).
+ */
+function namesPayload(v: readonly (string | Buffer)[]): string | Buffer {
+  if (v.every((n) => typeof n === 'string')) return (v as string[]).join('\0');
+  const parts: Buffer[] = [];
+  v.forEach((n, i) => {
+    if (i > 0) parts.push(NUL);
+    parts.push(typeof n === 'string' ? Buffer.from(n, 'utf8') : n);
+  });
+  return Buffer.concat(parts);
+}
+
+const NUL = Buffer.from([0]);
+
 /** Payload bytes of a value (before padding). */
 export function payloadBytes(v: RawValue): number {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
-  if (Array.isArray(v)) return v.length === 0 ? 0 : Buffer.byteLength(v.join('\0'), 'utf8');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return 0;
+    const j = namesPayload(v);
+    return typeof j === 'string' ? Buffer.byteLength(j, 'utf8') : j.length;
+  }
   if (v instanceof Uint8Array) return v.byteLength;
   if (v instanceof DirentList) {
     const n = v.names.length;
@@ -199,8 +220,11 @@ export function writeRecord(
     f64[f + 12] = s.ctimeMs;
     f64[f + 13] = s.birthtimeMs;
     bytes = STAT_FIELDS * 8;
+  } else if (kind === ValueKind.NAMES) {
+    const j = namesPayload(v as (string | Buffer)[]);
+    bytes = typeof j === 'string' ? (j.length === 0 ? 0 : buf.write(j, payload, 'utf8')) : j.copy(buf, payload);
   } else {
-    const text = kind === ValueKind.NAMES ? (v as string[]).join('\0') : (v as string);
+    const text = v as string;
     bytes = text.length === 0 ? 0 : buf.write(text, payload, 'utf8');
   }
   const w = at / 4;
@@ -240,8 +264,19 @@ export function readValue(buf: Buffer, i32: Int32Array, f64: Float64Array, at: n
   if (kind === ValueKind.BYTES) return Buffer.from(buf.subarray(payload, payload + bytes));
   if (kind === ValueKind.DIRENTS) return readDirents(buf, i32, payload, bytes);
   const text = bytes === 0 ? '' : buf.toString('utf8', payload, payload + bytes);
-  if (kind === ValueKind.NAMES) return text === '' ? [] : text.split('\0');
-  return text;
+  if (kind !== ValueKind.NAMES) return text;
+  if (text === '') return [];
+  if (!text.includes('\ufffd')) return text.split('\0');
+  // Some name is not valid UTF-8: split the bytes, keep such names as Buffers.
+  const names: (string | Buffer)[] = [];
+  for (let at = payload, end = payload + bytes; at <= end; ) {
+    let z = buf.indexOf(0, at);
+    if (z < 0 || z > end) z = end;
+    const b = buf.subarray(at, z);
+    names.push(isUtf8(b) ? b.toString('utf8') : Buffer.from(b));
+    at = z + 1;
+  }
+  return names;
 }
 
 /** A DIRENTS payload of `bytes` at byte `payload`. */

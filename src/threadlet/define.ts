@@ -432,7 +432,7 @@ export function threadlet<A extends unknown[], R>(
   options: ThreadletOptions = {},
 ): Threadlet<A, R> {
   if (typeof url !== 'string' || !URL.canParse(url)) {
-    throw new TypeError(`threadlet: url: expected the defining module's URL (import.meta.url), got ${String(url)}`);
+    throw new TypeError(`threadlet: url: expected the defining module's URL (import.meta.url; in CommonJS, pathToFileURL(__filename).href from node:url), got ${String(url)}`);
   }
   if (typeof name !== 'string' || name === '') throw new TypeError(`threadlet: name: expected a non-empty string, got ${String(name)}`);
   if (typeof fn !== 'function') throw new TypeError(`threadlet '${name}': fn: expected a function, got ${String(fn)}`);

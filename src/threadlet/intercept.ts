@@ -71,7 +71,7 @@ const cpu =
     if (opt(args[1], 'info') === true) return `${what} with { info: true } (returns its engine)`;
     const n = byteSize(args[0]);
     const us = n / bytesPerUs;
-    return n > largeBytes || us > budgetLeftUs ? `${what} of ${n} bytes (about ${Math.round(us)} us)` : '';
+    return n > largeBytes || us > budgetLeftUs ? `${what} of ${n} bytes (about ${Math.round(us)} µs)` : '';
   };
 
 // ---- fs ------------------------------------------------------------------------------------------

@@ -309,14 +309,115 @@ describe('syslet du on directories it cannot read', () => {
 
 describe('du() in-process', () => {
   it('walks with batched chains: one readdir per directory, one lstat per name, far fewer chains', async () => {
+    // On a runtime given from the start: every call goes through chains.
+    await using rt = await Runtime.create({ workers: 2, slotBytes: 65536, ringSize: 64 });
     let out = '';
-    const r = await du({ paths: [path.join(tmp.dir, 't')], out: (s) => (out += s), err: () => {} });
+    const r = await du({ paths: [path.join(tmp.dir, 't')], runtime: rt, out: (s) => (out += s), err: () => {} });
     expect(r.exitCode).toBe(0);
     // Every directory read once, every name (and the operand) stat'ed once: nothing else.
+    expect(r.inline).toBe(0);
     expect(r.atoms).toBe(r.entries + r.directories);
     expect(r.entries).toBeGreaterThan(700);
     expect(r.chains * 10).toBeLessThan(r.atoms);
     expect(out.endsWith(`\t${path.join(tmp.dir, 't')}\n`)).toBe(true);
+    // The same tree on the calling thread alone (a small tree's usual path): the same output.
+    let inline = '';
+    const i = await du({ paths: [path.join(tmp.dir, 't')], inlineOps: Infinity, out: (s) => (inline += s), err: () => {} });
+    expect(i.chains).toBe(0);
+    expect(i.inline).toBe(r.entries + r.directories);
+    expect(inline).toBe(out);
+    // And starting the runtime at once (inline until its workers are up, chains after): the same.
+    let mixed = '';
+    const m = await du({ paths: [path.join(tmp.dir, 't')], inlineOps: 0, out: (s) => (mixed += s), err: () => {} });
+    expect(m.inline + m.atoms).toBe(r.entries + r.directories);
+    expect(mixed).toBe(out);
+  });
+
+  it('carries names that are not valid UTF-8 as bytes, inline and through chains, and prints them as du does', async () => {
+    // b\xffd: a directory name that no JS string can hold. GNU counts it (8 in all, not 4).
+    const d = path.join(tmp.dir, 'bytes');
+    const bad = Buffer.concat([Buffer.from(`${d}/b`), Buffer.from([0xff]), Buffer.from('d')]);
+    fs.mkdirSync(d);
+    fs.mkdirSync(bad);
+    fs.writeFileSync(Buffer.concat([bad, Buffer.from('/f\xfe', 'latin1')]), 'x'.repeat(100));
+    fs.writeFileSync(path.join(d, 'ok'), 'y');
+    for (const mode of [[], ['-a'], ['-ab'], ['-s']]) same([...mode, 'bytes'], tmp.dir);
+    const g = gnu(['-a', 'bytes'], tmp.dir);
+    expect(g.stdout).toContain('\tbytes/b\xffd/f\xfe\n');
+    // Through chains: readdir returns the name as a Buffer, lstat takes it.
+    await using rt = await Runtime.create({ workers: 1, slotBytes: 65536, ringSize: 64 });
+    const chunks: Buffer[] = [];
+    const r = await du({ paths: ['bytes'].map((x) => path.join(tmp.dir, x)), all: true, runtime: rt, out: (s) => chunks.push(Buffer.from(s)), err: () => {} });
+    expect(r.exitCode).toBe(0);
+    expect(r.chains).toBeGreaterThan(0);
+    const viaChains = Buffer.concat(chunks).toString('latin1').split(`${tmp.dir}/`).join('');
+    expect(viaChains).toBe(g.stdout);
+    // Under a policy the root confines by the path's text: bytes that are not UTF-8 are refused
+    // (-EILSEQ), not guessed at; the same name without a policy is found.
+    await using confined = await Runtime.create({ workers: 1, policy: { root: tmp.dir } });
+    const c = await confined.run({ atoms: [{ op: 'lstat', args: [bad], into: 'st' }, { op: 'lstat', args: [d], into: 'ok' }] });
+    expect(c.vars).toEqual({ st: -84, ok: 0 });
+    const free = await rt.run({ atoms: [{ op: 'readdir', args: [d], into: 'names' }, { op: 'lstat', args: [bad], into: 'st' }] });
+    expect(free.vars.st).toBe(0);
+    expect((free.values.names as (string | Buffer)[]).map((n) => (typeof n === 'string' ? n : `bytes:${n.toString('hex')}`)).sort()).toEqual(['bytes:62ff64', 'ok']);
+    // In messages such bytes are octal escapes, as quoteaf writes them (C.UTF-8 and C).
+    for (const locale of ['C.UTF-8', 'C']) {
+      const sh = spawnSync('sh', ['-c', "du \"$(printf 'gone\\377x\\303\\251')\""], { cwd: tmp.dir, env: env(locale), encoding: 'latin1' });
+      const name = Buffer.from([...Buffer.from('gone'), 0xff, 0x78, 0xc3, 0xa9]);
+      // stderr is read as latin1 (one character per byte): compare bytes.
+      const expected = Buffer.from(`du: cannot access ${quoteName(name, locale !== 'C')}: No such file or directory\n`, 'utf8');
+      expect(sh.stderr, locale).toBe(expected.toString('latin1'));
+    }
+  });
+
+  it('skips a bind mount of a directory inside itself, as du does (same device and inode as an ancestor)', async (ctx) => {
+    const d = path.join(tmp.dir, 'cycle');
+    fs.mkdirSync(path.join(d, 'a', 'b'), { recursive: true });
+    write(path.join(d, 'a', 'f'), 5000);
+    const m = spawnSync('mount', ['--bind', path.join(d, 'a'), path.join(d, 'a', 'b')], { encoding: 'utf8' });
+    if (m.status !== 0) {
+      ctx.skip(`mount --bind is not available here (needs root and a kernel that allows it): ${(m.stderr || String(m.error)).trim()}`);
+      return;
+    }
+    try {
+      // The mount is real: a/b has a's device and inode.
+      const [a, b] = [fs.statSync(path.join(d, 'a')), fs.statSync(path.join(d, 'a', 'b'))];
+      expect([b.dev, b.ino]).toEqual([a.dev, a.ino]);
+      for (const mode of [[], ['-a'], ['-s'], ['-ab']]) same([...mode, 'cycle'], tmp.dir);
+      expect(gnu(['-a', 'cycle'], tmp.dir).stdout).not.toContain('cycle/a/b');
+      await using rt = await Runtime.create({ workers: 1, slotBytes: 65536, ringSize: 64 });
+      let out = '';
+      await du({ paths: [path.join(d, 'a')], all: true, runtime: rt, out: (s) => (out += s), err: () => {} });
+      expect(out.split(`${d}/`).join('')).toBe(gnu(['-a', 'a'], d).stdout);
+    } finally {
+      spawnSync('umount', [path.join(d, 'a', 'b')]);
+    }
+  });
+
+  it('refuses an empty operand and warns about -s with -d 0, in GNU du\'s words', () => {
+    const g = same(['', 'm/C'], tmp.dir);
+    expect(g.stderr).toBe('du: invalid zero-length file name\n');
+    expect(g.status).toBe(1);
+    const w = same(['-s', '-d', '0', 'm/C'], tmp.dir);
+    expect(w.stderr).toBe('du: warning: summarizing is the same as using --max-depth=0\n');
+    // -s with -d 1: GNU's words; syslet's usage status (2) where GNU exits 1.
+    const c = syslet(['-s', '-d', '1', 'm/C'], tmp.dir);
+    expect(c.status).toBe(2);
+    expect(c.stderr.split('\n')[0]).toBe('syslet du: warning: summarizing conflicts with --max-depth=1');
+    expect(gnu(['-s', '-d', '1', 'm/C'], tmp.dir).stderr.split('\n')[0]).toBe('du: warning: summarizing conflicts with --max-depth=1');
+  });
+
+  it('answers from a deleted current directory as du does', () => {
+    // Node's worker threads cannot start without a current directory: the walk stays inline.
+    const script = `mkdir gone && cd gone && rmdir ../gone && exec "$@"`;
+    const inGone = (cmd: string[]) => spawnSync('sh', ['-c', script, 'sh', ...cmd], { cwd: tmp.dir, env: env('C'), encoding: 'latin1', timeout: 60_000 });
+    for (const args of [[], ['-a', path.join(tmp.dir, 'm')]]) {
+      const g = inGone(['du', ...args]);
+      const s = inGone([process.execPath, MAIN, 'du', ...args]);
+      expect(s.stdout, args.join(' ')).toBe(g.stdout);
+      expect(s.stderr).toBe(g.stderr);
+      expect(s.status).toBe(g.status);
+    }
   });
 
   it('counts a hard link where du does: the first place the directory order meets it', () => {
@@ -349,12 +450,54 @@ describe('du() in-process', () => {
   it('refuses contradictory options on the command line', () => {
     const s = syslet(['-s', '-a', 't'], tmp.dir);
     expect(s.status).toBe(2);
-    expect(s.stderr.split('\n')[0]).toBe('syslet: du: cannot both summarize and show all entries');
+    expect(s.stderr.split('\n')[0]).toBe('syslet du: cannot both summarize and show all entries');
     const u = syslet(['-x', 't'], tmp.dir);
     expect(u.status).toBe(2);
-    expect(u.stderr.split('\n')[0]).toBe("syslet: du: invalid option -- 'x'");
+    expect(u.stderr.split('\n')[0]).toBe("syslet du: invalid option -- 'x'");
     const h = syslet(['--help'], tmp.dir);
     expect(h.status).toBe(0);
     expect(h.stdout).toContain('usage: syslet du [OPTION]... [FILE]...');
+  });
+});
+
+describe('output errors, as GNU du reports them (one documented difference)', () => {
+  /** Run `cmd` under sh with `redirect` applied to its stdout. */
+  const sh = (cmd: string[], redirect: string) =>
+    spawnSync('sh', ['-c', `"$@" ${redirect}`, 'sh', ...cmd], { cwd: tmp.dir, env: env('C'), encoding: 'utf8', timeout: 60_000 });
+
+  it('stdout on /dev/full: "write error", exit 1, as GNU du', () => {
+    const g = sh(['du', 'm'], '>/dev/full');
+    const s = sh([process.execPath, MAIN, 'du', 'm'], '>/dev/full');
+    expect(s.stderr).toBe(g.stderr);
+    expect(s.status).toBe(g.status);
+    expect(g.stderr).toBe('du: write error\n');
+    expect(g.status).toBe(1);
+  });
+
+  it('stdout closed: discarded, exit 0 (Node puts /dev/null on a closed stdout; GNU says "Bad file descriptor")', () => {
+    // The documented difference: a Node program cannot tell a closed stdout from stdio 'ignore'.
+    expect(sh(['du', 'm'], '>&-').stderr).toBe('du: write error: Bad file descriptor\n');
+    const s = sh([process.execPath, MAIN, 'du', 'm'], '>&-');
+    expect(s.stderr).toBe('');
+    expect(s.status).toBe(0);
+    // And stdio 'ignore' (the same /dev/null) is an ordinary, successful run.
+    const r = spawnSync(process.execPath, [MAIN, 'du', 'm'], { cwd: tmp.dir, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the same in every command that prints', () => {
+    for (const cmd of [['--version'], ['help'], ['tour', '--help'], ['run', '--help'], ['demo', '--help'], ['profile', '--help'], ['bench', '--help']]) {
+      const name = cmd[0]!.startsWith('-') || cmd[0] === 'help' ? 'syslet' : `syslet ${cmd[0]}`;
+      const full = sh([process.execPath, MAIN, ...cmd], '>/dev/full');
+      expect(full.stderr, cmd.join(' ')).toBe(`${name}: write error\n`);
+      expect(full.status).toBe(1);
+    }
+  });
+
+  it('a reader that goes away (EPIPE): quietly, nothing on stderr', () => {
+    // 3,000 lines, far more than a pipe holds, into a reader that takes one.
+    const r = sh([process.execPath, MAIN, 'du', '-a', 't/many', 'human', 't/exact'], '| head -c 1 >/dev/null; exit 0');
+    expect(r.stderr).toBe('');
   });
 });

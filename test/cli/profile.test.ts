@@ -14,8 +14,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PointResult, ProfileResult } from '../../dist/cli/profile.js';
-import { parseProfileArgs, profileCommand, ProfileUsageError } from '../../dist/cli/profile-command.js';
-import { bar, sparkline } from '../../dist/cli/report/terminal.js';
+import { parseProfileArgs, profileCommand } from '../../dist/cli/profile-command.js';
+import { UsageError } from '../../dist/cli/command.js';
+import { bar, renderTerminal, sparkline } from '../../dist/cli/report/terminal.js';
 import { tempDir } from '../helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -284,6 +285,18 @@ describe('syslet profile --sweep', () => {
     ]);
     for (const p of j.points) checkCounts(p);
 
+    // In a narrow terminal nothing overflows: wide tables split (first column repeated), notes wrap,
+    // sparklines and bars shrink; every figure is still there.
+    const wide = renderTerminal(j, { color: false, columns: Infinity });
+    for (const columns of [100, 80, 60]) {
+      const narrow = renderTerminal(j, { color: false, columns });
+      const long = narrow.split('\n').filter((l) => [...l].length > columns);
+      expect(long, `${columns} columns`).toEqual([]);
+      // The same figures (as a set: split tables repeat their first column).
+      const cells = (text: string) => [...new Set(text.split(/\s+/).filter((w) => /\d/.test(w) && !/[▁▂▃▄▅▆▇█▏▎▍▌▋▊▉]/.test(w)))].sort();
+      expect(cells(narrow), `${columns} columns`).toEqual(cells(wide));
+    }
+
     const t = profile([...SHORT, '--sweep', 'ring=16,64']);
     expect(t.status).toBe(0);
     const lines = t.stdout.split('\n');
@@ -419,7 +432,7 @@ describe('syslet profile: the HTML report', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).not.toMatch(/<script|<link|src=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     const ids = [...html.matchAll(/<svg class="plot" data-plot="([^"]+)"/g)].map((m) => m[1]);
-    expect(ids).toEqual(['occupancy-0', 'free-0', 'throughput-0', 'parked-0', 'latency-0', 'workers-0']);
+    expect(ids).toEqual(['occupancy-0', 'completion-0', 'free-0', 'throughput-0', 'parked-0', 'latency-0', 'workers-0']);
   });
 });
 
@@ -442,17 +455,20 @@ describe('syslet profile: usage errors', () => {
     [['--sweep', 'ring=64,65'], '--sweep: ring: expected a power of two from 2 to 1048576, got "65"'],
     [['--sweep', 'producers=1,2,1'], '--sweep: producers=1 is given twice'],
     [['--sweep', 'producers=1,2', '-p', '2'], '--sweep: producers is swept, so --producers cannot be given too'],
-    [['--html'], '--html: expected a value'],
+    [['--html'], "option '--html' requires an argument"],
+    [['-p'], "option requires an argument -- 'p'"],
     [['--trace', '--json'], '--trace: expected a file name, got "--json"'],
     [['--html', 'a.html', '--trace', 'a.html'], '--html and --trace: both name "a.html"'],
     [['--trace-spans', 'many'], '--trace-spans: expected an integer from 0 to 1000000, got "many"'],
-    [['--json=yes'], '--json: takes no value, got "yes"'],
+    [['--json=yes'], "option '--json' doesn't allow an argument"],
     [['--producers', '2', '--producers', '3'], '--producers: given twice'],
-    [['--frobnicate'], 'unknown option --frobnicate (syslet profile --help lists them)'],
+    [['--frobnicate'], "unrecognized option '--frobnicate'"],
+    [['-q'], "invalid option -- 'q'"],
+    [['--tr', 'x'], "option '--tr' is ambiguous; possibilities: '--trace' '--trace-spans'"],
     [['extra'], 'unexpected argument "extra"'],
   ];
   it.each(cases)('%j', (args, message) => {
-    expect(() => parseProfileArgs(args)).toThrow(ProfileUsageError);
+    expect(() => parseProfileArgs(args)).toThrow(UsageError);
     expect(() => parseProfileArgs(args)).toThrow(message);
   });
 
@@ -460,7 +476,9 @@ describe('syslet profile: usage errors', () => {
     const r = profile(['--ring', '100']);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr.split('\n')[0]).toBe('syslet: profile: --ring: expected a power of two from 2 to 1048576, got "100"');
+    expect(r.stderr.split('\n')[0]).toBe('syslet profile: --ring: expected a power of two from 2 to 1048576, got "100"');
+    // Then profile's own usage, not the top-level one.
+    expect(r.stderr).toContain('\nusage: syslet profile [options]\n');
     const h = profile(['--help']);
     expect(h.status).toBe(0);
     expect(h.stdout).toMatch(/^usage: syslet profile \[options\]/);
@@ -472,6 +490,10 @@ describe('syslet profile: usage errors', () => {
     if (d === 'help') return;
     expect(d.config).toMatchObject({ producers: 2, ring: 4096, completionRing: 4096, batch: 64, atoms: 1, mix: { nop: 1, stat: 0, read: 0 } });
     expect(d.durationMs).toBe(3000);
+    // An unambiguous prefix of a long option is that option, as getopt_long takes it.
+    const w = parseProfileArgs(['--work', '3']);
+    if (w === 'help') throw new Error('help');
+    expect(w.config.workers).toBe(3);
     expect(d.traceSpans).toBe(10_000);
     const o = parseProfileArgs(['-p', '3', '--ring=1024', '--duration', '500ms', '--mix=stat,read=3', '--sweep', 'batch=8,16']);
     if (o === 'help') throw new Error('help');

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { tempDir } from '../helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,6 +39,15 @@ interface PlotCheck {
   width: number;
   height: number;
   marks: number;
+  /** The axes' ends in data units (data-x0 ... on the svg); NaN where absent. */
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+  xTicks: number[];
+  yTicks: number[];
+  /** Marks (lines, areas, dots, bars) drawn outside the axes' rectangle, by more than a pixel. */
+  outside: number;
 }
 
 /** Runs in the page (a string: the test's tsconfig has no DOM types). */
@@ -48,8 +57,32 @@ const CHECK_PLOTS = `[...document.querySelectorAll('svg.plot')].map((svg) => {
     const b = el.getBBox();
     return b.width > 0 || b.height > 0;
   });
-  return { id: svg.dataset.plot ?? '?', width: box.width, height: box.height, marks: marks.length };
+  const axes = [...svg.querySelectorAll('line.axis')].map((l) => l.getBBox());
+  const left = Math.min(...axes.map((b) => b.x)), right = Math.max(...axes.map((b) => b.x + b.width));
+  const top = Math.min(...axes.map((b) => b.y)), bottom = Math.max(...axes.map((b) => b.y + b.height));
+  const outside = marks.filter((el) => {
+    // A dot's centre is its data point (its radius may cross an axis).
+    const b = el.tagName === 'circle' ? { x: el.cx.baseVal.value, y: el.cy.baseVal.value, width: 0, height: 0 } : el.getBBox();
+    return b.x < left - 1 || b.x + b.width > right + 1 || b.y < top - 1 || b.y + b.height > bottom + 1;
+  }).length;
+  const ticks = (cls) => [...svg.querySelectorAll('text.tick.' + cls)].map((t) => Number(t.dataset.v));
+  const d = svg.dataset;
+  return { id: d.plot ?? '?', width: box.width, height: box.height, marks: marks.length,
+    x0: Number(d.x0 ?? NaN), x1: Number(d.x1 ?? NaN), y0: Number(d.y0 ?? NaN), y1: Number(d.y1 ?? NaN),
+    xTicks: ticks('x'), yTicks: ticks('y'), outside };
 })`;
+
+/** Boxes wider than their container, and the page's own horizontal overflow. */
+const CHECK_OVERFLOW = `({
+  page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  boxes: [...document.querySelectorAll('.scroll, figure, .plots, section')]
+    .filter((el) => el.scrollWidth > el.clientWidth + 1)
+    .map((el) => el.className || el.tagName),
+})`;
+
+/** The report's raw figures (the JSON in its <details>): each run's length and capacities. */
+const RAW = `JSON.parse(document.querySelector('details pre code').textContent).points.map((p) => ({
+  elapsedMs: p.elapsedMs, ring: p.config.ring, workers: p.config.workers }))`;
 
 describe('syslet profile --html in Chromium', () => {
   const tmp = tempDir('syslet-report-');
@@ -81,9 +114,9 @@ describe('syslet profile --html in Chromium', () => {
   it('renders every plot with no console error and no network request', async () => {
     const got = await openReport(report, tmp.dir, 'profile-report.png');
     context = got.context;
-    const { plots, errors, requests } = got;
+    const { plots, errors, requests, page } = got;
 
-    // Four sweep plots, and six per run.
+    // Four sweep plots, and seven per run.
     const ids = plots.map((p) => p.id.replace(/-\d+$/, ''));
     expect(ids.filter((id) => id.startsWith('sweep-')).sort()).toEqual([
       'sweep-latency',
@@ -91,14 +124,40 @@ describe('syslet profile --html in Chromium', () => {
       'sweep-throughput',
       'sweep-waits',
     ]);
-    for (const kind of ['occupancy', 'free', 'throughput', 'parked', 'latency', 'workers']) {
+    for (const kind of ['occupancy', 'completion', 'free', 'throughput', 'parked', 'latency', 'workers']) {
       expect(ids.filter((id) => id === kind), kind).toHaveLength(2);
     }
-    expect(plots).toHaveLength(16);
+    expect(plots).toHaveLength(18);
     for (const p of plots) {
       expect(p.width, p.id).toBeGreaterThan(100);
       expect(p.height, p.id).toBeGreaterThan(100);
       expect(p.marks, p.id).toBeGreaterThan(0);
+      // Every mark inside the axes; every tick inside the axis it labels.
+      expect(p.outside, p.id).toBe(0);
+      for (const t of p.xTicks) expect(t >= p.x0 - 1e-9 && t <= p.x1 + 1e-9, `${p.id} x tick ${t} in [${p.x0}, ${p.x1}]`).toBe(true);
+      for (const t of p.yTicks) expect(t >= p.y0 - 1e-9 && t <= p.y1 + 1e-9, `${p.id} y tick ${t} in [${p.y0}, ${p.y1}]`).toBe(true);
+    }
+    // Axes within the data's range: time axes end at the run's length, the free-slots axis at the
+    // ring's capacity, parked workers at the number of workers; counts have whole-number ticks.
+    const raw = (await page.evaluate(RAW)) as { elapsedMs: number; ring: number; workers: number }[];
+    for (const p of plots) {
+      const m = /^(occupancy|completion|free|throughput|parked)-(\d+)$/.exec(p.id);
+      if (m === null) continue;
+      const run = raw[Number(m[2])]!;
+      expect(p.x0, p.id).toBe(0);
+      expect(p.x1, p.id).toBeCloseTo(run.elapsedMs / 1000, 6);
+      if (m[1] === 'free') expect(p.y1, p.id).toBe(run.ring);
+      if (m[1] === 'parked') expect(p.y1, p.id).toBe(run.workers);
+      if (m[1] !== 'throughput') for (const t of p.yTicks) expect(Number.isInteger(t), `${p.id} tick ${t}`).toBe(true);
+    }
+    for (const p of plots.filter((q) => q.id.startsWith('workers-'))) {
+      for (const t of p.yTicks) expect(Number.isInteger(t), `${p.id} tick ${t}`).toBe(true);
+    }
+    // No horizontal overflow: no table or figure wider than its box, at two window widths.
+    for (const width of [1280, 1024]) {
+      await page.setViewportSize({ width, height: 900 });
+      const o = (await page.evaluate(CHECK_OVERFLOW)) as { page: number; boxes: string[] };
+      expect(o, `at ${width} px`).toEqual({ page: 0, boxes: [] });
     }
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
@@ -107,7 +166,11 @@ describe('syslet profile --html in Chromium', () => {
 });
 
 /** Open a report in a fresh Chromium profile: its plots, console errors and requests. */
-async function openReport(report: string, profileParent: string, screenshot: string): Promise<{ plots: PlotCheck[]; errors: string[]; requests: string[]; context: BrowserContext }> {
+async function openReport(
+  report: string,
+  profileParent: string,
+  screenshot: string,
+): Promise<{ plots: PlotCheck[]; errors: string[]; requests: string[]; context: BrowserContext; page: Page }> {
   const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(profileParent, 'chromium-profile-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -129,7 +192,7 @@ async function openReport(report: string, profileParent: string, screenshot: str
   const plots = (await page.evaluate(CHECK_PLOTS)) as PlotCheck[];
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, screenshot), fullPage: true });
-  return { plots, errors, requests, context };
+  return { plots, errors, requests, context, page };
 }
 
 describe('the report of a program recorded with node --import syslet/profile, in Chromium', () => {
@@ -158,7 +221,7 @@ describe('the report of a program recorded with node --import syslet/profile, in
     const got = await openReport(report, tmp.dir, 'record-report.png');
     context = got.context;
     const ids = got.plots.map((p) => p.id.replace(/-\d+$/, '')).sort();
-    expect(ids).toEqual(['free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
+    expect(ids).toEqual(['completion', 'free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
     for (const p of got.plots) {
       expect(p.width, p.id).toBeGreaterThan(100);
       expect(p.height, p.id).toBeGreaterThan(100);

@@ -189,12 +189,12 @@ describe('node --import syslet/profile', () => {
   it('syslet record: usage errors exit with status 2 and name the problem', () => {
     const r = run([MAIN, 'record']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('syslet: record: expected a command to run: syslet record -- node app.js');
+    expect(r.stderr).toContain('syslet record: expected a command to run: syslet record -- node app.js');
     const help = run([MAIN, 'record', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: syslet record \[options\] -- COMMAND \[ARG\]\.\.\.\n/);
     const bad = run([MAIN, 'record', '--interval', '0', '--', 'node']);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('syslet: record: --interval: expected an integer from 1 to 60000, got "0"');
+    expect(bad.stderr).toContain('syslet record: --interval: expected an integer from 1 to 60000, got "0"');
   });
 });

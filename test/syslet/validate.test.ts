@@ -57,7 +57,7 @@ describe('bad input is refused at submit with a precise error', () => {
 
   it('wrong argument types', () => {
     const e = refusal({ atoms: [{ op: 'stat', args: [7] }] });
-    expect(e.message).toBe('chain.atoms[0] (stat): argument 0 (path): expected a path string, got 7');
+    expect(e.message).toBe('chain.atoms[0] (stat): argument 0 (path): expected a path string (or its bytes, a Buffer), got 7');
     expect(e).toMatchObject({ atom: 0, op: 'stat', argument: 0 });
     expect(refusal({ atoms: [{ op: 'close', args: ['3'] }] }).message).toBe(
       'chain.atoms[0] (close): argument 0 (fd): expected an integer or { var }, got "3"',
@@ -70,6 +70,10 @@ describe('bad input is refused at submit with a precise error', () => {
     );
     expect(refusal({ atoms: [{ op: 'stat', args: ['/a\0b'] }] }).message).toBe(
       'chain.atoms[0] (stat): argument 0 (path): expected a path string without NUL bytes, got "/a\\u0000b"',
+    );
+    // A path as bytes (a name that is not UTF-8) is a path too, and NUL is refused there as well.
+    expect(refusal({ atoms: [{ op: 'stat', args: [Buffer.from([0x2f, 0x61, 0x00])] }] }).message).toMatch(
+      /^chain\.atoms\[0\] \(stat\): argument 0 \(path\): expected a path without NUL bytes, got /,
     );
     expect(refusal({ vars: { x: 0 }, atoms: [{ op: 'umem_add', args: ['x', 1] }] }).message).toBe(
       'chain.atoms[0] (umem_add): argument 0 (var): expected a variable { var: name }, got "x"',

@@ -2,7 +2,7 @@
  * The profile as one self-contained HTML page: inline CSS and inline SVG plots, no scripts and no
  * network. When sweeping: throughput, latency and CAS retries against the swept parameter, then
  * each run. Per run: ring depth, free slots, throughput and parked workers over time, latency
- * percentiles per stage, chains per worker, and the ring counters as a table.
+ * percentiles per stage, chains per worker, and the ring counters as two tables.
  */
 import type { PointResult, ProfileResult, RingReport } from '../../record/result.js';
 import { findings } from './findings.js';
@@ -35,6 +35,8 @@ svg.plot .line { fill: none; stroke-width: 2; stroke-linejoin: round; }
 svg.plot .area { opacity: 0.12; stroke: none; }
 table { border-collapse: collapse; margin: 8px 0; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
+h4 { font-size: 13px; margin: 12px 0 2px; color: var(--muted); }
 th:first-child, td:first-child { text-align: left; }
 th { font-weight: 600; background: var(--card); }
 details { margin: 8px 0; }
@@ -63,18 +65,19 @@ function card(value: string, label: string): string {
   return `<div class="card"><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
 }
 
-function ringTable(rings: RingReport[]): string {
-  return tableHtml(
-    ['ring', 'capacity', 'pushes', 'push/s', 'pops', 'pop/s', 'CAS retry/push', 'CAS retry/pop', 'full', 'empty', 'parks (prod/cons)', 'wake-ups (prod/cons)', 'occupancy mean', 'occupancy max', 'overflow'],
+/**
+ * The ring counters as two tables of eight columns each (traffic, then waiting), so both fit the
+ * page's width: one table of fifteen hid its right-hand columns behind a scrollbar.
+ */
+function ringTables(rings: RingReport[]): string {
+  const traffic = tableHtml(
+    ['ring', 'capacity', 'pushes', 'push/s', 'pops', 'pop/s', 'CAS retries per push', 'CAS retries per pop'],
+    rings.map((r) => [r.name, String(r.capacity), int(r.pushes), si(r.pushesPerSec), int(r.pops), si(r.popsPerSec), ratio(r.retriesPerPush), ratio(r.retriesPerPop)]),
+  );
+  const waiting = tableHtml(
+    ['ring', 'full', 'empty', 'parks (producers / consumers)', 'wake-ups (producers / consumers)', 'occupancy mean', 'occupancy max', 'overflow'],
     rings.map((r) => [
       r.name,
-      String(r.capacity),
-      int(r.pushes),
-      si(r.pushesPerSec),
-      int(r.pops),
-      si(r.popsPerSec),
-      ratio(r.retriesPerPush),
-      ratio(r.retriesPerPop),
       int(r.fullEvents),
       int(r.emptyEvents),
       `${int(r.producerParks)} / ${int(r.consumerParks)}`,
@@ -84,12 +87,15 @@ function ringTable(rings: RingReport[]): string {
       r.overflow === undefined ? '-' : `${int(r.overflow.total)} (peak ${int(r.overflow.peak)})`,
     ]),
   );
+  return `<h4>Traffic</h4>\n${traffic}\n<h4>Waiting and occupancy</h4>\n${waiting}`;
 }
 
 function pointSection(p: PointResult, idx: string, sweep: boolean): string {
   const s = p.samples;
   const t = (k: number): number => s.t[k]! / 1000;
   const over = (v: number[]): [number, number][] => v.map((y, k) => [t(k), y]);
+  // Time axes end at the run's length.
+  const runSeconds = p.elapsedMs / 1000;
   const out: string[] = [];
   out.push(`<section class="point" id="point-${idx}">`);
   out.push(sweep || p.runtime !== undefined ? `<h2>${esc(p.label)}</h2>` : '<h2>Run</h2>');
@@ -113,17 +119,34 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
     figure(
       lineChart({
         id: `occupancy-${idx}`,
-        title: 'Ring depth over time',
+        title: 'Submission ring depth over time',
         xLabel: 'seconds',
-        yLabel: 'items',
+        yLabel: 'chains waiting',
         step: true,
+        xMax: runSeconds,
+        integerY: true,
+        series: [{ name: 'submission ring', points: over(s.submission), area: true, markers: false }],
+      }),
+      `Chains waiting in the submission ring for a worker, at each sample (every ${s.intervalMs} ms).`,
+    ),
+  );
+  // A chart of its own: drawn over the submission ring's, the two lines merged into one band.
+  plots.push(
+    figure(
+      lineChart({
+        id: `completion-${idx}`,
+        title: 'Completion ring depth over time',
+        xLabel: 'seconds',
+        yLabel: 'completions waiting',
+        step: true,
+        xMax: runSeconds,
+        integerY: true,
         series: [
-          { name: 'submission ring', points: over(s.submission), area: true, markers: false },
-          { name: 'completion rings', points: over(s.completion), markers: false },
-          { name: 'overflow backlog', points: over(s.backlog), markers: false, dashed: true },
+          { name: 'completion rings', points: over(s.completion), color: '#dc2626', area: true, markers: false },
+          { name: 'overflow backlog', points: over(s.backlog), color: '#9333ea', markers: false, dashed: true },
         ],
       }),
-      `Items waiting in each ring at each sample (every ${s.intervalMs} ms). A full completion ring overflows into its backlog.`,
+      `Completions waiting to be reaped, all completion rings together, at each sample. A full completion ring overflows into its backlog (dashed).`,
     ),
   );
   plots.push(
@@ -134,6 +157,9 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
         xLabel: 'seconds',
         yLabel: 'slots in the free ring',
         step: true,
+        xMax: runSeconds,
+        yMax: p.config.ring,
+        integerY: true,
         series: [{ name: 'free ring', points: over(s.free), area: true, markers: false }],
       }),
       `Slots in the free ring (capacity ${p.config.ring}); each thread also keeps up to 64 freed slots of its own.`,
@@ -146,6 +172,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
         title: 'Throughput over time',
         xLabel: 'seconds',
         yLabel: 'chains/s',
+        xMax: runSeconds,
         series: [{ name: 'chains finished by the workers', points: over(s.chainsPerSec), area: true, markers: false }],
       }),
       'Chains the workers finished per second, per sampling interval.',
@@ -159,6 +186,9 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
         xLabel: 'seconds',
         yLabel: 'workers',
         step: true,
+        xMax: runSeconds,
+        yMax: p.config.workers,
+        integerY: true,
         series: [{ name: 'workers that parked', points: over(s.parkedWorkers), area: true, markers: false }],
       }),
       `Workers (of ${p.config.workers}) whose park counter rose during each interval: they slept on the submission ring at least once. ${int(p.rings.submission.consumerParks)} parks in all.`,
@@ -196,6 +226,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
         id: `workers-${idx}`,
         title: 'Chains per worker',
         yLabel: 'chains',
+        integerY: true,
         groups: p.workers.map((w) => ({
           label: `slot ${w.slot}`,
           values: [{ name: 'chains', value: w.chains }],
@@ -212,7 +243,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
       .join('')}</ul>`,
   );
   out.push('<h3>Rings</h3>');
-  out.push(ringTable([p.rings.submission, p.rings.free, ...p.rings.completion]));
+  out.push(ringTables([p.rings.submission, p.rings.free, ...p.rings.completion]));
   out.push(
     '<p class="note">CAS retries: a compare-and-swap on the ring position lost to another thread. Full / empty: a push found no room / a pop found nothing. Parks: a thread went to sleep on the ring (producers when full, consumers when empty); wake-ups: notifications issued to sleepers.</p>',
   );

@@ -41,16 +41,32 @@ export interface LineChartOptions {
   /** Formats y tick labels and read-outs. */
   fmtY?: (y: number) => string;
   fmtX?: (x: number) => string;
+  /**
+   * Where the x axis ends, in data units (a time axis: the run's length). @default the largest x.
+   * The axis never ends short of the data.
+   */
+  xMax?: number;
+  /** Where the y axis ends (a bounded quantity: its capacity). @default a round value above the largest y */
+  yMax?: number;
+  /** The y values are counts: whole-number ticks only. @default false */
+  integerY?: boolean;
 }
 
 const M = { right: 24, bottom: 46, left: 62 };
 
-/** About `count` round tick values covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 5): number[] {
+/** Round tick values inside [lo, hi] (none past either end). */
+export function ticksWithin(lo: number, hi: number, count = 5, integer = false): number[] {
+  const eps = (hi - lo) * 1e-9;
+  return niceTicks(lo, hi, count, integer).filter((t) => t >= lo - eps && t <= hi + eps);
+}
+
+/** About `count` round tick values covering [lo, hi]; whole numbers only when `integer`. */
+export function niceTicks(lo: number, hi: number, count = 5, integer = false): number[] {
   if (!(hi > lo)) hi = lo + 1;
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const steps = [1, 2, 2.5, 5, 10, 20].map((m) => m * mag).filter((s) => !integer || (s >= 1 && Number.isInteger(s)));
+  const step = steps.find((s) => s >= raw) ?? (integer ? Math.max(1, Math.ceil(raw)) : raw);
   const out: number[] = [];
   const first = Math.floor(lo / step + 1e-9);
   const last = Math.ceil(hi / step - 1e-9);
@@ -72,9 +88,21 @@ function defaultFmt(v: number): string {
   return String(+v.toPrecision(3));
 }
 
-function frame(id: string, title: string, w: number, h: number, body: string[]): string {
+/** The axes' ends in data units, as data-* attributes (for tests and readers of the SVG). */
+interface AxisEnds {
+  x0?: number;
+  x1?: number;
+  y0: number;
+  y1: number;
+}
+
+function frame(id: string, title: string, w: number, h: number, body: string[], ends: AxisEnds): string {
+  const data = Object.entries(ends)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` data-${k}="${v}"`)
+    .join('');
   return [
-    `<svg class="plot" data-plot="${esc(id)}" role="img" aria-label="${esc(title)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg">`,
+    `<svg class="plot" data-plot="${esc(id)}"${data} role="img" aria-label="${esc(title)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg">`,
     `<title>${esc(title)}</title>`,
     `<text class="title" x="${M.left}" y="17">${esc(title)}</text>`,
     ...body,
@@ -131,7 +159,7 @@ function yGrid(ticks: readonly number[], ty: (y: number) => number, pw: number, 
     const y = ty(t).toFixed(1);
     return [
       `<line class="grid" x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}"/>`,
-      `<text class="tick" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`,
+      `<text class="tick y" data-v="${t}" x="${M.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtY(t))}</text>`,
     ];
   });
 }
@@ -159,8 +187,8 @@ export function lineChart(o: LineChartOptions): string {
   const all = o.series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
   let x0 = o.categories !== undefined ? 0 : Math.min(...xs, 0);
-  let x1 = o.categories !== undefined ? Math.max(1, o.categories.length - 1) : Math.max(...xs, x0 + 1e-9);
-  if (o.categories === undefined) x1 = niceTicks(x0, x1, 6).at(-1)!;
+  // The x axis ends where the data (or xMax, a run's length) ends, not at the next round value.
+  let x1 = o.categories !== undefined ? Math.max(1, o.categories.length - 1) : Math.max(...xs, o.xMax ?? -Infinity, x0 + 1e-9);
   if (o.categories !== undefined && o.categories.length === 1) {
     x0 = -0.5;
     x1 = 0.5;
@@ -168,23 +196,36 @@ export function lineChart(o: LineChartOptions): string {
   const positive = all.map((p) => p[1]).filter((y) => y > 0);
   let yTicks: number[];
   let ty: (y: number) => number;
+  let yEnd: number;
   if (o.logY === true) {
     ({ ticks: yTicks, ty } = logScale(positive, top, ph));
+    yEnd = yTicks.at(-1)!;
   } else {
     const y0 = 0;
     const max = Math.max(...all.map((p) => p[1]), 0);
-    yTicks = niceTicks(0, max > 0 ? max : 1);
-    const y1 = yTicks[yTicks.length - 1]!;
+    const integer = o.integerY === true;
+    let y1: number;
+    if (o.yMax !== undefined && o.yMax >= max) {
+      // A bounded quantity: the axis ends at its bound, ticks inside it and the bound itself.
+      y1 = o.yMax;
+      yTicks = ticksWithin(0, y1, 5, integer);
+      if (yTicks.at(-1)! < y1 && (y1 - yTicks.at(-1)!) / y1 > 0.08) yTicks.push(y1);
+      else yTicks[yTicks.length - 1] = y1;
+    } else {
+      yTicks = niceTicks(0, max > 0 ? max : 1, 5, integer);
+      y1 = yTicks[yTicks.length - 1]!;
+    }
+    yEnd = y1;
     ty = (y) => top + ph - ((y - y0) / (y1 - y0)) * ph;
   }
   const tx = (x: number): number => M.left + ((x - x0) / (x1 - x0)) * pw;
   const body: string[] = yGrid(yTicks, ty, pw, fmtY);
-  const xTicks = o.categories !== undefined ? o.categories.map((_, i) => i) : niceTicks(x0, x1, 6);
+  const xTicks = o.categories !== undefined ? o.categories.map((_, i) => i) : ticksWithin(x0, x1, 6);
   for (const t of xTicks) {
     const x = tx(t).toFixed(1);
     const label = o.categories !== undefined ? o.categories[t]! : fmtX(t);
     body.push(`<line class="tickmark" x1="${x}" x2="${x}" y1="${top + ph}" y2="${top + ph + 4}"/>`);
-    body.push(`<text class="tick" x="${x}" y="${top + ph + 16}" text-anchor="middle">${esc(label)}</text>`);
+    body.push(`<text class="tick x" data-v="${t}" x="${x}" y="${top + ph + 16}" text-anchor="middle">${esc(label)}</text>`);
   }
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left + pw}" y1="${top + ph}" y2="${top + ph}"/>`);
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${top + ph}"/>`);
@@ -217,7 +258,8 @@ export function lineChart(o: LineChartOptions): string {
     }
   }
   body.push(...lg.draw(top - lg.rows * 14 + 10));
-  return frame(o.id, o.title, W, H, body);
+  const logLo = o.logY === true ? yTicks[0]! : 0;
+  return frame(o.id, o.title, W, H, body, { x0, x1, y0: logLo, y1: yEnd });
 }
 
 export interface BarGroup {
@@ -234,6 +276,8 @@ export interface BarChartOptions {
   width?: number;
   height?: number;
   fmtY?: (y: number) => string;
+  /** The values are counts: whole-number ticks only. @default false */
+  integerY?: boolean;
 }
 
 /** Grouped vertical bars: one group per label, one bar per value name (same colour across groups). */
@@ -253,7 +297,7 @@ export function barChart(o: BarChartOptions): string {
   if (o.logY === true) {
     ({ ticks, ty } = logScale(positive, top, ph));
   } else {
-    ticks = niceTicks(0, Math.max(...values, 1));
+    ticks = niceTicks(0, Math.max(...values, 1), 5, o.integerY === true);
     const hi = ticks[ticks.length - 1]!;
     ty = (y) => top + ph - (y / hi) * ph;
   }
@@ -276,5 +320,5 @@ export function barChart(o: BarChartOptions): string {
   body.push(`<line class="axis" x1="${M.left}" x2="${M.left}" y1="${top}" y2="${base}"/>`);
   body.push(yAxisLabel(o.yLabel, top, ph));
   body.push(...lg.draw(top - lg.rows * 14 + 10));
-  return frame(o.id, o.title, W, H, body);
+  return frame(o.id, o.title, W, H, body, { y0: o.logY === true ? ticks[0]! : 0, y1: ticks.at(-1)! });
 }

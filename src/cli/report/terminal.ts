@@ -10,7 +10,7 @@ import { duration, int, pct, ratio, si, us } from './format.js';
 
 export interface TerminalOptions {
   color: boolean;
-  /** Terminal width, for the sparklines. */
+  /** Terminal width: tables split, notes wrap and sparklines shrink to fit it (Infinity: no limit). */
   columns: number;
 }
 
@@ -49,6 +49,57 @@ interface Paint {
 function paint(color: boolean): Paint {
   const wrap = (code: string) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   return { head: wrap('1'), chart: wrap('36'), dim: wrap('2') };
+}
+
+/**
+ * A table no wider than `columns`: when it would be, its columns go into several tables one under
+ * the other, each repeating the first column (a terminal wraps a long line into an unreadable one).
+ */
+function fitTable(rows: string[][], p: Paint, columns: number, left: ReadonlySet<number> = new Set(), pad = 2): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, [...c].length)));
+  const total = widths.reduce((a, w) => a + w, 0) + pad * (widths.length - 1);
+  if (total <= columns || widths.length <= 2) return table(rows, p, left, pad);
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let width = widths[0]!;
+  for (let i = 1; i < widths.length; i++) {
+    if (group.length > 0 && width + pad + widths[i]! > columns) {
+      groups.push(group);
+      group = [];
+      width = widths[0]!;
+    }
+    group.push(i);
+    width += pad + widths[i]!;
+  }
+  groups.push(group);
+  return groups.flatMap((g, gi) => {
+    const keep = [0, ...g];
+    const part = table(
+      rows.map((r) => keep.map((i) => r[i] ?? '')),
+      p,
+      new Set(keep.flatMap((i, k) => (left.has(i) ? [k] : []))),
+      pad,
+    );
+    return gi === 0 ? part : ['', ...part];
+  });
+}
+
+/** `text` in lines of at most `columns`, broken after `sep`; later lines indented by two spaces. */
+export function wrapText(text: string, columns: number, sep = ' '): string[] {
+  const parts = text.split(sep);
+  const lines: string[] = [];
+  let line = '';
+  for (const [i, part] of parts.entries()) {
+    const piece = i < parts.length - 1 ? part + sep : part;
+    if (line.trim() !== '' && [...line].length + [...piece.trimEnd()].length > columns) {
+      lines.push(line.trimEnd());
+      line = '  ';
+    }
+    line += piece;
+  }
+  if (line.trim() !== '') lines.push(line.trimEnd());
+  return lines;
 }
 
 /** Columns: the first (and those in `left`) left-aligned, the rest right-aligned. */
@@ -138,20 +189,22 @@ export function overflowTotal(p: PointResult): number {
 
 function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: boolean): string[] {
   const out: string[] = [];
-  const sparkWidth = Math.max(16, Math.min(80, o.columns - 44));
-  if (showConfig) out.push(configLine(p));
+  const cols = o.columns;
+  const note = (text: string): void => {
+    for (const l of wrapText(text, cols)) out.push(paint_.dim(l));
+  };
+  if (showConfig) out.push(...wrapText(configLine(p), cols, ' · '));
   out.push(
-    `chains: ${int(p.chains.submitted)} submitted, ${int(p.chains.completed)} completed, ${int(p.chains.failed)} failed` +
-      ` in ${duration(p.elapsedMs)}: ${si(p.chains.perSec)} chains/s, ${si(p.atoms.perSec)} atoms/s`,
+    ...wrapText(
+      `chains: ${int(p.chains.submitted)} submitted, ${int(p.chains.completed)} completed, ${int(p.chains.failed)} failed` +
+        ` in ${duration(p.elapsedMs)}: ${si(p.chains.perSec)} chains/s, ${si(p.atoms.perSec)} atoms/s`,
+      cols,
+    ),
   );
   out.push('');
   const rings = [p.rings.submission, p.rings.free, ...p.rings.completion];
-  out.push(...table(ringRows(rings), paint_));
-  out.push(
-    paint_.dim(
-      'retry: CAS retries per push/pop · full/empty: times a push found no room / a pop found nothing · P/C: producers/consumers',
-    ),
-  );
+  out.push(...fitTable(ringRows(rings), paint_, cols));
+  note('retry: CAS retries per push/pop · full/empty: times a push found no room / a pop found nothing · P/C: producers/consumers');
   out.push('');
 
   const s = p.samples;
@@ -164,30 +217,31 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
     ['chains/s', s.chainsPerSec],
   ];
   const occRows = [[`over time (${s.t.length} samples, ${s.intervalMs} ms apart)`, 'mean', 'max']];
-  const sparks: string[] = [];
   for (const [name, v] of series) {
     const mean = v.length === 0 ? 0 : v.reduce((a, b) => a + b, 0) / v.length;
     const max = v.reduce((a, b) => Math.max(a, b), 0);
     occRows.push([name, si(mean), si(max)]);
-    sparks.push(sparkline(v, sparkWidth));
   }
   const occLines = table(occRows, paint_);
+  // The sparklines take what the table leaves of the line.
+  const occWidth = Math.max(...occLines.slice(1).map((l) => [...l].length));
+  const sparkWidth = Math.min(80, cols - occWidth - 2);
+  const sparks = sparkWidth >= 8 ? series.map(([, v]) => sparkline(v, sparkWidth)) : [];
   out.push(occLines[0]!);
-  for (let i = 1; i < occLines.length; i++) out.push(`${occLines[i]}  ${paint_.chart(sparks[i - 1]!)}`);
-  out.push(paint_.dim('parked workers: workers that parked at least once in the interval (from their park counters)'));
+  for (let i = 1; i < occLines.length; i++) out.push(sparks.length > 0 ? `${occLines[i]}  ${paint_.chart(sparks[i - 1]!)}` : occLines[i]!);
+  note('parked workers: workers that parked at least once in the interval (from their park counters)');
   out.push('');
 
   const latRows = [['latency (µs)', 'count', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max', 'where']];
   for (const st of LATENCY_STAGES) latRows.push(latencyRow(p, st));
-  const latLines = table(latRows, paint_, new Set([8]));
-  out.push(...latLines);
-  out.push(paint_.dim('from log-bucket histograms in shared memory (each value within 12.5%); every chain timed'));
+  out.push(...fitTable(latRows, paint_, cols, new Set([8])));
+  note('from log-bucket histograms in shared memory (each value within 12.5%); every chain timed');
   out.push('');
   out.push(paint_.head('what the figures say'));
   for (const f of findings(p)) {
-    out.push(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`);
+    out.push(...wrapText(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`, cols));
   }
-  out.push(paint_.dim('! marks a figure above its level, with what it means and what to try'));
+  note('! marks a figure above its level, with what it means and what to try');
   out.push('');
 
   const total = p.workers.reduce((a, w) => a + w.chains, 0);
@@ -196,19 +250,20 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
     wRows.push([String(w.slot), int(w.chains), total > 0 ? pct(w.chains / total) : '-', int(w.atoms), int(w.parks), int(w.spinHits)]);
   }
   const wLines = table(wRows, paint_);
+  const wBar = Math.min(20, cols - Math.max(...wLines.slice(1).map((l) => [...l].length)) - 2);
   out.push(wLines[0]!);
   for (let i = 1; i < wLines.length; i++) {
     const w = p.workers[i - 1]!;
-    out.push(`${wLines[i]}  ${paint_.chart(bar(total > 0 ? w.chains / total : 0, 20))}`);
+    out.push(wBar >= 4 ? `${wLines[i]}  ${paint_.chart(bar(total > 0 ? w.chains / total : 0, wBar))}` : wLines[i]!);
   }
   const pRows = [[p.runtime === undefined ? 'producer' : 'thread', 'submitted', 'completed', 'failed', 'bursts', 'queue']];
   for (const q of p.producers) pRows.push([q.thread ?? String(q.producer), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts), String(q.cq)]);
   out.push('');
-  out.push(...table(pRows, paint_));
+  out.push(...fitTable(pRows, paint_, cols));
   return out;
 }
 
-function sweepTable(r: ProfileResult, paint_: Paint): string[] {
+function sweepTable(r: ProfileResult, paint_: Paint, cols: number): string[] {
   const param = r.options.sweep!.param;
   const best = Math.max(...r.points.map((p) => p.chains.perSec), 1);
   const rows = [
@@ -240,13 +295,17 @@ function sweepTable(r: ProfileResult, paint_: Paint): string[] {
     ]);
   }
   const lines = table(rows, paint_);
-  const out = [lines[0]!];
-  for (let i = 1; i < lines.length; i++) out.push(`${lines[i]}  ${paint_.chart(bar(r.points[i - 1]!.chains.perSec / best, 20))}`);
-  out.push(
-    paint_.dim(
-      'retry: CAS retries per op on the submission ring · overflow: completions that went through a backlog · parks: worker parks · s→s submit→start, s→c start→complete, c→r complete→reap (µs)',
-    ),
-  );
+  const width = Math.max(...lines.slice(1).map((l) => [...l].length));
+  let out: string[];
+  if (width + 2 + 20 <= cols) {
+    out = [lines[0]!];
+    for (let i = 1; i < lines.length; i++) out.push(`${lines[i]}  ${paint_.chart(bar(r.points[i - 1]!.chains.perSec / best, 20))}`);
+  } else {
+    out = fitTable(rows, paint_, cols);
+  }
+  const text =
+    'retry: CAS retries per op on the submission ring · overflow: completions that went through a backlog · parks: worker parks · s→s submit→start, s→c start→complete, c→r complete→reap (µs)';
+  for (const l of wrapText(text, cols)) out.push(paint_.dim(l));
   return out;
 }
 
@@ -259,13 +318,16 @@ export function renderTerminal(r: ProfileResult, o: TerminalOptions): string {
   const p = paint(o.color);
   const out: string[] = [];
   const sweep = r.options.sweep;
+  const cols = o.columns;
   const recorded = r.tool === 'syslet record';
   if (recorded) {
-    out.push(p.head(`syslet record: ${r.program?.command ?? 'this process'}`));
-    out.push(`${machineLine(r)}; ${r.points.length} runtime${r.points.length === 1 ? '' : 's'} recorded`);
+    for (const l of wrapText(`syslet record: ${r.program?.command ?? 'this process'}`, cols)) out.push(p.head(l));
+    out.push(...wrapText(`${machineLine(r)}; ${r.points.length} runtime${r.points.length === 1 ? '' : 's'} recorded`, cols));
   } else {
-    out.push(p.head(`syslet profile: ${sweep === null ? configLine(r.points[0]!) : `sweep ${sweep.param}=${sweep.values.join(',')}`}`));
-    out.push(`${machineLine(r)}; ${duration(r.options.durationMs)} per run`);
+    for (const l of wrapText(`syslet profile: ${sweep === null ? configLine(r.points[0]!) : `sweep ${sweep.param}=${sweep.values.join(',')}`}`, cols, ' · ')) {
+      out.push(p.head(l));
+    }
+    out.push(...wrapText(`${machineLine(r)}; ${duration(r.options.durationMs)} per run`, cols));
   }
   for (const pt of r.points) {
     out.push('');
@@ -277,7 +339,7 @@ export function renderTerminal(r: ProfileResult, o: TerminalOptions): string {
   if (sweep !== null) {
     out.push('');
     out.push(p.head(`── sweep: ${sweep.param} ${'─'.repeat(Math.max(4, Math.min(o.columns, 100) - sweep.param.length - 11))}`));
-    out.push(...sweepTable(r, p));
+    out.push(...sweepTable(r, p, cols));
   }
   return `${out.join('\n')}\n`;
 }

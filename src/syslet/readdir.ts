@@ -1,0 +1,39 @@
+/**
+ * A directory's names in its own order (readdir(3)'s, which fs.readdirSync would sort away), as
+ * the `readdir` atom returns them: strings, and Buffers for names that are not valid UTF-8 (a file
+ * name is bytes; such a name would not survive a JS string, and a lookup by the altered name
+ * fails). Throws what fs.opendirSync throws. Used by the interpreter and by `syslet du`'s inline
+ * walk, which must see exactly the names a chain sees.
+ */
+import { isUtf8 } from 'node:buffer';
+import fs from 'node:fs';
+
+const UTF8 = { bufferSize: 1024 } as const;
+const BYTES = { bufferSize: 1024, encoding: 'buffer' } as unknown as fs.OpenDirOptions;
+
+export function readdirInOrder(path: string | Buffer): (string | Buffer)[] {
+  const names: (string | Buffer)[] = [];
+  let lossy = false;
+  const dir = fs.opendirSync(path as string, UTF8);
+  try {
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+      if (e.name.includes('\ufffd')) lossy = true;
+      names.push(e.name);
+    }
+  } finally {
+    dir.closeSync();
+  }
+  if (!lossy) return names;
+  // A name did not decode (or holds U+FFFD itself): read again as bytes, in the same order.
+  const raw: (string | Buffer)[] = [];
+  const bdir = fs.opendirSync(path as string, BYTES);
+  try {
+    for (let e = bdir.readSync(); e !== null; e = bdir.readSync()) {
+      const b = e.name as unknown as Buffer;
+      raw.push(isUtf8(b) ? b.toString('utf8') : b);
+    }
+  } finally {
+    bdir.closeSync();
+  }
+  return raw;
+}
