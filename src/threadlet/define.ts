@@ -97,10 +97,6 @@ export interface ThreadletStats extends PredictorStats {
   worker: number;
 }
 
-// Intercept from the moment syslet is imported: code loaded after that sees the wrappers however
-// it holds the functions (see installInterception() for code loaded before).
-installInterception();
-
 const DEFAULT_BUDGET_US = 50;
 const DEFAULT_LARGE_IO = 64 * 1024;
 const OPTION_NAMES = new Set(['budgetUs', 'largeIoBytes', 'predict', 'errorClasses']);
@@ -317,8 +313,8 @@ export class Threadlet<A extends unknown[], R> {
  * const config = h.settled ? h.result() : await h;
  * ```
  *
- * Importing syslet installs the interception of blocking calls on this thread (see
- * installInterception()).
+ * The first call installs the interception of blocking calls on this thread (importing syslet
+ * changes nothing; see installInterception()).
  */
 export function threadlet<A extends unknown[], R>(
   url: string,
@@ -352,6 +348,9 @@ export function threadlet<A extends unknown[], R>(
       }
     }
   }
+  // Intercept from the first definition on: code loaded after that sees the wrappers however it
+  // holds the functions (see installInterception() for code loaded before).
+  installInterception();
   const classes = options.errorClasses === undefined ? undefined : new Map(options.errorClasses.map((c) => [c.name, c]));
   register(url, name, { fn: fn as (...args: never[]) => unknown, errorClasses: classes });
   return new Threadlet(url, name, fn, options, classes);
