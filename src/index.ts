@@ -14,6 +14,8 @@ export {
   type QueueStats,
   type RuntimeHandle,
 } from './runtime.js';
+export { Recording, type RecordOptions } from './record/recorder.js';
+export type { ProfileResult, PointResult, RecordedProgram, RecordedRuntime } from './record/result.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
 export {
   threadlet,
@@ -56,7 +58,7 @@ export {
 export type { Completion, Timing } from './syslet/encode.js';
 export type { StatusName } from './syslet/table.js';
 export { ChainError } from './syslet/validate.js';
-export type { Policy } from './syslet/policy.js';
+export type { Grant, Policy } from './syslet/policy.js';
 export { SysletStat, type Value } from './syslet/values.js';
 export { OPS, type OpName, type OpSpec, type ParamSpec, type ParamKind } from './syslet/ops.js';
 export {

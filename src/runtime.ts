@@ -33,11 +33,12 @@ import {
   WorkerState,
   type SharedHandles,
 } from './syslet/shared.js';
-import { validate, type Plan } from './syslet/validate.js';
+import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
 import { E, EntryState, F, Status } from './syslet/table.js';
-import { compilePolicy, narrowPolicy, NO_POLICY, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
+import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, NO_POLICY, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
+import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 
 export { Submission };
 
@@ -118,6 +119,12 @@ export interface SubmitOptions {
   kq?: Kqueue;
   /** Narrow the runtime's policy for this submission. */
   policy?: Policy;
+  /**
+   * Descriptors and rt.alloc() buffers this chain may use beside those it opens and declares.
+   * Under a policy a chain may name no others (other descriptors: -EBADF; other arena addresses:
+   * ChainError at submission); without one, granted descriptors are also ones it may close.
+   */
+  grant?: Grant;
 }
 
 export interface QueueStats extends RingCounters {
@@ -279,6 +286,7 @@ export class Runtime {
       this.#policy = attachTo.policy;
       this.#policyId = this.#registerPolicy(this.#policy);
       this.#client = this.#newClient();
+      runtimeCreated(this.#recordHost());
       return;
     }
     if (typeof options !== 'object' || options === null) {
@@ -335,6 +343,7 @@ export class Runtime {
     this.#watchWorkers();
     this.#pool.on('workerCreate', () => this.#watchWorkers());
     this.#pool.on('error', () => {});
+    runtimeCreated(this.#recordHost());
   }
 
   /** Listen for the exit of every worker thread piscina started (new ones as they come). */
@@ -393,6 +402,8 @@ export class Runtime {
               s.i32[eb + E.VALUES_LEN] = 0;
               s.i32[eb + E.VALUES_HEAP] = 0;
               s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+              // A confined chain's descriptors are closed when it ends, this way too.
+              if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
               s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
               Atomics.add(ctl, C.S_OWNER_DEAD, 1);
               break;
@@ -604,6 +615,17 @@ export class Runtime {
   }
 
   /**
+   * Start recording this runtime: its rings sampled every `intervalMs` (occupancy, parked workers,
+   * throughput over time), every chain of this thread timed (latency sampling raised to every chain
+   * while recording, put back after) and kept as a span for the trace. `await rec.stop()` returns
+   * the figures in the shape `syslet profile --json` prints; close() stops it. See record/recorder.ts.
+   */
+  record(opts: RecordOptions = {}): Recording {
+    this.#checkOpen();
+    return startRecording(this.#recordHost(), opts);
+  }
+
+  /**
    * Stop accepting submissions, let outstanding ones finish (or, with force, cancel them: they
    * complete with -ECANCELED), close this thread's kqueues, then stop the workers (a runtime
    * attached from another thread only leaves: the workers belong to the runtime it joined).
@@ -613,6 +635,7 @@ export class Runtime {
     this.#state = 'closing';
     if (opts.force === true) this.#client.cancelAll();
     await this.#client.drained();
+    stopRecordings(this.#client);
     for (const kq of this.#kqueues) kq.close();
     this.#kqueues.clear();
     if (this.#pool !== undefined) {
@@ -647,6 +670,17 @@ export class Runtime {
     });
   }
 
+  #recordHost(): RecordHost {
+    return {
+      runtime: this,
+      s: this.#s,
+      client: this.#client,
+      attached: this.#pool === undefined,
+      latencySample: this.#latencySample,
+      stats: () => this.stats(),
+    };
+  }
+
   #newClient(): Client {
     return new Client(this.#s, {
       spinUs: this.#spinUs,
@@ -658,7 +692,7 @@ export class Runtime {
   /** Register a compiled policy in the shared table: its id, 0 for "no restriction". */
   #registerPolicy(p: PolicySpec): number {
     if (unrestricted(p)) return 0;
-    return this.#s.policies.register(p.mask, p.root, p.cwd);
+    return this.#s.policies.register(p);
   }
 
   #submissionPolicy(p: Policy | undefined): number {
@@ -718,6 +752,10 @@ export class Runtime {
       if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
     }
     const policy = this.#submissionPolicy(opts.policy);
+    if (plan !== undefined && (policy !== 0 || opts.grant !== undefined)) {
+      const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
+      plan = forSubmission(plan, policy !== 0, grant, this.#s.layout.dataBytes);
+    }
     return { plan, codec, varInit, deadline, stepBudget, udata: opts.udata, signal, target: kq, policy };
   }
 }

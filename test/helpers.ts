@@ -11,6 +11,21 @@ export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => 
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Every entry under `dir` with its mode, size and mtime: a before/after picture of a tree. */
+export function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      const st = fs.lstatSync(p);
+      out.push(`${path.relative(dir, p)} ${st.mode} ${st.size} ${st.mtimeMs}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
 /** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
 export function pseudoRandomBytes(n: number, seed = 0x9e3779b9): Buffer {
   const next = xorshift32(seed);

@@ -24,6 +24,7 @@ import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+import { sharedNow } from '../ring/layout.js';
 
 const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue'] as const;
 let JSON_OUT = false;
@@ -147,10 +148,11 @@ const VARS = Array.from({ length: BATCH }, (_, i) => `s${i}`);
  *                    them); the time kevent(null, 1024) takes to reap them all
  *   kqueue end to end  N trivial chains submitted and reaped through kevent, against one Promise
  *                    per chain (rt.run) and piscina.run per task
- *   kqueue wake      a kevent parked on an empty kqueue, woken by a worker's completion: p50/p99
- *                    of worker completion to reap (the runtime's own complete-to-reap histogram)
+ *   kqueue wake      from idle, a kevent parked on an empty kqueue, woken by a worker's completion
+ *                    of a stat chain: p50/p99 of worker completion to kevent returning, and the
+ *                    round trip, beside libuv's wake (an fs.promises.stat round trip from idle)
  */
-async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
+async function kqueueScenarios(rt: Runtime, pool: Piscina, file: string): Promise<Result[]> {
   const out: Result[] = [];
   const N = 50_000;
   log('running kqueue reap ...');
@@ -192,16 +194,42 @@ async function kqueueScenarios(rt: Runtime, pool: Piscina): Promise<Result[]> {
   }
   log('running kqueue wake ...');
   {
+    // Wake-up from idle, ours beside libuv's, sample by sample in alternation so both see the same
+    // machine: each sample starts after a 1 ms sleep (the event loop parked in epoll, the workers
+    // parked). Ours: a stat chain submitted with { kq } while a kevent is parked; measured from the
+    // worker's completion stamp to the moment the kevent's promise resumes its awaiter, and the whole
+    // round trip. libuv's: an fs.promises.stat round trip (threadpool stat, then uv_async_send wakes
+    // the loop). The runtime's own complete-to-reap histogram is reported too.
     const lat = await Runtime.create({ workers: WORKERS, latencySample: 1 });
     const kq = lat.kqueue();
-    const sleepy = lat.prepare({ atoms: [{ op: 'nanosleep', args: [200_000] }] });
-    for (let i = 0; i < (QUICK ? 300 : 3000); i++) {
+    const statOne = lat.prepare({ atoms: [{ op: 'stat', args: [file] }] });
+    const wake: number[] = [];
+    const ours: number[] = [];
+    const uv: number[] = [];
+    const idle = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
+    const rounds = QUICK ? 300 : 3000;
+    for (let i = 0; i < rounds + 50; i++) {
+      await idle();
+      const t0 = sharedNow();
       const waiting = kq.kevent(null, 1);
-      lat.submit(sleepy, { kq });
+      const sub = lat.submit(statOne, { kq });
       await waiting;
+      const t1 = sharedNow();
+      const completed = (await sub).timing?.completed;
+      await idle();
+      const t2 = performance.now();
+      await fs.promises.stat(file);
+      const t3 = performance.now();
+      if (i < 50) continue; // warm-up
+      if (completed !== undefined) wake.push((t1 - completed) * 1000);
+      ours.push((t1 - t0) * 1000);
+      uv.push((t3 - t2) * 1000);
     }
     const h = lat.stats().latency.completeToReap;
-    out.push({ scenario: 'kqueue wake', contender: 'syslet: worker completion -> kevent reap', p50us: h.p50 / 1000, p99us: h.p99 / 1000, samples: h.count });
+    out.push({ scenario: 'kqueue wake', contender: 'syslet: worker completion -> parked kevent returns', ...percentiles(wake) });
+    out.push({ scenario: 'kqueue wake', contender: 'syslet: complete -> reap (runtime histogram)', p50us: h.p50 / 1000, p99us: h.p99 / 1000, samples: h.count });
+    out.push({ scenario: 'kqueue wake', contender: 'syslet: stat chain round trip from idle, kevent', ...percentiles(ours) });
+    out.push({ scenario: 'kqueue wake', contender: 'libuv: fs.promises.stat round trip from idle', ...percentiles(uv) });
     kq.close();
     await lat.close();
   }
@@ -284,7 +312,7 @@ async function main(): Promise<Result[]> {
         })),
       );
     }
-    if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool)));
+    if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool, files[0]!)));
   } finally {
     await rt.close();
     await big.close();
@@ -293,6 +321,13 @@ async function main(): Promise<Result[]> {
   }
   report(results, machine({ workers: WORKERS }));
   return results;
+}
+
+/** p50 / p99 of samples in µs. */
+function percentiles(us: number[]): { p50us: number; p99us: number; samples: number } {
+  const sorted = [...us].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50us: at(0.5), p99us: at(0.99), samples: sorted.length };
 }
 
 function report(results: Result[], m: Record<string, string | number>): void {

@@ -5,12 +5,14 @@
  *   syslet demo [--files N] [--rounds N]   stat storm and small-file read beside fs.promises
  *   syslet du [-abchks] [-d N] [FILE]...    disk usage, GNU du's output, walked with syslet chains
  *   syslet profile [options]                ring contention profiler: report, --html, --trace
+ *   syslet record [options] -- COMMAND      record a program's own runtimes (syslet/profile preload)
  *   syslet run [--root DIR] FILE.json       run a chain file under a root policy
  *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
  */
 import { demo } from './demo.js';
 import { DuUsageError, duCommand } from './du.js';
 import { ProfileUsageError, profileCommand, type CommandIo } from './profile-command.js';
+import { RecordUsageError, recordCommand } from './record-command.js';
 import { RUN_HELP, RunUsageError, parseRunArgs, runChainFile } from './run.js';
 import { BenchUsageError, benchMain } from '../bench/run.js';
 import { tour } from './tour.js';
@@ -19,7 +21,8 @@ const HELP = `usage: syslet <command> [options]
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
-                                  then a short profile run (HTML report and trace written)
+                                  a short profile run, and the recording of the du run itself
+                                  (HTML reports and traces written)
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
@@ -27,6 +30,10 @@ commands:
   profile [options]               drive a contention workload through the rings and report
                                   throughput, CAS retries, parks, occupancy and latency; --html,
                                   --trace, --json, --sweep (syslet profile --help for options)
+  record [options] -- COMMAND ...  run a program with every syslet runtime it makes recorded
+                                  (rings over time, chain spans per thread, threadlets); prints
+                                  the summary and where the HTML report and trace are
+                                  (syslet record --help for options)
   run [--root DIR] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
                                   (or DIR); prints the completion (syslet run --help)
@@ -89,6 +96,13 @@ async function main(argv: string[]): Promise<number> {
         return await profileCommand(rest, io);
       } catch (e) {
         if (e instanceof ProfileUsageError) throw new UsageError(`profile: ${e.message}`);
+        throw e;
+      }
+    case 'record':
+      try {
+        return await recordCommand(rest, io);
+      } catch (e) {
+        if (e instanceof RecordUsageError) throw new UsageError(`record: ${e.message}`);
         throw e;
       }
     case 'tour':

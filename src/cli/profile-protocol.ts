@@ -4,6 +4,7 @@
  * exchange, and the indices of the control words both sides touch.
  */
 import type { RuntimeHandle } from '../runtime.js';
+import type { OpKind } from '../record/result.js';
 
 /** Control words (Int32Array over `ProducerData.control`), written by the main thread. */
 export const Ctl = {
@@ -14,27 +15,8 @@ export const Ctl = {
   WORDS: 2,
 } as const;
 
-/** Fields of one recorded chain in `ProducerDone.spans` (a flat Float64Array). */
-export const Span = {
-  ID: 0,
-  SUBMITTED: 1,
-  STARTED: 2,
-  COMPLETED: 3,
-  REAPED: 4,
-  WORKER: 5,
-  FIELDS: 6,
-} as const;
-
-/** Fields of one recorded burst (the synchronous submit loop) in `ProducerDone.bursts`. */
-export const Burst = {
-  START: 0,
-  END: 1,
-  CHAINS: 2,
-  FIELDS: 3,
-} as const;
-
-/** One atom of a chain template, as the producer builds it. */
-export type OpKind = 'nop' | 'stat' | 'read';
+// The span and burst records, and the operation kinds, are the result's (record/result.ts).
+export { Burst, Span, type OpKind } from '../record/result.js';
 
 export interface ProducerData {
   handle: RuntimeHandle;

@@ -19,37 +19,44 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Runtime, type QueueStats, type RuntimeStats } from '../runtime.js';
-import type { RingCounters } from '../ring/mpmc.js';
-import type { LatencySummary } from '../ring/stats.js';
+import { Runtime, type RuntimeStats } from '../runtime.js';
 import { sharedNow } from '../ring/layout.js';
-import { Ctl, type OpKind, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
+import { RingSampler } from '../record/sampler.js';
+import {
+  delta,
+  machineInfo,
+  SWEEP_PARAMS,
+  type OpKind,
+  type PointConfig,
+  type PointResult,
+  type PointTrace,
+  type ProfileResult,
+  type SweepParam,
+} from '../record/result.js';
+import { Ctl, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
 import { round3 } from './report/format.js';
-import type { PointTrace } from './report/trace.js';
+
+// The result shape lives in record/result.ts (the recorder produces it too); named here as well for
+// the report renderers and the tests that import it from this file.
+export {
+  machineInfo,
+  SWEEP_PARAMS,
+  type MachineInfo,
+  type OpKind,
+  type PointConfig,
+  type PointResult,
+  type ProducerReport,
+  type ProfileResult,
+  type RingReport,
+  type Samples,
+  type SweepParam,
+  type WorkerReport,
+} from '../record/result.js';
 
 const PRODUCER_FILE = fileURLToPath(new URL('./profile-worker.js', import.meta.url));
 
 export const OP_KINDS: readonly OpKind[] = ['nop', 'stat', 'read'];
-export const SWEEP_PARAMS = ['producers', 'workers', 'ring', 'batch', 'atoms'] as const;
-export type SweepParam = (typeof SWEEP_PARAMS)[number];
 
-/** The workload of one point. */
-export interface PointConfig {
-  /** Producer threads. @default 2 */
-  producers: number;
-  /** Worker threads. @default os.availableParallelism() */
-  workers: number;
-  /** Submission ring capacity (request slots). @default 4096 */
-  ring: number;
-  /** Completion ring capacity per queue. @default ring */
-  completionRing: number;
-  /** Chains each producer submits back to back per burst. @default 64 */
-  batch: number;
-  /** Atoms per chain. @default 1 */
-  atoms: number;
-  /** Operation weights (nop atoms, stat, 4 KiB pread). @default { nop: 1 } */
-  mix: Record<OpKind, number>;
-}
 
 export interface ProfileOptions {
   config: PointConfig;
@@ -79,133 +86,6 @@ export const DEFAULT_OPTIONS: Omit<ProfileOptions, 'config'> & { config: Omit<Po
   json: false,
 };
 
-// ---- results -------------------------------------------------------------------------------------
-
-export interface RingReport {
-  /** submission, free, or completion. */
-  ring: 'submission' | 'free' | 'completion';
-  /** Display name: "submission", "free", "completion · producer 1". */
-  name: string;
-  /** For completion queues: the queue index and its owner (1-based producer number, 0: main). */
-  cq?: number;
-  producer?: number;
-  capacity: number;
-  pushes: number;
-  pops: number;
-  pushesPerSec: number;
-  popsPerSec: number;
-  pushRetries: number;
-  popRetries: number;
-  /** CAS retries per successful push / pop. */
-  retriesPerPush: number;
-  retriesPerPop: number;
-  fullEvents: number;
-  emptyEvents: number;
-  producerParks: number;
-  consumerParks: number;
-  /** Wake-ups issued to parked producers / consumers. */
-  producerWakes: number;
-  consumerWakes: number;
-  /** From the samples (items in the ring; the completion rings' overflow backlog not included). */
-  occupancy: { mean: number; max: number; final: number };
-  /** Completion queues: records that went through the overflow backlog, and its peak. */
-  overflow?: { total: number; peak: number };
-}
-
-export interface WorkerReport {
-  slot: number;
-  threadId: number;
-  chains: number;
-  atoms: number;
-  parks: number;
-  spinHits: number;
-}
-
-export interface ProducerReport {
-  /** 1-based. */
-  producer: number;
-  cq: number;
-  submitted: number;
-  completed: number;
-  failed: number;
-  bursts: number;
-}
-
-/** Columns of samples of rt.stats() taken every `intervalMs` (t in ms from GO). */
-export interface Samples {
-  intervalMs: number;
-  t: number[];
-  /** Items in the submission ring. */
-  submission: number[];
-  /** Free request slots in the free ring (threads also keep up to 64 each, not counted here). */
-  free: number[];
-  /** Items in the producers' completion rings, summed. */
-  completion: number[];
-  /** Records in their overflow backlogs, summed. */
-  backlog: number[];
-  /** Workers whose park count rose since the previous sample (they slept at least once). */
-  parkedWorkers: number[];
-  /** Worker parks since the previous sample. */
-  workerParks: number[];
-  /** Chains the workers finished since the previous sample, per second. */
-  chainsPerSec: number[];
-}
-
-export interface PointResult {
-  /** "producers=2" when sweeping, else "run". */
-  label: string;
-  param?: SweepParam;
-  value?: number;
-  config: PointConfig;
-  /** From GO to the last producer's drained report. */
-  elapsedMs: number;
-  chains: { submitted: number; completed: number; failed: number; perSec: number };
-  atoms: { executed: number; perSec: number };
-  rings: { submission: RingReport; free: RingReport; completion: RingReport[] };
-  /** Nanoseconds, from the runtime's log-bucket histograms (every chain sampled). */
-  latency: { submitToStart: LatencySummary; startToComplete: LatencySummary; completeToReap: LatencySummary };
-  workers: WorkerReport[];
-  producers: ProducerReport[];
-  samples: Samples;
-  workerDeaths: number;
-}
-
-export interface MachineInfo {
-  cpus: number;
-  cpuModel: string;
-  platform: string;
-  arch: string;
-  release: string;
-  totalMemBytes: number;
-  node: string;
-}
-
-export interface ProfileResult {
-  tool: 'syslet profile';
-  version: 1;
-  generated: string;
-  machine: MachineInfo;
-  options: {
-    durationMs: number;
-    intervalMs: number;
-    sweep: { param: SweepParam; values: number[] } | null;
-    config: PointConfig;
-  };
-  points: PointResult[];
-}
-
-export function machineInfo(): MachineInfo {
-  const cpus = os.cpus();
-  return {
-    cpus: os.availableParallelism(),
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-    platform: os.platform(),
-    arch: os.arch(),
-    release: os.release(),
-    totalMemBytes: os.totalmem(),
-    node: process.version,
-  };
-}
 
 // ---- the run -----------------------------------------------------------------------------------
 
@@ -356,45 +236,6 @@ function startProducer(data: ProducerData): ProducerHandle {
   return { worker, ready, done, exited };
 }
 
-function delta(a: number, b: number): number {
-  return Math.max(0, b - a);
-}
-
-function ringReport(
-  ring: RingReport['ring'],
-  name: string,
-  a: RingCounters,
-  b: RingCounters,
-  elapsedSec: number,
-  occupancy: number[],
-): RingReport {
-  const pushes = delta(a.pushes, b.pushes);
-  const pops = delta(a.pops, b.pops);
-  const pushRetries = delta(a.pushRetries, b.pushRetries);
-  const popRetries = delta(a.popRetries, b.popRetries);
-  const mean = occupancy.length === 0 ? 0 : occupancy.reduce((s, x) => s + x, 0) / occupancy.length;
-  return {
-    ring,
-    name,
-    capacity: b.capacity,
-    pushes,
-    pops,
-    pushesPerSec: elapsedSec > 0 ? pushes / elapsedSec : 0,
-    popsPerSec: elapsedSec > 0 ? pops / elapsedSec : 0,
-    pushRetries,
-    popRetries,
-    retriesPerPush: pushes > 0 ? pushRetries / pushes : 0,
-    retriesPerPop: pops > 0 ? popRetries / pops : 0,
-    fullEvents: delta(a.fullEvents, b.fullEvents),
-    emptyEvents: delta(a.emptyEvents, b.emptyEvents),
-    producerParks: delta(a.producerParks, b.producerParks),
-    consumerParks: delta(a.consumerParks, b.consumerParks),
-    producerWakes: delta(a.producerWakes, b.producerWakes),
-    consumerWakes: delta(a.consumerWakes, b.consumerWakes),
-    occupancy: { mean, max: occupancy.reduce((m, x) => Math.max(m, x), 0), final: b.occupancy },
-  };
-}
-
 async function runPoint(
   c: { label: string; param?: SweepParam; value?: number; config: PointConfig },
   o: ProfileOptions,
@@ -416,7 +257,7 @@ async function runPoint(
   const control = new SharedArrayBuffer(Ctl.WORDS * 4);
   const ctl = new Int32Array(control);
   const producers: ProducerHandle[] = [];
-  let sampler: NodeJS.Timeout | undefined;
+  let sampleTimer: NodeJS.Timeout | undefined;
   let stopper: NodeJS.Timeout | undefined;
   let closed = false;
   try {
@@ -440,66 +281,24 @@ async function runPoint(
     const cqs = await Promise.all(producers.map((p) => p.ready));
     const ownerOf = new Map<number, number>(cqs.map((q, p) => [q, p + 1]));
 
-    const samples: Samples = {
-      intervalMs,
-      t: [],
-      submission: [],
-      free: [],
-      completion: [],
-      backlog: [],
-      parkedWorkers: [],
-      workerParks: [],
-      chainsPerSec: [],
-    };
-    const cqOcc = new Map<number, number[]>(cqs.map((q) => [q, []]));
-    const s0 = rt.stats();
-    const chains0 = s0.workers.reduce((s, w) => s + w.chains, 0);
-    // The previous sample's figures, carried forward: its park counters by worker slot and its
-    // chain total, so a sample does not search and re-sum the one before it.
-    const parksOf = (st: RuntimeStats): Map<number, number> => new Map(st.workers.map((w) => [w.slot, w.parks]));
-    let prevParks = parksOf(s0);
-    let prevChains = chains0;
-    let prevT = 0;
-    const t0 = sharedNow();
+    const sampler = new RingSampler(() => rt.stats(), (q) => ownerOf.has(q), intervalMs);
+    const t0 = sampler.t0;
     const sample = (): RuntimeStats => {
-      const st = rt.stats();
-      const t = sharedNow() - t0;
-      const producerQueues = st.rings.queues.filter((q) => ownerOf.has(q.cq));
-      samples.t.push(round3(t));
-      samples.submission.push(st.rings.submission.occupancy);
-      samples.free.push(st.rings.free.occupancy);
-      samples.completion.push(producerQueues.reduce((s, q) => s + q.occupancy, 0));
-      samples.backlog.push(producerQueues.reduce((s, q) => s + q.overflow.backlog, 0));
-      for (const q of producerQueues) cqOcc.get(q.cq)!.push(q.occupancy);
-      let parked = 0;
-      let parks = 0;
-      let chains = 0;
-      for (const w of st.workers) {
-        const dp = w.parks - (prevParks.get(w.slot) ?? 0);
-        if (dp > 0) parked++;
-        parks += Math.max(0, dp);
-        chains += w.chains;
-      }
-      const dt = (t - prevT) / 1000;
-      samples.parkedWorkers.push(parked);
-      samples.workerParks.push(parks);
-      samples.chainsPerSec.push(dt > 0 ? Math.round(Math.max(0, chains - prevChains) / dt) : 0);
-      prevParks = parksOf(st);
-      prevChains = chains;
-      prevT = t;
-      progress(Math.min(1, t / o.durationMs), chains - chains0);
+      const st = sampler.sample();
+      const t = sampler.samples.t[sampler.samples.t.length - 1]!;
+      progress(Math.min(1, t / o.durationMs), sampler.chains);
       return st;
     };
 
     Atomics.store(ctl, Ctl.GO, 1);
     Atomics.notify(ctl, Ctl.GO);
-    sampler = setInterval(sample, intervalMs);
+    sampleTimer = setInterval(sample, intervalMs);
     stopper = setTimeout(() => {
       Atomics.store(ctl, Ctl.STOP, 1);
     }, o.durationMs);
     const done = await Promise.all(producers.map((p) => p.done));
-    clearInterval(sampler);
-    sampler = undefined;
+    clearInterval(sampleTimer);
+    sampleTimer = undefined;
     // The final snapshot, while the producers' queues are still attached.
     const s1 = sample();
     const elapsedMs = sharedNow() - t0;
@@ -509,35 +308,10 @@ async function runPoint(
     await rt.close();
 
     const sec = elapsedMs / 1000;
-    const queueReport = (q: QueueStats): RingReport => {
-      const before = s0.rings.queues.find((x) => x.cq === q.cq) ?? { ...q, pushes: 0, pops: 0 };
-      const owner = ownerOf.get(q.cq);
-      const r = ringReport(
-        'completion',
-        owner === undefined ? `completion · queue ${q.cq}` : `completion · producer ${owner}`,
-        before as RingCounters,
-        q,
-        sec,
-        cqOcc.get(q.cq) ?? [],
-      );
-      r.cq = q.cq;
-      if (owner !== undefined) r.producer = owner;
-      const b0 = (before as QueueStats).overflow?.total ?? 0;
-      r.overflow = { total: delta(b0, q.overflow.total), peak: q.overflow.peak };
-      return r;
-    };
-    const completion = s1.rings.queues.filter((q) => ownerOf.has(q.cq)).map(queueReport);
-    completion.sort((a, b) => (a.producer ?? 0) - (b.producer ?? 0));
-    const workers: WorkerReport[] = s1.workers.map((w) => {
-      const b = s0.workers.find((x) => x.slot === w.slot);
-      return {
-        slot: w.slot,
-        threadId: w.threadId,
-        chains: delta(b?.chains ?? 0, w.chains),
-        atoms: delta(b?.atoms ?? 0, w.atoms),
-        parks: delta(b?.parks ?? 0, w.parks),
-        spinHits: delta(b?.spinHits ?? 0, w.spinHits),
-      };
+    const s0 = sampler.first;
+    const { submission, free, completion, workers } = sampler.report(s1, elapsedMs, (q) => {
+      const owner = ownerOf.get(q);
+      return owner === undefined ? { name: `completion · queue ${q}` } : { name: `completion · producer ${owner}`, producer: owner };
     });
     const atoms = workers.reduce((s, w) => s + w.atoms, 0);
     const submitted = done.reduce((s, d) => s + d.submitted, 0);
@@ -554,11 +328,7 @@ async function runPoint(
         perSec: sec > 0 ? completed / sec : 0,
       },
       atoms: { executed: atoms, perSec: sec > 0 ? atoms / sec : 0 },
-      rings: {
-        submission: ringReport('submission', 'submission', s0.rings.submission, s1.rings.submission, sec, samples.submission),
-        free: ringReport('free', 'free', s0.rings.free, s1.rings.free, sec, samples.free),
-        completion,
-      },
+      rings: { submission, free, completion },
       latency: s1.latency,
       workers,
       producers: done.map((d, p) => ({
@@ -569,7 +339,7 @@ async function runPoint(
         failed: d.failed,
         bursts: d.bursts,
       })),
-      samples,
+      samples: sampler.samples,
       workerDeaths: delta(s0.workerDeaths, s1.workerDeaths),
     };
     const trace: PointTrace = {
@@ -581,7 +351,7 @@ async function runPoint(
     };
     return { result, trace };
   } finally {
-    if (sampler !== undefined) clearInterval(sampler);
+    if (sampleTimer !== undefined) clearInterval(sampleTimer);
     if (stopper !== undefined) clearTimeout(stopper);
     if (!closed) {
       Atomics.store(ctl, Ctl.STOP, 1);

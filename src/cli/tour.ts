@@ -6,14 +6,20 @@
  *      packages, the total, how many chains and atoms the walk took, and GNU du's figure beside it
  *      when GNU du is installed;
  *   2. a short `syslet profile` run: the ring contention report, with the HTML report and the
- *      Chrome trace written under ./syslet-report/.
+ *      Chrome trace written under ./syslet-report/;
+ *   3. the recording of step 1's own du run (rt.record(), what `syslet record` and
+ *      `node --import syslet/profile` do for any program): its report, HTML report and trace.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { du } from './du.js';
+import { Runtime } from '../runtime.js';
+import { du, DU_RUNTIME_OPTIONS } from './du.js';
 import { profileCommand, type CommandIo } from './profile-command.js';
+import { renderHtml } from './report/html.js';
+import { renderTerminal } from './report/terminal.js';
+import { buildTrace } from './report/trace.js';
 
 export interface TourOptions extends CommandIo {
   /** Where the HTML report and the trace go. @default ./syslet-report */
@@ -54,8 +60,24 @@ export async function tour(o: TourOptions): Promise<number> {
   out(`syslet tour\n\n1. syslet du on this package's installed dependencies\n   ${tree}\n\n`);
   let text = '';
   const t = performance.now();
-  const r = await du({ paths: [tree], maxDepth: 1, out: (s) => (text += s), err: (s) => o.err(s) });
+  // du's own runtime, recorded from its first chain to its close (step 3 shows the recording).
+  const rt = new Runtime(DU_RUNTIME_OPTIONS);
+  const rec = rt.record({ intervalMs: 10 });
+  let r: Awaited<ReturnType<typeof du>>;
+  try {
+    r = await du({ paths: [tree], maxDepth: 1, out: (s) => (text += s), err: (s) => o.err(s), runtime: rt });
+  } finally {
+    await rt.close();
+  }
   const ms = performance.now() - t;
+  const recorded = await rec.stop();
+  recorded.program = {
+    argv: [...process.argv],
+    execArgv: [...process.execArgv],
+    command: `syslet du -d 1 ${tree} (step 1 of syslet tour)`,
+    pid: process.pid,
+    cwd: process.cwd(),
+  };
   const lines = text
     .trim()
     .split('\n')
@@ -86,6 +108,15 @@ export async function tour(o: TourOptions): Promise<number> {
   const duration = o.duration ?? '2s';
   out(`\n2. syslet profile: ${duration} of no-op, stat and 4 KiB read chains from 2 producer threads\n\n`);
   const code = await profileCommand(['--duration', duration, '--mix', 'nop=2,stat=1,read=1', '--html', html, '--trace', trace], o);
-  out(`\nThe HTML report and the trace are in ${dir}; open the trace at https://ui.perfetto.dev.\n`);
+
+  const duHtml = path.join(dir, 'du-record.html');
+  const duTrace = path.join(dir, 'du-record.trace.json');
+  fs.writeFileSync(duHtml, renderHtml(recorded));
+  fs.writeFileSync(duTrace, buildTrace(recorded, [rec.trace!]));
+  out(`\n3. the recorder on step 1's own syslet du run (rt.record(); for any program: syslet record -- node app.js)\n\n`);
+  const env = o.env ?? process.env;
+  out(renderTerminal(recorded, { color: o.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb', columns: o.columns ?? 100 }));
+  out(`\nHTML report: ${duHtml}\ntrace: ${duTrace}\n`);
+  out(`\nThe HTML reports and the traces are in ${dir}; open the traces at https://ui.perfetto.dev.\n`);
   return r.exitCode === 0 ? code : r.exitCode;
 }

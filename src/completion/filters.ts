@@ -20,6 +20,7 @@ import {
   EVFILT_WRITE,
   EV_ADD,
   EV_CLEAR,
+  EV_DROP,
   EV_EOF,
   EV_ONESHOT,
   NOTE_ABSTIME,
@@ -64,124 +65,162 @@ function completionFilter(name: string): Filter {
 
 // ---- EVFILT_TIMER ------------------------------------------------------------------------------
 
+/**
+ * A timer is a deadline on the monotonic clock (performance.now()), as in FreeBSD, where a callout
+ * counts expirations into kn_data (filt_timerexpire) and filt_timer reports kn_data != 0. Here the
+ * count is brought up to date whenever the kqueue looks (timerAdvance: from kevent and keventSync
+ * alike, and from a Node timer armed at the next deadline so that a parked kevent wakes), so a poll
+ * after the deadline returns the timer even if no callback ran in between (a busy thread).
+ */
 interface TimerState {
-  /** performance.now() when (re)started. */
-  start: number;
-  /** Period in ms (periodic), or 0 for an absolute one-time expiry. */
+  /** The next expiry, performance.now() ms; Infinity once a one-time timer expired. */
+  next: number;
+  /** Period in ms; 0 for a one-time timer (EV_ONESHOT or NOTE_ABSTIME: filt_timerstart's to = 0). */
   period: number;
-  /** performance.now() of the absolute expiry (NOTE_ABSTIME). */
-  at: number;
-  /** Expirations already reported. */
-  reported: number;
+  /** Expirations not yet retrieved: FreeBSD's kn_data for a timer. */
+  count: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   host: KnoteHost;
 }
 
+/** FreeBSD's NOTE_TIMER_PRECMASK. */
+const NOTE_TIMER_PRECMASK = NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS;
+
 const UNIT_MS: Record<number, number> = {
+  0: 1,
   [NOTE_SECONDS]: 1000,
   [NOTE_MSECONDS]: 1,
   [NOTE_USECONDS]: 1e-3,
   [NOTE_NSECONDS]: 1e-6,
 };
 
-function timerExpirations(st: TimerState, now: number): number {
-  if (st.period === 0) return now >= st.at ? 1 : 0;
-  return Math.max(0, Math.floor((now - st.start) / st.period));
+/** Node's longest setTimeout (a longer one fires after 1 ms, with a warning). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * Count the expirations that passed by `now` (filt_timerexpire): a one-time timer expires once; a
+ * periodic one once per period, all of them counted, whether or not anyone looked in between.
+ */
+function timerAdvance(st: TimerState, now: number): void {
+  if (now < st.next) return;
+  if (st.period === 0) {
+    st.count += 1;
+    st.next = Infinity;
+    return;
+  }
+  const n = Math.floor((now - st.next) / st.period) + 1;
+  st.count += n;
+  st.next += n * st.period;
 }
 
-/** performance.now() of the next expiry not yet reported. */
-function timerNext(st: TimerState): number {
-  return st.period === 0 ? st.at : st.start + (st.reported + 1) * st.period;
+/**
+ * filt_timervalidate: the period in ms, or an errno. data < 0, fflags other than one unit and
+ * NOTE_ABSTIME, or two units at once are EINVAL; a periodic timer of 0 runs every unit; an absolute
+ * time already past fires at once.
+ */
+function timerValidate(kn: Knote, fflags: number, data: unknown): { ms: number; abs: boolean } | number {
+  if ((fflags & ~(NOTE_TIMER_PRECMASK | NOTE_ABSTIME)) !== 0) return errno.EINVAL;
+  const unit = UNIT_MS[fflags & NOTE_TIMER_PRECMASK];
+  if (unit === undefined) return errno.EINVAL;
+  if (typeof data !== 'number' || !Number.isFinite(data) || data < 0) return errno.EINVAL;
+  const n = data === 0 && (kn.flags & EV_ONESHOT) === 0 ? 1 : data;
+  return { ms: n * unit, abs: (fflags & NOTE_ABSTIME) !== 0 };
 }
 
+/** filt_timerstart: (re)start from now with a validated setting; nothing counted yet. */
+function timerStart(kn: Knote, setting: { ms: number; abs: boolean }): void {
+  const st = kn.state as TimerState;
+  const now = performance.now();
+  st.count = 0;
+  if (setting.abs) {
+    // An absolute time on the epoch clock (CLOCK_REALTIME), turned into a deadline once, as
+    // FreeBSD does (filt_timervalidate subtracts the boot time): later clock steps do not move it.
+    st.period = 0;
+    st.next = now + Math.max(0, setting.ms - Date.now());
+  } else {
+    st.period = (kn.flags & EV_ONESHOT) !== 0 ? 0 : setting.ms;
+    st.next = now + setting.ms;
+  }
+  timerArm(kn);
+}
+
+/** A Node timer at the next deadline, so that a kevent parked on this thread wakes for it. */
 function timerArm(kn: Knote): void {
   const st = kn.state as TimerState;
   if (st.timer !== undefined) clearTimeout(st.timer);
-  const fire = (): void => {
+  st.timer = undefined;
+  if (st.next === Infinity) return;
+  const wait = Math.min(MAX_TIMEOUT_MS, Math.max(0, Math.ceil(st.next - performance.now())));
+  // Unref'd: a timer alone does not keep the process alive (a kevent waiting on it does).
+  st.timer = setTimeout(() => {
     st.timer = undefined;
-    const now = performance.now();
     // Node timers may fire a little early: only an expiry that really passed counts.
-    if (timerExpirations(st, now) > st.reported) st.host.activate(kn);
-    if (st.period !== 0 || timerExpirations(st, now) === 0) arm();
-  };
-  const arm = (): void => {
-    const wait = Math.max(0, timerNext(st) - performance.now());
-    // Unref'd: a timer alone does not keep the process alive (a kevent waiting on it does).
-    st.timer = setTimeout(fire, Math.ceil(wait)).unref();
-  };
-  arm();
-}
-
-function timerSetup(host: KnoteHost, kn: Knote, kev: KEvent): number {
-  const units = kev.fflags & (NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS);
-  if (units !== 0 && (units & (units - 1)) !== 0) return errno.EINVAL;
-  const unit = UNIT_MS[units === 0 ? NOTE_MSECONDS : units]!;
-  const data = kev.data;
-  if (typeof data !== 'number' || !Number.isFinite(data) || data < 0) return errno.EINVAL;
-  const st = kn.state as TimerState;
-  const now = performance.now();
-  st.start = now;
-  st.reported = 0;
-  if ((kev.fflags & NOTE_ABSTIME) !== 0) {
-    st.period = 0;
-    // The absolute time is on the epoch clock; convert to performance.now()'s.
-    st.at = now + (data * unit - Date.now());
-  } else {
-    // FreeBSD: a periodic timer of 0 fires every unit.
-    const ms = data * unit;
-    st.period = ms === 0 && (kn.flags & EV_ONESHOT) === 0 ? unit : ms;
-    st.at = 0;
-    if (st.period === 0) {
-      st.at = now;
-    }
-  }
-  // Undelivered expirations of the previous setting are thrown away (FreeBSD's filt_timertouch).
-  host.deactivate(kn);
-  timerArm(kn);
-  return 0;
+    timerAdvance(st, performance.now());
+    if (st.count > 0) st.host.activate(kn);
+    timerArm(kn);
+  }, wait).unref();
 }
 
 export const timerFilter: Filter = {
   name: 'EVFILT_TIMER',
-  implicitFlags: EV_CLEAR,
+  // filt_timerattach sets EV_CLEAR itself, except for NOTE_ABSTIME timers.
+  implicitFlags: 0,
   attach(host, kn, kev) {
-    kn.state = { start: 0, period: 0, at: 0, reported: 0, timer: undefined, host } satisfies TimerState;
-    return timerSetup(host, kn, kev);
+    const setting = timerValidate(kn, kn.sfflags, kn.sdata);
+    if (typeof setting === 'number') return setting;
+    if (!setting.abs) kn.flags |= EV_CLEAR;
+    kn.state = { next: Infinity, period: 0, count: 0, timer: undefined, host } satisfies TimerState;
+    timerStart(kn, setting);
+    return 0;
   },
   detach(kn) {
-    const st = kn.state as TimerState;
-    if (st.timer !== undefined) clearTimeout(st.timer);
-    st.timer = undefined;
+    const st = kn.state as TimerState | undefined;
+    if (st?.timer !== undefined) clearTimeout(st.timer);
+    if (st !== undefined) st.timer = undefined;
   },
+  // filt_timer: expirations not yet retrieved.
   event(kn) {
     const st = kn.state as TimerState;
-    return timerExpirations(st, performance.now()) > st.reported;
+    timerAdvance(st, performance.now());
+    return st.count !== 0;
   },
+  /**
+   * filt_timertouch EVENT_REGISTER: only EV_ADD changes a timer; it throws away undelivered
+   * expirations and restarts with the new period and units. A bad setting is refused with EINVAL
+   * and leaves the timer as it was (FreeBSD accepts the change and later delivers an event with
+   * EV_ERROR set; we refuse at the boundary instead).
+   */
   touch(host, kn, kev) {
-    // Re-adding (EV_ADD on an existing timer) restarts it with the new period; other changes
-    // (EV_ENABLE, EV_DISABLE) leave it running.
     if ((kev.flags & EV_ADD) === 0) return 0;
-    kn.sfflags = kev.fflags;
-    kn.sdata = kev.data;
-    return timerSetup(host, kn, kev);
+    const fflags = (kev.fflags ?? 0) >>> 0;
+    const setting = timerValidate(kn, fflags, kev.data ?? 0);
+    if (typeof setting === 'number') return setting;
+    host.deactivate(kn);
+    kn.sfflags = fflags;
+    kn.sdata = kev.data ?? 0;
+    timerStart(kn, setting);
+    return 0;
   },
+  // filt_timertouch EVENT_PROCESS: data = expirations since the last retrieval, fflags 0 (the
+  // registration's fflags are not echoed); EV_CLEAR (implicit unless NOTE_ABSTIME) resets the count.
   process(kn, out) {
     const st = kn.state as TimerState;
-    const n = timerExpirations(st, performance.now());
-    out.data = n - st.reported;
-    out.fflags = kn.sfflags;
-    st.reported = n;
+    timerAdvance(st, performance.now());
+    out.data = st.count;
+    out.fflags = 0;
+    if ((kn.flags & EV_CLEAR) !== 0) st.count = 0;
   },
 };
 
-/** Expired timers on this kqueue, activated now (for keventSync, which cannot run callbacks). */
-export function timerPoll(host: KnoteHost, kn: Knote): void {
-  if (timerFilter.event(kn)) host.activate(kn);
-}
-
-/** When the timer's next unreported expiry is due (performance.now() ms). */
-export function timerDue(kn: Knote): number {
-  return timerNext(kn.state as TimerState);
+/**
+ * Bring a timer up to date at `now` and activate it if it expired (for a kqueue that looks: kevent
+ * and keventSync both, so that no callback has to have run). Returns its next deadline.
+ */
+export function timerPoll(host: KnoteHost, kn: Knote, now: number): number {
+  const st = kn.state as TimerState;
+  timerAdvance(st, now);
+  if (st.count !== 0) host.activate(kn);
+  return st.next;
 }
 
 // ---- EVFILT_USER -------------------------------------------------------------------------------
@@ -190,9 +229,14 @@ interface UserState {
   triggered: boolean;
 }
 
+/**
+ * filt_usertouch EVENT_REGISTER: NOTE_TRIGGER fires it; the control bits apply the low 24 bits to
+ * the stored ones (NOTE_FFNOP, FFAND, FFOR, FFCOPY); data is stored as given; EV_CLEAR in the change
+ * resets the triggered state (a triggered knote is then not returned), the stored bits persist.
+ */
 function userTouch(kn: Knote, kev: KEvent): void {
   const st = kn.state as UserState;
-  const ff = kev.fflags >>> 0;
+  const ff = (kev.fflags ?? 0) >>> 0;
   if ((ff & NOTE_TRIGGER) !== 0) st.triggered = true;
   const bits = ff & NOTE_FFLAGSMASK;
   switch ((ff & NOTE_FFCTRLMASK) >>> 0) {
@@ -208,15 +252,22 @@ function userTouch(kn: Knote, kev: KEvent): void {
     default: // NOTE_FFNOP
       break;
   }
-  kn.sdata = kev.data;
+  kn.sdata = kev.data ?? 0;
+  if ((kev.flags & EV_CLEAR) !== 0) st.triggered = false;
 }
 
 export const userFilter: Filter = {
   name: 'EVFILT_USER',
   implicitFlags: 0,
+  /**
+   * filt_userattach: NOTE_TRIGGER in the adding change fires it at once, and the stored bits are the
+   * change's low 24 bits. (FreeBSD's filt_userattach means the same but reads kn_fflags, which
+   * kqueue_register has zeroed by then, so there a trigger on EV_ADD is lost and the control bits
+   * are stored as user bits; macOS and libkqueue honour it, as the man page reads. We follow them.)
+   */
   attach(_host, kn, kev) {
-    kn.state = { triggered: ((kev.fflags >>> 0) & NOTE_TRIGGER) !== 0 } satisfies UserState;
-    kn.sfflags = (kev.fflags >>> 0) & NOTE_FFLAGSMASK;
+    kn.state = { triggered: (((kev.fflags ?? 0) >>> 0) & NOTE_TRIGGER) !== 0 } satisfies UserState;
+    kn.sfflags = ((kev.fflags ?? 0) >>> 0) & NOTE_FFLAGSMASK;
     return 0;
   },
   detach() {},
@@ -228,7 +279,8 @@ export const userFilter: Filter = {
   process(kn, out) {
     out.fflags = kn.sfflags;
     out.data = kn.sdata;
-    // EV_CLEAR resets only the triggered state; the stored user bits persist.
+    // filt_usertouch EVENT_PROCESS: fflags = the stored bits, data = the stored data; EV_CLEAR
+    // resets only the triggered state, the stored bits persist.
     if ((kn.flags & EV_CLEAR) !== 0) (kn.state as UserState).triggered = false;
   },
 };
@@ -316,7 +368,9 @@ interface ProcState {
  * A child process's exit (NOTE_EXIT; data = its wait(2) status, see WEXITSTATUS; flags EV_EOF and
  * EV_ONESHOT, implicit EV_CLEAR). The ident is a ChildProcess or the pid of a child spawned after
  * the first kqueue was made. NOTE_FORK and NOTE_EXEC are accepted but never fire: Node does not
- * see a child's forks or execs.
+ * see a child's forks or execs. As filt_procattach does, a child that already exited is reported
+ * at once, in the same kevent call; as filt_proc does, an exit nobody asked for (no NOTE_EXIT)
+ * removes the knote without an event (EV_DROP).
  */
 export const procFilter: Filter = {
   name: 'EVFILT_PROC',
@@ -328,26 +382,26 @@ export const procFilter: Filter = {
     else return errno.EINVAL;
     if (child === undefined) return errno.ESRCH;
     const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if ((kn.sfflags & NOTE_EXIT) === 0) return;
-      kn.data = waitStatus(code, signal);
-      kn.fflags |= NOTE_EXIT;
-      kn.outFlags |= EV_EOF;
+      // filt_proc with NOTE_EXIT: the process is gone, the knote is finished.
       kn.flags |= EV_ONESHOT;
+      kn.outFlags |= EV_EOF;
+      if ((kn.sfflags & NOTE_EXIT) !== 0) {
+        kn.fflags |= NOTE_EXIT;
+        kn.data = waitStatus(code, signal);
+      }
+      if (kn.fflags === 0) kn.flags |= EV_DROP;
       host.activate(kn);
     };
     kn.state = { child, listener: exited } satisfies ProcState;
-    if (child.exitCode !== null || child.signalCode !== null) {
-      queueMicrotask(() => exited(child.exitCode, child.signalCode));
-    } else {
-      child.once('exit', exited);
-    }
+    if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
+    else child.once('exit', exited);
     return 0;
   },
   detach(kn) {
     const st = kn.state as ProcState | undefined;
     st?.child.off('exit', st.listener);
   },
-  event: (kn) => kn.fflags !== 0,
+  event: (kn) => kn.fflags !== 0 || (kn.flags & EV_DROP) !== 0,
 };
 
 // ---- EVFILT_VNODE ------------------------------------------------------------------------------
@@ -447,7 +501,8 @@ function vnodeChanges(st: VnodeState, type: string): number {
 interface StreamState {
   stream: Readable | Writable;
   listeners: [string, (...a: unknown[]) => void][];
-  eof: boolean;
+  /** 'finish', 'close' or 'error' was seen (for EVFILT_WRITE: no more can be written). */
+  done: boolean;
 }
 
 function isReadable(x: unknown): x is Readable {
@@ -459,21 +514,40 @@ function isWritable(x: unknown): x is Writable {
 }
 
 /**
- * Watch `stream` for knote `kn`: `events` make it active, `eofEvents` also set EV_EOF. `eof` says
- * whether the stream has already ended. Returns 0 (attach's result).
+ * The errno of a stream's error, positive (FreeBSD reports so_error in fflags with EV_EOF), or 0.
+ * Node's system errors carry it negated in `errno` (ECONNRESET is -104); other errors have none: EIO.
  */
-function listen(kn: Knote, host: KnoteHost, stream: Readable | Writable, eof: boolean, events: string[], eofEvents: string[]): number {
-  const st: StreamState = { stream, listeners: [], eof };
+function streamErrno(s: Readable | Writable): number {
+  const err = (s as { errored?: unknown }).errored;
+  if (err === null || err === undefined) return 0;
+  const n = (err as { errno?: unknown }).errno;
+  return typeof n === 'number' && Number.isInteger(n) && n !== 0 ? Math.abs(n) : errno.EIO;
+}
+
+/**
+ * Has end-of-input reached the stream, even with bytes still unread? Node sets its readable state's
+ * `ended` when the end is pushed into the buffer (the peer closed its socket, the child's pipe hit
+ * EOF), long before 'end', which waits until the reader has consumed every byte (`readableEnded`).
+ * That is FreeBSD's SBS_CANTRCVMORE / PIPE_EOF: filt_soread and filt_piperead report EV_EOF then,
+ * together with the bytes still buffered. A stream that holds more than its highWaterMark unread
+ * stops reading from the OS, so its end is seen once the reader has brought it below that.
+ */
+function readEnded(s: Readable): boolean {
+  const rs = (s as { _readableState?: { ended?: unknown } })._readableState;
+  return rs?.ended === true || s.readableEnded || s.destroyed || streamErrno(s) !== 0;
+}
+
+/** Watch `stream` for knote `kn`: each of `events` makes it active (the filter decides the rest). */
+function listen(kn: Knote, host: KnoteHost, stream: Readable | Writable, events: string[], doneEvents: string[]): number {
+  const st: StreamState = { stream, listeners: [], done: false };
   kn.state = st;
-  if (eof) kn.outFlags |= EV_EOF;
   const on = (): void => host.activate(kn);
-  const ended = (): void => {
-    st.eof = true;
-    kn.outFlags |= EV_EOF;
+  const done = (): void => {
+    st.done = true;
     host.activate(kn);
   };
   for (const e of events) st.listeners.push([e, on]);
-  for (const e of eofEvents) st.listeners.push([e, ended]);
+  for (const e of doneEvents) st.listeners.push([e, done]);
   for (const [e, f] of st.listeners) stream.on(e, f);
   return 0;
 }
@@ -485,9 +559,13 @@ function unlisten(kn: Knote): void {
 
 /**
  * A Node stream or socket (the object is the ident) has bytes to read: data = bytes buffered
- * (readableLength), EV_EOF once it ended. Registering attaches a 'readable' listener, which puts
- * the stream in paused mode: read the data with stream.read(). NOTE_LOWAT with data n waits for n
- * bytes.
+ * (readableLength). EV_EOF as soon as the end of input reached the stream, together with the bytes
+ * still unread (filt_soread, filt_piperead), with fflags = the errno if it ended by an error.
+ * Registering attaches a 'readable' listener, which puts the stream in paused mode: read the data
+ * with stream.read(). NOTE_LOWAT with data n waits for n bytes (the end fires regardless).
+ * Destroying the stream yourself also reports EV_EOF (FreeBSD's close(2) of the descriptor would
+ * remove the knote instead; Node also destroys a socket on its own once both sides ended, and that
+ * must not hide the end).
  */
 export const readFilter: Filter = {
   name: 'EVFILT_READ',
@@ -495,25 +573,33 @@ export const readFilter: Filter = {
   attach(host, kn) {
     const s = kn.ident;
     if (!isReadable(s)) return errno.EBADF;
-    return listen(kn, host, s, s.readableEnded || s.destroyed, ['readable'], ['end', 'close', 'error']);
+    // 'readable' also fires when the end is pushed, with data still buffered.
+    return listen(kn, host, s, ['readable', 'end'], ['close', 'error']);
   },
   detach: unlisten,
   event(kn) {
     const st = kn.state as StreamState;
-    const n = (st.stream as Readable).readableLength;
+    const s = st.stream as Readable;
+    if (readEnded(s)) return true;
     const low = (kn.sfflags & NOTE_LOWAT) !== 0 && kn.sdata > 0 ? kn.sdata : 1;
-    return st.eof || n >= low;
+    return s.readableLength >= low;
   },
   process(kn, out) {
-    const st = kn.state as StreamState;
-    out.data = (st.stream as Readable).readableLength;
+    const s = (kn.state as StreamState).stream as Readable;
+    out.data = s.readableLength;
     out.fflags = 0;
+    if (readEnded(s)) {
+      out.flags |= EV_EOF;
+      out.fflags = streamErrno(s);
+    }
   },
 };
 
 /**
- * A Node stream or socket can take more bytes: data = room before its high-water mark, EV_EOF once
- * it finished or closed. Active while writing would not have to wait for 'drain'.
+ * A Node stream or socket can take more bytes: data = room before its high-water mark. Active
+ * while writing would not have to wait for 'drain' (with NOTE_LOWAT, while the room is at least
+ * the knote's data: filt_sowrite); EV_EOF once end() was called (as after shutdown(SHUT_WR)), or
+ * it closed or failed (fflags = the errno of a failure), with data 0 (filt_pipewrite).
  */
 export const writeFilter: Filter = {
   name: 'EVFILT_WRITE',
@@ -521,21 +607,31 @@ export const writeFilter: Filter = {
   attach(host, kn) {
     const s = kn.ident;
     if (!isWritable(s)) return errno.EBADF;
-    return listen(kn, host, s, s.writableFinished || s.destroyed, ['drain', 'connect', 'ready'], ['finish', 'close', 'error']);
+    const st = listen(kn, host, s, ['drain', 'connect', 'ready'], ['finish', 'close', 'error']);
+    (kn.state as StreamState).done = s.writableFinished || s.destroyed || streamErrno(s) !== 0;
+    return st;
   },
   detach: unlisten,
   event(kn) {
     const st = kn.state as StreamState;
     const w = st.stream as Writable & { pending?: boolean; connecting?: boolean };
-    if (st.eof) return true;
+    // end() was called: like shutdown(SHUT_WR), nothing more can be written from now on.
+    if (w.writableEnded) st.done = true;
+    if (st.done) return true;
     if (w.connecting === true || w.pending === true) return false;
-    return !w.writableNeedDrain && w.writableLength < w.writableHighWaterMark;
+    const room = w.writableHighWaterMark - w.writableLength;
+    if ((kn.sfflags & NOTE_LOWAT) !== 0) return room >= Math.max(1, kn.sdata);
+    return !w.writableNeedDrain && room > 0;
   },
   process(kn, out) {
     const st = kn.state as StreamState;
     const w = st.stream as Writable;
-    out.data = st.eof ? 0 : Math.max(0, w.writableHighWaterMark - w.writableLength);
+    out.data = st.done ? 0 : Math.max(0, w.writableHighWaterMark - w.writableLength);
     out.fflags = 0;
+    if (st.done) {
+      out.flags |= EV_EOF;
+      out.fflags = streamErrno(w);
+    }
   },
 };
 

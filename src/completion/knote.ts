@@ -55,7 +55,7 @@ export interface KnoteHost {
 
 export interface Filter {
   readonly name: string;
-  /** Flags every knote of this filter carries (EV_CLEAR for timers, signals, processes). */
+  /** Flags every knote of this filter carries (EV_CLEAR for signals and processes; a timer's attach sets it). */
   readonly implicitFlags: number;
   /** Set up a new knote. Returns 0 or an errno. */
   attach(host: KnoteHost, kn: Knote, kev: KEvent): number;
@@ -65,6 +65,10 @@ export interface Filter {
   event(kn: Knote): boolean;
   /** A change on an existing knote (FreeBSD's f_touch EVENT_REGISTER). Returns 0 or an errno. */
   touch?(host: KnoteHost, kn: Knote, kev: KEvent): number;
-  /** Fill a delivered event (FreeBSD's f_touch EVENT_PROCESS), including any reset. */
+  /**
+   * Fill a delivered event (FreeBSD's f_touch EVENT_PROCESS), including any reset. A filter
+   * without one is reset by the scan (EV_CLEAR zeroes data and fflags). A filter may set EV_DROP in
+   * `flags` and activate the knote: the scan then removes it without an event (filt_proc).
+   */
   process?(kn: Knote, out: KEvent): void;
 }

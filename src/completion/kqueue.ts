@@ -22,11 +22,13 @@ import {
   EVFILT_AIO,
   EVFILT_THREADLET,
   EVFILT_TIMER,
+  EVFILT_USER,
   EV_ADD,
   EV_CLEAR,
   EV_DELETE,
   EV_DISABLE,
   EV_DISPATCH,
+  EV_DROP,
   EV_ENABLE,
   EV_ERROR,
   EV_FORCEONESHOT,
@@ -34,9 +36,10 @@ import {
   EV_ONESHOT,
   EV_RECEIPT,
   EV_SYSFLAGS,
+  NOTE_FFLAGSMASK,
   type KEvent,
 } from './constants.js';
-import { FILTERS, FILTER_NAMES, timerDue, timerPoll, trackChildren } from './filters.js';
+import { FILTERS, FILTER_NAMES, timerPoll, trackChildren } from './filters.js';
 import { KN_ACTIVE, KN_DETACHED, KN_DISABLED, KN_QUEUED, Knote, type KnoteHost } from './knote.js';
 
 /** A kevent call that failed: carries the errno and its name. */
@@ -88,6 +91,8 @@ interface Waiter {
 
 const CHANGE_FLAGS_STRIPPED = EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT;
 const INGEST_BATCH = 1024;
+/** Answers ready at once, in a row without a turn of the event loop, before kevent yields one turn. */
+const HOT_LIMIT = 100;
 
 export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   /** The completion queue requests submitted with `{ kq: this }` complete into. */
@@ -110,6 +115,15 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   #aioHead = 0;
   #seq = 0;
   #waiters: Waiter[] = [];
+  /** kevent calls answered at once since the event loop last turned (see #answer). */
+  #hot = 0;
+  /**
+   * The earliest deadline of this kqueue's timers not yet counted (performance.now() ms); below it
+   * a scan need not look at them. -Infinity after a timer change makes the next scan look.
+   */
+  #timerHorizon = Infinity;
+  /** The fflags a change's EV_ERROR / EV_RECEIPT entry echoes (kqueue_register may rewrite them). */
+  #echoFflags = 0;
   #serveScheduled = false;
   #closed = false;
   /** Submissions from this thread that complete here and have not settled. */
@@ -159,12 +173,29 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   kevent(changes: readonly KEvent[] | null | undefined, nevents: number, timeout?: number | null): Promise<KEvent[]> {
     try {
       const now = this.#begin(changes, nevents, timeout);
-      if (now.done) return Promise.resolve(now.events);
+      if (now.done) return this.#answer(now.events);
       return this.#wait(1, nevents, now.timeout, now.events);
     } catch (e) {
       return Promise.reject(e);
     }
   }
+
+  /**
+   * Resolve an answer that was ready at once. In a microtask, normally; but a loop that keeps
+   * finding events ready (a level-triggered knote nobody reads), or keeps polling with timeout 0,
+   * would then never let the event loop turn, and no I/O (more data, the peer's end) could ever
+   * arrive. So after HOT_LIMIT such answers with no turn of the event loop in between, the next one
+   * waits for a turn (setImmediate).
+   */
+  #answer(events: KEvent[]): Promise<KEvent[]> {
+    if (this.#hot++ === 0) setImmediate(this.#cool);
+    if (this.#hot <= HOT_LIMIT) return Promise.resolve(events);
+    return new Promise((resolve) => setImmediate(resolve, events));
+  }
+
+  readonly #cool = (): void => {
+    this.#hot = 0;
+  };
 
   /**
    * kevent, blocking the thread with Atomics.wait: for worker threads. It waits for completions
@@ -178,13 +209,13 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const deadline = now.timeout === Infinity ? Infinity : performance.now() + now.timeout;
     const ring = this.#s.cqs[this.cq]!.ring;
     for (;;) {
-      this.#pollTimers();
       this.#ingest();
       this.#scan(nevents, out);
       if (out.length > 0) return out;
       const left = deadline - performance.now();
       if (left <= 0) return out;
-      const until = Math.min(left, this.#nextTimer() - performance.now());
+      // Wake for the next timer deadline too: no Node timer can run while this thread blocks.
+      const until = Math.min(left, this.#timerHorizon - performance.now());
       if (spinUntil(() => this.#s.cqs[this.cq]!.ready(), Math.min(this.#host.spinUs, until * 1000))) continue;
       const key = ring.consumers.prepare();
       if (this.#s.cqs[this.cq]!.ready() || this.#closed) ring.consumers.cancel();
@@ -211,7 +242,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       const out: KEvent[] = [];
       this.#ingest();
       this.#scan(max, out);
-      if (out.length >= min || t === 0 || out.length === max) return Promise.resolve(out);
+      if (out.length >= min || t === 0 || out.length === max) return this.#answer(out);
       return this.#wait(min, max, t, out);
     } catch (e) {
       return Promise.reject(e);
@@ -358,9 +389,10 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       // Any error or receipt entry: return them, collect nothing (FreeBSD's kern_kevent).
       if (out.length > 0) return { done: true, events: out, timeout: 0 };
     }
-    // The timeout is checked after the changes, as kqueue_scan does.
+    // kqueue_scan returns at once for nevents 0, before it looks at the timeout; otherwise the
+    // timeout is checked after the changes.
+    if (nevents === 0) return { done: true, events: out, timeout: 0 };
     const t = this.#timeoutOf(timeout);
-    if (nevents === 0) return { done: true, events: out, timeout: t };
     this.#ingest();
     this.#scan(nevents, out);
     return { done: out.length > 0 || t === 0, events: out, timeout: t };
@@ -392,6 +424,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       }
       if (kev.filter === 0) continue;
       const flags = kev.flags & ~EV_SYSFLAGS;
+      this.#echoFflags = (kev.fflags ?? 0) >>> 0;
       const err = this.#register(kev, flags);
       if (err !== 0 || (flags & EV_RECEIPT) !== 0) {
         if (out.length >= nevents) {
@@ -401,19 +434,37 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
             `kevent: changelist[${i}] (${FILTER_NAMES.get(kev.filter) ?? `filter ${kev.filter}`}, ident ${describeIdent(kev.ident)}) failed and the eventlist has no room to report it; later changes were not applied`,
           );
         }
-        out.push({ ident: kev.ident, filter: kev.filter, flags: EV_ERROR, fflags: kev.fflags ?? 0, data: err, udata: kev.udata });
+        out.push({ ident: kev.ident, filter: kev.filter, flags: EV_ERROR, fflags: this.#echoFflags, data: err, udata: kev.udata });
       }
     }
   }
 
-  /** FreeBSD's kqueue_register. Returns 0 or an errno. */
+  /**
+   * FreeBSD's kqueue_register. Returns 0 or an errno.
+   *
+   * - EV_ENABLE with EV_DISABLE, an unknown filter, EV_ADD with EV_KEEPUDATA: EINVAL.
+   * - No knote and no EV_ADD: ENOENT. A new knote keeps the change's flags less the actions
+   *   (EV_ADD, EV_DELETE, EV_ENABLE, EV_DISABLE, EV_FORCEONESHOT), starts disabled with EV_DISABLE,
+   *   and its filter's attach may refuse it (its error entry then echoes fflags 0, as the kernel
+   *   has zeroed them by then).
+   * - On an existing knote: EV_DELETE removes it; EV_FORCEONESHOT makes it one-shot and activates
+   *   it; EV_ENABLE clears the disabled state, else EV_DISABLE sets it (EV_ADD does neither: the
+   *   knote stays as it was); udata is replaced unless EV_KEEPUDATA; the filter's touch takes the
+   *   change (EVFILT_TIMER, EVFILT_USER), or else fflags and data replace the saved ones. Its flags
+   *   (EV_CLEAR, EV_ONESHOT, EV_DISPATCH, EV_RECEIPT) stay as they were.
+   * - Then, unless disabled, the filter's event decides whether it is active; an active knote that
+   *   is neither disabled nor queued is queued.
+   */
   #register(kev: KEvent, flags: number): number {
+    if ((flags & (EV_ENABLE | EV_DISABLE)) === (EV_ENABLE | EV_DISABLE)) return errno.EINVAL;
     const filter = FILTERS.get(kev.filter);
     if (filter === undefined) return errno.EINVAL;
-    if ((flags & (EV_ENABLE | EV_DISABLE)) === (EV_ENABLE | EV_DISABLE)) return errno.EINVAL;
+    if ((flags & EV_ADD) !== 0 && (flags & EV_KEEPUDATA) !== 0) return errno.EINVAL;
+    if (kev.filter === EVFILT_TIMER) this.#timerHorizon = -Infinity;
     let kn = this.#find(kev.ident, kev.filter);
     if (kn === undefined) {
       if ((flags & EV_ADD) === 0) return errno.ENOENT;
+      this.#echoFflags = 0;
       kn = new Knote(
         kev.ident,
         kev.filter,
@@ -422,8 +473,14 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         kev.data ?? 0,
         kev.udata,
       );
+      if ((flags & EV_DISABLE) !== 0) kn.status |= KN_DISABLED;
       const err = filter.attach(this, kn, kev);
-      if (err !== 0) return err;
+      if (err !== 0) {
+        // Refused: never registered (the filter set nothing up, so there is nothing to detach).
+        if ((kn.status & KN_QUEUED) !== 0) this.#dequeue(kn);
+        kn.status |= KN_DETACHED;
+        return err;
+      }
       this.#byIdent(kev.filter).set(kev.ident, kn);
     } else {
       if ((flags & EV_DELETE) !== 0) {
@@ -435,24 +492,25 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         }
         return 0;
       }
-      if ((flags & EV_FORCEONESHOT) !== 0) kn.flags |= EV_ONESHOT;
+      if ((flags & EV_FORCEONESHOT) !== 0) {
+        kn.flags |= EV_ONESHOT;
+        this.activate(kn);
+      }
+      // A disabled knote that is still on the ready list stays there (the scan skips it), so that
+      // enabling it again keeps its place, as in FreeBSD.
+      if ((flags & EV_ENABLE) !== 0) kn.status &= ~KN_DISABLED;
+      else if ((flags & EV_DISABLE) !== 0) kn.status |= KN_DISABLED;
       if ((flags & EV_KEEPUDATA) === 0) kn.udata = kev.udata;
       if (filter.touch !== undefined) {
         const err = filter.touch(this, kn, kev);
         if (err !== 0) return err;
+        if (kn.filter === EVFILT_USER) this.#echoFflags &= NOTE_FFLAGSMASK;
       } else if (kn.filter !== EVFILT_AIO && kn.filter !== EVFILT_THREADLET) {
         kn.sfflags = (kev.fflags ?? 0) >>> 0;
         kn.sdata = kev.data ?? 0;
       }
     }
-    // Adding enables, unless EV_DISABLE says otherwise.
-    if ((flags & EV_ADD) !== 0) kn.status &= ~KN_DISABLED;
-    if ((flags & EV_DISABLE) !== 0) {
-      kn.status |= KN_DISABLED;
-      if ((kn.status & KN_QUEUED) !== 0) this.#dequeue(kn);
-    }
-    if ((flags & EV_ENABLE) !== 0) kn.status &= ~KN_DISABLED;
-    if (filter.event(kn)) kn.status |= KN_ACTIVE;
+    if ((kn.status & KN_DISABLED) === 0 && filter.event(kn)) kn.status |= KN_ACTIVE;
     if ((kn.status & (KN_ACTIVE | KN_DISABLED | KN_QUEUED)) === KN_ACTIVE) this.#enqueue(kn);
     if ((kn.status & KN_QUEUED) !== 0) this.#kick();
     return 0;
@@ -547,7 +605,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       total += n;
       if (n < INGEST_BATCH) break;
     }
-    if (total > 0) this.#kick();
+    // Hand what came to the parked waiters now, in the reaper's own turn: a microtask more would
+    // wait behind the rest of that turn.
+    if (total > 0) this.#handOut();
     return total;
   }
 
@@ -579,8 +639,16 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     this.#queued--;
   }
 
-  /** Collect up to `max` events into `out` (FreeBSD's kqueue_scan, one pass over the list). */
+  /**
+   * Collect up to `max` events into `out` (FreeBSD's kqueue_scan, one pass over the list): timers
+   * whose deadline passed are counted first; a disabled knote leaves the list; an EV_DROP knote is
+   * removed without an event; a one-shot knote is delivered without asking its filter again and
+   * removed; any other is delivered only if its filter still says so, then EV_CLEAR resets it,
+   * EV_DISPATCH disables it, and a level-triggered one goes back to the end of the list (returned
+   * at most once per call).
+   */
   #scan(max: number, out: KEvent[]): void {
+    this.#pollTimers();
     let budget = this.#queued;
     for (;;) {
       if (out.length >= max) break;
@@ -600,7 +668,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       if (budget-- <= 0 || this.#head === null) break;
       const kn = this.#head;
       this.#dequeue(kn);
+      if ((kn.status & KN_DISABLED) !== 0) continue;
       const filter = FILTERS.get(kn.filter)!;
+      if ((kn.flags & EV_DROP) !== 0) {
+        this.#forget(kn);
+        continue;
+      }
       if ((kn.flags & EV_ONESHOT) !== 0) {
         out.push(this.#deliver(kn, filter));
         this.#forget(kn);
@@ -670,7 +743,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         return;
       }
       w.timer = undefined;
+      // Taking what the ring holds may already have served this waiter.
       this.#ingest();
+      if (!this.#waiters.includes(w)) return;
       this.#scan(w.max, w.buf);
       this.#finish(w);
     }, Math.max(1, Math.ceil(left)));
@@ -684,18 +759,22 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     w.resolve(w.buf);
   }
 
-  /** Hand ready events to waiters in arrival order: each event goes to exactly one waiter. */
+  /** Take what the ring holds and hand ready events to the waiters (a microtask after activity). */
   readonly #serve = (): void => {
     this.#serveScheduled = false;
     if (this.#closed) return;
-    this.#ingest();
+    if (this.#ingest() === 0) this.#handOut();
+  };
+
+  /** Hand ready events to waiters in arrival order: each event goes to exactly one waiter. */
+  #handOut(): void {
     while (this.#waiters.length > 0 && this.#ready > 0) {
       const w = this.#waiters[0]!;
       this.#scan(w.max, w.buf);
       if (w.buf.length >= w.min || w.buf.length >= w.max) this.#finish(w);
       else break;
     }
-  };
+  }
 
   /**
    * While a waiter is pending on a shared kqueue, watch the ring (an unshared one is drained by this
@@ -724,19 +803,18 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     }
   }
 
+  /** Count the expirations of this kqueue's timers that passed by now, and activate those timers. */
   #pollTimers(): void {
     const timers = this.#knotes.get(EVFILT_TIMER);
-    if (timers === undefined) return;
-    for (const kn of timers.values()) timerPoll(this, kn);
-  }
-
-  #nextTimer(): number {
-    let next = Infinity;
-    const timers = this.#knotes.get(EVFILT_TIMER);
-    if (timers !== undefined) {
-      for (const kn of timers.values()) if ((kn.status & KN_DISABLED) === 0) next = Math.min(next, timerDue(kn));
+    if (timers === undefined || timers.size === 0) {
+      this.#timerHorizon = Infinity;
+      return;
     }
-    return next;
+    const now = performance.now();
+    if (now < this.#timerHorizon) return;
+    let horizon = Infinity;
+    for (const kn of timers.values()) horizon = Math.min(horizon, timerPoll(this, kn, now));
+    this.#timerHorizon = horizon;
   }
 }
 

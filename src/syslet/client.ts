@@ -180,16 +180,26 @@ export function unstartedCompletion(id: number, status: 'cancelled' | 'failed', 
   };
 }
 
+/** Watches a client's submissions settle (the recorder, record/recorder.ts). */
+export interface SettleObserver {
+  /** `sub` was submitted on this thread (it has an id; it may wait for a slot). */
+  submitted(sub: Submission): void;
+  /** `sub` settled with `c` (c.timing set when it was sampled and ran on a worker). */
+  settled(sub: Submission, c: Completion): void;
+}
+
 export class Client {
   /** This client's completion queue. */
   readonly cq: number;
+  /** @internal Set while a recording watches this thread: told of every settled submission. */
+  observer: SettleObserver | undefined = undefined;
   readonly #s: SharedState;
   readonly #interp: Interpreter;
   readonly #reapHist: HistogramWriter;
   readonly #maxSpinUs: number;
   #spinUs: number;
   readonly #maxOutstanding: number;
-  readonly #sampleMask: number;
+  #sampleMask: number;
   #sampleTick = 0;
 
   readonly #byEntry: (Submission | undefined)[];
@@ -229,6 +239,15 @@ export class Client {
     this.#maxOutstanding = opts.maxOutstanding;
   }
 
+  /** Latency sampling: submissions are timed when (tick & mask) === 0 (0: every one). */
+  get sampleMask(): number {
+    return this.#sampleMask;
+  }
+
+  set sampleMask(mask: number) {
+    this.#sampleMask = mask;
+  }
+
   get outstanding(): number {
     return this.#outstanding;
   }
@@ -259,6 +278,7 @@ export class Client {
     }
     const sub = new Submission(this.#s.nextId(), v);
     this.#outstanding++;
+    if (this.observer !== undefined) this.observer.submitted(sub);
     if (v.target !== undefined) v.target.targetStarted(sub);
     const signal = v.signal;
     if (signal !== undefined) {
@@ -691,6 +711,7 @@ export class Client {
         reaped,
         worker: s.i32[s.layout.base(idx) + E.WORKER]!,
       };
+      if (sub._codec !== undefined) c.timing.replayed = s.f64[e64 + F.T_REPLAYED]!;
     }
     this.#freeEntry(idx);
     this.#settle(sub, c);
@@ -707,6 +728,7 @@ export class Client {
   #settle(sub: Submission, c: Completion): void {
     c.udata = sub._udata;
     this.#outstanding--;
+    if (this.observer !== undefined) this.observer.settled(sub, c);
     if (sub._unlisten !== undefined) sub._unlisten();
     if (sub._target !== undefined) sub._target.targetSettled(sub);
     sub._settle(c);

@@ -15,7 +15,7 @@ import {
   STATUS_NAMES,
   type StatusName,
 } from './table.js';
-import type { Plan, Shape } from './validate.js';
+import { grantBytes, type Plan, type Shape } from './validate.js';
 import { nextRecord, readValue, type Value } from './values.js';
 
 /** Per-submission header fields. */
@@ -75,6 +75,8 @@ export interface Timing {
   completed: number;
   reaped: number;
   worker: number;
+  /** Threadlets that moved: when the worker had replayed the journal (F.T_REPLAYED), or 0. */
+  replayed?: number;
 }
 
 /** Shared by completions without variables or values (frozen: completions are read-only). */
@@ -148,7 +150,8 @@ export function writeChain(
     }
   }
 
-  writeHeader(t, idx, h, RequestKind.CHAIN, bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS);
+  const flags = (bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS) | (plan.keepFds === true ? RequestFlag.KEEP_FDS : 0);
+  writeHeader(t, idx, h, RequestKind.CHAIN, flags);
 
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;
@@ -158,7 +161,18 @@ export function writeChain(
   i32[db + D.VARS] = plan.varsAt;
   i32[db + D.ASSIGNED] = plan.assignedAt;
   i32[db + D.STRS] = plan.strsAt;
-  i32[db + D.VALUES] = plan.valuesAt;
+  const grants = plan.grantFds;
+  if (grants === undefined || grants.length === 0) {
+    i32[db + D.VALUES] = plan.valuesAt;
+    i32[db + D.GRANTS] = 0;
+  } else {
+    // forSubmission() checked they fit in the slot.
+    const gw = plan.valuesAt / 4;
+    i32[db + gw] = grants.length;
+    for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
+    i32[db + D.GRANTS] = gw;
+    i32[db + D.VALUES] = plan.valuesAt + grantBytes(grants.length);
+  }
   i32[db + D.NBUFS] = plan.buffers.length;
   i32[db + D.BUFS] = plan.bufsAt;
 

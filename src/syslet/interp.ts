@@ -11,15 +11,15 @@ import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import type { Arena } from '../ring/arena.js';
 import { sharedNow } from '../ring/layout.js';
-import { errno, resultOfError } from './errno.js';
+import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,
   SYSLET_SKIP_TO_NEXT_ON_STOP,
   SYSLET_SYNC,
   stopFires,
 } from './flags.js';
-import { Op } from './ops.js';
-import { allowsOp, confine, type CompiledPolicy, type PolicyTable } from './policy.js';
+import { Op, OPS, type PathResolve } from './ops.js';
+import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
@@ -56,6 +56,28 @@ const STAT_OPTS = { throwIfNoEntry: false } as const;
 const READDIR_OPTS = { bufferSize: 1024 } as const;
 const A0 = ATOM_HEADER_WORDS;
 
+/**
+ * Per opcode, from the operations table's parameter kinds: which arguments are descriptors and
+ * which are paths (with how a root resolves them). Every check below is keyed on these, so a new
+ * atom is confined by declaring its parameters' kinds.
+ */
+const FD_ARGS: readonly (readonly number[])[] = OPS.map((o) =>
+  o.params.flatMap((q, k) => (q.kind === 'fd' ? [k] : [])),
+);
+/** Per opcode and argument: how a path argument is resolved ('' when the table does not say). */
+const PATH_MODES: readonly (readonly (PathResolve | '' | undefined)[])[] = OPS.map((o) =>
+  o.params.map((q) => (q.kind === 'path' ? (q.resolve ?? '') : undefined)),
+);
+
+/** A path argument refused under the policy, thrown to end the atom with its -errno. */
+class Refused extends Error {
+  readonly code: string;
+  constructor(result: number) {
+    super('refused by the policy');
+    this.code = errnoName(result) ?? 'EACCES';
+  }
+}
+
 export class Interpreter {
   readonly #t: ExecViews;
   readonly #workerSlot: number;
@@ -70,6 +92,13 @@ export class Interpreter {
   #deadline = 0;
   /** The chain's policy, checked as each atom runs. */
   #policy: CompiledPolicy | undefined;
+  /** Word index of the descriptors the submission granted (count, then fds), or -1. */
+  #grants = -1;
+  /** This atom's path arguments as resolved under the policy's root (by argument index). */
+  readonly #paths: (string | undefined)[] = [];
+  /** The running atom's opcode. */
+  #op = 0;
+  readonly #resolver = new Resolver();
   /** Value produced by the atom that just ran. */
   #value: RawValue | undefined;
 
@@ -106,6 +135,8 @@ export class Interpreter {
     this.#deadline = deadline;
     const policyId = i32[eb + E.POLICY]!;
     this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
+    const grants = i32[db + D.GRANTS]!;
+    this.#grants = grants === 0 ? -1 : db + grants;
     const budget = i32[eb + E.STEP_BUDGET]!;
     let steps = i32[eb + E.STEPS]!;
     let pc = i32[eb + E.PC]!;
@@ -171,6 +202,12 @@ export class Interpreter {
       pc = next;
     }
 
+    // Descriptors a confined chain opened and did not close are closed when it ends (or, with
+    // grant.keepFds, handed to the submitter).
+    if (this.#policy !== undefined) {
+      if ((i32[eb + E.FLAGS]! & RequestFlag.KEEP_FDS) !== 0) t.policies.releaseHeld(id);
+      else t.policies.closeHeld(id);
+    }
     i32[eb + E.STATUS] = status;
     i32[eb + E.ATOM] = atom;
     i32[eb + E.STEPS] = steps;
@@ -255,7 +292,24 @@ export class Interpreter {
     }
   }
 
+  /**
+   * A string argument. Under a policy with a root, a path argument comes back resolved (see
+   * #path; without a declared PathResolve, as 'follow'), or ends the atom with the refusal.
+   */
   #str(aw: number, k: number): string {
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode !== undefined && mode !== 'open' && mode !== 'none') {
+      const r = this.#resolvePath(aw, k, mode === '' ? 'follow' : mode);
+      if (typeof r === 'number') throw new Refused(r);
+      return r;
+    }
+    return this.#raw(aw, k);
+  }
+
+  /** A string argument's own bytes. */
+  #raw(aw: number, k: number): string {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
     const start = this.#strBase + i32[w + 1]!;
@@ -263,19 +317,79 @@ export class Interpreter {
   }
 
   /**
-   * A path argument after the policy's check: the path to use, or -errno. `follow` says whether
-   * the operation follows a symlink in the last component.
+   * A path argument: the path to pass to the system call, or -errno. Under a policy with a root it
+   * is resolved beneath the root as the operations table declares (ParamSpec.resolve; #check did
+   * those before the atom ran) or, where it declares nothing, as `follow` says the operation
+   * treats a symlink in the last component.
    */
   #path(aw: number, k: number, follow: boolean): string | number {
-    const p = this.#str(aw, k);
-    return this.#policy === undefined ? p : confine(this.#policy, p, follow);
+    const resolved = this.#paths[k];
+    if (resolved !== undefined) return resolved;
+    const mode = this.#policy === undefined ? undefined : PATH_MODES[this.#op]?.[k];
+    if (mode === '') return this.#resolvePath(aw, k, follow ? 'follow' : 'nofollow');
+    return this.#str(aw, k);
+  }
+
+  #resolvePath(aw: number, k: number, mode: PathResolve): string | number {
+    const r = this.#resolver.resolve(this.#policy!, this.#raw(aw, k), mode);
+    if (typeof r === 'string') this.#paths[k] = r;
+    return r;
+  }
+
+  /** Whether the submission granted descriptor `fd`. */
+  #granted(fd: number): boolean {
+    const g = this.#grants;
+    if (g < 0) return false;
+    const i32 = this.#t.i32;
+    const n = i32[g]!;
+    for (let k = 1; k <= n; k++) if (i32[g + k] === fd) return true;
+    return false;
+  }
+
+  /**
+   * The capability checks every atom passes before its system call, keyed on its parameters'
+   * kinds: 0, or the atom's result. Descriptors: under a policy only those this chain holds or
+   * the submission granted (-EBADF); without one, close only those a chain opened or the
+   * submission granted, so no chain closes the runtime's or Node's own. Paths: resolved under the
+   * root into #paths.
+   */
+  #check(aw: number, op: number, policy: CompiledPolicy | undefined): number {
+    const fds = FD_ARGS[op];
+    if (fds !== undefined && fds.length > 0 && (policy !== undefined || op === Op.CLOSE)) {
+      const table = this.#t.policies;
+      for (let j = 0; j < fds.length; j++) {
+        const fd = this.#num(aw, fds[j]!);
+        // Not a descriptor at all: the operation reports it (-EFAULT, -EBADF).
+        if (!isFd(fd)) continue;
+        const ok =
+          policy !== undefined ? table.holds(fd, this.#id) : table.chainOpened(fd);
+        if (!ok && !this.#granted(fd)) return -errno.EBADF;
+      }
+    }
+    if (policy !== undefined && policy.root !== '') {
+      const modes = PATH_MODES[op];
+      if (modes !== undefined) {
+        for (let k = 0; k < modes.length; k++) {
+          const mode = modes[k];
+          // Declared modes now; undeclared ones when the operation asks (#path's `follow`).
+          if (mode === undefined || mode === '' || mode === 'none' || mode === 'open') continue;
+          const r = this.#resolvePath(aw, k, mode);
+          if (typeof r === 'number') return r;
+        }
+      }
+    }
+    return 0;
   }
 
   #exec(aw: number): number {
     const i32 = this.#t.i32;
     const op = i32[aw]!;
-    if (this.#policy !== undefined && !allowsOp(this.#policy, op)) return -errno.EACCES;
+    const policy = this.#policy;
+    if (policy !== undefined && !allowsOp(policy, op)) return -errno.EACCES;
+    this.#op = op;
     try {
+      const refused = this.#check(aw, op, policy);
+      if (refused !== 0) return refused;
       switch (op) {
         case Op.NOP: {
           if (this.#kind(aw, 0) === ArgKind.NONE) return 0;
@@ -283,16 +397,17 @@ export class Interpreter {
           return Number.isNaN(r) ? -errno.EFAULT : r;
         }
         case Op.OPEN: {
-          const path = this.#path(aw, 0, true);
-          if (typeof path === 'number') return path;
+          const path = this.#str(aw, 0);
           const flags = this.#num(aw, 1);
           const mode = this.#kind(aw, 2) === ArgKind.NONE ? 0o666 : this.#num(aw, 2);
           if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
-          return fs.openSync(path, flags, mode);
+          return this.#open(path, flags, mode, policy);
         }
         case Op.CLOSE: {
           const fd = this.#num(aw, 0);
           if (!isFd(fd)) return badFd(fd);
+          // Forget it first: once closed, another thread's open may get the number.
+          this.#t.policies.recordClose(fd);
           fs.closeSync(fd);
           return 0;
         }
@@ -348,8 +463,10 @@ export class Interpreter {
           else if (op === Op.SYMLINK) fs.symlinkSync(a, b);
           else if (op === Op.LINK) fs.linkSync(a, b);
           else {
-            const flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
+            let flags = this.#kind(aw, 2) === ArgKind.NONE ? 0 : this.#num(aw, 2);
             if (!Number.isInteger(flags)) return badInt(flags);
+            // The resolver created the destination (it did not exist): COPYFILE_EXCL is satisfied.
+            if (policy !== undefined && this.#resolver.created) flags &= ~fs.constants.COPYFILE_EXCL;
             fs.copyFileSync(a, b, flags);
           }
           return 0;
@@ -434,8 +551,38 @@ export class Interpreter {
           return -errno.ENOSYS;
       }
     } catch (err) {
+      if (policy !== undefined) this.#resolver.undoCreate();
       return resultOfError(err);
+    } finally {
+      if (policy !== undefined) {
+        // A value naming a path it was given (mkdtemp's directory) names it as the chain would,
+        // not through the resolver's /proc/self/fd link (read while the link is still held).
+        if (typeof this.#value === 'string') this.#value = this.#resolver.shown(this.#value);
+        this.#paths.length = 0;
+        this.#resolver.release();
+      }
     }
+  }
+
+  /**
+   * open(2), recording the descriptor as a chain's: under a policy, held by this chain (at most
+   * maxFds at once: -EMFILE past it, or past the descriptor table), closed when it ends.
+   */
+  #open(path: string, flags: number, mode: number, policy: CompiledPolicy | undefined): number {
+    const table = this.#t.policies;
+    if (policy === undefined) {
+      const fd = fs.openSync(path, flags, mode);
+      table.recordOpen(fd, 0);
+      return fd;
+    }
+    if (table.held(this.#id) >= policy.maxFds) return -errno.EMFILE;
+    const fd = this.#resolver.open(policy, path, flags, mode);
+    if (fd < 0) return fd;
+    if (!table.recordOpen(fd, this.#id)) {
+      fs.closeSync(fd);
+      return -errno.EMFILE;
+    }
+    return fd;
   }
 
   /** read, pread, write, pwrite: straight between the file and arena memory, no copy. */

@@ -15,10 +15,24 @@
  */
 export type ParamKind = 'fd' | 'int' | 'num' | 'oflags' | 'path' | 'buf' | 'var';
 
+/**
+ * How a path parameter is resolved under a policy's root (policy.ts, Resolver): 'follow' (the
+ * default: the object named, a symlink in the last component followed; it must exist), 'nofollow'
+ * (the name itself: lstat, unlink, rename, mkdir...), 'create' (as follow; a missing last
+ * component is created as an empty file first), 'open' (the operation resolves it with its flags),
+ * 'none' (not followed by the operation: symlink's target). Declared modes are resolved before
+ * the atom runs, in parameter order; a path parameter that declares none is resolved when the
+ * interpreter reads it, as 'follow' or 'nofollow' by what the operation says it does with a
+ * symlink in the last component. Either way no path parameter reaches a system call unresolved.
+ */
+export type PathResolve = 'follow' | 'nofollow' | 'create' | 'open' | 'none';
+
 export interface ParamSpec {
   readonly name: string;
   readonly kind: ParamKind;
   readonly optional?: boolean;
+  /** Path parameters: how a policy's root resolves it. @default by the operation (see PathResolve) */
+  readonly resolve?: PathResolve;
 }
 
 /** What travels beside the number. */
@@ -41,16 +55,15 @@ export interface OpSpec {
   readonly doc: string;
 }
 
-const p = (name: string, kind: ParamKind, optional = false): ParamSpec => ({
-  name,
-  kind,
-  optional,
-});
+const p = (name: string, kind: ParamKind, optional = false, resolve?: PathResolve): ParamSpec =>
+  resolve === undefined ? { name, kind, optional } : { name, kind, optional, resolve };
+/** A path parameter naming the entry itself (not following a symlink in its last component). */
+const lp = (name: string): ParamSpec => p(name, 'path', false, 'nofollow');
 
 /** Opcodes are positions in this list; append only. */
 const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
   { name: 'nop', params: [p('result', 'num', true)], value: ValueKind.NONE, doc: 'returns its argument (default 0); no system call' },
-  { name: 'open', params: [p('path', 'path'), p('flags', 'oflags'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'open(2): returns a file descriptor' },
+  { name: 'open', params: [p('path', 'path', false, 'open'), p('flags', 'oflags'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'open(2): returns a file descriptor' },
   { name: 'close', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'close(2)' },
   { name: 'read', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int')], value: ValueKind.NONE, doc: 'read(2) at the file position: returns bytes read, 0 at end of file' },
   { name: 'pread', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int'), p('offset', 'int')], value: ValueKind.NONE, doc: 'pread(2): returns bytes read' },
@@ -58,22 +71,22 @@ const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
   { name: 'pwrite', params: [p('fd', 'fd'), p('buf', 'buf'), p('count', 'int'), p('offset', 'int')], value: ValueKind.NONE, doc: 'pwrite(2): returns bytes written' },
   { name: 'fstat', params: [p('fd', 'fd')], value: ValueKind.STAT, doc: 'fstat(2): value is the stat' },
   { name: 'stat', params: [p('path', 'path')], value: ValueKind.STAT, doc: 'stat(2): value is the stat' },
-  { name: 'lstat', params: [p('path', 'path')], value: ValueKind.STAT, doc: 'lstat(2): value is the stat' },
+  { name: 'lstat', params: [lp('path')], value: ValueKind.STAT, doc: 'lstat(2): value is the stat' },
   { name: 'fsync', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'fsync(2)' },
   { name: 'fdatasync', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'fdatasync(2)' },
   { name: 'ftruncate', params: [p('fd', 'fd'), p('length', 'int', true)], value: ValueKind.NONE, doc: 'ftruncate(2), length defaults to 0' },
-  { name: 'rename', params: [p('oldPath', 'path'), p('newPath', 'path')], value: ValueKind.NONE, doc: 'rename(2)' },
-  { name: 'unlink', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'unlink(2)' },
-  { name: 'mkdir', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'mkdir(2), mode defaults to 0o777' },
-  { name: 'rmdir', params: [p('path', 'path')], value: ValueKind.NONE, doc: 'rmdir(2)' },
+  { name: 'rename', params: [lp('oldPath'), lp('newPath')], value: ValueKind.NONE, doc: 'rename(2)' },
+  { name: 'unlink', params: [lp('path')], value: ValueKind.NONE, doc: 'unlink(2)' },
+  { name: 'mkdir', params: [lp('path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'mkdir(2), mode defaults to 0o777' },
+  { name: 'rmdir', params: [lp('path')], value: ValueKind.NONE, doc: 'rmdir(2)' },
   { name: 'readdir', params: [p('path', 'path')], value: ValueKind.NAMES, doc: 'the names in a directory, in its own order (no . or ..): returns their count, value is the names' },
-  { name: 'readlink', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'readlink(2): returns the target length in bytes, value is the target' },
-  { name: 'symlink', params: [p('target', 'path'), p('path', 'path')], value: ValueKind.NONE, doc: 'symlink(2)' },
-  { name: 'link', params: [p('existingPath', 'path'), p('newPath', 'path')], value: ValueKind.NONE, doc: 'link(2)' },
+  { name: 'readlink', params: [lp('path')], value: ValueKind.STRING, doc: 'readlink(2): returns the target length in bytes, value is the target' },
+  { name: 'symlink', params: [p('target', 'path', false, 'none'), lp('path')], value: ValueKind.NONE, doc: 'symlink(2)' },
+  { name: 'link', params: [lp('existingPath'), lp('newPath')], value: ValueKind.NONE, doc: 'link(2)' },
   { name: 'chmod', params: [p('path', 'path'), p('mode', 'int')], value: ValueKind.NONE, doc: 'chmod(2)' },
   { name: 'utimes', params: [p('path', 'path'), p('atime', 'num'), p('mtime', 'num')], value: ValueKind.NONE, doc: 'utimes(2), times in seconds since the epoch' },
   { name: 'access', params: [p('path', 'path'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'access(2), mode defaults to F_OK' },
-  { name: 'copyfile', params: [p('src', 'path'), p('dest', 'path'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
+  { name: 'copyfile', params: [p('src', 'path', false, 'follow'), p('dest', 'path', false, 'create'), p('flags', 'int', true)], value: ValueKind.NONE, doc: 'copy a file (fs.copyFileSync flags)' },
   { name: 'realpath', params: [p('path', 'path')], value: ValueKind.STRING, doc: 'realpath(3): returns the length in bytes, value is the path' },
   { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; -EINTR when cancelled or past the deadline' },
   { name: 'umem_add', params: [p('var', 'var'), p('increment', 'num')], value: ValueKind.NONE, doc: 'add to a variable: returns the new value' },

@@ -26,6 +26,11 @@ export const C = {
   MAGIC: 0,
   /** 1 once close() began: pumps finish what is queued, then exit. 2: exit now. */
   SHUTDOWN: 1,
+  /**
+   * A random nonzero number naming this runtime, written once by create(): threads that attached
+   * to it report to the recorder under it (record/recorder.ts).
+   */
+  RUNTIME_KEY: 2,
   /** Request id counter (its own cache line: every submit increments it). */
   NEXT_ID: CACHE_LINE_WORDS,
   /** Pumps registered and running; waited on by Runtime.create(). */
@@ -169,6 +174,9 @@ export class SharedState implements ExecViews {
     const layout = new TableLayout(cfg.tableCapacity, cfg.slotBytes);
     const tableSab = new SharedArrayBuffer(layout.totalBytes);
     const arena = Arena.create(cfg.arenaBytes);
+    // Published with the rest of the block by the MAGIC store below (other threads get the buffer
+    // through postMessage after it).
+    Atomics.store(ctl, C.RUNTIME_KEY, (Math.random() * 0x7fffffff) | 1);
     Atomics.store(ctl, C.MAGIC, CTL_MAGIC);
     return new SharedState({
       ctl: ctlSab,

@@ -61,6 +61,12 @@ export const F = {
   T_DONE: 12,
   /** Numeric user data carried in shared memory (for completions reaped on another thread). */
   UDATA: 13,
+  /**
+   * Threadlets: when the worker finished replaying the journal of one that moved (sharedNow() ms),
+   * or 0. Written by the worker (worker-run.ts) before the completion is posted (the post's
+   * release publishes it to the reaper). Bytes 120..127 of the header; E.POLICY is at 112..115.
+   */
+  T_REPLAYED: 15,
 } as const;
 
 /** Bytes before the data area. */
@@ -89,6 +95,11 @@ export const RequestFlag = {
   HAS_BUFFERS: 0x2,
   /** F.UDATA holds the submitter's udata (a number): events reaped on another thread carry it. */
   UDATA_NUMBER: 0x4,
+  /**
+   * Under a policy: descriptors the chain leaves open stay open when it ends, handed to the
+   * submitter (SubmitOptions.grant.keepFds) instead of closed.
+   */
+  KEEP_FDS: 0x8,
 } as const;
 
 /** How a chain ended. */
@@ -133,6 +144,11 @@ export const D = {
   /** Number of declared buffers; their [offset, length] pairs follow at BUFS. */
   NBUFS: 7,
   BUFS: 8,
+  /**
+   * Word offset of the descriptors the submission grants (a count, then the descriptors; placed
+   * where the values area began, which moves past them), or 0 for none.
+   */
+  GRANTS: 9,
   /** Word offset of the atom offset table (one word per atom). */
   ATOM_TABLE: 16,
 } as const;

@@ -9,6 +9,7 @@ import { alignUp } from '../ring/layout.js';
 import { kBufferOrigins, type Chain } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';
+import { granted, type GrantSpec } from './policy.js';
 import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, D } from './table.js';
 
 /** A chain refused at submission. */
@@ -88,6 +89,22 @@ export interface Plan {
   valuesAt: number;
   /** The first atom carries SYSLET_SYNC: the chain starts inline on the submitting thread. */
   startsInline: boolean;
+  /**
+   * Buffer arguments given as bare arena addresses (numbers: forgeable, unlike a Buffer object
+   * or a declared name). Under a policy each must lie in a buffer the submission grants.
+   */
+  addresses: readonly AddressArg[];
+  /** Descriptors the submission grants (set per submission by forSubmission()). */
+  grantFds?: readonly number[];
+  /** The submission keeps what the chain leaves open (grant.keepFds). */
+  keepFds?: boolean;
+}
+
+export interface AddressArg {
+  atom: number;
+  arg: number;
+  start: number;
+  length: number;
 }
 
 export interface ValidateContext {
@@ -150,6 +167,7 @@ interface Scope {
   buffers: BufferPlan[];
   bufferIndex: Map<string, number> | undefined;
   lits: number[];
+  addresses: AddressArg[];
   ctx: ValidateContext;
 }
 
@@ -213,6 +231,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     buffers: NONE,
     bufferIndex: undefined,
     lits: NONE,
+    addresses: NONE,
     ctx,
   };
 
@@ -295,7 +314,43 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     strsAt,
     valuesAt,
     startsInline: (atoms[0]!.flags & SYSLET_SYNC) !== 0,
+    addresses: sc.addresses,
   };
+}
+
+/**
+ * The plan to encode for one submission: under a policy (`confined`), every bare arena address
+ * must lie inside a buffer the submission grants (ChainError naming the atom otherwise); granted
+ * descriptors travel with the chain. Throws TypeError when they do not fit in the slot.
+ */
+export function forSubmission(planIn: Plan, confined: boolean, grant: GrantSpec, slotBytes: number): Plan {
+  let plan = planIn;
+  if (confined) {
+    for (const a of plan.addresses) {
+      if (granted(grant, a.start, a.length)) continue;
+      const op = OPS[plan.atoms[a.atom]!.code]!;
+      throw new ChainError(
+        `chain.atoms[${a.atom}] (${op.name}): argument ${a.arg} (${op.params[a.arg]!.name}): arena address ${a.start} (${a.length} bytes) is not a buffer the chain declares or the submission grants; under a policy a chain names only those (submit option grant.buffers)`,
+        a.atom,
+        op.name,
+        a.arg,
+      );
+    }
+  }
+  if (grant.keepFds) plan = { ...plan, keepFds: true };
+  if (grant.fds.length === 0) return plan;
+  const need = plan.valuesAt + grantBytes(grant.fds.length);
+  if (need > slotBytes) {
+    throw new TypeError(
+      `submit: grant.fds: the chain and ${grant.fds.length} granted descriptors need ${need} bytes, a ring slot holds ${slotBytes} (option slotBytes)`,
+    );
+  }
+  return { ...plan, grantFds: grant.fds };
+}
+
+/** Bytes the granted descriptor list takes in the data area: a count, then the descriptors. */
+export function grantBytes(n: number): number {
+  return alignUp((n + 1) * 4, 8);
 }
 
 function planAtom(a: unknown, i: number, n: number, sc: Scope): PlanAtom {
@@ -488,7 +543,9 @@ function bufArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanAr
     new ChainError(`chain.atoms[${i}] (${op.name}): argument ${k} (${op.params[k]!.name}): ${msg}`, i, op.name, k);
   const expected = 'a buffer reference { buf: name | address, offset?, length? } or a Buffer from rt.alloc()';
   let ref: { buf: unknown; offset?: unknown; length?: unknown };
-  if (x instanceof Uint8Array) {
+  // A Buffer object is the submitter's own (no chain from data can hold one); a number is not.
+  const object = x instanceof Uint8Array;
+  if (object) {
     if (x.buffer !== sc.ctx.arena.sab) {
       throw err(`expected ${expected}, got ${describe(x)} that rt.alloc() did not return`);
     }
@@ -538,6 +595,10 @@ function bufArg(x: unknown, op: OpSpec, k: number, i: number, sc: Scope): PlanAr
     length = l;
   }
   if (decl !== undefined) return pa(ArgKind.BUF, offset, length, undefined, undefined, decl);
+  if (!object) {
+    if (sc.addresses === NONE) sc.addresses = [];
+    sc.addresses.push({ atom: i, arg: k, start: start + offset, length });
+  }
   return pa(ArgKind.BUF, start + offset, length);
 }
 

@@ -13,7 +13,9 @@
  *
  * The worker side is worker.ts; what both sides share is protocol.ts.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
 import { Kqueue } from '../completion/kqueue.js';
+import { sharedNow } from '../ring/layout.js';
 import type { Runtime } from '../runtime.js';
 import { ThreadletCodec } from './codec.js';
 import { ThreadletError } from './errors.js';
@@ -96,6 +98,27 @@ export interface ThreadletStats extends PredictorStats {
   /** Started on a worker. */
   worker: number;
 }
+
+/**
+ * Where each call ran, for the recorder (record/recorder.ts), published on the diagnostics channel
+ * 'syslet:threadlet' when somebody subscribed (a recording): a ThreadletCallEvent per call that
+ * finished inline or left the calling thread, times from sharedNow() (ms).
+ */
+export interface ThreadletCallEvent {
+  runtime: Runtime;
+  name: string;
+  placement: 'inline' | 'migrated' | 'worker';
+  /** The submission id, when it went through the runtime (its completion carries the worker's part). */
+  id: number | undefined;
+  /** The inline run, when there was one (start === end for a call that started on a worker). */
+  start: number;
+  end: number;
+  movedAt: string | undefined;
+  reason: string | undefined;
+  journaled: number;
+  handle: ThreadletHandle<unknown>;
+}
+const callChannel = diagnostics_channel.channel('syslet:threadlet');
 
 const DEFAULT_BUDGET_US = 50;
 const DEFAULT_LARGE_IO = 64 * 1024;
@@ -210,15 +233,19 @@ export class Threadlet<A extends unknown[], R> {
     let start = o.start;
     if (o.signal?.aborted === true) start = 'worker'; // The runtime settles it, cancelled, at once.
     else if (start === 'auto') start = this.#predictor?.startOnWorker() === true ? 'worker' : 'inline';
+    const observed = callChannel.hasSubscribers;
+    const t0 = observed ? sharedNow() : 0;
     if (start === 'worker') {
       this.#worker++;
       h.placement = 'worker';
       this.#toWorker(runtime, h, args, [], null, o);
+      if (observed) this.#publish(runtime, h, t0, t0);
       return h;
     }
 
     const rec = new Recorder({ budgetUs: this.#budgetUs, largeIoBytes: this.#largeIo, migrateAt: o.migrateAt });
     const ran = runUnder(rec, this.fn as (...args: never[]) => unknown, args);
+    const t1 = observed ? sharedNow() : 0;
     const pending = rec.pending;
     h.journaled = rec.journal.length;
     if (pending === undefined) {
@@ -228,6 +255,7 @@ export class Threadlet<A extends unknown[], R> {
       if (threw) h._reject(value);
       else h._fulfil(value as R);
       this.#notify(runtime, h, o);
+      if (observed) this.#publish(runtime, h, t0, t1);
       return h;
     }
     // A call would block: whatever the function did after MIGRATE (a catch that went on) is void.
@@ -239,10 +267,28 @@ export class Threadlet<A extends unknown[], R> {
     if (rec.unjournalable !== undefined) {
       const why = `cannot move to a worker at ${pending.k} (${pending.reason}): ${rec.unjournalable}`;
       this.#fail(runtime, h, new ThreadletError(this.name, why), o);
+      if (observed) this.#publish(runtime, h, t0, t1);
       return h;
     }
     this.#toWorker(runtime, h, args, rec.seal(), pending, o);
+    if (observed) this.#publish(runtime, h, t0, t1);
     return h;
+  }
+
+  #publish(runtime: Runtime, h: ThreadletHandle<R>, start: number, end: number): void {
+    const e: ThreadletCallEvent = {
+      runtime,
+      name: this.name,
+      placement: h.placement,
+      id: h.id,
+      start,
+      end,
+      movedAt: h.migratedAt,
+      reason: h.migrationReason,
+      journaled: h.journaled,
+      handle: h as ThreadletHandle<unknown>,
+    };
+    callChannel.publish(e);
   }
 
   /** Calls on this thread, and what the predictor thinks. */

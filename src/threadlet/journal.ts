@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
 import { bytesOf, state } from './original.js';
+import { sharedNow } from '../ring/layout.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';
 import { WireMode, describeWire, fromWire, toWire, wireEqual, type ErrorClass } from './wire.js';
 
@@ -226,6 +227,8 @@ export class Replayer implements InterceptContext {
   real = 0;
   /** The error every later call throws (divergence, cancellation). */
   poison: Error | undefined;
+  /** sharedNow() when the journal was replayed and the call where it moved came (0: not yet). */
+  replayedAt = 0;
   readonly #o: ReplayOptions;
   #pendingSeen: boolean;
 
@@ -261,6 +264,7 @@ export class Replayer implements InterceptContext {
         throw this.#diverge(j.length + 1, expected, describeCall(spec.key, a));
       }
       this.#pendingSeen = true;
+      this.replayedAt = sharedNow();
     }
     this.real++;
     return callOriginal(this, orig, self, argv);

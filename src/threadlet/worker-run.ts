@@ -83,6 +83,7 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
   const replay = new Replayer({ threadlet: name, journal: req.j, pending: req.p ?? undefined, classes: r.errorClasses, cancelled });
   const ran = runUnder(replay, r.fn, args);
   s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
+  s.f64[s.layout.base64(idx) + F.T_REPLAYED] = replay.replayedAt;
   // A divergence or cancellation decides first, whatever the function returned or threw.
   const bad = replay.finish();
   if (bad !== undefined) {
@@ -97,6 +98,7 @@ function run(s: SharedState, idx: number, req: ThreadletRequest, r: Registered):
 /** The THREADLET request handler (see worker.ts). */
 export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   const s = ctx.s;
+  s.f64[s.layout.base64(idx) + F.T_REPLAYED] = 0;
   let req: ThreadletRequest;
   try {
     req = unpack(recordBytes(s, idx, 'req') ?? new Uint8Array(0)) as ThreadletRequest;

@@ -79,29 +79,9 @@ describe('syslet profile --html in Chromium', () => {
   });
 
   it('renders every plot with no console error and no network request', async () => {
-    const profileDir = fs.mkdtempSync(path.join(tmp.dir, 'chromium-profile-'));
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const errors: string[] = [];
-    const requests: string[] = [];
-    const url = pathToFileURL(report).href;
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('request', (req) => {
-      if (req.url() !== url) requests.push(req.url());
-    });
-    await page.goto(url, { waitUntil: 'load' });
-
-    const plots = (await page.evaluate(CHECK_PLOTS)) as PlotCheck[];
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, 'profile-report.png'), fullPage: true });
+    const got = await openReport(report, tmp.dir, 'profile-report.png');
+    context = got.context;
+    const { plots, errors, requests } = got;
 
     // Four sweep plots, and six per run.
     const ids = plots.map((p) => p.id.replace(/-\d+$/, ''));
@@ -123,5 +103,71 @@ describe('syslet profile --html in Chromium', () => {
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
     expect(fs.statSync(path.join(ARTIFACTS, 'profile-report.png')).size).toBeGreaterThan(10_000);
+  });
+});
+
+/** Open a report in a fresh Chromium profile: its plots, console errors and requests. */
+async function openReport(report: string, profileParent: string, screenshot: string): Promise<{ plots: PlotCheck[]; errors: string[]; requests: string[]; context: BrowserContext }> {
+  const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(profileParent, 'chromium-profile-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors: string[] = [];
+  const requests: string[] = [];
+  const url = pathToFileURL(report).href;
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('request', (req) => {
+    if (req.url() !== url) requests.push(req.url());
+  });
+  await page.goto(url, { waitUntil: 'load' });
+  const plots = (await page.evaluate(CHECK_PLOTS)) as PlotCheck[];
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, screenshot), fullPage: true });
+  return { plots, errors, requests, context };
+}
+
+describe('the report of a program recorded with node --import syslet/profile, in Chromium', () => {
+  const tmp = tempDir('syslet-record-report-');
+  let report = '';
+  let context: BrowserContext | undefined;
+
+  beforeAll(() => {
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (see the test above)`);
+    const app = path.join(ROOT, 'test/fixtures/record/app.mjs');
+    const r = spawnSync(process.execPath, ['--import', 'syslet/profile', app], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, SYSLET_PROFILE: tmp.dir },
+    });
+    expect(r.status).toBe(3);
+    report = /report: +(\S+\.html)/.exec(r.stderr)![1]!;
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    tmp.cleanup();
+  });
+
+  it('renders every plot of the recorded runtime with no console error and no network request', async () => {
+    const got = await openReport(report, tmp.dir, 'record-report.png');
+    context = got.context;
+    const ids = got.plots.map((p) => p.id.replace(/-\d+$/, '')).sort();
+    expect(ids).toEqual(['free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
+    for (const p of got.plots) {
+      expect(p.width, p.id).toBeGreaterThan(100);
+      expect(p.height, p.id).toBeGreaterThan(100);
+      expect(p.marks, p.id).toBeGreaterThan(0);
+    }
+    expect(got.errors).toEqual([]);
+    expect(got.requests).toEqual([]);
+    const html = fs.readFileSync(report, 'utf8');
+    expect(html).toContain('<h1>syslet record: node --import syslet/profile ');
+    expect(html).toContain('What the figures say');
   });
 });

@@ -26,6 +26,14 @@ describe('syslet tour (npm start)', () => {
       expect(out).toMatch(/chains: ([\d,]+) submitted, \1 completed, 0 failed/);
       expect(fs.readFileSync(path.join(tmp.dir, 'profile.html'), 'utf8')).toMatch(/^<!doctype html>/i);
       expect(JSON.parse(fs.readFileSync(path.join(tmp.dir, 'profile.trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);
+      // 3. The recording of step 1's du run: every chain du submitted, spans in the trace.
+      const duChains = Number(/ ([\d,]+) chains carrying /.exec(out)![1]!.replace(/,/g, ''));
+      expect(out).toContain("3. the recorder on step 1's own syslet du run");
+      expect(out).toContain(`syslet record: syslet du -d 1 `);
+      expect(out).toContain(`chains: ${duChains.toLocaleString('en-US')} submitted, ${duChains.toLocaleString('en-US')} completed, 0 failed`);
+      expect(fs.readFileSync(path.join(tmp.dir, 'du-record.html'), 'utf8')).toMatch(/^<!doctype html>/i);
+      const duTrace = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'du-record.trace.json'), 'utf8')) as { traceEvents: { ph: string; cat?: string }[] };
+      expect(duTrace.traceEvents.filter((e) => e.ph === 'b' && e.cat === 'chain')).toHaveLength(duChains);
     } finally {
       tmp.cleanup();
     }

@@ -1,5 +1,31 @@
 // Conformance with FreeBSD's kevent(2): flags, error rules, timeouts, waiters, EVFILT_USER and
 // EVFILT_TIMER. Node event sources are in sources.test.ts, completions in aio.test.ts.
+//
+// Where the man page is vague, FreeBSD's sys/kern/kern_event.c decides; each case below names the
+// function that decides it. The rules, as that file has them (and where each is tested):
+//
+// kqueue_kevent: changes apply in order before any event is collected (generic flags); filter 0 is
+//   skipped and EV_SYSFLAGS bits of a change are ignored (kern_event.c rules); a failing change,
+//   or any change with EV_RECEIPT, becomes an EV_ERROR entry while there is room, else the call
+//   fails and later changes are skipped; any entry means no events are collected (error rules).
+// kqueue_register: ENABLE|DISABLE, an unknown filter, ADD|KEEPUDATA are EINVAL; no knote without
+//   EV_ADD is ENOENT; a new knote takes the change's flags less the actions and starts disabled
+//   with EV_DISABLE; a refused attach leaves nothing behind; on an existing knote EV_DELETE
+//   removes it, EV_FORCEONESHOT makes it one-shot and active, EV_ENABLE else EV_DISABLE sets its
+//   state (EV_ADD neither), udata is replaced unless EV_KEEPUDATA, the filter's touch or else the
+//   new fflags/data apply, its flags stay; then unless disabled the filter says whether it is active.
+// kqueue_scan: nevents 0 returns at once (the timeout is not looked at); a negative timeout is
+//   EINVAL; a disabled knote leaves the ready list but keeps its place until the scan reaches it;
+//   one-shot knotes are delivered without asking the filter again and removed; others are
+//   delivered only if the filter still says so; EV_CLEAR resets, EV_DISPATCH disables, others go
+//   back to the end of the list (at most once per call).
+// filt_timer*: data < 0, unknown fflags or two units are EINVAL; EV_CLEAR is implicit except with
+//   NOTE_ABSTIME; a periodic timer of 0 runs every unit; a timer is a deadline: a one-shot timer
+//   expires once (data 1 however late it is read), a periodic one counts every expiration since
+//   the last retrieval, counted whether or not anyone looked; a change with EV_ADD throws away
+//   undelivered expirations and restarts it, one without leaves it running (also while disabled);
+//   NOTE_ABSTIME is an absolute epoch time, one-time, at once if past; fflags come back 0.
+// filt_user*: see the EVFILT_USER block. Other filters: sources.test.ts.
 import { describe, expect, it } from 'vitest';
 import * as api from '../../dist/index.js';
 import {
@@ -13,6 +39,8 @@ import {
   EV_DISPATCH,
   EV_ENABLE,
   EV_ERROR,
+  EV_EOF,
+  EV_FORCEONESHOT,
   EV_KEEPUDATA,
   EV_ONESHOT,
   EV_RECEIPT,
@@ -21,6 +49,7 @@ import {
   NOTE_ABSTIME,
   NOTE_FFAND,
   NOTE_FFCOPY,
+  NOTE_FFLAGSMASK,
   NOTE_FFNOP,
   NOTE_FFOR,
   NOTE_MSECONDS,
@@ -91,11 +120,12 @@ describe('generic flags', () => {
     expect(evs).toEqual([{ ident: 1, filter: EVFILT_USER, flags: 0, fflags: 0, data: 0, udata: null }]);
   });
 
-  it('EV_ADD on an existing knote modifies it and replaces udata', async () => {
+  it('EV_ADD on an existing knote modifies it and replaces udata; its flags stay (kqueue_register)', async () => {
     fresh();
     await kq.kevent([user(2, EV_ADD | EV_CLEAR, 0, 0, 'first')], 0);
-    await kq.kevent([user(2, EV_ADD | EV_CLEAR, NOTE_TRIGGER, 0, 'second')], 0);
-    expect(await kq.kevent(null, 8, 0)).toEqual([{ ident: 2, filter: EVFILT_USER, flags: EV_CLEAR, fflags: 0, data: 0, udata: 'second' }]);
+    // The re-add's flags (EV_DISPATCH here) are not taken: only a new knote gets its flags.
+    await kq.kevent([user(2, EV_ADD | EV_DISPATCH, NOTE_TRIGGER | NOTE_FFCOPY | 3, 9, 'second')], 0);
+    expect(await kq.kevent(null, 8, 0)).toEqual([{ ident: 2, filter: EVFILT_USER, flags: EV_CLEAR, fflags: 3, data: 9, udata: 'second' }]);
   });
 
   it('any change replaces udata unless EV_KEEPUDATA (FreeBSD)', async () => {
@@ -124,10 +154,24 @@ describe('generic flags', () => {
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
     const evs = await kq.kevent([user(5, EV_ENABLE)], 8, 0);
     expect(evs.map((e) => e.ident)).toEqual([5]);
-    // EV_ADD enables too, unless EV_DISABLE comes with it.
-    await kq.kevent([user(6, EV_ADD | EV_DISABLE, NOTE_TRIGGER)], 0);
+  });
+
+  it('EV_ADD on an existing disabled knote does not enable it; only EV_ENABLE does (kqueue_register)', async () => {
+    fresh();
+    await kq.kevent([user(6, EV_ADD | EV_DISABLE, NOTE_TRIGGER, 0, 'a')], 0);
     expect(await kq.kevent(null, 8, 0)).toEqual([]);
-    expect((await kq.kevent([user(6, EV_ADD)], 8, 0)).map((e) => e.ident)).toEqual([6]);
+    // The re-add modifies it (udata, the user bits, data) but it stays disabled.
+    expect(await kq.kevent([user(6, EV_ADD, NOTE_FFCOPY | 7, 5, 'b')], 8, 0)).toEqual([]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    // (EV_ENABLE is a change too: it replaces data, and udata unless EV_KEEPUDATA.)
+    expect(await kq.kevent([user(6, EV_ENABLE | EV_KEEPUDATA, 0, 5)], 8, 0)).toEqual([
+      { ident: 6, filter: EVFILT_USER, flags: 0, fflags: 7, data: 5, udata: 'b' },
+    ]);
+    // EV_DISPATCH disables it the same way: a re-add does not re-arm it either.
+    await kq.kevent([user(6, EV_DELETE), user(16, EV_ADD | EV_DISPATCH, NOTE_TRIGGER)], 0);
+    expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([16]);
+    expect(await kq.kevent([user(16, EV_ADD, NOTE_TRIGGER)], 8, 0)).toEqual([]);
+    expect((await kq.kevent([user(16, EV_ENABLE)], 8, 0)).map((e) => e.ident)).toEqual([16]);
   });
 
   it('EV_ENABLE together with EV_DISABLE is EINVAL', async () => {
@@ -426,5 +470,284 @@ describe('EVFILT_TIMER', () => {
       0,
     );
     expect(evs.map((e) => e.data)).toEqual([errno.EINVAL, errno.EINVAL]);
+  });
+});
+
+/** Keep this thread busy for `ms` (no callback runs meanwhile). */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+describe('kern_event.c rules: kqueue_register and kqueue_kevent', () => {
+  it('EV_ADD with EV_KEEPUDATA is EINVAL (kqueue_register)', async () => {
+    fresh();
+    expect(await kq.kevent([user(100, EV_ADD | EV_KEEPUDATA)], 8, 0)).toEqual([
+      { ident: 100, filter: EVFILT_USER, flags: EV_ERROR, fflags: 0, data: errno.EINVAL, udata: null },
+    ]);
+    expect((await kq.kevent([user(100, EV_DELETE)], 8, 0))[0]!.data).toBe(errno.ENOENT); // nothing was added
+  });
+
+  it('a refused attach registers nothing, and its entry echoes fflags 0 (kqueue_register)', async () => {
+    fresh();
+    const evs = await kq.kevent([EV_SET(101, EVFILT_TIMER, EV_ADD, 0x40, 10, 'u')], 8, 0);
+    expect(evs).toEqual([{ ident: 101, filter: EVFILT_TIMER, flags: EV_ERROR, fflags: 0, data: errno.EINVAL, udata: 'u' }]);
+    expect((await kq.kevent([EV_SET(101, EVFILT_TIMER, EV_DELETE)], 8, 0))[0]!.data).toBe(errno.ENOENT);
+  });
+
+  it('EV_RECEIPT entries echo the fflags as kqueue_register left them', async () => {
+    fresh();
+    // A new knote: zeroed before attach. A user touch: the control bits masked off.
+    const evs = await kq.kevent(
+      [user(102, EV_ADD | EV_RECEIPT, NOTE_FFCOPY | 6), user(102, EV_RECEIPT, NOTE_FFOR | NOTE_TRIGGER | 1), user(103, EV_RECEIPT, 9)],
+      8,
+      0,
+    );
+    expect(evs.map((e) => [e.ident, e.flags, e.fflags, e.data])).toEqual([
+      [102, EV_ERROR, 0, 0],
+      [102, EV_ERROR, 1 & NOTE_FFLAGSMASK, 0],
+      [103, EV_ERROR, 9, errno.ENOENT],
+    ]);
+  });
+
+  it('EV_FORCEONESHOT on an existing knote makes it one-shot and delivers it once (kqueue_register)', async () => {
+    fresh();
+    await kq.kevent([user(104, EV_ADD | EV_CLEAR, 0, 0, 'f')], 0);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    // Not triggered: the forced activation delivers it anyway, then it is gone.
+    expect(await kq.kevent([user(104, EV_FORCEONESHOT | EV_KEEPUDATA)], 8, 0)).toEqual([
+      { ident: 104, filter: EVFILT_USER, flags: EV_CLEAR | EV_ONESHOT, fflags: 0, data: 0, udata: 'f' },
+    ]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    expect((await kq.kevent([user(104, EV_DELETE)], 8, 0))[0]!.data).toBe(errno.ENOENT);
+    // On a new knote it is ignored (stripped with the other actions).
+    await kq.kevent([user(105, EV_ADD | EV_FORCEONESHOT)], 0);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+  });
+
+  it('a knote disabled and enabled again keeps its place on the ready list (kqueue_scan)', async () => {
+    fresh();
+    await kq.kevent([user(106, EV_ADD, NOTE_TRIGGER), user(107, EV_ADD, NOTE_TRIGGER), user(106, EV_DISABLE), user(106, EV_ENABLE)], 0);
+    expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([106, 107]);
+  });
+
+  it('a change with filter 0 is skipped; EV_SYSFLAGS bits in a change are ignored (kqueue_kevent)', async () => {
+    fresh();
+    const evs = await kq.kevent([EV_SET(1, 0, EV_DELETE), user(108, EV_ADD | EV_EOF | EV_ERROR, NOTE_TRIGGER)], 8, 0);
+    expect(evs).toEqual([{ ident: 108, filter: EVFILT_USER, flags: 0, fflags: 0, data: 0, udata: null }]);
+  });
+
+  it('nevents 0 returns at once without looking at the timeout (kqueue_scan)', async () => {
+    fresh();
+    expect(await kq.kevent([user(109, EV_ADD)], 0, -1)).toEqual([]);
+    expect(kq.keventSync(null, 0, -5)).toEqual([]);
+    expect((await failure(kq.kevent(null, 1, -1))).errno).toBe(errno.EINVAL);
+  });
+});
+
+describe('a loop over ready events', () => {
+  it('does not starve the event loop when a level-triggered knote is never reset', async () => {
+    fresh();
+    await kq.kevent([user(90, EV_ADD, NOTE_TRIGGER)], 0);
+    let turned = false;
+    setImmediate(() => (turned = true));
+    let calls = 0;
+    while (!turned && calls < 10_000) {
+      expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([90]);
+      calls++;
+    }
+    // Each answer was ready at once; after a hundred in a row kevent let the event loop turn.
+    expect(turned).toBe(true);
+    expect(calls).toBeLessThanOrEqual(101);
+  });
+
+  it('does not starve the event loop when it polls an empty kqueue with timeout 0', async () => {
+    fresh();
+    let turned = false;
+    setTimeout(() => (turned = true), 5);
+    let calls = 0;
+    const end = performance.now() + 5000;
+    while (!turned && performance.now() < end) {
+      expect(await kq.kevent(null, 8, 0)).toEqual([]);
+      calls++;
+    }
+    expect(turned).toBe(true);
+    expect(calls).toBeGreaterThan(0);
+  });
+});
+
+describe('kern_event.c rules: filt_usertouch', () => {
+  it('EV_CLEAR in a change resets a triggered level-triggered knote; it stays level-triggered', async () => {
+    fresh();
+    await kq.kevent([user(110, EV_ADD, NOTE_FFCOPY | 0x5)], 0);
+    await kq.kevent([user(110, 0, NOTE_TRIGGER)], 0);
+    expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([110]);
+    expect((await kq.kevent(null, 8, 0)).map((e) => e.ident)).toEqual([110]);
+    // EV_SET(110, EVFILT_USER, EV_CLEAR): the triggered state is reset, the poll returns nothing.
+    expect(await kq.kevent([user(110, EV_CLEAR)], 8, 0)).toEqual([]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    // The stored bits persisted, and the knote is still level-triggered (flags were not changed).
+    await kq.kevent([user(110, 0, NOTE_TRIGGER)], 0);
+    for (let i = 0; i < 2; i++) {
+      expect(await kq.kevent(null, 8, 0)).toEqual([{ ident: 110, filter: EVFILT_USER, flags: 0, fflags: 5, data: 0, udata: null }]);
+    }
+  });
+
+  it('NOTE_TRIGGER and EV_CLEAR in one change: the clear comes last, nothing is returned', async () => {
+    fresh();
+    await kq.kevent([user(111, EV_ADD)], 0);
+    expect(await kq.kevent([user(111, EV_CLEAR, NOTE_TRIGGER)], 8, 0)).toEqual([]);
+    // The same for a re-add that carries EV_CLEAR.
+    expect(await kq.kevent([user(111, EV_ADD | EV_CLEAR, NOTE_TRIGGER)], 8, 0)).toEqual([]);
+  });
+
+  it('a queued one-shot knote is delivered even after an EV_CLEAR change (kqueue_scan asks no filter)', async () => {
+    fresh();
+    await kq.kevent([user(112, EV_ADD | EV_ONESHOT, NOTE_TRIGGER), user(112, EV_CLEAR)], 0);
+    expect((await kq.kevent(null, 8, 0)).map((e) => [e.ident, e.flags])).toEqual([[112, EV_ONESHOT]]);
+  });
+
+  it('NOTE_TRIGGER on a disabled knote is kept until EV_ENABLE', async () => {
+    fresh();
+    await kq.kevent([user(113, EV_ADD | EV_CLEAR), user(113, EV_DISABLE), user(113, 0, NOTE_TRIGGER)], 0);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    expect((await kq.kevent([user(113, EV_ENABLE)], 8, 0)).map((e) => e.ident)).toEqual([113]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+  });
+});
+
+describe('kern_event.c rules: EVFILT_TIMER is a deadline (filt_timerattach, filt_timerexpire, filt_timertouch, filt_timer)', () => {
+  const timer = (ident: number, flags: number, fflags: number, data: number, udata: unknown = null): KEvent =>
+    EV_SET(ident, EVFILT_TIMER, flags, fflags, data, udata);
+
+  it('a one-shot timer read late reports data 1: it expires once (filt_timerexpire)', async () => {
+    fresh();
+    await kq.kevent([timer(120, EV_ADD | EV_ONESHOT, 0, 10, 'once')], 0);
+    busy(100);
+    expect(await kq.kevent(null, 8, 0)).toEqual([
+      { ident: 120, filter: EVFILT_TIMER, flags: EV_ONESHOT | EV_CLEAR, fflags: 0, data: 1, udata: 'once' },
+    ]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    expect((await kq.kevent([timer(120, EV_DELETE, 0, 0)], 8, 0))[0]!.data).toBe(errno.ENOENT);
+  });
+
+  it('keventSync and kevent polls after the deadline return the timer on a thread that was busy', async () => {
+    fresh();
+    await kq.kevent([timer(121, EV_ADD | EV_ONESHOT, NOTE_USECONDS, 5000), timer(122, EV_ADD | EV_ONESHOT, 0, 5)], 0);
+    busy(40);
+    // No callback ran since the deadline; the poll itself sees it passed.
+    expect(kq.keventSync(null, 1, 0)).toEqual([
+      { ident: 121, filter: EVFILT_TIMER, flags: EV_ONESHOT | EV_CLEAR, fflags: 0, data: 1, udata: null },
+    ]);
+    busy(10);
+    expect((await kq.kevent(null, 1, 0)).map((e) => [e.ident, e.data])).toEqual([[122, 1]]);
+  });
+
+  it('a periodic timer counts every expiration since the last retrieval, also while nobody looked', async () => {
+    fresh();
+    const t0 = performance.now();
+    await kq.kevent([timer(123, EV_ADD, 0, 10, 'p')], 0);
+    busy(75);
+    const [first] = await kq.kevent(null, 8, 0);
+    const t1 = performance.now();
+    expect(first).toMatchObject({ ident: 123, filter: EVFILT_TIMER, flags: EV_CLEAR, fflags: 0, udata: 'p' });
+    // At least 7 periods passed before the poll, at most (t1 - t0) / 10 by its end.
+    expect(first!.data).toBeGreaterThanOrEqual(7);
+    expect(first!.data).toBeLessThanOrEqual(Math.floor((t1 - t0) / 10));
+    busy(35);
+    const [second] = await kq.kevent(null, 8, 0);
+    const t2 = performance.now();
+    expect(first!.data + second!.data).toBeGreaterThanOrEqual(10);
+    expect(first!.data + second!.data).toBeLessThanOrEqual(Math.floor((t2 - t0) / 10));
+    await kq.kevent([timer(123, EV_DELETE, 0, 0)], 0);
+  });
+
+  it('a periodic timer of 0 runs every unit; a one-shot timer of 0 fires at once (filt_timervalidate)', async () => {
+    fresh();
+    await kq.kevent([timer(124, EV_ADD, NOTE_USECONDS, 0), timer(125, EV_ADD | EV_ONESHOT, NOTE_SECONDS, 0)], 0);
+    busy(3);
+    const evs = await kq.kevent(null, 8, 0);
+    const byId = new Map(evs.map((e) => [e.ident, e.data]));
+    expect(byId.get(125)).toBe(1);
+    // Every microsecond for 3 ms at least: thousands of expirations, not one per millisecond.
+    expect(byId.get(124)).toBeGreaterThanOrEqual(3000);
+    await kq.kevent([timer(124, EV_DELETE, 0, 0)], 0);
+  });
+
+  it('refuses fflags other than the units and NOTE_ABSTIME (filt_timervalidate)', async () => {
+    fresh();
+    const evs = await kq.kevent([timer(126, EV_ADD, NOTE_TRIGGER, 10), timer(127, EV_ADD, 0x20, 10)], 8, 0);
+    expect(evs.map((e) => e.data)).toEqual([errno.EINVAL, errno.EINVAL]);
+  });
+
+  it('re-adding with the same setting restarts it and throws away the expiration (filt_timertouch)', async () => {
+    fresh();
+    await kq.kevent([timer(128, EV_ADD | EV_ONESHOT, 0, 10)], 0);
+    busy(30); // expired, not retrieved
+    const t = performance.now();
+    await kq.kevent([timer(128, EV_ADD | EV_ONESHOT, 0, 300)], 0);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    // The one event, from the restarted timer (a parked wait), and none after it.
+    expect((await kq.kevent(null, 8)).map((e) => [e.ident, e.data])).toEqual([[128, 1]]);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(300);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+  });
+
+  it('a change without EV_ADD leaves it running: expirations while disabled are counted (filt_timertouch)', async () => {
+    fresh();
+    await kq.kevent([timer(129, EV_ADD, 0, 10), timer(129, EV_DISABLE, 0, 0)], 0);
+    busy(45);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+    const [ev] = await kq.kevent([timer(129, EV_ENABLE, 0, 99_999)], 8, 0);
+    expect(ev).toMatchObject({ ident: 129, flags: EV_CLEAR });
+    expect(ev!.data).toBeGreaterThanOrEqual(4);
+    await kq.kevent([timer(129, EV_DELETE, 0, 0)], 0);
+  });
+
+  it('a bad re-add is refused and leaves the timer as it was', async () => {
+    fresh();
+    await kq.kevent([timer(130, EV_ADD | EV_ONESHOT, 0, 5)], 0);
+    expect((await kq.kevent([timer(130, EV_ADD, 0, -1)], 8, 0))[0]).toMatchObject({ flags: EV_ERROR, data: errno.EINVAL });
+    busy(20);
+    expect((await kq.kevent(null, 8, 0)).map((e) => [e.ident, e.data])).toEqual([[130, 1]]);
+  });
+
+  it('NOTE_ABSTIME: an epoch time, one-time; no implicit EV_CLEAR, so without it the timer stays ready (filt_timerattach)', async () => {
+    fresh();
+    // An absolute time long past fires at once.
+    expect(await kq.kevent([timer(132, EV_ADD | EV_ONESHOT, NOTE_ABSTIME | NOTE_SECONDS, 1)], 8, 0)).toEqual([
+      { ident: 132, filter: EVFILT_TIMER, flags: EV_ONESHOT, fflags: 0, data: 1, udata: null },
+    ]);
+    const at = Date.now() + 20;
+    await kq.kevent([timer(131, EV_ADD, NOTE_ABSTIME | NOTE_MSECONDS, at, 'abs')], 0);
+    while (Date.now() <= at + 2) busy(1);
+    for (let i = 0; i < 3; i++) {
+      expect(await kq.kevent(null, 8, 0)).toEqual([{ ident: 131, filter: EVFILT_TIMER, flags: 0, fflags: 0, data: 1, udata: 'abs' }]);
+    }
+    // With EV_CLEAR asked for, it is returned once.
+    await kq.kevent([timer(131, EV_DELETE, 0, 0), timer(133, EV_ADD | EV_CLEAR, NOTE_ABSTIME | NOTE_USECONDS, Date.now() * 1000)], 0);
+    busy(2);
+    expect((await kq.kevent(null, 8, 0)).map((e) => [e.ident, e.flags, e.data])).toEqual([[133, EV_CLEAR, 1]]);
+    expect(await kq.kevent(null, 8, 0)).toEqual([]);
+  });
+
+  it('keventSync waits its whole timeout once the last timer is gone (no stale deadline)', () => {
+    fresh();
+    kq.keventSync([timer(136, EV_ADD, 0, 5), timer(136, EV_DELETE, 0, 0)], 0);
+    const t = performance.now();
+    const cpu = process.cpuUsage();
+    expect(kq.keventSync(null, 8, 60)).toEqual([]);
+    const used = process.cpuUsage(cpu);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(60);
+    // Parked, not spinning on a deadline that is no more: a 50 µs spin, then Atomics.wait.
+    expect((used.user + used.system) / 1000).toBeLessThan(20);
+  });
+
+  it('a parked kevent wakes for a timer, and keventSync waits for it', async () => {
+    fresh();
+    await kq.kevent([timer(134, EV_ADD | EV_ONESHOT, 0, 15)], 0);
+    expect((await kq.kevent(null, 8)).map((e) => [e.ident, e.data])).toEqual([[134, 1]]);
+    await kq.kevent([timer(135, EV_ADD | EV_ONESHOT, 0, 15)], 0);
+    expect(kq.keventSync(null, 8, 10_000).map((e) => [e.ident, e.data])).toEqual([[135, 1]]);
   });
 });

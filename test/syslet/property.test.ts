@@ -1,32 +1,23 @@
 // Property-based: random chains, valid and invalid, against the validator and the interpreter,
-// inside a temporary root. Never an uncaught exception, never a path outside the root touched,
-// every submission completed exactly once.
+// inside a temporary root, with an adversary chain beside them swapping a directory for a symlink
+// to the outside. The chains also name descriptors and arena addresses they were not given (the
+// host's). Never an uncaught exception, never a path outside the root touched, never the host's
+// descriptor or memory used, every submission completed exactly once.
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError, OPS, Runtime, type Atom, type Chain } from '../../dist/index.js';
-import { tempDir } from '../helpers.js';
+import { snapshot, tempDir } from '../helpers.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let root: string;
 let outside: string;
 let rt: Runtime;
-
-/** Every file under `dir` with its size and mtime: a before/after picture. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const st = fs.lstatSync(p);
-      out.push(`${path.relative(dir, p)} ${st.mode} ${st.size} ${st.mtimeMs}`);
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
+/** The host's own descriptor on a file outside the root, and its own arena buffer. */
+let hostFd: number;
+let hostBuf: Buffer;
+const HOST_BYTES = 'HOST-MEMORY-NOT-FOR-CHAINS';
 
 beforeAll(async () => {
   tmp = tempDir('syslet-prop-');
@@ -39,9 +30,13 @@ beforeAll(async () => {
   fs.symlinkSync(outside, path.join(root, 'out'));
   fs.symlinkSync(path.join(outside, 'ghost'), path.join(root, 'ghost'));
   rt = await Runtime.create({ workers: 2, policy: { root }, stepBudget: 200, slotBytes: 2048 });
+  hostFd = fs.openSync(path.join(outside, 'secret'), 'r+');
+  hostBuf = rt.alloc(64);
+  hostBuf.write(HOST_BYTES);
 });
 
 afterAll(async () => {
+  fs.closeSync(hostFd);
   await rt.close();
   tmp.cleanup();
 });
@@ -61,8 +56,21 @@ const arbNum = fc.oneof(
   fc.constantFrom(0, 1, -1, 2 ** 31, 0.5, Number.NaN, Number.POSITIVE_INFINITY),
   fc.constantFrom(...VARS, 'undefinedVar').map((v) => ({ var: v })),
 );
+/** Descriptors no chain was given: the host's, stdio, and whatever else is open in the process. */
+const arbForeignFd = fc.oneof(
+  fc.constant(0).map(() => hostFd),
+  fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+  fc.integer({ min: 0, max: 200 }),
+);
+/** Arena addresses no chain was given: the host's buffer (start and inside), and any. */
+const arbForeignAddress = fc.oneof(
+  fc.constant(0).map(() => ({ buf: hostBuf.byteOffset })),
+  fc.integer({ min: 0, max: 60 }).map((k) => ({ buf: hostBuf.byteOffset + k, length: 4 })),
+  fc.integer({ min: 0, max: 1 << 22 }).map((a) => ({ buf: a })),
+);
 const arbBuf = fc.oneof(
   fc.constant({ buf: 'b' }),
+  arbForeignAddress,
   fc.record({ buf: fc.constant('b'), offset: fc.integer({ min: -1, max: 300 }), length: fc.integer({ min: -1, max: 300 }) }),
   fc.constant({ buf: 'nope' }),
   fc.integer({ min: 0, max: 1 << 20 }).map((a) => ({ buf: a })),
@@ -75,7 +83,12 @@ const cleanPath = fc.oneof(
   fc.constantFrom(...NAMES.filter((n) => n !== '')),
   fc.constantFrom(...NAMES).map((n) => path.join(outside, n)),
 );
-const cleanBuf = fc.oneof(fc.constant({ buf: 'b' }), fc.record({ buf: fc.constant('b'), offset: fc.integer({ min: 0, max: 256 }), length: fc.integer({ min: 0, max: 256 }) }));
+const cleanBuf = fc.oneof(
+  fc.constant({ buf: 'b' }),
+  fc.record({ buf: fc.constant('b'), offset: fc.integer({ min: 0, max: 256 }), length: fc.integer({ min: 0, max: 256 }) }),
+  arbForeignAddress,
+);
+const cleanFd = fc.oneof(cleanNum, arbForeignFd);
 
 /** An atom: well-formed per its operation's parameters (clean), or anything (dirty). */
 const arbAtom = (n: number, clean: boolean): fc.Arbitrary<Atom> =>
@@ -91,7 +104,7 @@ const arbAtom = (n: number, clean: boolean): fc.Arbitrary<Atom> =>
       const spec = OPS.find((o) => o.name === r.op);
       if (spec === undefined || !clean) return fc.constant(r);
       const gens = spec.params.map((p) =>
-        p.kind === 'path' ? cleanPath : p.kind === 'buf' ? cleanBuf : p.kind === 'var' ? fc.constantFrom(...VARS).map((v) => ({ var: v })) : p.kind === 'oflags' ? fc.constantFrom('r', 'w', 'a', 'r+', 0) : p.kind === 'num' && spec.name === 'nanosleep' ? fc.integer({ min: 0, max: 100_000 }) : cleanNum,
+        p.kind === 'path' ? cleanPath : p.kind === 'fd' ? cleanFd : p.kind === 'buf' ? cleanBuf : p.kind === 'var' ? fc.constantFrom(...VARS).map((v) => ({ var: v })) : p.kind === 'oflags' ? fc.constantFrom('r', 'w', 'a', 'r+', 0) : p.kind === 'num' && spec.name === 'nanosleep' ? fc.integer({ min: 0, max: 100_000 }) : cleanNum,
       );
       // Reads and writes may not name more bytes than the 512-byte buffer holds.
       return fc.tuple(...gens).map((args) => ({ ...r, args }));
@@ -126,15 +139,34 @@ const arbChain: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.anything() },
 );
 
+/**
+ * Swaps d with a symlink to the outside, `n` times, while the random chains run (they name d/x,
+ * d/./y ...): whatever they do through d lands inside the root or nowhere.
+ */
+const adversary = (n: number): Chain =>
+  ({
+    vars: { n },
+    atoms: [
+      { op: 'rename', args: ['d', 'd.swap'] },
+      { op: 'symlink', args: ['../outside', 'd'] },
+      { op: 'nanosleep', args: [20_000] },
+      { op: 'unlink', args: ['d'] },
+      { op: 'rename', args: ['d.swap', 'd'] },
+      { op: 'umem_add', args: [{ var: 'n' }, -1], flags: 0x10, next: 0 },
+    ],
+  }) as unknown as Chain;
+
 describe('random chains under a root policy', () => {
   it('never throw anything but ChainError, never touch the outside, complete each exactly once', async () => {
     const before = snapshot(outside);
+    let adversaries = 0;
     let accepted = 0;
     let refused = 0;
     const completions = new Map<number, number>();
     const pending: Promise<unknown>[] = [];
     await fc.assert(
       fc.asyncProperty(fc.array(arbChain, { minLength: 1, maxLength: 20 }), async (chains) => {
+        pending.push(rt.submit(adversary(30), { timeoutMs: 20_000 }).promise.then(() => void adversaries++));
         for (const c of chains) {
           let sub;
           try {
@@ -159,7 +191,18 @@ describe('random chains under a root policy', () => {
     expect(refused).toBeGreaterThan(100);
     expect(completions.size).toBe(accepted);
     expect([...completions.values()].every((n) => n === 1)).toBe(true);
+    expect(adversaries).toBe(60);
     expect(snapshot(outside)).toEqual(before);
+    expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('outside');
+    // The host's descriptor is still open on its file, its memory unchanged, and no chain wrote a
+    // copy of that memory anywhere in the root.
+    expect(fs.readlinkSync(`/proc/self/fd/${hostFd}`)).toBe(path.join(outside, 'secret'));
+    expect(hostBuf.subarray(0, HOST_BYTES.length).toString()).toBe(HOST_BYTES);
+    const leaked = (dir: string): boolean =>
+      fs.readdirSync(dir, { withFileTypes: true }).some((e) =>
+        e.isDirectory() ? leaked(path.join(dir, e.name)) : e.isFile() && fs.readFileSync(path.join(dir, e.name)).includes(HOST_BYTES),
+      );
+    expect(leaked(root)).toBe(false);
     expect(fs.existsSync('/tmp/syslet-prop-escape')).toBe(false);
     expect(fs.readdirSync(tmp.dir).sort()).toEqual(['outside', 'root']);
     expect(rt.stats().outstanding).toBe(0);

@@ -4,7 +4,8 @@
  * each run. Per run: ring depth, free slots, throughput and parked workers over time, latency
  * percentiles per stage, chains per worker, and the ring counters as a table.
  */
-import type { PointResult, ProfileResult, RingReport } from '../profile.js';
+import type { PointResult, ProfileResult, RingReport } from '../../record/result.js';
+import { findings } from './findings.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 import { barChart, esc, lineChart } from './svg.js';
 import { configLine, LATENCY_STAGES, latencyRow, machineLine, overflowTotal } from './terminal.js';
@@ -39,6 +40,9 @@ th { font-weight: 600; background: var(--card); }
 details { margin: 8px 0; }
 .scroll { overflow-x: auto; }
 code { font-size: 12px; }
+ul.findings { padding-left: 18px; }
+ul.findings li { margin: 3px 0; color: var(--muted); }
+ul.findings li.high { color: #b91c1c; }
 `;
 
 function tableHtml(head: string[], rows: string[][]): string {
@@ -88,7 +92,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
   const over = (v: number[]): [number, number][] => v.map((y, k) => [t(k), y]);
   const out: string[] = [];
   out.push(`<section class="point" id="point-${idx}">`);
-  out.push(sweep ? `<h2>${esc(p.label)}</h2>` : '<h2>Run</h2>');
+  out.push(sweep || p.runtime !== undefined ? `<h2>${esc(p.label)}</h2>` : '<h2>Run</h2>');
   out.push(`<p class="meta">${esc(configLine(p))}</p>`);
   const L = p.latency;
   out.push(
@@ -201,6 +205,12 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
     ),
   );
   out.push(`<div class="plots">${plots.join('\n')}</div>`);
+  out.push('<h3>What the figures say</h3>');
+  out.push(
+    `<ul class="findings">${findings(p)
+      .map((f) => `<li${f.high ? ' class="high"' : ''}><b>${esc(f.figure)}: ${esc(f.value)}</b> (high above ${esc(f.level)})${f.high ? ' ⚠' : ''}: ${esc(f.meaning)}</li>`)
+      .join('')}</ul>`,
+  );
   out.push('<h3>Rings</h3>');
   out.push(ringTable([p.rings.submission, p.rings.free, ...p.rings.completion]));
   out.push(
@@ -222,8 +232,8 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
   );
   out.push(
     tableHtml(
-      ['producer', 'completion queue', 'submitted', 'completed', 'failed', 'bursts'],
-      p.producers.map((q) => [String(q.producer), String(q.cq), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts)]),
+      [p.runtime === undefined ? 'producer' : 'thread', 'completion queue', 'submitted', 'completed', 'failed', 'bursts'],
+      p.producers.map((q) => [q.thread ?? String(q.producer), String(q.cq), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts)]),
     ),
   );
   out.push('</section>');
@@ -350,11 +360,15 @@ function per1k(n: number, p: PointResult): number {
 
 export function renderHtml(r: ProfileResult): string {
   const sweep = r.options.sweep;
-  const title = sweep === null ? 'syslet profile' : `syslet profile: sweep ${sweep.param}`;
+  const recorded = r.tool === 'syslet record';
+  const title = recorded ? `syslet record: ${r.program?.command ?? 'this process'}` : sweep === null ? 'syslet profile' : `syslet profile: sweep ${sweep.param}`;
   const body: string[] = [];
   body.push(`<h1>${esc(title)}</h1>`);
+  if (r.program !== undefined) body.push(`<p class="meta">program: <code>${esc(r.program.command)}</code> · pid ${r.program.pid} · in ${esc(r.program.cwd)}</p>`);
   body.push(`<p class="meta">${esc(machineLine(r))}</p>`);
-  body.push(`<p class="meta">${esc(`${duration(r.options.durationMs)} per run · generated ${r.generated}`)}</p>`);
+  body.push(
+    `<p class="meta">${esc(recorded ? `${r.points.length} runtime${r.points.length === 1 ? '' : 's'} recorded · generated ${r.generated}` : `${duration(r.options.durationMs)} per run · generated ${r.generated}`)}</p>`,
+  );
   if (sweep !== null) body.push(sweepSection(r));
   r.points.forEach((p, i) => body.push(pointSection(p, String(i), sweep !== null)));
   body.push(

@@ -4,7 +4,8 @@
  * sweeping, a last table with the curve. Plain text (Unicode block characters); ANSI colour only
  * when asked (a terminal without NO_COLOR).
  */
-import type { PointResult, ProfileResult, RingReport } from '../profile.js';
+import type { PointResult, ProfileResult, RingReport } from '../../record/result.js';
+import { findings } from './findings.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 
 export interface TerminalOptions {
@@ -74,6 +75,17 @@ export function mixLabel(mix: Record<string, number>): string {
 
 export function configLine(p: PointResult): string {
   const c = p.config;
+  if (p.runtime !== undefined) {
+    const threads = p.producers.map((q) => q.thread ?? `producer ${q.producer}`);
+    return [
+      `${p.label}: ${p.runtime.attached ? 'attached' : `${c.workers} worker${c.workers === 1 ? '' : 's'}`}`,
+      `ring ${c.ring}`,
+      `completion ring ${c.completionRing}`,
+      `submitting: ${threads.join(', ')}`,
+      `every chain timed while recording (latencySample ${p.runtime.latencySampleBefore} otherwise)`,
+      `stopped by ${p.runtime.stoppedBy === 'stop' ? 'rec.stop()' : p.runtime.stoppedBy === 'close' ? 'rt.close()' : 'the process exiting'}`,
+    ].join(' · ');
+  }
   return [
     `${c.producers} producer${c.producers === 1 ? '' : 's'}`,
     `${c.workers} worker${c.workers === 1 ? '' : 's'}`,
@@ -171,6 +183,12 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   out.push(...latLines);
   out.push(paint_.dim('from log-bucket histograms in shared memory (each value within 12.5%); every chain timed'));
   out.push('');
+  out.push(paint_.head('what the figures say'));
+  for (const f of findings(p)) {
+    out.push(`${f.high ? '! ' : '  '}${f.figure}: ${f.value} (high above ${f.level})${f.high ? `: ${f.meaning}` : ''}`);
+  }
+  out.push(paint_.dim('! marks a figure above its level, with what it means and what to try'));
+  out.push('');
 
   const total = p.workers.reduce((a, w) => a + w.chains, 0);
   const wRows = [['worker slot', 'chains', 'share', 'atoms', 'parks', 'spin hits']];
@@ -183,8 +201,8 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
     const w = p.workers[i - 1]!;
     out.push(`${wLines[i]}  ${paint_.chart(bar(total > 0 ? w.chains / total : 0, 20))}`);
   }
-  const pRows = [['producer', 'submitted', 'completed', 'failed', 'bursts', 'queue']];
-  for (const q of p.producers) pRows.push([String(q.producer), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts), String(q.cq)]);
+  const pRows = [[p.runtime === undefined ? 'producer' : 'thread', 'submitted', 'completed', 'failed', 'bursts', 'queue']];
+  for (const q of p.producers) pRows.push([q.thread ?? String(q.producer), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts), String(q.cq)]);
   out.push('');
   out.push(...table(pRows, paint_));
   return out;
@@ -241,14 +259,20 @@ export function renderTerminal(r: ProfileResult, o: TerminalOptions): string {
   const p = paint(o.color);
   const out: string[] = [];
   const sweep = r.options.sweep;
-  out.push(p.head(`syslet profile: ${sweep === null ? configLine(r.points[0]!) : `sweep ${sweep.param}=${sweep.values.join(',')}`}`));
-  out.push(`${machineLine(r)}; ${duration(r.options.durationMs)} per run`);
+  const recorded = r.tool === 'syslet record';
+  if (recorded) {
+    out.push(p.head(`syslet record: ${r.program?.command ?? 'this process'}`));
+    out.push(`${machineLine(r)}; ${r.points.length} runtime${r.points.length === 1 ? '' : 's'} recorded`);
+  } else {
+    out.push(p.head(`syslet profile: ${sweep === null ? configLine(r.points[0]!) : `sweep ${sweep.param}=${sweep.values.join(',')}`}`));
+    out.push(`${machineLine(r)}; ${duration(r.options.durationMs)} per run`);
+  }
   for (const pt of r.points) {
     out.push('');
-    if (sweep !== null) {
+    if (sweep !== null || recorded) {
       out.push(p.head(`── ${pt.label} ${'─'.repeat(Math.max(4, Math.min(o.columns, 100) - pt.label.length - 4))}`));
     }
-    out.push(...point(pt, o, p, sweep !== null));
+    out.push(...point(pt, o, p, sweep !== null || recorded));
   }
   if (sweep !== null) {
     out.push('');

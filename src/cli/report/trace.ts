@@ -11,22 +11,17 @@
  *   runs one chain at a time, so these never overlap); `Completion.timing.worker` says which;
  * - counter tracks ("C") from the samples of rt.stats(): ring depth (submission ring, completion
  *   rings, overflow backlog), free slots, parked workers, chains/s.
+ * A recording (syslet record) has one process per recorded runtime, and a thread track per thread
+ * that submitted (its chains, named "<thread> chain"; its threadlets: "threadlet NAME" slices where
+ * they ran inline, a "move" instant where one moved to a worker, the worker's run with its
+ * "journal replay" inside it on the worker slot's track).
  * Only the first chains of each producer are recorded (the cap is in the file's metadata); the
  * counters cover the whole run. Timestamps are microseconds from the first run's start.
  */
-import { Burst, Span } from '../profile-protocol.js';
-import type { ProfileResult } from '../profile.js';
+import { Burst, Span, type PointTrace, type ProfileResult, type ThreadletSpan } from '../../record/result.js';
 import { round3 } from './format.js';
 
-export interface PointTrace {
-  label: string;
-  /** sharedNow() at GO, in ms. */
-  t0: number;
-  /** Spans each producer could record. */
-  cap: number;
-  producers: { spans: Float64Array; bursts: Float64Array; submitted: number }[];
-  workers: { slot: number; threadId: number }[];
-}
+export type { PointTrace } from '../../record/result.js';
 
 type Event = Record<string, unknown>;
 
@@ -52,13 +47,15 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
     const meta = (name: string, tid: number, args: Record<string, unknown>): void => {
       events.push({ ph: 'M', name, pid, tid, args });
     };
-    meta('process_name', SAMPLER_TID, { name: points.length > 1 ? `syslet profile ${pt.label}` : 'syslet profile' });
+    const tool = result.tool;
+    meta('process_name', SAMPLER_TID, { name: points.length > 1 || tool === 'syslet record' ? `${tool} ${pt.label}` : tool });
     meta('process_sort_index', SAMPLER_TID, { sort_index: pid });
     meta('thread_name', SAMPLER_TID, { name: 'main (sampler)' });
     meta('thread_sort_index', SAMPLER_TID, { sort_index: 0 });
     pt.producers.forEach((p, k) => {
       const tid = PRODUCER_TID + k + 1;
-      meta('thread_name', tid, { name: `producer ${k + 1}` });
+      const who = p.name ?? `producer ${k + 1}`;
+      meta('thread_name', tid, { name: who });
       meta('thread_sort_index', tid, { sort_index: 1 + k });
       for (let o = 0; o < p.bursts.length; o += Burst.FIELDS) {
         const start = p.bursts[o + Burst.START]!;
@@ -90,7 +87,7 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
         let lane = laneEnds.findIndex((end) => end <= submitted);
         if (lane < 0) lane = laneEnds.push(reaped) - 1;
         else laneEnds[lane] = reaped;
-        const name = `producer ${k + 1} chain`;
+        const name = `${who} chain`;
         const args = {
           chain: id,
           worker,
@@ -111,10 +108,11 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
             tid: WORKER_TID + worker,
             ts: ts(started),
             dur: Math.max(0, ts(completed) - ts(started)),
-            args: { chain: id, producer: k + 1 },
+            args: { chain: id, [p.name === undefined ? 'producer' : 'thread']: p.name ?? k + 1 },
           });
         }
       }
+      for (const t of p.threadlets ?? []) threadletEvents(t, pid, tid, ts, events);
     });
     for (const w of pt.workers) {
       meta('thread_name', WORKER_TID + w.slot, { name: `worker slot ${w.slot} (thread ${w.threadId})` });
@@ -138,7 +136,8 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
     traceEvents: events,
     displayTimeUnit: 'ms',
     metadata: {
-      tool: 'syslet profile',
+      tool: result.tool,
+      ...(result.program === undefined ? {} : { program: result.program }),
       generated: result.generated,
       machine: result.machine,
       options: result.options,
@@ -153,13 +152,38 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
             : `spans are capped (--trace-spans): at most ${perRun.join(', ')} chains per run, split evenly among its producers, each keeping the first ones it submitted; the counters cover the whole run`,
       },
       tracks: {
-        'producer N': 'thread: "submit burst" slices (the synchronous submit loop)',
+        'producer N': 'thread: "submit burst" slices (the synchronous submit loop); in a recording, a thread of the program, with its threadlets',
         'producer N chain': 'async: one slice per chain from submit to reap (Completion.timing)',
         'worker slot N': 'thread: one slice per chain from start to complete',
         'ring depth, free slots, parked workers, chains/s': `counters sampled from rt.stats() every ${result.options.intervalMs} ms; parked workers = workers that parked at least once in the interval`,
       },
     },
   };
+}
+
+/** A threadlet call's slices: inline on its thread, the move, the worker's run and replay. */
+function threadletEvents(t: ThreadletSpan, pid: number, tid: number, ts: (ms: number) => number, events: Event[]): void {
+  const name = `threadlet ${t.name}`;
+  const slice = (at: number, until: number, n: string, cat: string, onTid: number, args: Record<string, unknown>): void => {
+    events.push({ ph: 'X', name: n, cat, pid, tid: onTid, ts: ts(at), dur: Math.max(0, ts(until) - ts(at)), args });
+  };
+  if (t.placement !== 'worker') {
+    slice(t.start, t.end, t.placement === 'inline' ? name : `${name} (inline part)`, 'threadlet', tid, {
+      placement: t.placement,
+      journaled: t.journaled,
+      outcome: t.outcome,
+    });
+  }
+  if (t.placement === 'migrated') {
+    events.push({ ph: 'i', s: 't', name: `move at ${t.movedAt ?? '?'}`, cat: 'threadlet', pid, tid, ts: ts(t.end), args: { reason: t.reason, journaled: t.journaled } });
+  }
+  if (t.worker >= 0 && t.started > 0) {
+    const wtid = WORKER_TID + t.worker;
+    slice(t.started, t.completed, name, 'threadlet', wtid, { placement: t.placement, outcome: t.outcome });
+    if (t.placement === 'migrated' && t.replayed > 0) {
+      slice(t.started, t.replayed, 'journal replay', 'threadlet', wtid, { calls: t.journaled });
+    }
+  }
 }
 
 /** The trace file's text: one event per line, so that it stays diffable and greppable. */
