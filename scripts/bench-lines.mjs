@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Usage: node scripts/bench-lines.mjs [--rounds N] [LINE ...]   (default: 3 rounds, lines 24 26)
+// Usage: node scripts/bench-lines.mjs [--rounds N] [--raw FILE] [LINE ...]
+//        (default: 3 rounds, lines 24 26; --raw writes every run's JSON to FILE)
 // Runs the engine benchmark (`syslet bench --quick --json`, as `npm run bench -- --quick` does) on
 // the node running this script and on each LINE (fetched by scripts/node-line.sh), interleaved:
 // round 1 on every node, then round 2, ... so that a change in the machine's load falls on all of
@@ -7,6 +8,7 @@
 // median against the first node's, and syslet's ratio to each baseline within the same run (median
 // across rounds). Build first: npm run build && npx tsc -p bench/tsconfig.json.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +16,11 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 let rounds = 3;
+let raw;
 const lines = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--rounds') rounds = Number(args[++i]);
+  else if (args[i] === '--raw') raw = args[++i];
   else lines.push(args[i]);
 }
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: expected a positive integer, got ${rounds}`);
@@ -45,6 +49,8 @@ for (let r = 0; r < rounds; r++) {
     runs[i].push(JSON.parse(out));
   });
 }
+
+if (raw !== undefined) fs.writeFileSync(raw, `${JSON.stringify({ versions, loads, runs }, null, 1)}\n`);
 
 const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
