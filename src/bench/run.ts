@@ -10,7 +10,9 @@
  *   round trip       one single-atom chain at a time (p50, p99), against fs.promises.stat and
  *                    piscina.run
  *
- * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue]
+ *   fs ...           syslet/fs as users write it (src/bench/fs.ts)
+ *
+ * Usage: syslet bench [--json] [--quick] [--only stat|read|roundtrip|kqueue|fs]
  *        (npm run bench -- ... from a checkout)
  */
 import fs from 'node:fs';
@@ -24,9 +26,10 @@ import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
 import { chain, v, type Atom, type Chain } from '../syslet/chain.js';
 import { SYSLET_STOP_ON_NEGATIVE } from '../syslet/flags.js';
+import { fsScenarios } from './fs.js';
 import { sharedNow } from '../ring/layout.js';
 
-const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue'] as const;
+const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'fs'] as const;
 let JSON_OUT = false;
 let QUICK = false;
 let ONLY: string | undefined;
@@ -313,6 +316,7 @@ async function main(): Promise<Result[]> {
       );
     }
     if (ONLY === undefined || ONLY === 'kqueue') results.push(...(await kqueueScenarios(rt, pool, files[0]!)));
+    if (ONLY === undefined || ONLY === 'fs') results.push(...(await fsScenarios(files, { quick: QUICK, log })));
   } finally {
     await rt.close();
     await big.close();

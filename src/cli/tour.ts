@@ -8,7 +8,8 @@
  *   2. a short `syslet profile` run: the ring contention report, with the HTML report and the
  *      Chrome trace written under ./syslet-report/;
  *   3. the recording of step 1's own du run (rt.record(), what `syslet record` and
- *      `node --import syslet/profile` do for any program): its report, HTML report and trace.
+ *      `node --import syslet/profile` do for any program): its report, HTML report and trace;
+ *   4. syslet/fs beside node:fs/promises: a stat storm and a readFile storm (tour-fs.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Runtime } from '../runtime.js';
 import { du, DU_RUNTIME_OPTIONS } from './du.js';
 import { profileCommand, type CommandIo } from './profile-command.js';
+import { fsStorms } from './tour-fs.js';
 import { renderHtml } from './report/html.js';
 import { renderTerminal } from './report/terminal.js';
 import { buildTrace } from './report/trace.js';
@@ -118,5 +120,10 @@ export async function tour(o: TourOptions): Promise<number> {
   out(renderTerminal(recorded, { color: o.isTTY && env.NO_COLOR === undefined && env.TERM !== 'dumb', columns: o.columns ?? 100 }));
   out(`\nHTML report: ${duHtml}\ntrace: ${duTrace}\n`);
   out(`\nThe HTML reports and the traces are in ${dir}; open the traces at https://ui.perfetto.dev.\n`);
+  const f = await fsStorms();
+  const ops = (n: number): string => Math.round(n).toLocaleString('en-US');
+  out(`\n4. syslet/fs: Promise.all(files.map((f) => fs.stat(f))) over ${f.files.toLocaleString('en-US')} files of 4 KiB, unchanged code\n\n`);
+  out(`   stat      syslet/fs ${ops(f.stat[0])}/s, node:fs/promises ${ops(f.stat[1])}/s: ${(f.stat[0] / f.stat[1]).toFixed(2)}x\n`);
+  out(`   readFile  syslet/fs ${ops(f.readFile[0])}/s, node:fs/promises ${ops(f.readFile[1])}/s: ${(f.readFile[0] / f.readFile[1]).toFixed(2)}x\n`);
   return r.exitCode === 0 ? code : r.exitCode;
 }

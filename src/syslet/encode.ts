@@ -126,32 +126,52 @@ export function writeChain(
   h: RequestHeader,
   varInit: readonly number[],
 ): number {
+  const bufOffsets = allocateBuffers(t, plan);
+  if (typeof bufOffsets === 'number') return bufOffsets;
+  const flags = (bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS) | (plan.keepFds === true ? RequestFlag.KEEP_FDS : 0);
+  writeHeader(t, idx, h, RequestKind.CHAIN, flags);
+  writeChainData(t, idx, plan, varInit, bufOffsets);
+  return 0;
+}
+
+/**
+ * The arena blocks for a plan's declared buffers (zeroed, then their initial bytes), undefined when
+ * it declares none, or -ENOMEM (nothing left allocated).
+ */
+export function allocateBuffers(t: ExecViews, plan: Plan): number[] | undefined | number {
+  if (plan.buffers.length === 0) return undefined;
+  const bufOffsets: number[] = [];
+  for (const b of plan.buffers) {
+    const off = t.arena.allocate(b.size);
+    if (off < 0) {
+      for (const o of bufOffsets) t.arena.free(o);
+      return -errno.ENOMEM;
+    }
+    // Arena blocks are reused: never hand a chain another chain's bytes.
+    if (b.init === undefined || b.init.length < b.size) t.arena.u8.fill(0, off, off + b.size);
+    if (b.init !== undefined) t.arena.u8.set(b.init, off);
+    bufOffsets.push(off);
+  }
+  return bufOffsets;
+}
+
+/**
+ * Write `plan`'s atoms, literals, variables and buffer table into entry `idx`'s data area (the
+ * header is written apart: writeHeader). `bufOffsets` are allocateBuffers' blocks.
+ */
+export function writeChainData(
+  t: ExecViews,
+  idx: number,
+  plan: Plan,
+  varInit: readonly number[],
+  bufOffsets: readonly number[] | undefined,
+): void {
   const i32 = t.i32;
   const f64 = t.f64;
   const L = t.layout;
   const db = L.data(idx);
   const d8 = L.dataByte(idx);
   const d64 = d8 / 8;
-
-  // Declared buffers first: the only step that can fail.
-  let bufOffsets: number[] | undefined;
-  if (plan.buffers.length > 0) {
-    bufOffsets = [];
-    for (const b of plan.buffers) {
-      const off = t.arena.allocate(b.size);
-      if (off < 0) {
-        for (const o of bufOffsets) t.arena.free(o);
-        return -errno.ENOMEM;
-      }
-      // Arena blocks are reused: never hand a chain another chain's bytes.
-      t.arena.u8.fill(0, off, off + b.size);
-      if (b.init !== undefined) t.arena.u8.set(b.init, off);
-      bufOffsets.push(off);
-    }
-  }
-
-  const flags = (bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS) | (plan.keepFds === true ? RequestFlag.KEEP_FDS : 0);
-  writeHeader(t, idx, h, RequestKind.CHAIN, flags);
 
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;
@@ -197,10 +217,7 @@ export function writeChain(
       if (arg.kind === ArgKind.STR) {
         const p = strBase + arg.a;
         if (arg.utf8 !== undefined) u8.set(arg.utf8, p);
-        else {
-          const s = arg.str!;
-          for (let c = 0; c < s.length; c++) u8[p + c] = s.charCodeAt(c);
-        }
+        else u8.write(arg.str!, p, arg.b, 'latin1');
       } else if (arg.kind === ArgKind.BUF && arg.decl >= 0) {
         i32[w + 1] = bufOffsets![arg.decl]! + arg.a;
       }
@@ -221,7 +238,6 @@ export function writeChain(
       i32[db + plan.bufsAt + 2 * k + 1] = plan.buffers[k]!.size;
     }
   }
-  return 0;
 }
 
 /** Read the completion of entry `idx` (the chain ended). Does not release anything. */

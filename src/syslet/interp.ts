@@ -32,7 +32,7 @@ import {
   Status,
   type TableLayout,
 } from './table.js';
-import { recordBytes, writeRecord, type RawValue } from './values.js';
+import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 
 /** Views of the request table, the arena and the policies, in the calling thread. */
 export interface ExecViews {
@@ -428,7 +428,7 @@ export class Interpreter {
           if (typeof path === 'number') return path;
           const st: Stats | undefined =
             op === Op.STAT ? fs.statSync(path, STAT_OPTS) : fs.lstatSync(path, STAT_OPTS);
-          if (st === undefined) return -errno.ENOENT;
+          if (st === undefined) return missing(path, op === Op.STAT);
           this.#value = st;
           return 0;
         }
@@ -547,6 +547,15 @@ export class Interpreter {
         }
         case Op.GETPID:
           return process.pid;
+        case Op.READFILE:
+        case Op.WRITEFILE:
+        case Op.SCANDIR:
+        case Op.STAT_NS:
+        case Op.LSTAT_NS:
+        case Op.MKDIRP:
+        case Op.MKDTEMP:
+        case Op.TRUNCATE:
+          return this.#fsAtom(aw, op);
         default:
           return -errno.ENOSYS;
       }
@@ -610,6 +619,168 @@ export class Interpreter {
       : fs.writeSync(fd, mem, off, count, position);
   }
 
+  // ---- the fs facade's atoms (src/fs) ---------------------------------------------------------
+
+  /**
+   * readfile, writefile, scandir, stat_ns, lstat_ns, mkdirp, mkdtemp, truncate: each what the
+   * fs.promises call of that name does, as one atom. A failure is -errno; when the operation has
+   * several steps, the value names the one that failed (Node's errors name it as their syscall).
+   */
+  #fsAtom(aw: number, op: number): number {
+    switch (op) {
+      case Op.READFILE: {
+        const path = this.#str(aw, 0);
+        const flags = this.#num(aw, 1);
+        const max = this.#num(aw, 2);
+        if (!Number.isInteger(flags) || !Number.isInteger(max) || max < 0) return badInt(flags, max);
+        return this.#readFile(path, flags, max);
+      }
+      case Op.WRITEFILE: {
+        const path = this.#str(aw, 0);
+        const flags = this.#num(aw, 1);
+        const mode = this.#num(aw, 2);
+        if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
+        const bw = aw + A0 + 3 * ARG_WORDS;
+        return this.#writeFile(path, flags, mode, this.#t.i32[bw + 1]!, this.#t.i32[bw + 2]!);
+      }
+      case Op.SCANDIR: {
+        const path = this.#path(aw, 0, true);
+        if (typeof path === 'number') return path;
+        // fs.readdirSync orders entries as fs.promises.readdir does (libuv's scandir sorts them),
+        // and types the DT_UNKNOWN ones with lstat as Node does.
+        const ents = fs.readdirSync(path, SCANDIR_OPTS);
+        const names = new Array<string>(ents.length);
+        const types = new Uint8Array(ents.length);
+        for (let k = 0; k < ents.length; k++) {
+          names[k] = ents[k]!.name;
+          types[k] = direntType(ents[k]!);
+        }
+        this.#value = new DirentList(names, types);
+        return ents.length;
+      }
+      case Op.STAT_NS:
+      case Op.LSTAT_NS: {
+        const path = this.#path(aw, 0, op === Op.STAT_NS);
+        if (typeof path === 'number') return path;
+        const st = op === Op.STAT_NS ? fs.statSync(path, BIGSTAT_OPTS) : fs.lstatSync(path, BIGSTAT_OPTS);
+        if (st === undefined) return missing(path, op === Op.STAT_NS);
+        this.#value = st;
+        return 0;
+      }
+      case Op.MKDIRP: {
+        const path = this.#path(aw, 0, false);
+        if (typeof path === 'number') return path;
+        const mode = this.#kind(aw, 1) === ArgKind.NONE ? 0o777 : this.#num(aw, 1);
+        if (!Number.isInteger(mode)) return badInt(mode);
+        const first = fs.mkdirSync(path, { recursive: true, mode });
+        if (first !== undefined) this.#value = first;
+        return 0;
+      }
+      case Op.MKDTEMP: {
+        const prefix = this.#path(aw, 0, false);
+        if (typeof prefix === 'number') return prefix;
+        try {
+          this.#value = fs.mkdtempSync(prefix);
+          return 0;
+        } catch (err) {
+          const p = (err as { path?: unknown }).path;
+          if (typeof p === 'string') this.#value = p;
+          return resultOfError(err);
+        }
+      }
+      case Op.TRUNCATE: {
+        const path = this.#str(aw, 0);
+        const len = this.#kind(aw, 1) === ArgKind.NONE ? 0 : this.#num(aw, 1);
+        if (!Number.isInteger(len) || len < 0) return badInt(len);
+        const fd = this.#openStep(path, fs.constants.O_RDWR, 0o666);
+        if (fd < 0) return fd;
+        try {
+          fs.ftruncateSync(fd, len);
+        } catch (err) {
+          closeQuietly(fd);
+          return this.#failedStep('ftruncate', err);
+        }
+        return this.#closeStep(fd, 0);
+      }
+      default:
+        return -errno.ENOSYS;
+    }
+  }
+
+  /**
+   * The open step of readfile, writefile, truncate: under a policy through its confined open (the
+   * path resolved beneath the root with these flags); the descriptor is this atom's, closed before
+   * it returns, so it is not recorded as the chain's. -errno (value 'open') on failure.
+   */
+  #openStep(path: string, flags: number, mode: number): number {
+    const policy = this.#policy;
+    try {
+      const fd = policy === undefined ? fs.openSync(path, flags, mode) : this.#resolver.open(policy, path, flags, mode);
+      if (fd < 0) this.#value = 'open';
+      return fd;
+    } catch (err) {
+      return this.#failedStep('open', err);
+    }
+  }
+
+  #failedStep(step: string, err: unknown): number {
+    this.#value = step;
+    return resultOfError(err);
+  }
+
+  #closeStep(fd: number, result: number): number {
+    try {
+      fs.closeSync(fd);
+      return result;
+    } catch (err) {
+      return this.#failedStep('close', err);
+    }
+  }
+
+  /** As fs.promises.readFile: the size from fstat for a regular file, else read to the end. */
+  #readFile(path: string, flags: number, max: number): number {
+    const fd = this.#openStep(path, flags, 0o666);
+    if (fd < 0) return fd;
+    let data: Buffer;
+    try {
+      let st: Stats;
+      try {
+        st = fs.fstatSync(fd);
+      } catch (err) {
+        closeQuietly(fd);
+        return this.#failedStep('fstat', err);
+      }
+      const size = st.isFile() ? st.size : 0;
+      if (size > max) {
+        closeQuietly(fd);
+        this.#value = 'size';
+        return -errno.EFBIG;
+      }
+      data = size > 0 ? readKnown(fd, size) : readToEnd(fd, max);
+    } catch (err) {
+      closeQuietly(fd);
+      return (err as { code?: string }).code === 'EFBIG' ? -errno.EFBIG : this.#failedStep('read', err);
+    }
+    const r = this.#closeStep(fd, data.length);
+    if (r >= 0) this.#value = data;
+    return r;
+  }
+
+  /** Open, write `len` bytes of arena memory at `off` (all of them, as fs.writeFile), close. */
+  #writeFile(path: string, flags: number, mode: number, off: number, len: number): number {
+    const fd = this.#openStep(path, flags, mode);
+    if (fd < 0) return fd;
+    const mem = this.#t.arena.buffer;
+    let done = 0;
+    try {
+      while (done < len) done += fs.writeSync(fd, mem, off + done, len - done, null);
+    } catch (err) {
+      closeQuietly(fd);
+      return this.#failedStep('write', err);
+    }
+    return this.#closeStep(fd, done);
+  }
+
   /** Sleep on the entry's cancellation word, so cancel() and the deadline cut it short. */
   #nanosleep(ns: number): number {
     if (Number.isNaN(ns)) return -errno.EFAULT;
@@ -632,6 +803,78 @@ export class Interpreter {
       Atomics.wait(i32, w, cur, left);
     }
   }
+}
+
+const SCANDIR_OPTS = { withFileTypes: true } as const;
+const BIGSTAT_OPTS = { bigint: true, throwIfNoEntry: false } as const;
+const READ_CHUNK = 64 * 1024;
+
+/** libuv's UV_DIRENT_* numbers, as fs.constants has them (its typings leave them out). */
+const DT = fs.constants as unknown as Record<
+  'UV_DIRENT_UNKNOWN' | 'UV_DIRENT_FILE' | 'UV_DIRENT_DIR' | 'UV_DIRENT_LINK' | 'UV_DIRENT_FIFO' | 'UV_DIRENT_SOCKET' | 'UV_DIRENT_CHAR' | 'UV_DIRENT_BLOCK',
+  number
+>;
+
+/** The UV_DIRENT_* number of a Dirent. */
+function direntType(d: fs.Dirent): number {
+  if (d.isFile()) return DT.UV_DIRENT_FILE;
+  if (d.isDirectory()) return DT.UV_DIRENT_DIR;
+  if (d.isSymbolicLink()) return DT.UV_DIRENT_LINK;
+  if (d.isFIFO()) return DT.UV_DIRENT_FIFO;
+  if (d.isSocket()) return DT.UV_DIRENT_SOCKET;
+  if (d.isCharacterDevice()) return DT.UV_DIRENT_CHAR;
+  if (d.isBlockDevice()) return DT.UV_DIRENT_BLOCK;
+  return DT.UV_DIRENT_UNKNOWN;
+}
+
+/**
+ * A stat with throwIfNoEntry: false came back empty: ENOENT, or (Node 22 on) ENOTDIR, which it also
+ * hides. Asked again with the error thrown, to tell them apart (only misses pay for the exception).
+ */
+function missing(path: string, follow: boolean): number {
+  try {
+    if (follow) fs.statSync(path);
+    else fs.lstatSync(path);
+  } catch (err) {
+    return resultOfError(err);
+  }
+  // It appeared in between: report it missing as the first look saw it.
+  return -errno.ENOENT;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // The step that failed is the error reported.
+  }
+}
+
+/** Read up to `size` bytes from the file position (fewer if the file shrank). */
+function readKnown(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let total = 0;
+  while (total < size) {
+    const n = fs.readSync(fd, buf, total, size - total, null);
+    if (n === 0) break;
+    total += n;
+  }
+  return total === size ? buf : buf.subarray(0, total);
+}
+
+/** Read to the end of a file of unknown size; EFBIG past `max` bytes. */
+function readToEnd(fd: number, max: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(READ_CHUNK);
+    const n = fs.readSync(fd, chunk, 0, READ_CHUNK, null);
+    if (n === 0) break;
+    total += n;
+    if (total > max) throw Object.assign(new Error('larger than max'), { code: 'EFBIG' });
+    chunks.push(n === READ_CHUNK ? chunk : chunk.subarray(0, n));
+  }
+  return Buffer.concat(chunks, total);
 }
 
 function isFd(fd: number): boolean {

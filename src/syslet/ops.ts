@@ -41,6 +41,12 @@ export const ValueKind = {
   STAT: 1,
   NAMES: 2,
   STRING: 3,
+  /** A stat with nanosecond times: the fields of fs.BigIntStats as BigInt64. */
+  BIGSTAT: 4,
+  /** Bytes (a file's contents). */
+  BYTES: 5,
+  /** Directory entries with their types (fs.Dirent's UV_DIRENT_* numbers), in Node's order. */
+  DIRENTS: 6,
 } as const;
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
@@ -53,6 +59,12 @@ export interface OpSpec {
   readonly value: ValueKind;
   /** One line for errors and docs. */
   readonly doc: string;
+  /**
+   * Operations a policy must allow for this one to run. An operation numbered below 32 has a bit
+   * of its own in a policy's mask; one numbered 32 or above (the mask is 32 bits) is a composite
+   * of earlier ones and runs under their permission (stat_ns under stat's).
+   */
+  readonly needs: readonly OpName[];
 }
 
 const p = (name: string, kind: ParamKind, optional = false, resolve?: PathResolve): ParamSpec =>
@@ -61,7 +73,7 @@ const p = (name: string, kind: ParamKind, optional = false, resolve?: PathResolv
 const lp = (name: string): ParamSpec => p(name, 'path', false, 'nofollow');
 
 /** Opcodes are positions in this list; append only. */
-const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
+const SPECS: readonly (Omit<OpSpec, 'code' | 'minArgs' | 'needs'> & { needs?: readonly OpName[] })[] = [
   { name: 'nop', params: [p('result', 'num', true)], value: ValueKind.NONE, doc: 'returns its argument (default 0); no system call' },
   { name: 'open', params: [p('path', 'path', false, 'open'), p('flags', 'oflags'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'open(2): returns a file descriptor' },
   { name: 'close', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'close(2)' },
@@ -91,10 +103,25 @@ const SPECS: readonly Omit<OpSpec, 'code' | 'minArgs'>[] = [
   { name: 'nanosleep', params: [p('ns', 'num')], value: ValueKind.NONE, doc: 'sleep for ns nanoseconds; -EINTR when cancelled or past the deadline' },
   { name: 'umem_add', params: [p('var', 'var'), p('increment', 'num')], value: ValueKind.NONE, doc: 'add to a variable: returns the new value' },
   { name: 'getpid', params: [], value: ValueKind.NONE, doc: 'getpid(2)' },
+  // The fs facade's atoms (src/fs). On failure their value, when present, says which step failed
+  // ('open', 'fstat', 'read', 'write', 'ftruncate', 'close') or, for mkdtemp, the path tried.
+  { name: 'readfile', params: [p('path', 'path', false, 'open'), p('flags', 'oflags'), p('max', 'int')], value: ValueKind.BYTES, doc: "open, fstat, read to the end, close (fs.readFile): returns the byte count, value is the bytes; -EFBIG (value 'size') without reading when the file is larger than max" },
+  { name: 'writefile', params: [p('path', 'path', false, 'open'), p('flags', 'oflags'), p('mode', 'int'), p('buf', 'buf')], value: ValueKind.NONE, doc: 'open, write all of buf, close (fs.writeFile, fs.appendFile with an append flag): returns bytes written' },
+  { name: 'scandir', params: [p('path', 'path')], value: ValueKind.DIRENTS, doc: "the entries of a directory with their types, in Node's order (fs.readdir): returns their count" },
+  { name: 'stat_ns', params: [p('path', 'path')], value: ValueKind.BIGSTAT, doc: 'stat(2) with nanosecond times (fs.stat with bigint: true)', needs: ['stat'] },
+  { name: 'lstat_ns', params: [lp('path')], value: ValueKind.BIGSTAT, doc: 'lstat(2) with nanosecond times', needs: ['lstat'] },
+  { name: 'mkdirp', params: [lp('path'), p('mode', 'int', true)], value: ValueKind.STRING, doc: 'mkdir -p (fs.mkdir recursive): value is the first directory created, if any', needs: ['mkdir'] },
+  { name: 'mkdtemp', params: [lp('prefix')], value: ValueKind.STRING, doc: 'mkdtemp(3), prefix + six random characters: value is the directory made', needs: ['mkdir'] },
+  { name: 'truncate', params: [p('path', 'path', false, 'open'), p('length', 'int', true)], value: ValueKind.NONE, doc: 'open r+, ftruncate (length defaults to 0), close (fs.truncate)', needs: ['open', 'ftruncate', 'close'] },
 ];
 
 export const OPS: readonly OpSpec[] = SPECS.map((s, code) =>
-  Object.freeze({ ...s, code, minArgs: s.params.filter((q) => q.optional !== true).length }),
+  Object.freeze({
+    ...s,
+    code,
+    minArgs: s.params.filter((q) => q.optional !== true).length,
+    needs: s.needs ?? [s.name as OpName],
+  }),
 );
 
 export const OP_BY_NAME: ReadonlyMap<string, OpSpec> = new Map(OPS.map((o) => [o.name, o]));
@@ -128,7 +155,15 @@ export type OpName =
   | 'realpath'
   | 'nanosleep'
   | 'umem_add'
-  | 'getpid';
+  | 'getpid'
+  | 'readfile'
+  | 'writefile'
+  | 'scandir'
+  | 'stat_ns'
+  | 'lstat_ns'
+  | 'mkdirp'
+  | 'mkdtemp'
+  | 'truncate';
 
 function code(name: OpName): number {
   return OP_BY_NAME.get(name)!.code;
@@ -165,7 +200,29 @@ export const Op = {
   NANOSLEEP: code('nanosleep'),
   UMEM_ADD: code('umem_add'),
   GETPID: code('getpid'),
+  READFILE: code('readfile'),
+  WRITEFILE: code('writefile'),
+  SCANDIR: code('scandir'),
+  STAT_NS: code('stat_ns'),
+  LSTAT_NS: code('lstat_ns'),
+  MKDIRP: code('mkdirp'),
+  MKDTEMP: code('mkdtemp'),
+  TRUNCATE: code('truncate'),
 } as const;
+
+/**
+ * Per opcode, the policy mask bits it needs (see OpSpec.needs). Bits exist for opcodes 0-31 only;
+ * an operation at 32 or above must be a composite of those.
+ */
+export const OP_NEED_MASK: Int32Array = Int32Array.from(OPS, (o) => {
+  let m = 0;
+  for (const n of o.needs) {
+    const c = OP_BY_NAME.get(n)!.code;
+    if (c >= 32) throw new Error(`ops: ${o.name} needs ${n}, which has no policy bit (opcode ${c} >= 32)`);
+    m |= 1 << c;
+  }
+  return m;
+});
 
 /** Node's open flag strings, resolved to numbers with the platform's constants. */
 export function openFlagsFromString(s: string, c: typeof import('node:fs').constants): number | undefined {

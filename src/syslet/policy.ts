@@ -30,7 +30,7 @@ import path from 'node:path';
 import type { Arena } from '../ring/arena.js';
 import { WORD_BYTES } from '../ring/layout.js';
 import { errno, resultOfError } from './errno.js';
-import { OP_BY_NAME, OPS, type OpName, type PathResolve } from './ops.js';
+import { OP_BY_NAME, OP_NEED_MASK, OPS, type OpName, type PathResolve } from './ops.js';
 
 export type { PathResolve };
 
@@ -333,6 +333,11 @@ export function compilePolicy(p: Policy, where: string): PolicySpec {
       if (op === undefined) {
         throw new TypeError(`${where}.allow: unknown operation ${JSON.stringify(name)}; expected one of ${OPS.map((o) => o.name).join(', ')}`);
       }
+      if (op.code >= 32) {
+        throw new TypeError(
+          `${where}.allow: ${op.name} runs under the permission of ${op.needs.join(', ')}: allow ${op.needs.length === 1 ? 'that' : 'those'} instead`,
+        );
+      }
       mask |= 1 << op.code;
     }
   }
@@ -403,7 +408,8 @@ export function isInside(p: string, root: string): boolean {
 }
 
 export function allowsOp(policy: CompiledPolicy, opcode: number): boolean {
-  return (policy.mask & (1 << opcode)) !== 0;
+  const need = OP_NEED_MASK[opcode] ?? -1;
+  return (policy.mask & need) === need;
 }
 
 /**

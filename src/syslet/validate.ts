@@ -40,7 +40,7 @@ export interface PlanArg {
 }
 
 /** Every PlanArg has the same fields (one hidden class: the encoder's loop stays monomorphic). */
-function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
+export function pa(kind: number, a: number, b: number, str?: string, utf8?: Uint8Array, decl = -1): PlanArg {
   return { kind, a, b, str, utf8, decl };
 }
 
@@ -69,14 +69,8 @@ export interface Shape {
 
 export const EMPTY_SHAPE: Shape = Object.freeze({ varNames: Object.freeze([]), bufferNames: Object.freeze([]) });
 
-export interface Plan {
-  shape: Shape;
-  atoms: PlanAtom[];
-  varIndex: Map<string, number>;
-  /** Initial values; NaN = not assigned. */
-  varInit: readonly number[];
-  lits: readonly number[];
-  buffers: readonly BufferPlan[];
+/** Where each part of an encoded chain starts, relative to the data area (chainLayout). */
+export interface ChainLayout {
   /** Word offset (relative to the data area) of the first atom; atoms follow back to back. */
   atomsAt: number;
   /** Float64 index of the literal pool, of the variables; word index of assigned flags, buffers. */
@@ -87,6 +81,16 @@ export interface Plan {
   /** Byte offset of the strings, of the values area; total bytes of the encoded chain. */
   strsAt: number;
   valuesAt: number;
+}
+
+export interface Plan extends ChainLayout {
+  shape: Shape;
+  atoms: PlanAtom[];
+  varIndex: Map<string, number>;
+  /** Initial values; NaN = not assigned. */
+  varInit: readonly number[];
+  lits: readonly number[];
+  buffers: readonly BufferPlan[];
   /** The first atom carries SYSLET_SYNC: the chain starts inline on the submitting thread. */
   startsInline: boolean;
   /**
@@ -267,13 +271,10 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
   }
 
   const atoms: PlanAtom[] = new Array<PlanAtom>(n);
-  const atomsAt = D.ATOM_TABLE + n;
-  let w = atomsAt;
   let strBytes = 0;
   for (let i = 0; i < n; i++) {
     const atom = planAtom(atomsIn[i], i, n, sc);
     atoms[i] = atom;
-    w += ATOM_HEADER_WORDS + ARG_WORDS * atom.args.length;
     for (const arg of atom.args) {
       if (arg.kind === ArgKind.STR) {
         arg.a = strBytes;
@@ -282,39 +283,61 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     }
   }
 
-  // Layout of the encoded form, relative to the data area.
-  const nvars = sc.varNames.length;
-  const litsAt = alignUp(w * 4, 8) / 8;
-  const varsAt = litsAt + sc.lits.length;
-  const assignedAt = (varsAt + nvars) * 2;
-  const bufsAt = assignedAt + nvars;
-  const strsAt = (bufsAt + sc.buffers.length * 2) * 4;
-  const valuesAt = alignUp(strsAt + strBytes, 8);
-  if (valuesAt > ctx.slotBytes) {
-    throw new ChainError(
-      `chain: larger than the ring can hold: it encodes to ${valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
-    );
-  }
   const shape: Shape =
-    nvars === 0 && sc.buffers.length === 0
+    sc.varNames.length === 0 && sc.buffers.length === 0
       ? EMPTY_SHAPE
       : { varNames: sc.varNames, bufferNames: sc.buffers.map((b) => b.name) };
+  const plan = layOut(atoms, strBytes, shape, sc.varIndex ?? NO_VARS, sc.varInit, sc.lits, sc.buffers, sc.addresses);
+  if (plan.valuesAt > ctx.slotBytes) {
+    throw new ChainError(
+      `chain: larger than the ring can hold: it encodes to ${plan.valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * The layout of a chain of `natoms` atoms whose headers and arguments take `atomWords` words, with
+ * `nlits` float literals, `nvars` variables, `nbufs` declared buffers and `strBytes` of strings.
+ */
+export function chainLayout(natoms: number, atomWords: number, nlits: number, nvars: number, nbufs: number, strBytes: number): ChainLayout {
+  const atomsAt = D.ATOM_TABLE + natoms;
+  const litsAt = alignUp((atomsAt + atomWords) * 4, 8) / 8;
+  const varsAt = litsAt + nlits;
+  const assignedAt = (varsAt + nvars) * 2;
+  const bufsAt = assignedAt + nvars;
+  const strsAt = (bufsAt + nbufs * 2) * 4;
+  const valuesAt = alignUp(strsAt + strBytes, 8);
+  return { atomsAt, litsAt, varsAt, assignedAt, bufsAt, strsAt, valuesAt };
+}
+
+/**
+ * The encoded form's layout for `atoms` (their string arguments' offsets `a` already assigned,
+ * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the slot.
+ */
+export function layOut(
+  atoms: PlanAtom[],
+  strBytes: number,
+  shape: Shape,
+  varIndex: Map<string, number>,
+  varInit: readonly number[],
+  lits: readonly number[],
+  buffers: readonly BufferPlan[],
+  addresses: readonly AddressArg[],
+): Plan {
+  const n = atoms.length;
+  let argWords = 0;
+  for (let i = 0; i < n; i++) argWords += ATOM_HEADER_WORDS + ARG_WORDS * atoms[i]!.args.length;
   return {
+    ...chainLayout(n, argWords, lits.length, varInit.length, buffers.length, strBytes),
     shape,
     atoms,
-    varIndex: sc.varIndex ?? NO_VARS,
-    varInit: sc.varInit,
-    lits: sc.lits,
-    buffers: sc.buffers,
-    atomsAt,
-    litsAt,
-    varsAt,
-    assignedAt,
-    bufsAt,
-    strsAt,
-    valuesAt,
+    varIndex,
+    varInit,
+    lits,
+    buffers,
     startsInline: (atoms[0]!.flags & SYSLET_SYNC) !== 0,
-    addresses: sc.addresses,
+    addresses,
   };
 }
 

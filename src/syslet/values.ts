@@ -7,8 +7,12 @@
  *   STAT    14 Float64: dev ino mode nlink uid gid rdev size blksize blocks atimeMs mtimeMs ctimeMs birthtimeMs
  *   NAMES   UTF-8 of the names joined by NUL (names cannot contain NUL)
  *   STRING  UTF-8
+ *   BIGSTAT 18 BigInt64: STAT's first 10 fields, then seconds and nanoseconds of atime, mtime,
+ *           ctime, birthtime (the timespecs Node builds fs.Stats and fs.BigIntStats from)
+ *   BYTES   the bytes
+ *   DIRENTS count i32, then count type bytes (UV_DIRENT_*), then the names' UTF-8 joined by NUL
  */
-import type { Stats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { alignUp } from '../ring/layout.js';
 import { ValueKind } from './ops.js';
 import { VALUE_HEADER_BYTES } from './table.js';
@@ -23,6 +27,8 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
 export const STAT_FIELDS = 14;
+export const BIGSTAT_FIELDS = 18;
+const NS_PER_S = 1_000_000_000n;
 
 /** A stat result, with the fields and predicates of fs.Stats. */
 export class SysletStat {
@@ -78,22 +84,54 @@ export class SysletStat {
   }
 }
 
-export type Value = SysletStat | string[] | string;
+/** Directory entries and their types (UV_DIRENT_* numbers, as fs.constants names them). */
+export class DirentList {
+  constructor(
+    readonly names: readonly string[],
+    readonly types: Uint8Array,
+  ) {}
+}
+
+/**
+ * A decoded value. BIGSTAT decodes to a BigInt64Array of its 18 fields in the record's order; the
+ * fs facade (src/fs) reads records itself and makes fs.Stats, fs.BigIntStats and fs.Dirent.
+ */
+export type Value = SysletStat | string[] | string | BigInt64Array | Buffer | DirentList;
 
 /** A value held on the worker until the chain ends. */
-export type RawValue = Stats | string[] | string;
+export type RawValue = Stats | BigIntStats | string[] | string | Uint8Array | DirentList;
 
 export function kindOf(v: RawValue): number {
   if (typeof v === 'string') return ValueKind.STRING;
   if (Array.isArray(v)) return ValueKind.NAMES;
-  return ValueKind.STAT;
+  if (v instanceof Uint8Array) return ValueKind.BYTES;
+  if (v instanceof DirentList) return ValueKind.DIRENTS;
+  return typeof (v as Stats | BigIntStats).dev === 'bigint' ? ValueKind.BIGSTAT : ValueKind.STAT;
 }
 
-/** Payload bytes of a value (before padding). For strings, `utf8Len` computes it once. */
+/** Payload bytes of a value (before padding). */
 export function payloadBytes(v: RawValue): number {
   if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
   if (Array.isArray(v)) return v.length === 0 ? 0 : Buffer.byteLength(v.join('\0'), 'utf8');
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (v instanceof DirentList) {
+    const n = v.names.length;
+    return 4 + n + (n === 0 ? 0 : Buffer.byteLength(v.names.join('\0'), 'utf8'));
+  }
+  if (typeof (v as Stats | BigIntStats).dev === 'bigint') return BIGSTAT_FIELDS * 8;
   return STAT_FIELDS * 8;
+}
+
+/** Nanoseconds since the epoch as a timespec: seconds (floor) and nanoseconds (0 to 1e9 - 1). */
+function timespec(b64: BigInt64Array, at: number, ns: bigint): void {
+  let sec = ns / NS_PER_S;
+  let nsec = ns % NS_PER_S;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += NS_PER_S;
+  }
+  b64[at] = sec;
+  b64[at + 1] = nsec;
 }
 
 export function recordBytes(v: RawValue): number {
@@ -114,7 +152,36 @@ export function writeRecord(
   const kind = kindOf(v);
   let bytes: number;
   const payload = at + VALUE_HEADER_BYTES;
-  if (kind === ValueKind.STAT) {
+  if (kind === ValueKind.BIGSTAT) {
+    const s = v as BigIntStats;
+    const f = payload / 8;
+    const b64 = bigView(buf);
+    b64[f] = s.dev;
+    b64[f + 1] = s.ino;
+    b64[f + 2] = s.mode;
+    b64[f + 3] = s.nlink;
+    b64[f + 4] = s.uid;
+    b64[f + 5] = s.gid;
+    b64[f + 6] = s.rdev;
+    b64[f + 7] = s.size;
+    b64[f + 8] = s.blksize;
+    b64[f + 9] = s.blocks;
+    timespec(b64, f + 10, s.atimeNs);
+    timespec(b64, f + 12, s.mtimeNs);
+    timespec(b64, f + 14, s.ctimeNs);
+    timespec(b64, f + 16, s.birthtimeNs);
+    bytes = BIGSTAT_FIELDS * 8;
+  } else if (kind === ValueKind.BYTES) {
+    const b = v as Uint8Array;
+    buf.set(b, payload);
+    bytes = b.byteLength;
+  } else if (kind === ValueKind.DIRENTS) {
+    const d = v as DirentList;
+    const n = d.names.length;
+    i32[payload / 4] = n;
+    buf.set(d.types, payload + 4);
+    bytes = 4 + n + (n === 0 ? 0 : buf.write(d.names.join('\0'), payload + 4 + n, 'utf8'));
+  } else if (kind === ValueKind.STAT) {
     const s = v as Stats;
     const f = payload / 8;
     f64[f] = s.dev;
@@ -169,9 +236,31 @@ export function readValue(buf: Buffer, i32: Int32Array, f64: Float64Array, at: n
       f64[f + 13]!,
     );
   }
+  if (kind === ValueKind.BIGSTAT) return bigView(buf).slice(payload / 8, payload / 8 + BIGSTAT_FIELDS);
+  if (kind === ValueKind.BYTES) return Buffer.from(buf.subarray(payload, payload + bytes));
+  if (kind === ValueKind.DIRENTS) return readDirents(buf, i32, payload, bytes);
   const text = bytes === 0 ? '' : buf.toString('utf8', payload, payload + bytes);
   if (kind === ValueKind.NAMES) return text === '' ? [] : text.split('\0');
   return text;
+}
+
+/** A DIRENTS payload of `bytes` at byte `payload`. */
+export function readDirents(buf: Buffer, i32: Int32Array, payload: number, bytes: number): DirentList {
+  const n = i32[payload / 4]!;
+  const types = Uint8Array.from(buf.subarray(payload + 4, payload + 4 + n));
+  const text = n === 0 ? '' : buf.toString('utf8', payload + 4 + n, payload + bytes);
+  return new DirentList(n === 0 ? [] : text.split('\0'), types);
+}
+
+/** A BigInt64Array over the same memory as `buf` (which starts at its buffer's byte 0). */
+const bigViews = new WeakMap<ArrayBufferLike, BigInt64Array>();
+export function bigView(buf: Uint8Array): BigInt64Array {
+  let v = bigViews.get(buf.buffer);
+  if (v === undefined) {
+    v = new BigInt64Array(buf.buffer, 0, Math.floor(buf.buffer.byteLength / 8));
+    bigViews.set(buf.buffer, v);
+  }
+  return v;
 }
 
 /** Byte offset of the record after the one at `at`. */

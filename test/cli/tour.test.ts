@@ -24,6 +24,9 @@ describe('syslet tour (npm start)', () => {
       expect(out).toMatch(/GNU du -sk says [\d,]+ KiB \(the same\)/);
       expect(out).toContain('2. syslet profile: 300ms of no-op, stat and 4 KiB read chains');
       expect(out).toMatch(/chains: ([\d,]+) submitted, \1 completed, 0 failed/);
+      expect(out).toMatch(/4\. syslet\/fs: .* over 5,000 files of 4 KiB/);
+      expect(out).toMatch(/ stat {6}syslet\/fs [\d,]+\/s, node:fs\/promises [\d,]+\/s: \d+\.\d\dx\n/);
+      expect(out).toMatch(/ readFile {2}syslet\/fs [\d,]+\/s, node:fs\/promises [\d,]+\/s: \d+\.\d\dx\n/);
       expect(fs.readFileSync(path.join(tmp.dir, 'profile.html'), 'utf8')).toMatch(/^<!doctype html>/i);
       expect(JSON.parse(fs.readFileSync(path.join(tmp.dir, 'profile.trace.json'), 'utf8')).traceEvents.length).toBeGreaterThan(0);
       // 3. The recording of step 1's du run: every chain du submitted, spans in the trace.

@@ -238,8 +238,19 @@ describe('arena addresses: a confined chain names only its own and granted buffe
       expect(bufOps.map((o) => o.name)).toEqual(expect.arrayContaining(['read', 'pread', 'write', 'pwrite']));
       for (const op of bufOps) {
         const args = op.params.map((q) =>
-          q.kind === 'buf' ? { buf: host.byteOffset } : q.kind === 'fd' ? { var: 'fd' } : q.kind === 'int' ? (q.name === 'count' ? 10 : 0) : 0,
+          q.kind === 'buf'
+            ? { buf: host.byteOffset }
+            : q.kind === 'fd'
+              ? { var: 'fd' }
+              : q.kind === 'path'
+                ? 'leak2.txt'
+                : q.kind === 'oflags'
+                  ? 'w'
+                  : q.kind === 'int'
+                    ? q.name === 'count' ? 10 : 0
+                    : 0,
         );
+        const bufArg = op.params.findIndex((q) => q.kind === 'buf');
         const c = {
           atoms: [
             { op: 'open', args: ['leak.txt', 'w+'], into: 'fd' },
@@ -256,11 +267,11 @@ describe('arena addresses: a confined chain names only its own and granted buffe
         // The length is the allocation's (arena blocks are rounded up).
         expect((err as ChainError).message).toMatch(
           new RegExp(
-            `^chain\\.atoms\\[1\\] \\(${op.name}\\): argument 1 \\(buf\\): arena address ${host.byteOffset} \\(\\d+ bytes\\) is not a buffer the chain declares or the submission grants; under a policy a chain names only those \\(submit option grant\\.buffers\\)$`,
+            `^chain\\.atoms\\[1\\] \\(${op.name}\\): argument ${bufArg} \\(buf\\): arena address ${host.byteOffset} \\(\\d+ bytes\\) is not a buffer the chain declares or the submission grants; under a policy a chain names only those \\(submit option grant\\.buffers\\)$`,
           ),
         );
         expect((err as ChainError).atom).toBe(1);
-        expect((err as ChainError).argument).toBe(1);
+        expect((err as ChainError).argument).toBe(bufArg);
         // Also with an offset into it, and a length inside it.
         expect(() => rt.submit({ atoms: [{ op: op.name, args: args.map((a) => (typeof a === 'object' && 'buf' in a ? { buf: host.byteOffset + 4, length: 2 } : a === undefined ? 0 : a)) }] } as unknown as Chain)).toThrow(ChainError);
       }

@@ -103,6 +103,9 @@ const arbAtom = (n: number, clean: boolean): fc.Arbitrary<Atom> =>
     .chain((r) => {
       const spec = OPS.find((o) => o.name === r.op);
       if (spec === undefined || !clean) return fc.constant(r);
+      // Literal fds stay clear of this process's own (stdio, the test runner's IPC channel): a
+      // chain may still close any fd it is given (issue 11 confines fds to the chain's own), and a
+      // seed that closed the runner's channel hung the run instead of failing it.
       const gens = spec.params.map((p) =>
         p.kind === 'path' ? cleanPath : p.kind === 'fd' ? cleanFd : p.kind === 'buf' ? cleanBuf : p.kind === 'var' ? fc.constantFrom(...VARS).map((v) => ({ var: v })) : p.kind === 'oflags' ? fc.constantFrom('r', 'w', 'a', 'r+', 0) : p.kind === 'num' && spec.name === 'nanosleep' ? fc.integer({ min: 0, max: 100_000 }) : cleanNum,
       );
