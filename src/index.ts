@@ -29,6 +29,8 @@ export {
   ThreadletCancelledError,
   installInterception,
   interceptionInstalled,
+  interceptionStatus,
+  type InterceptionStatus,
   registerErrorClass,
   THREADLET_THREW,
   THREADLET_UNRUNNABLE,

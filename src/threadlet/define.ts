@@ -121,10 +121,9 @@ export interface ThreadletCallEvent {
 }
 const callChannel = diagnostics_channel.channel('syslet:threadlet');
 
-// Intercept from the moment syslet is imported: code loaded after that sees the wrappers however
-// it holds the functions (see installInterception() for code loaded before).
-installInterception();
-// And record module.register() calls from now on, for the workers (loaders.ts).
+// Record module.register() calls from now on, for the workers (loaders.ts): a loader registered
+// before the first threadlet() call must reach the workers too. The fs, zlib, child_process and
+// crypto interception waits for the first threadlet() (importing syslet changes no builtin there).
 recordRegistrations();
 
 const DEFAULT_BUDGET_US = 50;
@@ -422,8 +421,8 @@ export class Threadlet<A extends unknown[], R> {
  * const config = h.settled ? h.result() : await h;
  * ```
  *
- * Importing syslet installs the interception of blocking calls on this thread (see
- * installInterception()).
+ * The first call installs the interception of blocking calls on this thread (importing syslet
+ * changes nothing; see installInterception()).
  */
 export function threadlet<A extends unknown[], R>(
   url: string,
@@ -457,6 +456,9 @@ export function threadlet<A extends unknown[], R>(
       }
     }
   }
+  // Intercept from the first definition on: code loaded after that sees the wrappers however it
+  // holds the functions (see installInterception() for code loaded before).
+  installInterception();
   const classes = options.errorClasses === undefined ? undefined : new Map(options.errorClasses.map((c) => [c.name, c]));
   register(url, name, { fn: fn as (...args: never[]) => unknown, errorClasses: classes });
   return new Threadlet(url, name, fn, options, classes);

@@ -39,18 +39,20 @@
  *
  * Limits:
  * - Intercepted: the fs, child_process and zlib sync calls, crypto's slow and random sync calls,
- *   Atomics.wait (Node's sleep). Not intercepted: a function captured before syslet was imported
- *   (`const { readFileSync } = require('fs')` in a module loaded earlier; preload
- *   `--import syslet/register` to install first); Node's own I/O (require, import); an addon's
- *   getters and static methods; pure CPU work (it cannot be preempted: the predictor learns to
- *   start slow threadlets on a worker).
+ *   Atomics.wait (Node's sleep), installed by the first threadlet() call (importing syslet changes
+ *   nothing). Not intercepted: a function captured before that (`const { readFileSync } =
+ *   require('fs')` in a module loaded earlier; preload `--import syslet/register` to install
+ *   first); a builtin export that is read-only and not configurable (listed by
+ *   interceptionStatus()); Node's own I/O (require, import); an addon's getters and static methods;
+ *   pure CPU work (it cannot be preempted: the predictor learns to start slow threadlets on a
+ *   worker).
  * - A running threadlet is cancelled at its next intercepted call on the worker; inline code
  *   cannot be interrupted. A worker that dies fails its threadlet (EOWNERDEAD); it is not re-run.
  */
 export { threadlet, Threadlet, type ThreadletOptions, type ThreadletCallOptions, type ThreadletStats } from './define.js';
 export { ThreadletHandle, type Placement, type ThreadletState } from './handle.js';
 export { ThreadletError, ThreadletDivergenceError, ThreadletCancelledError } from './errors.js';
-export { installInterception, interceptionInstalled } from './intercept.js';
+export { installInterception, interceptionInstalled, interceptionStatus, type InterceptionStatus } from './intercept.js';
 export { registerErrorClass, type ErrorClass } from './wire.js';
 export { THREADLET_THREW, THREADLET_UNRUNNABLE } from './protocol.js';
 export type { Prediction, PredictorStats } from './predictor.js';

@@ -266,34 +266,53 @@ function makeWrapper(spec: CallSpec & Passthrough, orig: AnyFunction): AnyFuncti
   return wrapper;
 }
 
-function patch(target: object, key: string, spec: CallSpec & Passthrough): void {
-  const t = target as Record<string, unknown>;
-  const orig = t[key];
-  if (typeof orig !== 'function' || (orig as unknown as Record<symbol, unknown>)[ORIGINAL] !== undefined) return;
+/**
+ * Replace `target[key]` by its wrapper, and say how: '' when it was replaced (assigned when
+ * writable; redefined with its own attributes when read-only but configurable, as zlib's exports
+ * are on Node 26), or why it was left alone (read-only and not configurable, an accessor, absent).
+ * Never throws because of a builtin's shape.
+ */
+function patch(target: object, key: string, spec: CallSpec & Passthrough): string {
+  const d = Object.getOwnPropertyDescriptor(target, key);
+  if (d === undefined) return 'absent';
+  // An accessor (a lazy getter) is not called here: calling it may load a module, and replacing it
+  // with a value would change what later reads see.
+  if (!('value' in d)) return 'an accessor (getter) property';
+  const orig: unknown = d.value;
+  if (typeof orig !== 'function') return 'not a function';
+  if ((orig as unknown as Record<symbol, unknown>)[ORIGINAL] !== undefined) return ''; // Already a wrapper.
+  if (!d.writable && !d.configurable) return 'read-only and not configurable';
   const wrapper = makeWrapper(spec, orig as AnyFunction);
   // Properties hung on the function (fs.realpathSync.native) stay reachable, wrapped in turn below.
   for (const k of Object.getOwnPropertyNames(orig)) {
     if (k === 'length' || k === 'name' || k === 'prototype' || k === 'arguments' || k === 'caller') continue;
-    const d = Object.getOwnPropertyDescriptor(orig, k);
-    if (d !== undefined) Object.defineProperty(wrapper, k, d);
+    const pd = Object.getOwnPropertyDescriptor(orig, k);
+    if (pd !== undefined) Object.defineProperty(wrapper, k, pd);
   }
-  t[key] = wrapper;
+  if (d.writable) (target as Record<string, unknown>)[key] = wrapper;
+  else Object.defineProperty(target, key, { value: wrapper, writable: false, enumerable: d.enumerable, configurable: true });
+  return '';
+}
+
+/** A module's own data properties whose name ends in `Sync` and whose value is a function (no getter is called). */
+function syncFunctions(m: object): string[] {
+  const out: string[] = [];
+  for (const [k, d] of Object.entries(Object.getOwnPropertyDescriptors(m))) {
+    if (!d.enumerable || !k.endsWith('Sync')) continue;
+    // A getter is listed, so that the status names it as skipped, not silently left out.
+    if (!('value' in d) || typeof d.value === 'function') out.push(k);
+  }
+  return out;
 }
 
 /** Every intercepted function: [module object, property, spec]. Built once, when installing. */
 function plan(): [object, string, CallSpec & Passthrough][] {
   const out: [object, string, CallSpec & Passthrough][] = [];
-  const fsObj = fs as unknown as Record<string, unknown>;
-  for (const k of Object.keys(fsObj)) {
-    if (k.endsWith('Sync') && typeof fsObj[k] === 'function') out.push([fs, k, { key: `fs.${k}`, ...fsSpec(k) }]);
-  }
+  for (const k of syncFunctions(fs)) out.push([fs, k, { key: `fs.${k}`, ...fsSpec(k) }]);
   for (const k of ['execSync', 'execFileSync', 'spawnSync']) {
     out.push([childProcess, k, { key: `child_process.${k}`, blocks: always('runs a child process') }]);
   }
-  const zObj = zlib as unknown as Record<string, unknown>;
-  for (const k of Object.keys(zObj)) {
-    if (k.endsWith('Sync') && typeof zObj[k] === 'function') out.push([zlib, k, { key: `zlib.${k}`, ...zlibSpec(k) }]);
-  }
+  for (const k of syncFunctions(zlib)) out.push([zlib, k, { key: `zlib.${k}`, ...zlibSpec(k) }]);
   for (const k of Object.keys(crypto)) {
     const spec = cryptoSpec(k);
     if (spec !== undefined) out.push([crypto, k, { key: `crypto.${k}`, ...spec }]);
@@ -302,24 +321,62 @@ function plan(): [object, string, CallSpec & Passthrough][] {
   return out;
 }
 
+/** What installInterception() did on this thread: see interceptionStatus(). */
+export interface InterceptionStatus {
+  /** Whether installInterception() has run on this thread (the first threadlet() call, or the preload). */
+  readonly installed: boolean;
+  /** The calls that are wrapped: 'fs.readFileSync', 'zlib.gzipSync', 'Atomics.wait', ... */
+  readonly intercepted: readonly string[];
+  /**
+   * The calls left as they were, each with why (read-only and not configurable, an accessor): a
+   * threadlet's call of one of these runs inline, unjournaled, like any uninstrumented code.
+   */
+  readonly skipped: readonly { readonly key: string; readonly reason: string }[];
+}
+
+// Shared by the copies of syslet loaded in one thread, like `state` (original.ts).
+const STATUS_KEY = Symbol.for('syslet.threadlet.interception');
+const status = ((globalThis as Record<symbol, unknown>)[STATUS_KEY] ??= {
+  intercepted: [] as string[],
+  skipped: [] as { key: string; reason: string }[],
+}) as { intercepted: string[]; skipped: { key: string; reason: string }[] };
+
+function install(target: object, key: string, spec: CallSpec & Passthrough): void {
+  const why = patch(target, key, spec);
+  if (why === '') status.intercepted.push(spec.key);
+  else status.skipped.push({ key: spec.key, reason: why });
+}
+
 /**
- * Install the interception on this thread (idempotent). Importing syslet installs it, and so does
- * every worker when it starts, before it imports any threadlet module. `--import syslet/register`
- * installs it before any other module loads, so that functions that modules loaded before syslet
- * captured (`const { readFileSync } = require('fs')`) are the wrappers too.
+ * Install the interception on this thread (idempotent). The first threadlet() call installs it
+ * (importing syslet changes nothing), and so does every worker when it starts, before it imports
+ * any threadlet module. `--import syslet/register` installs it before any other module loads, so
+ * that functions that modules loaded before captured (`const { readFileSync } = require('fs')`)
+ * are the wrappers too.
+ *
+ * A builtin export that cannot be replaced (read-only and not configurable, or an accessor) is
+ * left as it is and listed in interceptionStatus().skipped; this never throws because of the
+ * shape of a builtin module.
  */
 export function installInterception(): void {
   if (state.installed) return;
   state.installed = true;
-  for (const [target, key, spec] of plan()) patch(target, key, spec);
+  for (const [target, key, spec] of plan()) install(target, key, spec);
   // fs.realpathSync.native is a function of its own, copied onto the wrapper above.
-  const native = (fs.realpathSync as unknown as { native?: unknown }).native;
-  if (typeof native === 'function') patch(fs.realpathSync, 'native', { key: 'fs.realpathSync.native', blocks: NEVER });
+  const native = Object.getOwnPropertyDescriptor(fs.realpathSync, 'native');
+  if (native !== undefined && typeof native.value === 'function') {
+    install(fs.realpathSync, 'native', { key: 'fs.realpathSync.native', blocks: NEVER });
+  }
   syncBuiltinESMExports();
   installNativeInterception();
 }
 
-/** Whether this thread's builtins are intercepted. */
+/** Whether this thread's builtins are intercepted (installInterception() has run). */
 export function interceptionInstalled(): boolean {
   return state.installed;
+}
+
+/** What is intercepted on this thread and what could not be (see InterceptionStatus). Copies. */
+export function interceptionStatus(): InterceptionStatus {
+  return { installed: state.installed, intercepted: [...status.intercepted], skipped: status.skipped.map((s) => ({ ...s })) };
 }

@@ -236,17 +236,59 @@ function errorToWire(e: Error, mode: WireMode, depth: number): Tagged {
   return out;
 }
 
-/** Numeric fields of fs.Stats / BigIntStats; the Date fields are rebuilt from the *Ms ones. */
+/** Numeric fields of fs.Stats / BigIntStats, sent as they are. */
 const STATS_FIELDS = [
   'dev', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'blksize', 'ino', 'size', 'blocks',
   'atimeMs', 'mtimeMs', 'ctimeMs', 'birthtimeMs',
 ] as const;
 const BIGINT_STATS_FIELDS = [...STATS_FIELDS, 'atimeNs', 'mtimeNs', 'ctimeNs', 'birthtimeNs'] as const;
+/**
+ * The Date fields. Node 20's constructor sets them as own properties; Node 22 and later compute
+ * each from its *Ms field on first read (an accessor on the prototype) and keep it as an own
+ * property from then on (enumerable from Node 24 on). Each travels after the numeric fields as its
+ * time when the Stats owns it, or null when it is still to be computed, so that the rebuilt Stats
+ * owns the same properties and computes the rest as Node does.
+ */
+const STATS_DATE_FIELDS = ['atime', 'mtime', 'ctime', 'birthtime'] as const;
 
-function statsToWire(v: object, kind: string, fields: readonly string[]): Tagged {
+/**
+ * Node's own symbol-keyed fields of a Stats (Node 26 keeps the sub-millisecond part of each time
+ * under internal symbols, read by the *Instant accessors), by description: taken from Stats made
+ * on this thread, when first needed. They travel after the Date fields as [description, value]
+ * pairs.
+ */
+let statsSymbols: Map<string, symbol> | undefined;
+
+function statsSymbol(description: string): symbol {
+  statsSymbols ??= new Map(
+    [original(fs.statSync)('/'), original(fs.statSync)('/', { bigint: true })]
+      .flatMap((st) => Object.getOwnPropertySymbols(st))
+      .map((sym) => [sym.description ?? '', sym]),
+  );
+  const sym = statsSymbols.get(description);
+  if (sym === undefined) throw new WireError(`has a field Symbol(${description}) that this thread's fs.Stats do not have`);
+  return sym;
+}
+
+function statsToWire(v: object, kind: string, fields: readonly string[], mode: WireMode): Tagged {
   const o = v as Record<string, unknown>;
-  const out = new Array<unknown>(fields.length);
-  for (let i = 0; i < fields.length; i++) out[i] = o[fields[i]!];
+  const n = fields.length;
+  const out = new Array<unknown>(n + STATS_DATE_FIELDS.length);
+  for (let i = 0; i < n; i++) out[i] = o[fields[i]!];
+  for (let j = 0; j < STATS_DATE_FIELDS.length; j++) {
+    const k = STATS_DATE_FIELDS[j]!;
+    if (!Object.hasOwn(v, k)) {
+      out[n + j] = null;
+      continue;
+    }
+    const d = o[k];
+    if (d instanceof Date) out[n + j] = d.getTime();
+    else if (mode === WireMode.COMPARE) out[n + j] = { [TAG]: WireKind.OPAQUE, v: String(d) };
+    else throw new WireError(`.${k} is not a Date (got ${typeof d}): an fs.Stats with a replaced date field cannot be rebuilt`);
+  }
+  for (const sym of Object.getOwnPropertySymbols(v)) {
+    out.push(sym.description ?? '', toWireAt((v as Record<symbol, unknown>)[sym], mode, 1));
+  }
   return { [TAG]: kind, v: out };
 }
 
@@ -386,7 +428,7 @@ function objectToWire(v: object, mode: WireMode, depth: number): unknown {
     if (v instanceof DataView) return keep(v, new DataView(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)), mode);
     return keep(v, (v as unknown as { slice(): unknown }).slice(), mode);
   }
-  if (v instanceof fs.Stats) return keep(v, statsToWire(v, WireKind.STATS, STATS_FIELDS), mode);
+  if (v instanceof fs.Stats) return keep(v, statsToWire(v, WireKind.STATS, STATS_FIELDS, mode), mode);
   if (v instanceof fs.Dirent) {
     const out: Tagged = keep(v, { [TAG]: WireKind.DIRENT, v: undefined, type: direntType(v) }, mode);
     out.v = ownProps(v, mode, depth);
@@ -419,7 +461,7 @@ function objectToWire(v: object, mode: WireMode, depth: number): unknown {
     return rec;
   }
   if (v instanceof URL) return keep(v, { [TAG]: WireKind.URL, v: v.href }, mode);
-  if (isBigIntStats(v)) return keep(v, statsToWire(v, WireKind.BIGINT_STATS, BIGINT_STATS_FIELDS), mode);
+  if (isBigIntStats(v)) return keep(v, statsToWire(v, WireKind.BIGINT_STATS, BIGINT_STATS_FIELDS, mode), mode);
   if (isStatFs(v)) {
     const out: Tagged = keep(v, { [TAG]: WireKind.STATFS, v: undefined }, mode);
     out.v = ownProps(v, mode, depth);
@@ -587,12 +629,19 @@ function statsFromWire(proto: object, fields: readonly string[], values: unknown
   // Object.create, then the fields in a fixed order: every rebuilt Stats shares one hidden class
   // (setPrototypeOf on a finished object would not).
   const o = Object.create(proto) as Record<string, unknown>;
-  for (let i = 0; i < fields.length; i++) o[fields[i]!] = values[i];
-  // As Node makes them: dates from the millisecond fields.
-  o.atime = new Date(Math.round(Number(o.atimeMs)));
-  o.mtime = new Date(Math.round(Number(o.mtimeMs)));
-  o.ctime = new Date(Math.round(Number(o.ctimeMs)));
-  o.birthtime = new Date(Math.round(Number(o.birthtimeMs)));
+  const n = fields.length;
+  for (let i = 0; i < n; i++) o[fields[i]!] = values[i];
+  const syms = n + STATS_DATE_FIELDS.length;
+  for (let i = syms; i < values.length; i += 2) {
+    (o as Record<symbol, unknown>)[statsSymbol(values[i] as string)] = fromWire(values[i + 1]);
+  }
+  // The Date fields the sender owned; the others are left to the prototype (see STATS_DATE_FIELDS).
+  // On Node 22 and later the assignment goes through the prototype's setter, which defines the own
+  // property as Node's getter does when it caches one.
+  for (let j = 0; j < STATS_DATE_FIELDS.length; j++) {
+    const t = values[n + j];
+    if (t !== null) o[STATS_DATE_FIELDS[j]!] = new Date(t as number);
+  }
   return o;
 }
 
