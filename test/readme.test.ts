@@ -22,8 +22,8 @@ const FILES: Record<string, string> = {
   'b.txt': 'bravo\n',
 };
 
-const LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs']);
-const HEADER = /^\/\/ ([\w.-]+\.(?:ts|mts|js|mjs))(?::.*)?$/;
+const LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs']);
+const HEADER = /^\/\/ ([\w.-]+\.(?:ts|mts|js|mjs|cjs))(?::.*)?$/;
 
 interface Block {
   /** 1-based line of the opening fence. */
@@ -57,7 +57,7 @@ function fencedBlocks(md: string): Block[] {
 
 /** A block's modules: split at `// name.ts` lines; a block without one is one module. */
 function modules(b: Block): { name: string; text: string }[] {
-  const ext = b.lang.startsWith('t') ? 'ts' : b.lang === 'mjs' ? 'mjs' : 'js';
+  const ext = b.lang.startsWith('t') ? 'ts' : b.lang === 'mjs' || b.lang === 'cjs' ? b.lang : 'js';
   const out: { name: string; lines: string[] }[] = [];
   for (const line of b.code) {
     const h = HEADER.exec(line);
