@@ -197,13 +197,24 @@ export const ACCELERATED = [
   'unlink', 'utimes', 'writeFile',
 ] as const;
 
+/**
+ * A failure's stack, taken again where the caller's await resumes: the error was made on the reap
+ * loop, whose stack says nothing of the caller. Rethrown from a reaction whose promise the caller
+ * awaits, V8 adds the caller's async frames (`at async userFn (app.mjs:3)`), as Node's own
+ * fs.promises does (lib/internal/fs/promises.js, handleErrorFromBinding).
+ */
+function recapture(err: unknown): never {
+  if (err instanceof Error) Error.captureStackTrace(err, recapture);
+  throw err;
+}
+
 /** Run `c` on `b`: a promise of its answer. */
 export function run(b: Backend, c: FsCall): Promise<unknown> {
   return new Promise((resolve, reject) => {
     c.resolve = resolve;
     c.reject = reject;
     b.submit(c);
-  });
+  }).then(undefined, recapture);
 }
 
 /** The time argument of utimes in seconds, as Node's toUnixTimestamp has it, or undefined. */

@@ -38,6 +38,24 @@ async function settled(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('syslet/fs', () => {
+  it("a batched call's error names the caller's async frames, as node:fs/promises' do", async () => {
+    await sfs.ready();
+    async function statTwoMissing(): Promise<void> {
+      await Promise.all([sfs.stat('/syslet-no-such-1'), sfs.stat('/syslet-no-such-2'), sfs.stat('/')]);
+    }
+    let err: Error | undefined;
+    try {
+      await statTwoMissing();
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).toBeInstanceOf(Error);
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect(err!.stack).toMatch(/at (async )?statTwoMissing /);
+    // Nothing of the runtime's reap loop is left in it.
+    expect(err!.stack).not.toMatch(/reapLoop|settle/);
+  });
+
   it('5,000 concurrent calls, hits and misses: every answer equals Node\'s', async () => {
     const { dir, cleanup } = tempDir('syslet-fs-5k-');
     try {
