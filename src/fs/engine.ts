@@ -24,8 +24,10 @@ import {
   ArgKind,
   D,
   E,
+  F,
   RequestFlag,
   RequestKind,
+  STATUS_NAMES,
   VALUE_HEADER_BYTES,
 } from '../syslet/table.js';
 import { chainLayout, grantBytes } from '../syslet/validate.js';
@@ -98,7 +100,14 @@ class Batch implements RequestCodec {
 
   decode(s: SharedState, idx: number, sub: Submission): Completion {
     this.engine._decode(s, idx, this.calls);
-    return unstartedCompletion(sub.id, 'failed', 0);
+    // The batch's own completion, as the entry's header has it (each call settled from its own
+    // result above): what rt.stats(), the recorder and a kqueue see of it.
+    const eb = s.layout.base(idx);
+    const c = unstartedCompletion(sub.id, 'failed', s.f64[s.layout.base64(idx) + F.RESULT]!);
+    c.status = STATUS_NAMES[s.i32[eb + E.STATUS]!] ?? 'failed';
+    c.atom = s.i32[eb + E.ATOM]!;
+    c.steps = s.i32[eb + E.STEPS]!;
+    return c;
   }
 
   release(s: SharedState, idx: number): void {

@@ -27,6 +27,7 @@ import type { Client, SettleObserver, Submission } from '../syslet/client.js';
 import type { Completion } from '../syslet/encode.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
 import { sharedNow } from '../ring/layout.js';
+import { RequestKind } from '../syslet/table.js';
 import { HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from '../ring/stats.js';
 import type { ThreadletCallEvent } from '../threadlet/define.js';
 import { RingSampler } from './sampler.js';
@@ -90,6 +91,14 @@ class Hub implements SettleObserver {
 }
 
 const hubs = new WeakMap<Client, Hub>();
+
+/**
+ * A chain, for the report: a chain submitted as data, or one a codec writes straight into its entry
+ * (syslet/fs's batches: RequestKind.CHAIN); anything else is a threadlet call.
+ */
+function isChain(sub: Submission): boolean {
+  return sub._codec === undefined || sub._codec.kind === RequestKind.CHAIN;
+}
 const threadletChannel = diagnostics_channel.channel('syslet:threadlet');
 
 /** Histograms of every worker slot (per stage) and every completion queue, summed. */
@@ -234,7 +243,7 @@ export class Recording {
 
   /** @internal */
   _submitted(sub: Submission): void {
-    if (sub._codec === undefined) this.#submitted++;
+    if (isChain(sub)) this.#submitted++;
     else this.#threadletCalls++;
   }
 
@@ -242,7 +251,7 @@ export class Recording {
   _settled(sub: Submission, c: Completion): void {
     if (!idFrom(sub.id, this.#firstId)) return;
     const t = c.timing;
-    if (sub._codec !== undefined) {
+    if (!isChain(sub)) {
       this.#threadletSettled(sub.id, c);
       return;
     }

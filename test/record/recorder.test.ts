@@ -24,6 +24,25 @@ function timed(subs: Submission[]): number {
 }
 
 describe('rt.record()', () => {
+  it("counts syslet/fs's batches as the chains they are: every call one atom, none failed, no threadlet", async () => {
+    const { createFs } = await import('../../dist/fs/index.js');
+    const sfs = await createFs(env.rt);
+    const file = path.join(env.dir, 'fs-rec');
+    fs.writeFileSync(file, 'x');
+    const rec = env.rt.record({ intervalMs: 5, traceSpans: 1000 });
+    const got = await Promise.all(Array.from({ length: 300 }, () => sfs.stat(file)));
+    const r: ProfileResult = await rec.stop();
+    expect(got.every((st) => st.size === 1)).toBe(true);
+    const p = r.points[0]!;
+    // However the calls were batched: each batch one chain, done; each call one atom.
+    expect(p.chains.submitted).toBeGreaterThanOrEqual(1);
+    expect(p.chains.submitted).toBeLessThanOrEqual(300);
+    expect(p.chains).toMatchObject({ completed: p.chains.submitted, failed: 0 });
+    expect(p.atoms.executed).toBe(300);
+    expect(rec.trace!.producers[0]!.threadlets ?? []).toHaveLength(0);
+    expect(rec.trace!.producers[0]!.spans.length / Span.FIELDS).toBe(p.chains.submitted);
+  });
+
   it('covers exactly the chains submitted while recording: counts, spans, histograms, ring counters', async () => {
     const file = path.join(env.dir, 'f');
     fs.writeFileSync(file, 'x');
