@@ -23,8 +23,8 @@ const HELP = `usage: syslet <command> [options]
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
-                                  a short profile run, and the recording of the du run itself
-                                  (HTML reports and traces written)
+                                  a short profile run, the recording of the du run itself (HTML
+                                  reports and traces written), then syslet/fs beside fs.promises
   demo [--files N] [--rounds N]   a stat storm and a small-file read through syslet chains on a
                                   tree created under the OS temp dir, beside fs.promises
   du [-abchks] [-d N] [FILE]...   disk usage of each FILE (default .), like GNU du, walked with
@@ -32,13 +32,14 @@ commands:
   profile [options]               drive a contention workload through the rings and report
                                   throughput, CAS retries, parks, occupancy and latency; --html,
                                   --trace, --json, --sweep
-  record [options] -- COMMAND ...  run a program with every syslet runtime it makes recorded
+  record [options] -- COMMAND ...
+                                  run a program with every syslet runtime it makes recorded
                                   (rings over time, chain spans per thread, threadlets); prints
                                   the summary and where the HTML report and trace are
-  run [--root DIR] [--json] FILE.json
+  run [--root DIR] [--allow OP,...] [--var NAME=N]... [--timeout MS] [--json] FILE.json
                                   run a chain file, paths confined to the current directory
                                   (or DIR, where relative paths resolve); prints the completion
-  bench [--quick] [--json] [--only stat|read|roundtrip|kqueue]
+  bench [--quick] [--json] [--only stat|read|roundtrip|kqueue|fs|sporadic|blocking]
                                   the benchmark scenarios beside their baselines: ratios table
   help                            this text
 

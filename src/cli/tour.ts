@@ -28,7 +28,9 @@ export const TOUR_HELP = `usage: syslet tour
 
 What npm start runs: syslet du on this package's installed dependencies (the largest packages,
 the total, the chains the walk took, GNU du's figure beside it when GNU du is installed), then a
-2-second syslet profile run whose HTML report and Chrome trace are written under ./syslet-report/.
+2-second syslet profile run whose HTML report and Chrome trace are written under ./syslet-report/,
+the recording of that du run (rt.record(): its own report and trace), and last a stat storm and a
+readFile storm through syslet/fs beside node:fs/promises on a tree it creates, with their ratios.
   -h, --help   this text
 `;
 
