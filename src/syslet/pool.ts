@@ -143,12 +143,34 @@ export class PoolMonitor {
     return undefined;
   }
 
-  /** Stop watching and stop the threads it started (after the pumps were told to shut down). */
+  /**
+   * Stop watching and stop the threads it started (after the pumps were told to shut down). A
+   * thread inside a system call (a read on a pipe nobody writes) cannot be stopped until the call
+   * returns: it is terminated, but not waited for, or close() would hang on it (as the runtime does
+   * not wait for the piscina workers it ended for being stuck).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await Promise.all([...this.#threads].map((w) => w.terminate()));
+    const exits: Promise<number>[] = [];
+    for (const w of this.#threads) {
+      const exit = w.terminate();
+      if (!this.#inSystemCall(w.threadId)) exits.push(exit);
+    }
+    await Promise.all(exits);
+  }
+
+  /** Whether thread `threadId` is stamped as inside a call that may block (W.BLOCKED_SINCE). */
+  #inSystemCall(threadId: number): boolean {
+    const s = this.#s;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (s.ctl[b + W.THREAD_ID] === threadId && Atomics.load(s.ctl, b + W.STATE) !== WorkerState.FREE) {
+        return Atomics.load(s.ctl, b + W.BLOCKED_SINCE) !== 0;
+      }
+    }
+    return false;
   }
 
   #arm(period: number): void {

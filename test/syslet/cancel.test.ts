@@ -199,4 +199,34 @@ describe('chains stuck in a blocking call', () => {
     expect(events.filter((e) => e.ident === s.id)).toEqual([{ ident: s.id, data: -errno.ECANCELED }]);
     await release(local, f, 16);
   });
+
+  // Regression (found when the growing pool met the stuck-chain handling): the one worker blocked
+  // in a read with a second read waiting grows the pool; the extra takes the second read and blocks
+  // too. close({ force: true }) used to wait for the extra thread's exit, which a thread inside
+  // read() never gives until the call returns: close hung until someone wrote to the pipe.
+  it('close({ force: true }) resolves while a pool extra is stuck in a read too', async () => {
+    const f = fifo();
+    const local = await Runtime.create({ workers: 1, ringSize: 16 });
+    const b = local.alloc(16);
+    const first = local.submit(chain().read(f.fd, b, 16).build());
+    const second = local.submit(chain().read(f.fd, b, 16).build());
+    for (let i = 0; i < 3000 && local.stats().pool!.grew === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(local.stats().pool!.grew).toBeGreaterThanOrEqual(1);
+    // Both reads are inside read() now, or about to be: either way the close must not wait on them.
+    let hung = true;
+    const closed = local.close({ force: true }).then(() => {
+      hung = false;
+    });
+    for (let i = 0; i < 600 && hung; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(hung).toBe(false);
+    await closed;
+    expect(first.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    expect(second.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    // Let the terminated threads' reads return so they exit.
+    const w = fs.openSync(f.path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    fs.writeSync(w, 'xxxx');
+    fs.closeSync(w);
+    fs.closeSync(f.fd);
+    fs.rmSync(f.dir, { recursive: true });
+  });
 });
