@@ -130,11 +130,15 @@ describe('rt.record()', () => {
     const got = new Promise<{ result: ProfileResult; spans: number }>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
+      // A thread that exits before it answers (its event loop emptied with work pending) fails
+      // the test at once instead of leaving it waiting.
+      w.once('exit', (code) => reject(new Error(`the attached thread exited (code ${code}) before it answered`)));
     });
     // This thread's chains meanwhile are not the worker's.
     await storm(env.rt, 10);
+    const exited = new Promise((r) => w.once('exit', r));
     const { result, spans } = await got;
-    await new Promise((r) => w.once('exit', r));
+    await exited;
     const p = result.points[0]!;
     expect(p.runtime).toMatchObject({ attached: true, stoppedBy: 'stop' });
     expect(p.chains).toMatchObject({ submitted: 25, completed: 25, failed: 0 });
