@@ -87,7 +87,9 @@ describe('start-up resolves or rejects, with the reason', () => {
   it('workers that do not start within startTimeoutMs: create() rejects, and the process can exit', async () => {
     const e = await rejection(Runtime.create({ workers: 2, startTimeoutMs: 1 }));
     expect(e).toBeInstanceOf(SysletStartError);
-    expect(e).toMatchObject({ code: 'ERR_SYSLET_START', message: 'syslet: 0 of 2 worker threads started within 1 ms (option startTimeoutMs)' });
+    expect((e as SysletStartError).code).toBe('ERR_SYSLET_START');
+    // How many made it by then depends on the machine (one did on Node 26 in CI): never both.
+    expect((e as Error).message).toMatch(/^syslet: [01] of 2 worker threads started within 1 ms \(option startTimeoutMs\)$/);
   });
 });
 
