@@ -212,6 +212,11 @@ export const timerFilter: Filter = {
   },
 };
 
+/** A timer's next deadline (performance.now() ms; Infinity once a one-time timer expired). */
+export function timerDeadline(kn: Knote): number {
+  return (kn.state as TimerState).next;
+}
+
 /**
  * Bring a timer up to date at `now` and activate it if it expired (for a kqueue that looks: kevent
  * and keventSync both, so that no callback has to have run). Returns its next deadline.

@@ -40,7 +40,7 @@ import {
   NOTE_FFLAGSMASK,
   type KEvent,
 } from './constants.js';
-import { FILTERS, FILTER_NAMES, timerPoll, trackChildren } from './filters.js';
+import { FILTERS, FILTER_NAMES, timerDeadline, timerPoll, trackChildren } from './filters.js';
 import { KN_ACTIVE, KN_DETACHED, KN_DISABLED, KN_QUEUED, Knote, type KnoteHost } from './knote.js';
 
 /** A kevent call that failed: carries the errno and its name. */
@@ -814,7 +814,15 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const now = performance.now();
     if (now < this.#timerHorizon) return;
     let horizon = Infinity;
-    for (const kn of timers.values()) horizon = Math.min(horizon, timerPoll(this, kn, now));
+    // Timers that expired since the last look are activated in deadline order, as FreeBSD's
+    // callouts fire them (filt_timerexpire runs per expiry), whatever order they were added in.
+    const due: Knote[] = [];
+    for (const kn of timers.values()) {
+      if (timerDeadline(kn) <= now) due.push(kn);
+      else horizon = Math.min(horizon, timerDeadline(kn));
+    }
+    if (due.length > 1) due.sort((a, b) => timerDeadline(a) - timerDeadline(b));
+    for (const kn of due) horizon = Math.min(horizon, timerPoll(this, kn, now));
     this.#timerHorizon = horizon;
   }
 }

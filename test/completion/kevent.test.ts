@@ -444,6 +444,30 @@ describe('EVFILT_TIMER', () => {
     await kq.kevent([EV_SET(5, EVFILT_TIMER, EV_DELETE)], 0);
   });
 
+  // FreeBSD's callouts run filt_timerexpire in deadline order, so timers that all expired before a
+  // late look come back in that order, not in the order they were added (a busy thread here).
+  it('timers that all expired before kevent looked come back in deadline order', async () => {
+    fresh();
+    await kq.kevent(
+      [
+        EV_SET(12, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_MSECONDS, 30),
+        EV_SET(13, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_MSECONDS, 20),
+        EV_SET(14, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_MSECONDS, 10),
+      ],
+      0,
+    );
+    const until = performance.now() + 60;
+    while (performance.now() < until) {
+      // Busy: no Node timer callback runs meanwhile.
+    }
+    const evs = await kq.kevent(null, 8, 0);
+    expect(evs.map((e) => [e.ident, e.data])).toEqual([
+      [14, 1],
+      [13, 1],
+      [12, 1],
+    ]);
+  });
+
   it('NOTE_ABSTIME fires at an absolute time', async () => {
     fresh();
     const at = Date.now() + 40;
