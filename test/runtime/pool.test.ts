@@ -1,8 +1,9 @@
 // The pool grows when every worker is blocked while work waits (Go's hand-off), never beyond
 // maxWorkers, retires extras when idle, and never grows for CPU-bound work. The situations are
 // forced with gates, not with the clock: a nanosleep of ten minutes (cut short by cancel(): the
-// chain ends cancelled at that atom, -ECANCELED) and an endless nop loop (ends cancelled at its next atom boundary), a threadlet
-// reading a FIFO (ends when the test writes to it). Nothing here asserts a duration.
+// chain ends cancelled at that atom, -ECANCELED) and an endless nop loop (ends cancelled at its
+// next atom boundary), a threadlet reading a FIFO (ends when the test writes to it). Nothing here
+// asserts a duration.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -222,11 +222,6 @@ describe('chains stuck in a blocking call', () => {
     await closed;
     expect(first.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
     expect(second.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
-    // Let the terminated threads' reads return so they exit.
-    const w = fs.openSync(f.path, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-    fs.writeSync(w, 'xxxx');
-    fs.closeSync(w);
-    fs.closeSync(f.fd);
-    fs.rmSync(f.dir, { recursive: true });
+    await release(local, f, 16);
   });
 });
