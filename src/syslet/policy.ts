@@ -29,6 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Arena } from '../ring/arena.js';
 import { WORD_BYTES } from '../ring/layout.js';
+import { SharedMutex } from '../ring/lock.js';
 import { errno, resultOfError } from './errno.js';
 import { OP_BY_NAME, OP_NEED_MASK, OPS, type OpName, type PathResolve } from './ops.js';
 
@@ -60,6 +61,7 @@ export const MAX_FDS = 4096;
 
 /** Shared table layout (Int32 words). */
 const P_COUNT = 0;
+/** The SharedMutex word of register() and release(). */
 const P_LOCK = 1;
 /** One past the highest descriptor the descriptor table has recorded (see FdTable). */
 const P_FD_HWM = 2;
@@ -117,10 +119,17 @@ export class PolicyTable {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
   readonly #cache = new Map<number, { gen: number; p: CompiledPolicy }>();
+  /**
+   * Guards the records' words and the count for register() and release() (rare: a policy object's
+   * first submission, and its release once idle); lookup() reads without it, ordered by the
+   * generation and count words.
+   */
+  readonly #lock: SharedMutex;
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab);
     this.u8 = new Uint8Array(sab);
+    this.#lock = new SharedMutex(this.i32, P_LOCK);
   }
 
   static create(): PolicyTable {
@@ -140,8 +149,7 @@ export class PolicyTable {
     if (rootBytes.length + cwdBytes.length > PATH_BYTES) {
       throw new RangeError(`policy: root and cwd together longer than ${PATH_BYTES} bytes`);
     }
-    // Registration is rare: a spin lock is enough (Atomics.wait would be overkill).
-    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    this.#lock.lock();
     try {
       const n = this.i32[P_COUNT]!;
       let free = 0;
@@ -179,19 +187,19 @@ export class PolicyTable {
       if (id > n) Atomics.store(this.i32, P_COUNT, id);
       return id;
     } finally {
-      Atomics.store(this.i32, P_LOCK, 0);
+      this.#lock.unlock();
     }
   }
 
   /** Drop one registration of policy `id` (from register()); its record is reused once none is left. */
   release(id: number): void {
     if (id < 1 || id > MAX_POLICIES) return;
-    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    this.#lock.lock();
     try {
       const b = P_HEADER + (id - 1) * P_WORDS;
       if (this.i32[b + R_REFS]! > 0) this.i32[b + R_REFS]!--;
     } finally {
-      Atomics.store(this.i32, P_LOCK, 0);
+      this.#lock.unlock();
     }
   }
 
