@@ -17,6 +17,7 @@ import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
+import { LazyThenable } from './thenable.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
 import { E, EntryState, F, RequestFlag, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
@@ -125,10 +126,8 @@ export interface ValidatedSubmit {
   ownPolicy: boolean;
 }
 
-type Settle = (c: Completion) => void;
-
 /** A submitted request: its id, and a promise of its one completion. Awaitable. */
-export class Submission implements PromiseLike<Completion> {
+export class Submission extends LazyThenable<Completion> {
   readonly id: number;
   /** The completion, once settled (readable synchronously, e.g. after an inline run). */
   completion: Completion | undefined;
@@ -145,11 +144,10 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _target: CompletionTarget | undefined;
   /** @internal */ _policy: number;
   /** @internal */ _ownPolicy: boolean;
-  #promise: Promise<Completion> | undefined;
-  #resolve: Settle | undefined;
 
   /** @internal */
   constructor(id: number, v: ValidatedSubmit) {
+    super();
     this.id = id;
     this._plan = v.plan;
     this._shape = v.plan?.shape;
@@ -164,34 +162,22 @@ export class Submission implements PromiseLike<Completion> {
     this._ownPolicy = v.ownPolicy;
   }
 
-  /** A promise of the completion, created on first use (kqueue users may never need one). */
-  get promise(): Promise<Completion> {
-    if (this.#promise === undefined) {
-      if (this.completion !== undefined) this.#promise = Promise.resolve(this.completion);
-      else {
-        this.#promise = new Promise<Completion>((resolve) => {
-          this.#resolve = resolve;
-        });
-      }
-    }
-    return this.#promise;
-  }
+  // `promise` (a promise of the completion, made on first use: kqueue users may never need one)
+  // and `then` come from LazyThenable; a submission never rejects.
 
   get settled(): boolean {
     return this.completion !== undefined;
   }
 
-  then<R1 = Completion, R2 = never>(
-    onfulfilled?: ((c: Completion) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
+  /** @internal */
+  protected _settledPromise(): Promise<Completion> | undefined {
+    return this.completion === undefined ? undefined : Promise.resolve(this.completion);
   }
 
   /** @internal */
   _settle(c: Completion): void {
     this.completion = c;
-    if (this.#resolve !== undefined) this.#resolve(c);
+    this._resolveLazy(c);
   }
 }
 
