@@ -11,6 +11,19 @@ export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => 
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * Poll `cond` (every few milliseconds, yielding to the event loop) until it holds; throws naming
+ * `what` when it still does not after `timeoutMs`. A wait that gives up silently would let the
+ * assertions after it pass or fail for the wrong reason.
+ */
+export async function waitUntil(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** Every entry under `dir` with its mode, size and mtime: a before/after picture of a tree. */
 export function snapshot(dir: string): string[] {
   const out: string[] = [];
