@@ -59,6 +59,8 @@ export {
   type AtomOptions,
 } from './syslet/chain.js';
 export type { Completion, Timing } from './syslet/encode.js';
+/** The clock of Completion.timing: milliseconds, the same on every thread of the process. */
+export { sharedNow } from './ring/layout.js';
 export type { StatusName } from './syslet/table.js';
 export { ChainError } from './syslet/validate.js';
 export type { Grant, Policy } from './syslet/policy.js';
