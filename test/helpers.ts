@@ -12,6 +12,19 @@ export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => 
 }
 
 /**
+ * A policy's root beside a directory outside it, in a fresh temp dir `dir`: `root` (holding the
+ * directory `sub`) and `outside` exist; cleanup removes all three.
+ */
+export function rootBesideOutside(prefix: string, sub: string): { dir: string; root: string; outside: string; cleanup: () => void } {
+  const tmp = tempDir(prefix);
+  const root = path.join(tmp.dir, 'root');
+  const outside = path.join(tmp.dir, 'outside');
+  fs.mkdirSync(path.join(root, sub), { recursive: true });
+  fs.mkdirSync(outside);
+  return { dir: tmp.dir, root, outside, cleanup: tmp.cleanup };
+}
+
+/**
  * Poll `cond` (every few milliseconds, yielding to the event loop) until it holds; throws naming
  * `what` when it still does not after `timeoutMs`. A wait that gives up silently would let the
  * assertions after it pass or fail for the wrong reason.

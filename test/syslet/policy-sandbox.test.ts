@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError, OPS, Runtime, errno, type Atom, type Chain } from '../../dist/index.js';
-import { snapshot, tempDir, waitUntil } from '../helpers.js';
+import { rootBesideOutside, snapshot, waitUntil } from '../helpers.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const INDEX = new URL('../../dist/index.js', import.meta.url).href;
@@ -16,7 +16,7 @@ const STOP_ON_ZERO = 0x10;
 const STOP_ON_NEGATIVE = 0x20;
 const SKIP = 0x80;
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: ReturnType<typeof rootBesideOutside>;
 let root: string;
 let outside: string;
 let secret: string;
@@ -32,11 +32,8 @@ function fdTarget(fd: number): string {
 }
 
 beforeAll(async () => {
-  tmp = tempDir('syslet-sandbox-');
-  root = path.join(tmp.dir, 'root');
-  outside = path.join(tmp.dir, 'outside');
-  fs.mkdirSync(path.join(root, 'd'), { recursive: true });
-  fs.mkdirSync(outside);
+  tmp = rootBesideOutside('syslet-sandbox-', 'd');
+  ({ root, outside } = tmp);
   fs.writeFileSync(path.join(root, 'inside.txt'), 'in');
   fs.writeFileSync(path.join(root, 'd', 'secret.txt'), 'in');
   secret = path.join(outside, 'secret.txt');
