@@ -295,13 +295,7 @@ export class PolicyTable {
 
   /** How many descriptors the confined chain `owner` holds. */
   held(owner: number): number {
-    const i32 = this.i32;
-    const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
-    let n = 0;
-    for (let fd = 0; fd < hwm; fd++) {
-      if (i32[FD_OWNER + fd] === owner && Atomics.load(i32, FD_STATE + fd) === FD_HELD) n++;
-    }
-    return n;
+    return this.#eachHeld(owner, undefined);
   }
 
   /**
@@ -309,30 +303,36 @@ export class PolicyTable {
    * grant.keepFds): they stay open, as if an unconfined chain had opened them.
    */
   releaseHeld(owner: number): number {
-    const i32 = this.i32;
-    const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
-    let n = 0;
-    for (let fd = 0; fd < hwm; fd++) {
-      if (i32[FD_OWNER + fd] !== owner || Atomics.load(i32, FD_STATE + fd) !== FD_HELD) continue;
-      this.recordOpen(fd, 0);
-      n++;
-    }
-    return n;
+    return this.#eachHeld(owner, this.#handOver);
   }
 
   /** Close every descriptor the confined chain `owner` still holds (it ended). Returns how many. */
   closeHeld(owner: number): number {
+    return this.#eachHeld(owner, this.#closeOne);
+  }
+
+  readonly #handOver = (fd: number): void => {
+    this.recordOpen(fd, 0);
+  };
+
+  readonly #closeOne = (fd: number): void => {
+    this.recordClose(fd);
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // Closed behind the chain's back (not by a chain): nothing left to release.
+    }
+  };
+
+  /** Apply `act` (if any) to each descriptor the confined chain `owner` holds; returns how many. */
+  #eachHeld(owner: number, act: ((fd: number) => void) | undefined): number {
     const i32 = this.i32;
     const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
     let n = 0;
     for (let fd = 0; fd < hwm; fd++) {
+      // Acquire load of the state: pairs with recordOpen()'s release store.
       if (i32[FD_OWNER + fd] !== owner || Atomics.load(i32, FD_STATE + fd) !== FD_HELD) continue;
-      this.recordClose(fd);
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Closed behind the chain's back (not by a chain): nothing left to release.
-      }
+      if (act !== undefined) act(fd);
       n++;
     }
     return n;
