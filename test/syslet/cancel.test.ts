@@ -66,7 +66,8 @@ describe('cancellation and deadlines', () => {
     const tmp = tempDir('syslet-cancel-');
     const marker = path.join(tmp.dir, 'gate-running');
     try {
-      const gate = local.submit(chain().mkdir(marker).nanosleep(10e9).nop(1).build());
+      // Asleep for up to ten minutes: however slow the submissions below, only the cancel ends it.
+      const gate = local.submit(chain().mkdir(marker).nanosleep(600e9).nop(1).build());
       // The mkdir ran: the gate is running on the only worker, and stays asleep until cancelled.
       await waitUntil('the gate chain runs', () => fs.existsSync(marker));
       const rand = rng(42);
@@ -123,7 +124,8 @@ describe('cancellation and deadlines', () => {
       expect(subs.map((s) => local.cancel(s.id)).filter((r) => r !== -errno.ENOENT)).toEqual([]);
       expect(local.stats().outstanding).toBe(0);
     } finally {
-      await local.close();
+      // Forced: a failure above may leave the gate asleep.
+      await local.close({ force: true });
       tmp.cleanup();
     }
   });

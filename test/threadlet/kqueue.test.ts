@@ -76,15 +76,21 @@ describe('EVFILT_THREADLET', () => {
     const kq = env.rt.kqueue();
     const f = path.join(env.dir, 'cancelled');
     const marker = path.join(env.dir, 'cancelled-runs');
-    const h = gatedWrite.submit(env.rt, [marker, path.join(env.dir, 'never-released'), f], { kq, start: 'worker' });
-    // It wrote its marker: it runs on a worker, waiting for a release that never comes, so the
-    // cancel finds it running (-EALREADY) and its next look throws.
-    await waitUntil('the threadlet runs on a worker', () => fs.existsSync(marker));
-    expect(env.rt.cancel(h.id!)).toBe(-errno.EALREADY);
-    const evs = await kq.kevent(null, 4);
-    expect(evs.map((e) => [e.ident, e.data])).toEqual([[h.id, -errno.ECANCELED]]);
-    await expect(h).rejects.toBeInstanceOf(ThreadletCancelledError);
-    expect(fs.existsSync(f)).toBe(false);
-    kq.close();
+    const release = path.join(env.dir, 'cancelled-release');
+    const h = gatedWrite.submit(env.rt, [marker, release, f], { kq, start: 'worker' });
+    try {
+      // It wrote its marker: it runs on a worker, waiting for a release that does not come, so
+      // the cancel finds it running (-EALREADY) and its next look throws.
+      await waitUntil('the threadlet runs on a worker', () => fs.existsSync(marker));
+      expect(env.rt.cancel(h.id!)).toBe(-errno.EALREADY);
+      const evs = await kq.kevent(null, 4);
+      expect(evs.map((e) => [e.ident, e.data])).toEqual([[h.id, -errno.ECANCELED]]);
+      await expect(h).rejects.toBeInstanceOf(ThreadletCancelledError);
+      expect(fs.existsSync(f)).toBe(false);
+    } finally {
+      // Should an assertion fail, the threadlet is let go, so the runtime can close.
+      fs.writeFileSync(release, '');
+      kq.close();
+    }
   });
 });
