@@ -390,7 +390,15 @@ export class Client {
   /** Cancel everything outstanding (close({ force: true })). */
   cancelAll(): void {
     const all = [...this.#byEntry, ...this.#waiting.slice(this.#waitingHead)];
-    for (const sub of all) if (sub !== undefined) this.#cancel(sub);
+    // Running ones last: cancelling one frees its worker, which would otherwise start a queued one
+    // before this loop reached it.
+    const running: Submission[] = [];
+    for (const sub of all) {
+      if (sub === undefined) continue;
+      if (sub._entry >= 0 && Atomics.load(this.#s.i32, this.#s.layout.base(sub._entry) + E.STATE) === EntryState.RUNNING) running.push(sub);
+      else this.#cancel(sub);
+    }
+    for (const sub of running) this.#cancel(sub);
   }
 
   /**
