@@ -13,7 +13,7 @@
  * EV_ERROR entry while there is room, otherwise the call fails with that errno and later changes
  * are not applied; if any entry was produced that way (or by EV_RECEIPT) no events are collected.
  */
-import { spinUntil, Keepalive } from '../ring/wait.js';
+import { spinUntil, Keepalive } from 'atomics-sync';
 import type { Client } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';

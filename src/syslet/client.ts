@@ -10,10 +10,7 @@
  * When no slot is free, submit() reaps on the spot, and a submission that still finds none waits in
  * a FIFO here until a slot frees: a full ring is a state, not an error, and nothing is dropped.
  */
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
