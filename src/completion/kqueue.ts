@@ -13,7 +13,7 @@
  * EV_ERROR entry while there is room, otherwise the call fails with that errno and later changes
  * are not applied; if any entry was produced that way (or by EV_RECEIPT) no events are collected.
  */
-import { spinUntil, Keepalive } from 'atomics-sync';
+import { EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import type { Client } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
@@ -208,7 +208,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     if (now.done) return now.events;
     const out = now.events;
     const deadline = now.timeout === Infinity ? Infinity : performance.now() + now.timeout;
-    const ring = this.#s.cqs[this.cq]!.ring;
+    const consumers = this.#s.cqs[this.cq]!.ring.consumers;
     for (;;) {
       this.#ingest();
       this.#scan(nevents, out);
@@ -217,13 +217,13 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       if (left <= 0) return out;
       // Wake for the next timer deadline too: no Node timer can run while this thread blocks.
       const until = Math.min(left, this.#timerHorizon - performance.now());
-      if (spinUntil(() => this.#s.cqs[this.cq]!.ready(), Math.min(this.#host.spinUs, until * 1000))) continue;
-      const key = ring.consumers.prepare();
-      if (this.#s.cqs[this.cq]!.ready() || this.#closed) ring.consumers.cancel();
-      else ring.consumers.waitSync(key, Math.max(0, until));
+      consumers.waitUntil(this.#ringReady, Math.min(this.#host.spinUs, until * 1000), Math.max(0, until));
       if (this.#closed) throw new KqueueError(errno.EBADF, 'kevent: the kqueue was closed');
     }
   }
+
+  /** Records wait in this kqueue's ring, or it was closed (close() notifies the ring's waiters). */
+  readonly #ringReady = (): boolean => this.#closed || this.#s.cqs[this.cq]!.ready();
 
   /**
    * Wait for a batch (Polyakov's kevent_get_events): resolves when at least `min` events are ready
@@ -788,13 +788,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   }
 
   async #watchLoop(): Promise<void> {
-    const q = this.#s.cqs[this.cq]!;
+    const counts = [this.#s.cqs[this.cq]!.ring.consumers];
     try {
       while (this.#waiters.length > 0 && !this.#closed) {
-        if (!spinUntil(() => q.ready(), this.#host.spinUs)) {
-          const key = q.ring.consumers.prepare();
-          if (q.ready()) q.ring.consumers.cancel();
-          else await q.ring.consumers.waitAsync(key, 1000);
+        if (!spinUntil(this.#ringReady, this.#host.spinUs)) {
+          const woken = EventCount.waitAnyAsync(counts, this.#ringReady, 1000);
+          if (woken !== undefined) await woken;
         }
         this.#serve();
         await null;
