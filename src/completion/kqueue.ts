@@ -334,7 +334,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       return;
     }
     kn.data = data;
-    kn.state = { done: true };
+    kn.state = { kind: 'completion', done: true };
     this.activate(kn);
   }
 
@@ -485,7 +485,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       this.#byIdent(kev.filter).set(kev.ident, kn);
     } else {
       if ((flags & EV_DELETE) !== 0) {
-        if ((kn.filter === EVFILT_AIO || kn.filter === EVFILT_THREADLET) && !(kn.state as { done: boolean }).done) {
+        if (kn.state.kind === 'completion' && !kn.state.done) {
           // The request has not completed: keep a tombstone so its completion posts no event.
           this.#drop(kn);
         } else {
@@ -530,7 +530,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         // A ready completion event that a change names: give it a knote in its place.
         const kn = new Knote(ident, filter, EV_ONESHOT, 0, 0, ev.udata);
         kn.data = ev.data;
-        kn.state = { done: true };
+        kn.state = { kind: 'completion', done: true };
         this.#aio.splice(k, 1);
         this.#aioSeq.splice(k, 1);
         this.#byIdent(filter).set(ident, kn);
@@ -542,7 +542,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const sub = this.#host.client.find(ident);
     if (sub === undefined || sub._target !== (this as unknown)) return undefined;
     const created = new Knote(ident, filter, EV_ONESHOT, 0, 0, sub._udata);
-    created.state = { done: false };
+    created.state = { kind: 'completion', done: false };
     this.#byIdent(filter).set(ident, created);
     return created;
   }
