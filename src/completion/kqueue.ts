@@ -14,11 +14,11 @@
  * are not applied; if any entry was produced that way (or by EV_RECEIPT) no events are collected.
  */
 import { EventCount, Keepalive, spinUntil } from 'atomics-sync';
-import type { Client } from '../syslet/client.js';
+import type { Client, Submission } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
 import { E, F, RequestFlag, RequestKind } from '../syslet/table.js';
-import { entryResult } from '../syslet/encode.js';
+import { entryResult, type Completion } from '../syslet/encode.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -352,9 +352,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   }
 
   /** @internal It settled without reaching the ring: its event is made here. */
-  targetUnstarted(sub: { id: number; _udata: unknown; _codec?: { kind: number } | undefined }, c: { result: number }): void {
+  targetUnstarted(sub: Submission, c: Completion): void {
     if (this.#closed) return;
-    this.#completed(filterOfKind(sub._codec?.kind ?? RequestKind.CHAIN), sub.id, c.result, sub._udata);
+    this.#completed(filterOfKind(sub.kind), sub.id, c.result, sub.udata);
     this.#kick();
   }
 
@@ -540,8 +540,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     }
     if (typeof ident !== 'number') return undefined;
     const sub = this.#host.client.find(ident);
-    if (sub === undefined || sub._target !== (this as unknown)) return undefined;
-    const created = new Knote(ident, filter, EV_ONESHOT, 0, 0, sub._udata);
+    if (sub === undefined || sub.target !== this) return undefined;
+    const created = new Knote(ident, filter, EV_ONESHOT, 0, 0, sub.udata);
     created.state = { kind: 'completion', done: false };
     this.#byIdent(filter).set(ident, created);
     return created;
@@ -594,7 +594,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         const result = entryResult(s, idx);
         let udata: unknown;
         if (i32[eb + E.OWNER] === client.cq) {
-          udata = client.settleOwned(idx)?._udata;
+          udata = client.settleOwned(idx)?.udata;
         } else {
           udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? f64[L.base64(idx) + F.UDATA]! : null;
           // Another thread submitted it: its submission settles (and frees the slot) there.

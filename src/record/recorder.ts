@@ -96,7 +96,7 @@ const hubs = new WeakMap<Client, Hub>();
  * (syslet/fs's batches: RequestKind.CHAIN); anything else is a threadlet call.
  */
 function isChain(sub: Submission): boolean {
-  return sub._codec === undefined || sub._codec.kind === RequestKind.CHAIN;
+  return sub.kind === RequestKind.CHAIN;
 }
 const threadletChannel = diagnostics_channel.channel('syslet:threadlet');
 

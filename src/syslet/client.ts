@@ -15,7 +15,7 @@ import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag, Status } from './table.js';
+import { E, EntryState, F, RequestFlag, RequestKind, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -176,6 +176,21 @@ export class Submission implements PromiseLike<Completion> {
 
   get settled(): boolean {
     return this.completion !== undefined;
+  }
+
+  /** The udata given at submission (echoed in its completion and in its kqueue event). */
+  get udata(): unknown {
+    return this._udata;
+  }
+
+  /** What it runs (RequestKind): CHAIN for a chain, else its codec's kind (THREADLET, ...). */
+  get kind(): number {
+    return this._codec?.kind ?? RequestKind.CHAIN;
+  }
+
+  /** Where its completion is delivered besides this promise (a kqueue), if anywhere. */
+  get target(): CompletionTarget | undefined {
+    return this._target;
   }
 
   then<R1 = Completion, R2 = never>(
