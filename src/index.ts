@@ -78,4 +78,4 @@ export {
 } from './syslet/flags.js';
 export { errno, errnoName, type ErrnoName } from './syslet/errno.js';
 export type { RingCounters, LatencySummary, ArenaStats } from 'atomics-sync';
-export type { OverflowStats } from './completion/queue.js';
+export type { OverflowStats } from './syslet/completion-queue.js';

@@ -15,7 +15,7 @@ import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { isPowerOfTwo, sharedNow, type RingCounters, HistogramSnapshot, type LatencySummary, type ArenaStats, RingField } from 'atomics-sync';
-import type { OverflowStats } from './completion/queue.js';
+import type { OverflowStats } from './syslet/completion-queue.js';
 import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
 import type { Chain } from './syslet/chain.js';
 import {

@@ -13,7 +13,7 @@
  * This file and table.ts are all that the worker entry and the caller side share.
  */
 import { Arena, CACHE_LINE_WORDS, WORD_BYTES, alignUp, sharedNow, Ring, RingField, WaiterSet, HISTOGRAM_WORDS } from 'atomics-sync';
-import { CompletionQueue, CqField } from '../completion/queue.js';
+import { CompletionQueue, CqField } from './completion-queue.js';
 import type { ExecViews } from './interp.js';
 import { PolicyTable } from './policy.js';
 import { TableLayout } from './table.js';

@@ -11,7 +11,7 @@
  * Consumers call reap(): the ring first, then, once it is empty, the backlog.
  */
 import { SharedMutex, EMPTY, type Ring, CACHE_LINE_WORDS } from 'atomics-sync';
-import { E, type TableLayout } from '../syslet/table.js';
+import { E, type TableLayout } from './table.js';
 
 /** Per-queue control words (in the runtime's control block), relative to the queue's base. */
 export const CqField = {
