@@ -62,7 +62,7 @@ function defaultBackend(): Backend | undefined {
 function start(): Promise<void> {
   starting ??= (async () => {
     const [{ Runtime }, { Engine }] = await Promise.all([import('../runtime.js'), import('./engine.js')]);
-    const rt = new Runtime({ slotBytes: 64 * 1024, ringSize: 256 });
+    const rt = Runtime._startUnwaited({ slotBytes: 64 * 1024, ringSize: 256 });
     await workersUp(rt);
     engine = new Engine(rt, settle, { ownsRuntime: true, loneToNode: true });
   })();
