@@ -140,6 +140,21 @@ export class PreparedChain {
   }
 }
 
+/** The options every thread of a runtime applies on its own side: the owner's, handed on by share(). */
+type ThreadSettings = Omit<RuntimeHandle, 'handles'>;
+
+function threadSettings(o: ThreadSettings): ThreadSettings {
+  return {
+    stepBudget: o.stepBudget,
+    spinUs: o.spinUs,
+    latencySample: o.latencySample,
+    maxAtoms: o.maxAtoms,
+    maxBufferBytes: o.maxBufferBytes,
+    maxOutstanding: o.maxOutstanding,
+    policy: o.policy,
+  };
+}
+
 /** SubmitOptions keys: anything else is refused (it would be ignored silently). */
 const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy', 'grant']);
 
@@ -178,14 +193,9 @@ export class Runtime {
   /** The worker slots, read for stats (the owner's, or a view of them in an attached runtime). */
   readonly #slots: WorkerSlots;
   readonly #client: Client;
-  readonly #stepBudget: number;
-  readonly #spinUs: number;
-  readonly #latencySample: number;
-  readonly #maxAtoms: number;
-  readonly #maxBufferBytes: number;
-  readonly #maxOutstanding: number;
-  /** The runtime's policy (mask, root) and its id in the policy table (0: none). */
-  readonly #policy: PolicySpec;
+  /** The options this thread applies (the owner's, handed on by share()); policy: mask and root. */
+  readonly #settings: ThreadSettings;
+  /** The runtime's policy's id in the policy table (0: none). */
   readonly #policyId: number;
   /** Per-submission policies this runtime registered: by Policy object, and in flight per id. */
   readonly #policyIds = new Map<Policy, number>();
@@ -254,23 +264,11 @@ export class Runtime {
       const life = Atomics.load(this.#s.ctl, C.LIFECYCLE);
       if (life !== Lifecycle.OPEN) throw new SysletClosedError('attach', life === Lifecycle.CLOSED ? 'closed' : 'closing');
       this.#workers = undefined;
-      this.#stepBudget = h.stepBudget;
-      this.#spinUs = h.spinUs;
-      this.#latencySample = h.latencySample;
-      this.#maxAtoms = h.maxAtoms;
-      this.#maxBufferBytes = h.maxBufferBytes;
-      this.#maxOutstanding = h.maxOutstanding;
-      this.#policy = h.policy;
+      this.#settings = threadSettings(h);
     } else {
       const o = origin.config;
       this.workers = o.workers;
-      this.#stepBudget = o.stepBudget;
-      this.#spinUs = o.spinUs;
-      this.#latencySample = o.latencySample;
-      this.#maxAtoms = o.maxAtoms;
-      this.#maxBufferBytes = o.maxBufferBytes;
-      this.#maxOutstanding = o.maxOutstanding;
-      this.#policy = o.policy;
+      this.#settings = threadSettings(o);
       this.#s = SharedState.create({
         tableCapacity: o.ringSize,
         slotBytes: o.slotBytes,
@@ -284,7 +282,7 @@ export class Runtime {
       });
       if (o.faults !== undefined) this.#storeFaults(o.faults);
     }
-    this.#policyId = this.#registerPolicy(this.#policy);
+    this.#policyId = this.#registerPolicy(this.#settings.policy);
     this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
     this.#client = this.#newClient();
     if (origin.kind === 'owner') {
@@ -337,16 +335,7 @@ export class Runtime {
 
   /** A handle for `Runtime.attach()` on another thread. */
   share(): RuntimeHandle {
-    return {
-      handles: this.#s.handles,
-      stepBudget: this.#stepBudget,
-      spinUs: this.#spinUs,
-      latencySample: this.#latencySample,
-      maxAtoms: this.#maxAtoms,
-      maxBufferBytes: this.#maxBufferBytes,
-      maxOutstanding: this.#maxOutstanding,
-      policy: this.#policy,
-    };
+    return { handles: this.#s.handles, ...this.#settings };
   }
 
   /**
@@ -432,7 +421,7 @@ export class Runtime {
   /** A kqueue on this thread: completions of submissions made with `{ kq }`, and the other filters. */
   kqueue(): Kqueue {
     this.#checkOpen('kqueue');
-    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#spinUs });
+    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#settings.spinUs });
     this.#kqueues.add(kq);
     return kq;
   }
@@ -443,7 +432,7 @@ export class Runtime {
     if (!Number.isInteger(handle?.cq) || handle.cq < 0 || handle.cq >= this.#s.numCqs) {
       throw new TypeError(`attachKqueue: expected a handle from kq.share(), got ${JSON.stringify(handle)}`);
     }
-    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#spinUs }, handle);
+    const kq = new Kqueue({ s: this.#s, client: this.#client, spinUs: this.#settings.spinUs }, handle);
     this.#kqueues.add(kq);
     return kq;
   }
@@ -665,8 +654,8 @@ export class Runtime {
     return validate(chain, {
       arena: this.#s.arena,
       slotBytes: this.#s.layout.dataBytes,
-      maxAtoms: this.#maxAtoms,
-      maxBufferBytes: this.#maxBufferBytes,
+      maxAtoms: this.#settings.maxAtoms,
+      maxBufferBytes: this.#settings.maxBufferBytes,
     });
   }
 
@@ -676,16 +665,16 @@ export class Runtime {
       s: this.#s,
       client: this.#client,
       attached: this.#workers === undefined,
-      latencySample: this.#latencySample,
+      latencySample: this.#settings.latencySample,
       stats: () => this.stats(),
     };
   }
 
   #newClient(): Client {
     return new Client(this.#s, {
-      spinUs: this.#spinUs,
-      sampleMask: this.#latencySample - 1,
-      maxOutstanding: this.#maxOutstanding,
+      spinUs: this.#settings.spinUs,
+      sampleMask: this.#settings.latencySample - 1,
+      maxOutstanding: this.#settings.maxOutstanding,
       // Read when called: the pool monitor is made after the client.
       onSaturated: () => this.#workers?.poke(),
       releasePolicy: (id) => {
@@ -713,7 +702,7 @@ export class Runtime {
     if (id === undefined) {
       let spec = this.#policySpecs.get(p);
       if (spec === undefined) {
-        spec = narrowPolicy(this.#policy, compilePolicy(p, 'submit: policy'), 'submit: policy');
+        spec = narrowPolicy(this.#settings.policy, compilePolicy(p, 'submit: policy'), 'submit: policy');
         this.#policySpecs.set(p, spec);
       }
       if (unrestricted(spec)) return NO_POLICY_USE;
@@ -785,12 +774,12 @@ export class Runtime {
       }
       deadline = sharedNow() + opts.timeoutMs;
     }
-    let stepBudget = this.#stepBudget;
+    let stepBudget = this.#settings.stepBudget;
     if (opts.stepBudget !== undefined) {
       const b = opts.stepBudget;
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > this.#stepBudget) {
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > this.#settings.stepBudget) {
         throw new TypeError(
-          `submit: stepBudget: expected a positive integer up to the runtime's ${this.#stepBudget} (option stepBudget), got ${String(b)}`,
+          `submit: stepBudget: expected a positive integer up to the runtime's ${this.#settings.stepBudget} (option stepBudget), got ${String(b)}`,
         );
       }
       stepBudget = b;
