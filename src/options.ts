@@ -1,7 +1,7 @@
 /**
- * Runtime options: what each one is (shape, unit, default, the error a bad value throws), and the
- * one function that checks them and fills in the defaults. Runtime.create() rejects with the error
- * named here; nothing else reads RuntimeOptions.
+ * Runtime and submission options: what each one is (shape, unit, default, the error a bad value
+ * throws), and the functions that check them and fill in the defaults. Runtime.create() rejects
+ * with the error named here, submit() throws it; nothing else reads the options objects.
  *
  * Every error names the option (`options.<name>`), says what was expected and what was got: a
  * TypeError for a wrong shape, an unknown option or an integer out of its range (kept a TypeError,
@@ -9,8 +9,11 @@
  */
 import os from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
-import { isPowerOfTwo } from './ring/layout.js';
-import { compilePolicy, NO_POLICY, type Policy, type PolicySpec } from './syslet/policy.js';
+import { isPowerOfTwo, sharedNow } from './ring/layout.js';
+import type { Kqueue } from './completion/kqueue.js';
+import type { RequestCodec, ValidatedSubmit } from './syslet/client.js';
+import { compilePolicy, NO_POLICY, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
+import type { Plan } from './syslet/validate.js';
 
 export interface RuntimeOptions {
   /**
@@ -268,4 +271,114 @@ function resourceLimits(v: unknown): ResourceLimits {
     out[k as keyof ResourceLimits] = x;
   }
   return out;
+}
+
+/** Options of one submission (rt.submit, rt.trySubmit, rt.run). Another key is a TypeError. */
+export interface SubmitOptions {
+  /** Returned in the completion (and as the kevent's udata): any value. @default undefined */
+  udata?: unknown;
+  /** Aborting it cancels the chain (as rt.cancel(id)); not an AbortSignal: TypeError. */
+  signal?: AbortSignal;
+  /**
+   * Deadline from now, in milliseconds (a finite number, 0 or more, else a TypeError): the chain
+   * ends with -ETIME at the next atom boundary. @default no deadline
+   */
+  timeoutMs?: number;
+  /**
+   * Initial values for variables the chain declares or assigns: an object of finite numbers by
+   * variable name (a name the chain lacks, or not a finite number: TypeError). Chains only.
+   */
+  vars?: Record<string, number>;
+  /** Step budget for this chain: an integer from 1 to the runtime's stepBudget (else TypeError). @default the runtime's stepBudget */
+  stepBudget?: number;
+  /**
+   * Deliver the completion to this kqueue as an EVFILT_AIO event
+   * `{ ident: id, filter: EVFILT_AIO, flags: EV_ONESHOT, data: result, udata }`. The submission's
+   * promise settles when the event is reaped (by kevent, or by this thread's reaper). A kqueue of
+   * another runtime or thread, or a closed one: TypeError.
+   */
+  kq?: Kqueue;
+  /** Narrow the runtime's policy for this submission (widening it: TypeError). @default the runtime's policy */
+  policy?: Policy;
+  /**
+   * Descriptors and rt.alloc() buffers this chain may use beside those it opens and declares.
+   * Under a policy a chain may name no others (other descriptors: -EBADF; other arena addresses:
+   * ChainError at submission); without one, granted descriptors are also ones it may close.
+   */
+  grant?: Grant;
+}
+
+/** SubmitOptions keys: anything else is refused (it would be ignored silently). */
+const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy', 'grant']);
+
+/**
+ * Check the submission options that need no runtime state (all but kq, policy and grant, which the
+ * runtime checks and fills in: `target` undefined, `policy` 0, `ownPolicy` false here).
+ * `maxStepBudget`: the runtime's stepBudget. Throws a TypeError naming the option.
+ */
+export function checkSubmitOptions(
+  opts: SubmitOptions,
+  plan: Plan | undefined,
+  codec: RequestCodec | undefined,
+  maxStepBudget: number,
+): ValidatedSubmit {
+  if (typeof opts !== 'object' || opts === null) {
+    throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
+  }
+  // for-in, not Object.keys: no array allocated per submission.
+  for (const k in opts) {
+    if (!SUBMIT_OPTION_NAMES.has(k) && Object.hasOwn(opts, k)) {
+      throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
+    }
+  }
+  let varInit: readonly number[] = plan?.varInit ?? [];
+  if (opts.vars !== undefined) {
+    if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
+    if (typeof opts.vars !== 'object' || opts.vars === null || Array.isArray(opts.vars)) {
+      throw new TypeError(`submit: vars: expected an object of numbers, got ${String(opts.vars)}`);
+    }
+    const init = plan.varInit.slice();
+    varInit = init;
+    for (const [name, value] of Object.entries(opts.vars)) {
+      const k = plan.varIndex.get(name);
+      if (k === undefined) throw new TypeError(`submit: vars.${name}: the chain has no variable "${name}"`);
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        throw new TypeError(`submit: vars.${name}: expected a finite number, got ${String(value)}`);
+      }
+      init[k] = value;
+    }
+  }
+  let deadline = 0;
+  if (opts.timeoutMs !== undefined) {
+    if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0) || !Number.isFinite(opts.timeoutMs)) {
+      throw new TypeError(`submit: timeoutMs: expected a finite non-negative number of milliseconds, got ${String(opts.timeoutMs)}`);
+    }
+    deadline = sharedNow() + opts.timeoutMs;
+  }
+  let stepBudget = maxStepBudget;
+  if (opts.stepBudget !== undefined) {
+    const b = opts.stepBudget;
+    if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > maxStepBudget) {
+      throw new TypeError(
+        `submit: stepBudget: expected a positive integer up to the runtime's ${maxStepBudget} (option stepBudget), got ${String(b)}`,
+      );
+    }
+    stepBudget = b;
+  }
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`submit: signal: expected an AbortSignal, got ${String(signal)}`);
+  }
+  return {
+    plan,
+    codec,
+    varInit,
+    deadline,
+    stepBudget,
+    udata: opts.udata,
+    signal,
+    target: undefined,
+    policy: 0,
+    ownPolicy: false,
+  };
 }

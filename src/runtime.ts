@@ -1,19 +1,28 @@
 /**
- * Runtime: wires the worker pool, the shared rings, the request table, the arena and the kqueues;
- * owns their lifecycle. The submitting and reaping of one thread is its Client (syslet/client.ts).
+ * Runtime: the public door of the syslet rooms. It makes a runtime (Runtime.create, or
+ * Runtime.attach on another thread), checks what callers hand it, and delegates:
  *
- * Life of a chain: submit() validates it, takes a free slot, encodes the chain into it (running any
- * SYSLET_SYNC prefix inline), pushes the slot index to the submission ring and wakes a worker if
- * none is spinning. A worker's pump runs the chain and posts the index to a completion queue: the
- * thread's own (its reaper settles the submission) or a kqueue's (kevent turns it into an event).
+ *   options.ts          RuntimeOptions and SubmitOptions: docs, defaults, checks
+ *   syslet/shared.ts    the shared memory (rings, request table, arena, control words)
+ *   syslet/workers.ts   the owner's worker threads (piscina's pool, the pool monitor's spares and
+ *                       extras, start-up, stuck chains), over their slots (syslet/slots.ts)
+ *   syslet/client.ts    this thread's submitting and reaping (one Client per thread)
+ *   completion/         kqueues
+ *
+ * It owns the lifecycle (close: drain or force, then stop the workers) and the per-submission
+ * policies' registrations.
+ *
+ * Life of a chain: submit() validates it, takes a free entry, encodes the chain into it (running
+ * any SYSLET_SYNC prefix inline), pushes the entry index to the submission ring and wakes a worker
+ * if none is spinning. A worker's pump runs the chain and posts the index to a completion queue:
+ * the thread's own (its reaper settles the submission) or a kqueue's (kevent turns it into an
+ * event).
  *
  * Other threads join with `Runtime.attach(rt.share())`: the same rings and arena, their own
  * completion queue, no pool of their own.
  */
-import { sharedNow } from './ring/layout.js';
 import type { RingCounters } from './ring/mpmc.js';
-import type { LatencySummary } from './ring/stats.js';
-import { HistogramSnapshot } from './ring/stats.js';
+import { HistogramSnapshot, type LatencySummary } from './ring/stats.js';
 import type { ArenaStats } from './ring/arena.js';
 import type { OverflowStats } from './completion/queue.js';
 import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
@@ -34,39 +43,21 @@ import { SysletStartError, Workers } from './syslet/workers.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { E, EntryState, Status } from './syslet/table.js';
-import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
+import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
 import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
-import { faultChances, parseRuntimeOptions, type FaultChances, type FaultOptions, type RuntimeConfig, type RuntimeOptions } from './options.js';
+import {
+  checkSubmitOptions,
+  faultChances,
+  parseRuntimeOptions,
+  type FaultChances,
+  type FaultOptions,
+  type RuntimeConfig,
+  type RuntimeOptions,
+  type SubmitOptions,
+} from './options.js';
 
 export { Submission, SysletClosedError, SysletStartError };
-export type { FaultOptions, RuntimeOptions, WorkerStats };
-
-export interface SubmitOptions {
-  /** Returned in the completion (and as the kevent's udata). */
-  udata?: unknown;
-  /** Aborting it cancels the chain (as rt.cancel(id)). */
-  signal?: AbortSignal;
-  /** Deadline from now, in milliseconds: the chain ends with -ETIME at the next atom boundary. */
-  timeoutMs?: number;
-  /** Initial values for variables the chain declares or assigns. */
-  vars?: Record<string, number>;
-  /** Step budget for this chain. @default the runtime's stepBudget */
-  stepBudget?: number;
-  /**
-   * Deliver the completion to this kqueue as an EVFILT_AIO event
-   * `{ ident: id, filter: EVFILT_AIO, flags: EV_ONESHOT, data: result, udata }`. The submission's
-   * promise settles when the event is reaped (by kevent, or by this thread's reaper).
-   */
-  kq?: Kqueue;
-  /** Narrow the runtime's policy for this submission. */
-  policy?: Policy;
-  /**
-   * Descriptors and rt.alloc() buffers this chain may use beside those it opens and declares.
-   * Under a policy a chain may name no others (other descriptors: -EBADF; other arena addresses:
-   * ChainError at submission); without one, granted descriptors are also ones it may close.
-   */
-  grant?: Grant;
-}
+export type { FaultOptions, RuntimeOptions, SubmitOptions, WorkerStats };
 
 export interface QueueStats extends RingCounters {
   cq: number;
@@ -154,9 +145,6 @@ function threadSettings(o: ThreadSettings): ThreadSettings {
     policy: o.policy,
   };
 }
-
-/** SubmitOptions keys: anything else is refused (it would be ignored silently). */
-const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'stepBudget', 'kq', 'policy', 'grant']);
 
 /** A submission's policy id, and whether it is the submission's own (released when it settles). */
 interface PolicyUse {
@@ -741,83 +729,29 @@ export class Runtime {
   }
 
   #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
-    if (typeof opts !== 'object' || opts === null) {
-      throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
-    }
-    // for-in, not Object.keys: no array allocated per submission.
-    for (const k in opts) {
-      if (!SUBMIT_OPTION_NAMES.has(k) && Object.hasOwn(opts, k)) {
-        throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
-      }
-    }
-    let varInit: readonly number[] = plan?.varInit ?? [];
-    if (opts.vars !== undefined) {
-      if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
-      if (typeof opts.vars !== 'object' || opts.vars === null || Array.isArray(opts.vars)) {
-        throw new TypeError(`submit: vars: expected an object of numbers, got ${String(opts.vars)}`);
-      }
-      const init = plan.varInit.slice();
-      varInit = init;
-      for (const [name, value] of Object.entries(opts.vars)) {
-        const k = plan.varIndex.get(name);
-        if (k === undefined) throw new TypeError(`submit: vars.${name}: the chain has no variable "${name}"`);
-        if (typeof value !== 'number' || !Number.isFinite(value)) {
-          throw new TypeError(`submit: vars.${name}: expected a finite number, got ${String(value)}`);
-        }
-        init[k] = value;
-      }
-    }
-    let deadline = 0;
-    if (opts.timeoutMs !== undefined) {
-      if (typeof opts.timeoutMs !== 'number' || !(opts.timeoutMs >= 0) || !Number.isFinite(opts.timeoutMs)) {
-        throw new TypeError(`submit: timeoutMs: expected a finite non-negative number of milliseconds, got ${String(opts.timeoutMs)}`);
-      }
-      deadline = sharedNow() + opts.timeoutMs;
-    }
-    let stepBudget = this.#settings.stepBudget;
-    if (opts.stepBudget !== undefined) {
-      const b = opts.stepBudget;
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > this.#settings.stepBudget) {
-        throw new TypeError(
-          `submit: stepBudget: expected a positive integer up to the runtime's ${this.#settings.stepBudget} (option stepBudget), got ${String(b)}`,
-        );
-      }
-      stepBudget = b;
-    }
-    const signal = opts.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`submit: signal: expected an AbortSignal, got ${String(signal)}`);
-    }
+    const v = checkSubmitOptions(opts, plan, codec, this.#settings.stepBudget);
     const kq = opts.kq;
     if (kq !== undefined) {
       if (!(kq instanceof Kqueue) || !this.#kqueues.has(kq)) {
         throw new TypeError('submit: kq: expected a kqueue made by this runtime on this thread (rt.kqueue())');
       }
       if (kq.closed) throw new TypeError('submit: kq: the kqueue is closed');
+      v.target = kq;
     }
     // Last: nothing after it may throw, or the policy's in-flight count would not come back down.
     const policy = this.#submissionPolicy(opts.policy);
     if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
       try {
         const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
-        plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+        v.plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
       } catch (err) {
         // Not submitted: give the policy use back.
         if (policy.own) this.#policyUse.get(policy.id)!.inflight--;
         throw err;
       }
     }
-    return {
-      plan,
-      codec,
-      varInit,
-      deadline,
-      stepBudget,
-      udata: opts.udata,
-      signal,
-      target: kq,
-      policy: policy.id,
-      ownPolicy: policy.own,
-    };
+    v.policy = policy.id;
+    v.ownPolicy = policy.own;
+    return v;
   }
 }
