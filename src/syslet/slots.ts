@@ -23,9 +23,7 @@
 import { HistogramSnapshot } from '../ring/stats.js';
 import { RingField } from '../ring/mpmc.js';
 import { sharedNow } from '../ring/layout.js';
-import { completeEntry } from './client.js';
 import { errno } from './errno.js';
-import { releaseEntry } from './encode.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';
 
@@ -57,18 +55,41 @@ export interface SlotStats {
 /** Parked workers (spares, replacements waiting to be armed) wake at least this often. */
 export const PARK_SLICE_MS = 1000;
 
-/** States a dead worker's entry may be in (the CAS in completeEntry picks the one it is in). */
-const OWNER_DEAD_FROM = [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED] as const;
+/**
+ * The entry verbs the owner's side needs (recover, zombieExited): given by the owner (workers.ts)
+ * so that a worker, whose pump makes its own WorkerSlots, loads none of the submitting side.
+ */
+export interface SlotEntries {
+  /**
+   * A dead worker held entry `idx`: complete it with -EOWNERDEAD unless it completed already.
+   * True when this call completed it.
+   */
+  ownerDead(idx: number): boolean;
+  /** Give back the arena memory entry `idx` holds (its thread is gone and it was reaped). */
+  release(idx: number): void;
+}
+
+/** A worker's WorkerSlots: it never recovers a slot. */
+const NO_ENTRIES: SlotEntries = {
+  ownerDead: () => {
+    throw new Error('syslet: WorkerSlots.recover runs on the owner side only');
+  },
+  release: () => {
+    throw new Error('syslet: WorkerSlots.zombieExited runs on the owner side only');
+  },
+};
 
 export class WorkerSlots {
   readonly #s: SharedState;
   readonly #ctl: Int32Array;
+  readonly #entries: SlotEntries;
   /** Owner only: threads piscina reported ready whose pump had not claimed a slot yet (see arm). */
   readonly #unarmed = new Set<number>();
 
-  constructor(s: SharedState) {
+  constructor(s: SharedState, entries: SlotEntries = NO_ENTRIES) {
     this.#s = s;
     this.#ctl = s.ctl;
+    this.#entries = entries;
   }
 
   /** Slots there are (option maxWorkers and room for replacements). */
@@ -246,10 +267,7 @@ export class WorkerSlots {
     const idx = Atomics.load(ctl, b + W.CURRENT);
     if (idx >= 0) {
       const eb = s.layout.base(idx);
-      if (
-        s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID) &&
-        completeEntry(s, idx, OWNER_DEAD_FROM, Status.FAILED, -errno.EOWNERDEAD)
-      ) {
+      if (s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID) && this.#entries.ownerDead(idx)) {
         Atomics.add(ctl, C.S_OWNER_DEAD, 1);
       }
     }
@@ -341,7 +359,7 @@ export class WorkerSlots {
     // A confined chain's descriptors are closed once the thread that was using them is gone.
     if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
     if (Atomics.load(s.i32, eb + E.STATE) === EntryState.STUCK_REAPED) {
-      releaseEntry(s, idx);
+      this.#entries.release(idx);
       Atomics.store(s.i32, eb + E.STATE, EntryState.FREE);
       this.#pushFree(idx);
     }
