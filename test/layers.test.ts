@@ -3,7 +3,8 @@
  * and of lower rooms, never of a higher one. From the bottom:
  *
  *   atomics-sync (packages/atomics-sync: imports nothing but node: builtins and itself)
- *   < syslet < completion < threadlet < record < runtime.ts < fs < index.ts, register.ts < cli, bench
+ *   < syslet < completion < threadlet < record < runtime.ts, options.ts < fs < index.ts, register.ts
+ *   < cli, bench
  *
  * Type-only imports are erased at build time, so they cannot make a load-order cycle; they may run
  * up only where TYPE_ONLY_UP lists them. Everything else running up is a failure, named by file.
@@ -24,6 +25,7 @@ const RANK: Record<string, number> = {
   threadlet: 3,
   record: 4,
   'runtime.ts': 5,
+  'options.ts': 5,
   fs: 6,
   'index.ts': 7,
   'register.ts': 7,
