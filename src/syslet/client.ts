@@ -10,16 +10,13 @@
  * When no slot is free, submit() reaps on the spot, and a submission that still finds none waits in
  * a FIFO here until a slot frees: a full ring is a state, not an error, and nothing is dropped.
  */
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
 import { LazyThenable } from './thenable.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag, Status } from './table.js';
+import { E, EntryState, F, RequestFlag, RequestKind, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -167,6 +164,21 @@ export class Submission extends LazyThenable<Completion> {
 
   get settled(): boolean {
     return this.completion !== undefined;
+  }
+
+  /** The udata given at submission (echoed in its completion and in its kqueue event). */
+  get udata(): unknown {
+    return this._udata;
+  }
+
+  /** What it runs (RequestKind): CHAIN for a chain, else its codec's kind (THREADLET, ...). */
+  get kind(): number {
+    return this._codec?.kind ?? RequestKind.CHAIN;
+  }
+
+  /** Where its completion is delivered besides this promise (a kqueue), if anywhere. */
+  get target(): CompletionTarget | undefined {
+    return this._target;
   }
 
   /** @internal */
