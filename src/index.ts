@@ -58,8 +58,7 @@ export {
   type BufferDecl,
   type AtomOptions,
 } from './syslet/chain.js';
-export type { Completion, Timing } from './syslet/encode.js';
-export type { StatusName } from './syslet/table.js';
+export type { Completion, StatusName, Timing } from './syslet/entry.js';
 export { ChainError } from './syslet/validate.js';
 export type { Grant, Policy } from './syslet/policy.js';
 export { SysletStat, type Value } from './syslet/values.js';

@@ -25,11 +25,27 @@ import {
   Client,
   Submission,
   SysletClosedError,
-  completeEntry,
   type RequestCodec,
+  type SubmitRequest,
   type ValidatedSubmit,
 } from './syslet/client.js';
-import type { Completion } from './syslet/encode.js';
+import { entryRelease } from './syslet/encode.js';
+import {
+  EntryState,
+  RequestKind,
+  Status,
+  entryCancel,
+  entryCancelled,
+  entryDeadline,
+  entryEnd,
+  entryId,
+  entryKind,
+  entryPolicy,
+  entryState,
+  entryStateMove,
+  entryStateSet,
+  type Completion,
+} from './syslet/entry.js';
 import type { PumpData } from './syslet/pump.js';
 import {
   C,
@@ -47,8 +63,6 @@ import { PoolMonitor, type PoolStats } from './syslet/pool.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
-import { E, EntryState, F, RequestKind, Status } from './syslet/table.js';
-import { releaseEntry } from './syslet/encode.js';
 import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, NO_POLICY, unrestricted, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
 import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 
@@ -359,10 +373,12 @@ function optPow2(opts: Record<string, unknown>, name: string, min: number, max: 
   return v;
 }
 
-/** States a dead worker's entry may be in (the CAS in completeEntry picks the one it is in). */
+/** States a dead worker's entry may be in (the CAS in entryEnd picks the one it is in). */
 const OWNER_DEAD_FROM = [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED] as const;
 /** States of a request no worker started (swept once the workers are gone). */
 const UNRUN_FROM = [EntryState.QUEUED, EntryState.CANCELLED] as const;
+/** The state of an entry whose worker is stuck in one of its calls. */
+const RUNNING = [EntryState.RUNNING] as const;
 
 const PUMP_FILE = fileURLToPath(new URL('./syslet/pump-entry.cjs', import.meta.url));
 
@@ -602,10 +618,9 @@ export class Runtime {
       if (ctl[b + W.THREAD_ID] !== threadId || Atomics.load(ctl, b + W.STATE) !== WorkerState.RUNNING) continue;
       const idx = Atomics.load(ctl, b + W.CURRENT);
       if (idx >= 0) {
-        const eb = s.layout.base(idx);
         if (
-          s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID) &&
-          completeEntry(s, idx, OWNER_DEAD_FROM, Status.FAILED, -errno.EOWNERDEAD)
+          entryId(s, idx) === Atomics.load(ctl, b + W.CURRENT_ID) &&
+          entryEnd(s, idx, OWNER_DEAD_FROM, EntryState.DONE, Status.FAILED, -errno.EOWNERDEAD)
         ) {
           Atomics.add(ctl, C.S_OWNER_DEAD, 1);
         }
@@ -651,14 +666,13 @@ export class Runtime {
         this.#overdue.delete(w);
         continue;
       }
-      const eb = s.layout.base(idx);
       const id = Atomics.load(ctl, b + W.CURRENT_ID);
-      const deadline = s.f64[s.layout.base64(idx) + F.DEADLINE]!;
+      const deadline = entryDeadline(s, idx);
       const overdue =
-        s.i32[eb + E.ID] === id &&
-        s.i32[eb + E.KIND] === RequestKind.CHAIN &&
-        Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING &&
-        (Atomics.load(s.i32, eb + E.CANCEL) === id || (deadline !== 0 && now >= deadline));
+        entryId(s, idx) === id &&
+        entryKind(s, idx) === RequestKind.CHAIN &&
+        entryState(s, idx) === EntryState.RUNNING &&
+        (entryCancelled(s, idx, id) || (deadline !== 0 && now >= deadline));
       if (!overdue) {
         this.#overdue.delete(w);
         continue;
@@ -683,24 +697,20 @@ export class Runtime {
     const extra = worker === undefined ? this.#growth?.thread(threadId) : undefined;
     // Already exiting: #recoverWorker completes its entry when it is gone.
     if (worker === undefined && extra === undefined) return;
-    const eb = s.layout.base(idx);
-    const state =
-      Atomics.load(s.i32, eb + E.CANCEL) === id ? EntryState.STUCK_CANCELLED : EntryState.STUCK_TIMEDOUT;
-    // Pairs with the pump's CAS RUNNING -> DONE in finishEntry: if the call returned and the chain
-    // finished meanwhile, the worker completes it and nothing happens here.
-    if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.RUNNING, state) !== EntryState.RUNNING) return;
-    // The atom that was running, as the interpreter published it when the atom began.
-    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
-    s.i32[eb + E.STATUS] = state === EntryState.STUCK_CANCELLED ? Status.CANCELLED : Status.TIMEDOUT;
-    s.f64[s.layout.base64(idx) + F.RESULT] = state === EntryState.STUCK_CANCELLED ? -errno.ECANCELED : -errno.ETIME;
-    s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+    const cancelled = entryCancelled(s, idx, id);
+    // Pairs with the pump's entryDone (CAS RUNNING -> DONE): if the call returned and the chain
+    // finished meanwhile, the worker completes it and nothing happens here. The completion says
+    // the atom that was running, as the interpreter published it when the atom began.
+    const ended = cancelled
+      ? entryEnd(s, idx, RUNNING, EntryState.STUCK_CANCELLED, Status.CANCELLED, -errno.ECANCELED)
+      : entryEnd(s, idx, RUNNING, EntryState.STUCK_TIMEDOUT, Status.TIMEDOUT, -errno.ETIME);
+    if (!ended) return;
     // The slot no longer counts as a running worker (the replacement takes another slot); the
     // thread's exit frees it (#zombieExited), not #recoverWorker.
     Atomics.store(ctl, b + W.STATE, WorkerState.EXITED);
     if (Atomics.exchange(ctl, b + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
     Atomics.add(ctl, C.S_STUCK_ENDED, 1);
     this.#zombies.set(threadId, { slot: w, idx });
-    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
     // piscina replaces a worker that reports an error without waiting for its exit (which, for a
     // thread blocked in a system call, comes only when the call returns): it terminates it and
     // starts another at once.
@@ -718,19 +728,15 @@ export class Runtime {
     if (z === undefined) return;
     this.#zombies.delete(threadId);
     const s = this.#s;
-    const eb = s.layout.base(z.idx);
     // Pairs with the submitter's CAS STUCK_* -> STUCK_REAPED (client.ts #complete).
-    for (const [from, to] of [
-      [EntryState.STUCK_TIMEDOUT, EntryState.STUCK_GONE_TIMEDOUT],
-      [EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED],
-    ] as const) {
-      if (Atomics.compareExchange(s.i32, eb + E.STATE, from, to) === from) break;
+    if (!entryStateMove(s, z.idx, EntryState.STUCK_TIMEDOUT, EntryState.STUCK_GONE_TIMEDOUT)) {
+      entryStateMove(s, z.idx, EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED);
     }
     // A confined chain's descriptors are closed once the thread that was using them is gone.
-    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
-    if (Atomics.load(s.i32, eb + E.STATE) === EntryState.STUCK_REAPED) {
-      releaseEntry(s, z.idx);
-      Atomics.store(s.i32, eb + E.STATE, EntryState.FREE);
+    if (entryPolicy(s, z.idx) !== 0) s.policies.closeHeld(entryId(s, z.idx));
+    if (entryState(s, z.idx) === EntryState.STUCK_REAPED) {
+      entryRelease(s, z.idx);
+      entryStateSet(s, z.idx, EntryState.FREE);
       this.#pushFree(z.idx);
     }
     const b = s.workerBase(z.slot);
@@ -841,7 +847,7 @@ export class Runtime {
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
     this.#checkOpen('submit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), false)!;
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan }, opts), false)!;
   }
 
   /**
@@ -851,7 +857,7 @@ export class Runtime {
   trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
     this.#checkOpen('trySubmit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan }, opts), true) ?? 'full';
   }
 
   /**
@@ -869,7 +875,7 @@ export class Runtime {
    */
   _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
     this.#checkOpen('submit');
-    return this.#submitValidated(this.#submitOptions(undefined, codec, opts), false)!;
+    return this.#submitValidated(this.#submitOptions({ type: 'codec', codec }, opts), false)!;
   }
 
   /** Hand validated options to the client; a submission not taken gives its policy use back. */
@@ -1069,14 +1075,7 @@ export class Runtime {
       if (Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.FORCED);
       // Every request in shared memory, whichever thread submitted it: as cancel() does. Pairs with
       // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL.
-      for (let idx = 0; idx < s.layout.capacity; idx++) {
-        const eb = s.layout.base(idx);
-        if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED) === EntryState.QUEUED) continue;
-        if (Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING) {
-          Atomics.store(s.i32, eb + E.CANCEL, s.i32[eb + E.ID]!);
-          Atomics.notify(s.i32, eb + E.CANCEL);
-        }
-      }
+      for (let idx = 0; idx < s.layout.capacity; idx++) entryCancel(s, idx, undefined);
       this.#pokeReapers();
     }
     this.#client.cancelAll();
@@ -1109,7 +1108,7 @@ export class Runtime {
       // the workers were gone is completed here or by its submitter, exactly once.
       Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
       for (let idx = 0; idx < s.layout.capacity; idx++) {
-        completeEntry(s, idx, UNRUN_FROM, Status.CANCELLED, -errno.ECANCELED);
+        entryEnd(s, idx, UNRUN_FROM, EntryState.DONE, Status.CANCELLED, -errno.ECANCELED);
       }
       this.#pokeReapers();
     }
@@ -1135,7 +1134,7 @@ export class Runtime {
     for (;;) {
       let busy = false;
       for (let idx = 0; idx < s.layout.capacity && !busy; idx++) {
-        const st = Atomics.load(s.i32, s.layout.base(idx) + E.STATE);
+        const st = entryState(s, idx);
         busy = st === EntryState.QUEUED || st === EntryState.RUNNING || st === EntryState.CANCELLED;
       }
       const waiting = Atomics.load(s.ctl, C.WAITING) > 0;
@@ -1261,7 +1260,7 @@ export class Runtime {
     }
   }
 
-  #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
+  #submitOptions(request: SubmitRequest, opts: SubmitOptions): ValidatedSubmit {
     if (typeof opts !== 'object' || opts === null) {
       throw new TypeError(`submit: options: expected an object, got ${String(opts)}`);
     }
@@ -1271,6 +1270,7 @@ export class Runtime {
         throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
       }
     }
+    const plan = request.type === 'chain' ? request.plan : undefined;
     let varInit: readonly number[] = plan?.varInit ?? [];
     if (opts.vars !== undefined) {
       if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
@@ -1321,7 +1321,7 @@ export class Runtime {
     if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
       try {
         const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
-        plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+        request = { type: 'chain', plan: forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes) };
       } catch (err) {
         // Not submitted: give the policy use back.
         if (policy.own) this.#policyUse.get(policy.id)!.inflight--;
@@ -1329,8 +1329,7 @@ export class Runtime {
       }
     }
     return {
-      plan,
-      codec,
+      request,
       varInit,
       deadline,
       stepBudget,

@@ -17,8 +17,7 @@ import { spinUntil, Keepalive } from '../ring/wait.js';
 import type { Client } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { E, F, RequestFlag, RequestKind } from '../syslet/table.js';
-import { entryResult } from '../syslet/encode.js';
+import { RequestFlag, RequestKind, entryEventRead, entryResult, type EntryEvent } from '../syslet/entry.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -136,6 +135,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   readonly #keepalive = new Keepalive();
   #watching = false;
   readonly #reapBuf = new Int32Array(INGEST_BATCH);
+  /** The event fields of the entry being ingested (reused). */
+  readonly #event: EntryEvent = { id: 0, flags: 0, kind: 0, owner: 0, udata: 0 };
 
   /** @internal Use rt.kqueue() (or rt.attachKqueue(handle) on another thread). */
   constructor(host: KqueueHost, handle?: KqueueHandle) {
@@ -352,9 +353,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   }
 
   /** @internal It settled without reaching the ring: its event is made here. */
-  targetUnstarted(sub: { id: number; _udata: unknown; _codec?: { kind: number } | undefined }, c: { result: number }): void {
+  targetUnstarted(sub: { id: number; _udata: unknown; _kind: number }, c: { result: number }): void {
     if (this.#closed) return;
-    this.#completed(filterOfKind(sub._codec?.kind ?? RequestKind.CHAIN), sub.id, c.result, sub._udata);
+    this.#completed(filterOfKind(sub._kind), sub.id, c.result, sub._udata);
     this.#kick();
   }
 
@@ -579,26 +580,24 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const q = s.cqs[this.cq]!;
     const buf = this.#reapBuf;
     const client = this.#host.client;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const L = s.layout;
+    const ev = this.#event;
     let total = 0;
     for (;;) {
       const n = q.reap(buf, INGEST_BATCH);
       for (let k = 0; k < n; k++) {
         const idx = buf[k]!;
-        const eb = L.base(idx);
-        const id = i32[eb + E.ID]! >>> 0;
-        const flags = i32[eb + E.FLAGS]!;
-        const filter = filterOfKind(i32[eb + E.KIND]!);
+        entryEventRead(s, idx, ev);
+        const id = ev.id;
+        const flags = ev.flags;
+        const filter = filterOfKind(ev.kind);
         const result = entryResult(s, idx);
         let udata: unknown;
-        if (i32[eb + E.OWNER] === client.cq) {
+        if (ev.owner === client.cq) {
           udata = client.settleOwned(idx)?._udata;
         } else {
-          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? f64[L.base64(idx) + F.UDATA]! : null;
-          // Another thread submitted it: its submission settles (and frees the slot) there.
-          s.cqs[i32[eb + E.OWNER]!]!.post(idx);
+          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? ev.udata : null;
+          // Another thread submitted it: its submission settles (and frees the entry) there.
+          s.cqs[ev.owner]!.post(idx);
         }
         if ((flags & RequestFlag.NO_COMPLETE) !== 0 || this.#closed) continue;
         this.#completed(filter, id, result, udata);

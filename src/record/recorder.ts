@@ -24,10 +24,10 @@ import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { RuntimeStats } from '../runtime.js';
 import type { Client, SettleObserver, Submission } from '../syslet/client.js';
-import type { Completion } from '../syslet/encode.js';
+import type { Completion } from '../syslet/entry.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
 import { sharedNow } from '../ring/layout.js';
-import { RequestKind } from '../syslet/table.js';
+import { RequestKind } from '../syslet/entry.js';
 import { HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from '../ring/stats.js';
 import type { ThreadletCallEvent } from '../threadlet/define.js';
 import { RingSampler } from './sampler.js';
@@ -97,7 +97,7 @@ const hubs = new WeakMap<Client, Hub>();
  * (syslet/fs's batches: RequestKind.CHAIN); anything else is a threadlet call.
  */
 function isChain(sub: Submission): boolean {
-  return sub._codec === undefined || sub._codec.kind === RequestKind.CHAIN;
+  return sub._kind === RequestKind.CHAIN;
 }
 const threadletChannel = diagnostics_channel.channel('syslet:threadlet');
 

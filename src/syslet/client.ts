@@ -15,11 +15,28 @@ import { EMPTY, RingField } from '../ring/mpmc.js';
 import { HistogramWriter } from '../ring/stats.js';
 import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
 import { errno } from './errno.js';
-import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
+import { entryRelease, readCompletion, writeChain } from './encode.js';
+import {
+  EntryState,
+  RequestFlag,
+  RequestKind,
+  Status,
+  completionUnstarted,
+  entryCancel,
+  entryDoneAt,
+  entryDoneAtSet,
+  entryEnd,
+  entryState,
+  entryStateMove,
+  entryStateSet,
+  entryWrite,
+  timingRead,
+  type Completion,
+  type RequestHeader,
+} from './entry.js';
 import { Interpreter, Outcome } from './interp.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag, Status } from './table.js';
-import type { Plan, Shape } from './validate.js';
+import type { Plan } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
 export interface CompletionTarget {
@@ -49,7 +66,7 @@ export interface RequestCodec {
   readonly kind: number;
   /**
    * Write the request into entry `idx`'s data area. Returns 0 (queue it for a worker),
-   * ENCODED_COMPLETE (it completed already: E.STATUS and F.RESULT are written), or -errno (e.g.
+   * ENCODED_COMPLETE (it completed already: entryStatusSet wrote how), or -errno (e.g.
    * -ENOMEM: it fails unstarted).
    */
   encode(s: SharedState, idx: number): number;
@@ -81,38 +98,26 @@ export class SysletClosedError extends Error {
   }
 }
 
-/**
- * Complete entry `idx` with (status, result) in place of a worker, if its state is one of `from`
- * (a CAS: exactly one of the parties that may end an entry wins). Used for entries no worker will
- * run or finish: a dead worker's (-EOWNERDEAD), and requests still queued once the workers are gone
- * (-ECANCELED). Returns whether this call completed it.
- */
-export function completeEntry(s: SharedState, idx: number, from: readonly number[], status: number, result: number): boolean {
-  const eb = s.layout.base(idx);
-  const e64 = s.layout.base64(idx);
-  for (const state of from) {
-    if (Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.DONE) !== state) continue;
-    s.i32[eb + E.STATUS] = status;
-    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
-    s.f64[e64 + F.RESULT] = result;
-    s.i32[eb + E.VALUES_LEN] = 0;
-    s.i32[eb + E.VALUES_HEAP] = 0;
-    s.f64[e64 + F.T_DONE] = 0;
-    // A confined chain's descriptors are closed when it ends, this way too.
-    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
-    // Release: the fields above are published by the post (the reaper's reap acquires).
-    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
-    return true;
-  }
-  return false;
-}
-
 /** Entry states in which no worker holds an entry that was queued. */
 const UNRUN = [EntryState.QUEUED, EntryState.CANCELLED] as const;
 
+/** A chain to submit: its validated plan (validate.ts), encoded into the entry by encode.ts. */
+export interface ChainRequest {
+  readonly type: 'chain';
+  readonly plan: Plan;
+}
+
+/** A request of another kind (threadlets, syslet/fs's batches): its codec writes and reads it. */
+export interface CodecRequest {
+  readonly type: 'codec';
+  readonly codec: RequestCodec;
+}
+
+/** What a submission carries to its entry. */
+export type SubmitRequest = ChainRequest | CodecRequest;
+
 export interface ValidatedSubmit {
-  plan: Plan | undefined;
-  codec: RequestCodec | undefined;
+  request: SubmitRequest;
   varInit: readonly number[];
   deadline: number;
   stepBudget: number;
@@ -133,9 +138,7 @@ export class Submission implements PromiseLike<Completion> {
   /** The completion, once settled (readable synchronously, e.g. after an inline run). */
   completion: Completion | undefined;
 
-  /** @internal Until the chain is encoded. */ _plan: Plan | undefined;
-  /** @internal Names for decoding the completion. */ _shape: Shape | undefined;
-  /** @internal Non-chain requests. */ _codec: RequestCodec | undefined;
+  /** @internal What it carries to its entry. */ readonly _request: SubmitRequest;
   /** @internal */ _entry = -1;
   /** @internal */ _udata: unknown;
   /** @internal */ _varInit: readonly number[];
@@ -151,9 +154,7 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */
   constructor(id: number, v: ValidatedSubmit) {
     this.id = id;
-    this._plan = v.plan;
-    this._shape = v.plan?.shape;
-    this._codec = v.codec;
+    this._request = v.request;
     this._varInit = v.varInit;
     this._deadline = v.deadline;
     this._stepBudget = v.stepBudget;
@@ -179,6 +180,12 @@ export class Submission implements PromiseLike<Completion> {
 
   get settled(): boolean {
     return this.completion !== undefined;
+  }
+
+  /** @internal The RequestKind its entry is written as (a codec's kind, or CHAIN). */
+  get _kind(): number {
+    const r = this._request;
+    return r.type === 'chain' ? RequestKind.CHAIN : r.codec.kind;
   }
 
   then<R1 = Completion, R2 = never>(
@@ -219,24 +226,6 @@ const LOCAL_FREE = 64;
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
-}
-
-/** Completion for a request that never reached a worker (cancelled while waiting, no memory). */
-export function unstartedCompletion(id: number, status: 'cancelled' | 'failed', result: number): Completion {
-  return {
-    id,
-    status,
-    atom: 0,
-    result,
-    value: undefined,
-    vars: {},
-    values: {},
-    buffers: undefined,
-    steps: 0,
-    noComplete: false,
-    valuesLost: false,
-    udata: undefined,
-  };
 }
 
 /** Watches a client's submissions settle (the recorder, record/recorder.ts). */
@@ -502,48 +491,38 @@ export class Client {
       this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       return 0;
     }
-    const i32 = this.#s.i32;
-    const eb = this.#s.layout.base(sub._entry);
-    // Pairs with the pump's compareExchange QUEUED -> RUNNING: exactly one of the two wins.
-    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
+    // Pairs with the pump's entryClaim: exactly one of the two wins. A running one ends at its next
+    // atom boundary (a nanosleep is woken).
+    const prev = entryCancel(this.#s, sub._entry, sub.id);
     if (prev === EntryState.QUEUED) return 0;
-    if (prev === EntryState.RUNNING) {
-      // Read at the next atom boundary; wakes a nanosleep parked on this word.
-      Atomics.store(i32, eb + E.CANCEL, sub.id);
-      Atomics.notify(i32, eb + E.CANCEL);
-      return -errno.EALREADY;
-    }
-    return -errno.ENOENT;
+    return prev === EntryState.RUNNING ? -errno.EALREADY : -errno.ENOENT;
   }
 
   /** Encode `sub` into entry `idx`, run its inline prefix, and queue it for a worker. */
   #start(sub: Submission, idx: number): void {
     const s = this.#s;
-    const eb = s.layout.base(idx);
     const target = sub._target;
     const stamp = (this.#sampleTick++ & this.#sampleMask) === 0 ? sharedNow() : 0;
-    const udata = typeof sub._udata === 'number' ? sub._udata : 0;
-    const header = {
+    const numeric = typeof sub._udata === 'number';
+    const header: RequestHeader = {
       id: sub.id,
       cq: target === undefined ? this.cq : target.cq,
+      owner: this.cq,
       deadline: sub._deadline,
       stepBudget: sub._stepBudget,
       submittedAt: stamp,
-      udata,
+      udata: numeric ? (sub._udata as number) : 0,
       policy: sub._policy,
+      flags: numeric ? RequestFlag.UDATA_NUMBER : 0,
     };
     let rc: number;
-    const plan = sub._plan;
-    if (plan !== undefined) {
-      sub._plan = undefined;
-      rc = writeChain(s, idx, plan, header, sub._varInit);
+    const req = sub._request;
+    if (req.type === 'chain') {
+      rc = writeChain(s, idx, req.plan, header, sub._varInit);
     } else {
-      const codec = sub._codec!;
-      writeHeader(s, idx, header, codec.kind, 0);
-      rc = codec.encode(s, idx);
+      entryWrite(s, idx, header, req.codec.kind, 0);
+      rc = req.codec.encode(s, idx);
     }
-    s.i32[eb + E.OWNER] = this.cq;
-    if (typeof sub._udata === 'number') s.i32[eb + E.FLAGS]! |= RequestFlag.UDATA_NUMBER;
     if (rc < 0) {
       // The arena has no room for the request: it fails, the slot goes back.
       this.#freeEntry(idx);
@@ -552,11 +531,11 @@ export class Client {
     }
     sub._entry = idx;
     this.#byEntry[idx] = sub;
-    if ((plan !== undefined && plan.startsInline) || rc === ENCODED_COMPLETE) {
-      Atomics.store(s.i32, eb + E.STATE, EntryState.RUNNING);
+    if ((req.type === 'chain' && req.plan.startsInline) || rc === ENCODED_COMPLETE) {
+      entryStateSet(s, idx, EntryState.RUNNING);
       if (rc === ENCODED_COMPLETE || this.#interp.run(idx, true) === Outcome.ENDED) {
-        s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
-        Atomics.store(s.i32, eb + E.STATE, EntryState.DONE);
+        entryDoneAtSet(s, idx, 0);
+        entryStateSet(s, idx, EntryState.DONE);
         // A request that ended inline (a chain of SYNC atoms, a threadlet that finished inline)
         // still completes through its queue when a kqueue waits for it (its event must reach the
         // kqueue); otherwise it settles right here.
@@ -567,7 +546,7 @@ export class Client {
     }
     // Release: the entry's contents are published by the ring push (a seq-cst stamp store) that
     // the worker's tryPop acquires.
-    Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
+    entryStateSet(s, idx, EntryState.QUEUED);
     this.#push(idx);
     // The doorbell (a microtask after this burst) also checks that the workers are still there.
     this.#kick();
@@ -615,7 +594,7 @@ export class Client {
     if (!this.#s.sq.isEmpty()) this.#wake(false);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
-    // (after the burst's pushes) sees CLOSED (both seq-cst); completeEntry's CAS lets exactly one of
+    // (after the burst's pushes) sees CLOSED (both seq-cst); entryEnd's CAS lets exactly one of
     // the two complete it. Once per burst, not per push.
     if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
@@ -624,7 +603,7 @@ export class Client {
   #completeStranded(): void {
     const by = this.#byEntry;
     for (let idx = 0; idx < by.length; idx++) {
-      if (by[idx] !== undefined) completeEntry(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
+      if (by[idx] !== undefined) entryEnd(this.#s, idx, UNRUN, EntryState.DONE, Status.CANCELLED, -errno.ECANCELED);
     }
     this.#wakeReaper();
   }
@@ -656,7 +635,7 @@ export class Client {
    */
   #freeEntry(idx: number): void {
     const s = this.#s;
-    Atomics.store(s.i32, s.layout.base(idx) + E.STATE, EntryState.FREE);
+    entryStateSet(s, idx, EntryState.FREE);
     if (this.#localFree.length < LOCAL_FREE || !s.fq.tryPush(idx)) {
       this.#localFree.push(idx);
       return;
@@ -800,56 +779,47 @@ export class Client {
     const s = this.#s;
     const sub = this.#byEntry[idx];
     this.#byEntry[idx] = undefined;
-    const e64 = s.layout.base64(idx);
-    const done = s.f64[e64 + F.T_DONE]!;
+    const done = entryDoneAt(s, idx);
     let reaped = 0;
     if (done !== 0) {
       reaped = sharedNow();
       this.#reapHist.record((reaped - done) * 1e6);
     }
     if (sub === undefined) {
-      // Not ours (cannot happen while each thread reaps its own queue); never leak the slot.
-      releaseEntry(s, idx);
+      // Not ours (cannot happen while each thread reaps its own queue); never leak the entry.
+      entryRelease(s, idx);
       this.#freeEntry(idx);
       return undefined;
     }
     let c: Completion;
-    if (sub._codec !== undefined) {
-      c = sub._codec.decode(s, idx, sub);
-      sub._codec.release(s, idx);
+    const req = sub._request;
+    if (req.type === 'codec') {
+      c = req.codec.decode(s, idx, sub);
+      req.codec.release(s, idx);
     } else {
-      const eb = s.layout.base(idx);
-      const state = Atomics.load(s.i32, eb + E.STATE);
-      c = readCompletion(s, idx, sub._shape!, sub.id, state);
+      const state = entryState(s, idx);
+      c = readCompletion(s, idx, req.plan.shape, sub.id, state);
       // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
       // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
       if (
         (state === EntryState.STUCK_TIMEDOUT || state === EntryState.STUCK_CANCELLED) &&
-        Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.STUCK_REAPED) === state
+        entryStateMove(s, idx, state, EntryState.STUCK_REAPED)
       ) {
         this.#settle(sub, c);
         return sub;
       }
-      releaseEntry(s, idx);
+      entryRelease(s, idx);
     }
-    if (reaped !== 0) {
-      c.timing = {
-        submitted: s.f64[e64 + F.T_SUBMIT]!,
-        started: s.f64[e64 + F.T_START]!,
-        completed: done,
-        reaped,
-        worker: s.i32[s.layout.base(idx) + E.WORKER]!,
-      };
-      if (sub._codec !== undefined) c.timing.replayed = s.f64[e64 + F.T_REPLAYED]!;
-    }
+    if (reaped !== 0) c.timing = timingRead(s, idx, done, reaped, req.type === 'codec');
     this.#freeEntry(idx);
     this.#settle(sub, c);
     return sub;
   }
 
   #settleUnstarted(sub: Submission, status: 'cancelled' | 'failed', result: number): void {
-    const c = unstartedCompletion(sub.id, status, result);
-    if (sub._codec?.unstarted !== undefined) sub._codec.unstarted(c);
+    const c = completionUnstarted(sub.id, status, result);
+    const req = sub._request;
+    if (req.type === 'codec' && req.codec.unstarted !== undefined) req.codec.unstarted(c);
     if (sub._target !== undefined) sub._target.targetUnstarted(sub, c);
     this.#settle(sub, c);
   }
