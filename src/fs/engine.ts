@@ -1,15 +1,15 @@
 /**
  * The batcher: fs calls become atoms, the calls of a tick (and those made while earlier batches are
- * in flight) become one chain per batch, one ring slot and one completion each.
+ * in flight) become one chain per batch, one request entry and one completion each.
  *
  *   submit(call) ──► pending ──microtask──► flush: up to `maxInFlight` batches of up to MAX_ATOMS
  *                                           atoms (each `into` its own variable, no STOP flags, so
  *                                           one failure is one result, not the end of the batch)
  *   completion ──► decode: each atom's variable and value record ──► settle(call, result, value)
  *
- * A batch is submitted as a request whose codec writes the chain straight into its slot (no chain
+ * A batch is submitted as a request whose codec writes the chain straight into its entry (no chain
  * objects, no validation: every argument comes from api.ts, which checked it) and reads each atom's
- * result back from the slot (no Completion records per variable). Loaded lazily by index.ts.
+ * result back from the entry (no Completion records per variable). Loaded lazily by index.ts.
  */
 import type { Runtime } from '../runtime.js';
 import type { RequestCodec, Submission } from '../syslet/client.js';
@@ -215,7 +215,7 @@ export class Engine implements Backend {
   /**
    * @internal Write `calls` as a chain into entry `idx` (Batch.encode): atom k is call k, `into`
    * variable k, next k + 1, no flags; the layout is validate.ts's chainLayout, written straight
-   * from the calls (no chain objects). Returns 0, -E2BIG (does not fit the slot) or -ENOMEM.
+   * from the calls (no chain objects). Returns 0, -E2BIG (does not fit the entry) or -ENOMEM.
    */
   _encode(s: SharedState, idx: number, calls: FsCall[]): number {
     const n = calls.length;
@@ -387,8 +387,8 @@ export class Engine implements Backend {
       const end = at + len;
       while (at < end) {
         const w = at / 4;
-        const slot = s32[w]!;
-        if (slot >= 0 && slot < n) values[slot] = readAtomValue(src, s32, at, calls[slot]!);
+        const variable = s32[w]!;
+        if (variable >= 0 && variable < n) values[variable] = readAtomValue(src, s32, at, calls[variable]!);
         at = nextRecord(s32, at);
       }
     } else if (len < 0) {
@@ -425,7 +425,7 @@ export class Engine implements Backend {
   /** @internal The batch never reached a worker (Batch.unstarted). */
   _unstarted(calls: FsCall[], result: number): void {
     if (result === -errno.E2BIG && calls.length > 1) {
-      // It did not fit its slot after all: run it as two (not from inside the client's submit).
+      // It did not fit its entry after all: run it as two (not from inside the client's submit).
       const half = calls.length >> 1;
       queueMicrotask(() => {
         this.#inFlight--;

@@ -1,14 +1,14 @@
 /**
  * The submitting and reaping side of one thread: a Client owns a completion queue, takes free
- * request slots, encodes chains into them (running any SYSLET_SYNC prefix inline), queues them for
+ * request entries, encodes chains into them (running any SYSLET_SYNC prefix inline), queues them for
  * the workers, and reaps its completion queue in batches to settle submissions.
  *
  * Each thread that submits has one Client (the Runtime's thread, and any worker that attached to
  * the runtime). A chain submitted with a kqueue completes into that kqueue's queue instead; the
  * kqueue hands the entry back here (settleOwned) so the submission settles on its own thread.
  *
- * When no slot is free, submit() reaps on the spot, and a submission that still finds none waits in
- * a FIFO here until a slot frees: a full ring is a state, not an error, and nothing is dropped.
+ * When no entry is free, submit() reaps on the spot, and a submission that still finds none waits in
+ * a FIFO here until an entry frees: a full ring is a state, not an error, and nothing is dropped.
  */
 import { sharedNow } from '../ring/layout.js';
 import { EMPTY, RingField } from '../ring/mpmc.js';
@@ -47,7 +47,7 @@ export interface CompletionTarget {
   /** A submission for this target settled. */
   targetSettled(sub: Submission): void;
   /**
-   * A submission for this target settled without reaching a slot (cancelled while it waited, or
+   * A submission for this target settled without reaching an entry (cancelled while it waited, or
    * refused for want of memory): no record will come through the queue, so the target makes its
    * event from the completion itself.
    */
@@ -76,7 +76,7 @@ export interface RequestCodec {
   release(s: SharedState, idx: number): void;
   /**
    * It settled without reaching a worker, so decode() is never called: cancelled while waiting for
-   * a slot, refused by encode(), or cancelled by close({ force }).
+   * an entry, refused by encode(), or cancelled by close({ force }).
    */
   unstarted?(c: Completion): void;
 }
@@ -230,7 +230,7 @@ function yieldToEventLoop(): Promise<void> {
 
 /** Watches a client's submissions settle (the recorder, record/recorder.ts). */
 export interface SettleObserver {
-  /** `sub` was submitted on this thread (it has an id; it may wait for a slot). */
+  /** `sub` was submitted on this thread (it has an id; it may wait for an entry). */
   submitted(sub: Submission): void;
   /** `sub` settled with `c` (c.timing set when it was sampled and ran on a worker). */
   settled(sub: Submission, c: Completion): void;
@@ -273,7 +273,7 @@ export class Client {
   readonly #unpushed: number[] = [];
   /** Resolvers waiting for outstanding to reach zero. */
   #drainWaiters: (() => void)[] = [];
-  /** Resolvers waiting for a free slot (room()). */
+  /** Resolvers waiting for a free entry (room()). */
   #roomWaiters: (() => void)[] = [];
   /** The reaper is parked (#park); #poked: something it cannot see in its queues happened. */
   #parked = false;
@@ -317,7 +317,7 @@ export class Client {
   }
 
   /**
-   * Submit a validated request. With `onlyIfRoom`, return undefined instead when no slot is free
+   * Submit a validated request. With `onlyIfRoom`, return undefined instead when no entry is free
    * (after reaping what finished): the request is not taken.
    */
   submit(v: ValidatedSubmit, onlyIfRoom = false): Submission | undefined {
@@ -351,14 +351,14 @@ export class Client {
     }
     if (idx === EMPTY && this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     if (idx === EMPTY) {
-      // No free slot: reap what finished right here instead of waiting for the reaper's turn. A
+      // No free entry: reap what finished right here instead of waiting for the reaper's turn. A
       // long synchronous burst of submissions keeps the workers fed this way, and its entries
       // recycle through this thread's cache.
       this.#drain();
       if (this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     }
     if (idx === EMPTY) {
-      // Counted on the free ring as an empty event: a submission found no free slot.
+      // Counted on the free ring as an empty event: a submission found no free entry.
       this.#s.fq.noteEmpty();
       this.#waiting.push(sub);
       // Read by close() on the owning thread: it waits until no thread has a submission waiting.
@@ -397,7 +397,7 @@ export class Client {
   }
 
   /**
-   * Resolves when a submission would find a free slot at once (backpressure for producers that
+   * Resolves when a submission would find a free entry at once (backpressure for producers that
    * must not queue without bound).
    */
   async room(): Promise<void> {
@@ -482,7 +482,7 @@ export class Client {
   #cancel(sub: Submission): number {
     if (sub.completion !== undefined) return -errno.ENOENT;
     if (sub._entry < 0) {
-      // Still waiting for a slot here: it never reached shared memory.
+      // Still waiting for an entry here: it never reached shared memory.
       const at = this.#waiting.indexOf(sub, this.#waitingHead);
       if (at >= 0) {
         this.#waiting.splice(at, 1);
@@ -524,7 +524,7 @@ export class Client {
       rc = req.codec.encode(s, idx);
     }
     if (rc < 0) {
-      // The arena has no room for the request: it fails, the slot goes back.
+      // The arena has no room for the request: it fails, the entry goes back.
       this.#freeEntry(idx);
       this.#settleUnstarted(sub, 'failed', rc);
       return;

@@ -26,7 +26,7 @@ import {
 } from './entry.js';
 import { errno } from './errno.js';
 import type { ExecViews } from './interp.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_SLOT } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
 import { grantBytes, type Plan, type Shape } from './validate.js';
 import { nextRecord, readValue } from './values.js';
 
@@ -100,7 +100,7 @@ export function writeChainData(
     i32[db + D.VALUES] = plan.valuesAt;
     i32[db + D.GRANTS] = 0;
   } else {
-    // forSubmission() checked they fit in the slot.
+    // forSubmission() checked they fit in the entry.
     const gw = plan.valuesAt / 4;
     i32[db + gw] = grants.length;
     for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
@@ -183,12 +183,12 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
     const end = at + len;
     while (at < end) {
-      const slot = s32[at / 4]!;
+      const variable = s32[at / 4]!;
       const v = readValue(src, s32, s64, at);
-      if (slot === FINAL_VALUE_SLOT) c.value = v;
+      if (variable === FINAL_VALUE_VAR) c.value = v;
       else {
         if (c.values === NO_VALUES) c.values = {};
-        c.values[names[slot]!] = v;
+        c.values[names[variable]!] = v;
       }
       at = nextRecord(s32, at);
     }

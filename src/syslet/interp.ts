@@ -35,7 +35,7 @@ import {
   entryValuesSet,
   type EntryRun,
 } from './entry.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_SLOT, type TableLayout } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR, type TableLayout } from './table.js';
 import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 import type { BlockMarker } from './kinds.js';
 
@@ -287,7 +287,7 @@ export class Interpreter {
       f64 = t.arena.view64;
     }
     const start = at;
-    if (finalValue !== undefined) at = writeRecord(buf, i32, f64, at, FINAL_VALUE_SLOT, finalValue);
+    if (finalValue !== undefined) at = writeRecord(buf, i32, f64, at, FINAL_VALUE_VAR, finalValue);
     if (values !== undefined) {
       for (let s = 0; s < values.length; s++) {
         const v = values[s];

@@ -83,9 +83,10 @@ export const ArgKind = {
   BUF: 6,
 } as const;
 
-/** Value record header in the values area: slot (var index, or -1 for the final atom), kind, bytes. */
+/** Value record header in the values area: variable (its index, or FINAL_VALUE_VAR), kind, bytes. */
 export const VALUE_HEADER_BYTES = 16;
-export const FINAL_VALUE_SLOT = -1;
+/** A value record's variable word for the final atom's value. */
+export const FINAL_VALUE_VAR = -1;
 
 /** Table geometry shared by every thread. */
 export class TableLayout {

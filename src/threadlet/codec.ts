@@ -1,6 +1,6 @@
 /**
  * The calling thread's side of a threadlet entry: the RequestCodec that writes the request (module
- * URL, name, arguments, journal) into a request slot and reads the worker's result back into the
+ * URL, name, arguments, journal) into a request entry and reads the worker's result back into the
  * handle, at the moment the completion is reaped (synchronously: a kevent caller that sees the
  * EVFILT_THREADLET event finds the handle settled).
  */
