@@ -36,15 +36,15 @@ import {
   Status,
   entryCancel,
   entryCancelled,
-  entryDeadline,
   entryEnd,
+  entryFieldsMake,
   entryId,
-  entryKind,
-  entryPolicy,
+  entryRead,
   entryState,
   entryStateMove,
   entryStateSet,
   type Completion,
+  type EntryFields,
 } from './syslet/entry.js';
 import type { PumpData } from './syslet/pump.js';
 import {
@@ -421,6 +421,8 @@ export class Runtime {
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Terminated workers whose threads have not exited yet (thread id -> slot and entry). */
   readonly #zombies = new Map<number, { slot: number; idx: number }>();
+  /** The header of an entry a check reads (entryRunRead; reused). */
+  readonly #entryRun: EntryFields = entryFieldsMake();
   /** Threads piscina reported ready whose pump had not claimed a slot yet (see #armWorker). */
   readonly #unarmed = new Set<number>();
 
@@ -667,10 +669,12 @@ export class Runtime {
         continue;
       }
       const id = Atomics.load(ctl, b + W.CURRENT_ID);
-      const deadline = entryDeadline(s, idx);
+      const run = this.#entryRun;
+      entryRead(s, idx, run);
+      const deadline = run.deadline;
       const overdue =
-        entryId(s, idx) === id &&
-        entryKind(s, idx) === RequestKind.CHAIN &&
+        run.id === id &&
+        run.kind === RequestKind.CHAIN &&
         entryState(s, idx) === EntryState.RUNNING &&
         (entryCancelled(s, idx, id) || (deadline !== 0 && now >= deadline));
       if (!overdue) {
@@ -733,7 +737,9 @@ export class Runtime {
       entryStateMove(s, z.idx, EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED);
     }
     // A confined chain's descriptors are closed once the thread that was using them is gone.
-    if (entryPolicy(s, z.idx) !== 0) s.policies.closeHeld(entryId(s, z.idx));
+    const run = this.#entryRun;
+    entryRead(s, z.idx, run);
+    if (run.policy !== 0) s.policies.closeHeld(run.id);
     if (entryState(s, z.idx) === EntryState.STUCK_REAPED) {
       entryRelease(s, z.idx);
       entryStateSet(s, z.idx, EntryState.FREE);

@@ -17,7 +17,7 @@ import { spinUntil, Keepalive } from '../ring/wait.js';
 import type { Client } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { RequestFlag, RequestKind, entryEventRead, entryResult, type EntryEvent } from '../syslet/entry.js';
+import { RequestFlag, RequestKind, entryFieldsMake, entryRead, entryResult } from '../syslet/entry.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -136,7 +136,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   #watching = false;
   readonly #reapBuf = new Int32Array(INGEST_BATCH);
   /** The event fields of the entry being ingested (reused). */
-  readonly #event: EntryEvent = { id: 0, flags: 0, kind: 0, owner: 0, udata: 0 };
+  readonly #event = entryFieldsMake();
 
   /** @internal Use rt.kqueue() (or rt.attachKqueue(handle) on another thread). */
   constructor(host: KqueueHost, handle?: KqueueHandle) {
@@ -586,8 +586,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       const n = q.reap(buf, INGEST_BATCH);
       for (let k = 0; k < n; k++) {
         const idx = buf[k]!;
-        entryEventRead(s, idx, ev);
-        const id = ev.id;
+        entryRead(s, idx, ev);
+        const id = ev.id >>> 0;
         const flags = ev.flags;
         const filter = filterOfKind(ev.kind);
         const result = entryResult(s, idx);

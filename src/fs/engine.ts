@@ -13,7 +13,7 @@
  */
 import type { Runtime } from '../runtime.js';
 import type { RequestCodec, Submission } from '../syslet/client.js';
-import { entryRelease } from '../syslet/encode.js';
+import { entryRelease, valueRecords } from '../syslet/encode.js';
 import {
   NO_VARS,
   RequestFlag,
@@ -21,7 +21,6 @@ import {
   completionRead,
   entryFlagsAdd,
   entryResult,
-  entryValuesHeap,
   entryValuesLen,
   type Completion,
 } from '../syslet/entry.js';
@@ -379,17 +378,12 @@ export class Engine implements Backend {
     const n = calls.length;
     const values: unknown[] = new Array<unknown>(n);
     const len = entryValuesLen(s, idx);
-    if (len > 0) {
-      const heap = entryValuesHeap(s, idx);
-      const src = heap !== 0 ? s.arena.buffer : s.buf;
-      const s32 = heap !== 0 ? s.arena.view32 : i32;
-      let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
-      const end = at + len;
-      while (at < end) {
-        const w = at / 4;
-        const variable = s32[w]!;
-        if (variable >= 0 && variable < n) values[variable] = readAtomValue(src, s32, at, calls[variable]!);
-        at = nextRecord(s32, at);
+    const r = valueRecords(s, idx);
+    if (r !== undefined) {
+      const s32 = r.i32;
+      for (let at = r.at; at < r.end; at = nextRecord(s32, at)) {
+        const variable = s32[at / 4]!;
+        if (variable >= 0 && variable < n) values[variable] = readAtomValue(r.buf, s32, at, calls[variable]!);
       }
     } else if (len < 0) {
       values.fill(LOST);

@@ -23,9 +23,10 @@ import {
   Status,
   completionUnstarted,
   entryCancel,
-  entryDoneAt,
-  entryDoneAtSet,
+  Stamp,
   entryEnd,
+  entryStamp,
+  entryStampSet,
   entryState,
   entryStateMove,
   entryStateSet,
@@ -534,7 +535,7 @@ export class Client {
     if ((req.type === 'chain' && req.plan.startsInline) || rc === ENCODED_COMPLETE) {
       entryStateSet(s, idx, EntryState.RUNNING);
       if (rc === ENCODED_COMPLETE || this.#interp.run(idx, true) === Outcome.ENDED) {
-        entryDoneAtSet(s, idx, 0);
+        entryStampSet(s, idx, Stamp.DONE, 0);
         entryStateSet(s, idx, EntryState.DONE);
         // A request that ended inline (a chain of SYNC atoms, a threadlet that finished inline)
         // still completes through its queue when a kqueue waits for it (its event must reach the
@@ -779,7 +780,7 @@ export class Client {
     const s = this.#s;
     const sub = this.#byEntry[idx];
     this.#byEntry[idx] = undefined;
-    const done = entryDoneAt(s, idx);
+    const done = entryStamp(s, idx, Stamp.DONE);
     let reaped = 0;
     if (done !== 0) {
       reaped = sharedNow();

@@ -9,12 +9,9 @@ import {
   RequestKind,
   STATUS_NAMES,
   Status,
-  completionMake,
   completionRead,
   entryFlags,
   entryFlagsClear,
-  entryAtom,
-  entrySteps,
   entryValuesHeap,
   entryValuesLen,
   entryValuesSet,
@@ -174,23 +171,17 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
   }
   if (isStuckState(state)) return stuckCompletion(t, idx, id, state, names, vars);
   const c = completionRead(t, idx, id, vars);
-  const len = entryValuesLen(t, idx);
-  if (len > 0) {
-    const heap = entryValuesHeap(t, idx);
-    const src = heap !== 0 ? t.arena.buffer : t.buf;
-    const s32 = heap !== 0 ? t.arena.view32 : i32;
-    const s64 = heap !== 0 ? t.arena.view64 : f64;
-    let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
-    const end = at + len;
-    while (at < end) {
+  const r = valueRecords(t, idx);
+  if (r !== undefined) {
+    const s32 = r.i32;
+    for (let at = r.at; at < r.end; at = nextRecord(s32, at)) {
       const variable = s32[at / 4]!;
-      const v = readValue(src, s32, s64, at);
+      const v = readValue(r.buf, s32, r.f64, at);
       if (variable === FINAL_VALUE_VAR) c.value = v;
       else {
         if (c.values === NO_VALUES) c.values = {};
         c.values[names[variable]!] = v;
       }
-      at = nextRecord(s32, at);
     }
   }
   if ((entryFlags(t, idx) & RequestFlag.HAS_BUFFERS) !== 0) {
@@ -204,6 +195,28 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     c.buffers = out;
   }
   return c;
+}
+
+/** Where an entry's value records are: views of the memory they are in, and their byte range. */
+export interface ValueRecords {
+  buf: Buffer;
+  i32: Int32Array;
+  f64: Float64Array;
+  at: number;
+  end: number;
+}
+
+/**
+ * Entry `idx`'s value records (writeRecord's, values.ts): in its data area, or in the arena block
+ * they spilled to; undefined when there are none (or they were lost: entryValuesLen < 0).
+ */
+export function valueRecords(t: ExecViews, idx: number): ValueRecords | undefined {
+  const len = entryValuesLen(t, idx);
+  if (len <= 0) return undefined;
+  const heap = entryValuesHeap(t, idx);
+  if (heap !== 0) return { buf: t.arena.buffer, i32: t.arena.view32, f64: t.arena.view64, at: heap, end: heap + len };
+  const at = t.layout.dataByte(idx) + t.i32[t.layout.data(idx) + D.VALUES]!;
+  return { buf: t.buf, i32: t.i32, f64: t.f64, at, end: at + len };
 }
 
 /**
@@ -222,16 +235,20 @@ function stuckCompletion(
 ): Completion {
   const db = t.layout.data(idx);
   const status = stuckStatus(state);
-  const atom = entryAtom(t, idx);
+  // The atom and steps as the interpreter published them; the rest from the state.
+  const c = completionRead(t, idx, id, vars);
+  c.status = STATUS_NAMES[status]!;
+  c.result = status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
+  c.noComplete = false;
+  c.valuesLost = false;
   // The stuck atom's own variable: its call may return (and store it) at any moment. Variables of
   // the atoms before it are final.
-  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + atom]! + AtomWord.INTO]!;
+  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + c.atom]! + AtomWord.INTO]!;
   if (into >= 0 && names[into] !== undefined && names[into]! in vars) {
-    vars = { ...vars };
-    delete vars[names[into]!];
+    c.vars = { ...vars };
+    delete c.vars[names[into]!];
   }
-  const result = status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
-  return completionMake(id, STATUS_NAMES[status]!, atom, result, vars, entrySteps(t, idx), false, false);
+  return c;
 }
 
 /** Free what entry `idx` holds in the arena (spilled values, declared buffers). */

@@ -268,11 +268,6 @@ export function entryId(t: EntryViews, idx: number): number {
   return t.i32[t.layout.base(idx) + E.ID]!;
 }
 
-/** Entry `idx`'s RequestKind. */
-export function entryKind(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.KIND]!;
-}
-
 /** Entry `idx`'s RequestFlag bits. */
 export function entryFlags(t: EntryViews, idx: number): number {
   return t.i32[t.layout.base(idx) + E.FLAGS]!;
@@ -307,31 +302,54 @@ export function entryCancelled(t: EntryViews, idx: number, id: number): boolean 
   return Atomics.load(t.i32, t.layout.base(idx) + E.CANCEL) === id;
 }
 
-/** What a run of entry `idx` starts from (the interpreter's reads of the header). */
-export interface EntryRun {
+/**
+ * The header fields that say what a request is and how to run it, as entryRead copies them out: for
+ * the interpreter's run, the runtime's stuck-worker check, the pump and a kqueue's event.
+ */
+export interface EntryFields {
+  /** The request id as stored (an i32: `>>> 0` for the u32 id). */
   id: number;
+  kind: number;
+  flags: number;
+  /** The submitting client's completion queue. */
+  owner: number;
   pc: number;
   steps: number;
   stepBudget: number;
+  /** Absolute deadline (sharedNow() ms), or 0. */
   deadline: number;
   policy: number;
+  /** F.UDATA (meaningful with RequestFlag.UDATA_NUMBER). */
+  udata: number;
 }
 
-/** Read the header fields a run starts from into `out` (reused: no allocation per run). */
-export function entryRunRead(t: EntryViews, idx: number, out: EntryRun): void {
+/** A fresh EntryFields for entryRead to fill (one per reader, reused: no allocation per read). */
+export function entryFieldsMake(): EntryFields {
+  return { id: 0, kind: 0, flags: 0, owner: 0, pc: 0, steps: 0, stepBudget: 0, deadline: 0, policy: 0, udata: 0 };
+}
+
+/** Copy entry `idx`'s EntryFields into `out`. */
+export function entryRead(t: EntryViews, idx: number, out: EntryFields): void {
   const i32 = t.i32;
+  const f64 = t.f64;
   const eb = t.layout.base(idx);
+  const e64 = t.layout.base64(idx);
   out.id = i32[eb + E.ID]!;
+  out.kind = i32[eb + E.KIND]!;
+  out.flags = i32[eb + E.FLAGS]!;
+  out.owner = i32[eb + E.OWNER]!;
   out.pc = i32[eb + E.PC]!;
   out.steps = i32[eb + E.STEPS]!;
   out.stepBudget = i32[eb + E.STEP_BUDGET]!;
-  out.deadline = t.f64[t.layout.base64(idx) + F.DEADLINE]!;
+  out.deadline = f64[e64 + F.DEADLINE]!;
   out.policy = i32[eb + E.POLICY]!;
+  out.udata = f64[e64 + F.UDATA]!;
 }
 
 /**
  * Publish where a run is: the atom it is at (or, inline, the atom a worker resumes at) and the
- * steps taken. The runtime reads them to end a chain stuck in that atom (runtime.ts).
+ * steps taken (threadlets: calls run for real). The runtime reads them to end a chain stuck in that
+ * atom (runtime.ts).
  */
 export function entryProgressSet(t: EntryViews, idx: number, pc: number, steps: number): void {
   const eb = t.layout.base(idx);
@@ -339,33 +357,26 @@ export function entryProgressSet(t: EntryViews, idx: number, pc: number, steps: 
   t.i32[eb + E.STEPS] = steps;
 }
 
-/** The atom entry `idx` ended at (E.ATOM). */
-export function entryAtom(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.ATOM]!;
-}
-
-/** Entry `idx`'s atom where its run is (E.PC) and steps taken. */
-export function entryPc(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.PC]!;
-}
-
+/** Steps entry `idx`'s run took (atoms; threadlets: calls run for real). */
 export function entrySteps(t: EntryViews, idx: number): number {
   return t.i32[t.layout.base(idx) + E.STEPS]!;
 }
 
-/** Set the steps taken (threadlets: the calls run for real). */
-export function entryStepsSet(t: EntryViews, idx: number, steps: number): void {
-  t.i32[t.layout.base(idx) + E.STEPS] = steps;
+/**
+ * An entry's time stamps (sharedNow() ms; Float64 indices): SUBMITTED is non-zero only on requests
+ * sampled for latency (the others are not timed), STARTED and DONE are stamped on those by the
+ * worker (DONE is 0 otherwise: the reaper times only what has it), REPLAYED by a threadlet's worker
+ * when it had replayed the journal of one that moved.
+ */
+export const Stamp = { SUBMITTED: F.T_SUBMIT, STARTED: F.T_START, DONE: F.T_DONE, REPLAYED: F.T_REPLAYED } as const;
+export type Stamp = (typeof Stamp)[keyof typeof Stamp];
+
+export function entryStamp(t: EntryViews, idx: number, stamp: Stamp): number {
+  return t.f64[t.layout.base64(idx) + stamp]!;
 }
 
-/** Absolute deadline (sharedNow() ms) of entry `idx`, or 0. */
-export function entryDeadline(t: EntryViews, idx: number): number {
-  return t.f64[t.layout.base64(idx) + F.DEADLINE]!;
-}
-
-/** Entry `idx`'s policy id, 0 for none. */
-export function entryPolicy(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.POLICY]!;
+export function entryStampSet(t: EntryViews, idx: number, stamp: Stamp, at: number): void {
+  t.f64[t.layout.base64(idx) + stamp] = at;
 }
 
 /** Write how a run of entry `idx` ended (its values are written apart: entryValuesSet). */
@@ -398,16 +409,6 @@ export function entryStatusSet(t: EntryViews, idx: number, status: number, resul
   t.f64[t.layout.base64(idx) + F.RESULT] = result;
 }
 
-/**
- * Where entry `idx`'s values are: `heap` (an arena offset, 0 for the data area) and `len` (bytes;
- * 0 for none, -ENOMEM when they could not be carried back).
- */
-export function entryValuesSet(t: EntryViews, idx: number, heap: number, len: number): void {
-  const eb = t.layout.base(idx);
-  t.i32[eb + E.VALUES_HEAP] = heap;
-  t.i32[eb + E.VALUES_LEN] = len;
-}
-
 /** Arena offset of entry `idx`'s values, or 0 (in the data area, or none). */
 export function entryValuesHeap(t: EntryViews, idx: number): number {
   return t.i32[t.layout.base(idx) + E.VALUES_HEAP]!;
@@ -418,32 +419,19 @@ export function entryValuesLen(t: EntryViews, idx: number): number {
   return t.i32[t.layout.base(idx) + E.VALUES_LEN]!;
 }
 
+/**
+ * Where entry `idx`'s values are: `heap` (an arena offset, 0 for the data area) and `len` (bytes;
+ * 0 for none, -ENOMEM when they could not be carried back).
+ */
+export function entryValuesSet(t: EntryViews, idx: number, heap: number, len: number): void {
+  const eb = t.layout.base(idx);
+  t.i32[eb + E.VALUES_HEAP] = heap;
+  t.i32[eb + E.VALUES_LEN] = len;
+}
+
 /** Set the worker slot that ran entry `idx`. */
 export function entryWorkerSet(t: EntryViews, idx: number, worker: number): void {
   t.i32[t.layout.base(idx) + E.WORKER] = worker;
-}
-
-/** The threadlet's journal replay time (F.T_REPLAYED), set by its worker, 0 for none. */
-export function entryReplayedSet(t: EntryViews, idx: number, at: number): void {
-  t.f64[t.layout.base64(idx) + F.T_REPLAYED] = at;
-}
-
-/** Latency stamps (sharedNow() ms): T_SUBMIT is non-zero on sampled requests only. */
-export function entrySubmittedAt(t: EntryViews, idx: number): number {
-  return t.f64[t.layout.base64(idx) + F.T_SUBMIT]!;
-}
-
-export function entryStartedAtSet(t: EntryViews, idx: number, at: number): void {
-  t.f64[t.layout.base64(idx) + F.T_START] = at;
-}
-
-/** When the run ended (0 when not sampled); the reaper times the completion from it. */
-export function entryDoneAtSet(t: EntryViews, idx: number, at: number): void {
-  t.f64[t.layout.base64(idx) + F.T_DONE] = at;
-}
-
-export function entryDoneAt(t: EntryViews, idx: number): number {
-  return t.f64[t.layout.base64(idx) + F.T_DONE]!;
 }
 
 // ---- the end of an entry's life ----------------------------------------------------------------
@@ -475,14 +463,7 @@ export function entryPost(s: SharedState, idx: number): void {
  * chain's descriptors are closed here when it ends DONE; a stuck one's when its thread exits.
  * Returns whether this call ended it.
  */
-export function entryEnd(
-  s: SharedState,
-  idx: number,
-  from: readonly number[],
-  to: number,
-  status: number,
-  result: number,
-): boolean {
+export function entryEnd(s: SharedState, idx: number, from: readonly number[], to: number, status: number, result: number): boolean {
   const i32 = s.i32;
   const eb = s.layout.base(idx);
   for (const state of from) {
@@ -507,27 +488,6 @@ export function entryResult(t: EntryViews, idx: number): number {
 }
 
 // ---- reaping (the completion queue's consumer holds the entry) ---------------------------------
-
-/** What a kqueue reads of a completed entry to make its event. */
-export interface EntryEvent {
-  id: number;
-  flags: number;
-  kind: number;
-  owner: number;
-  /** F.UDATA (meaningful with RequestFlag.UDATA_NUMBER). */
-  udata: number;
-}
-
-/** Read entry `idx`'s event fields into `out`. */
-export function entryEventRead(t: EntryViews, idx: number, out: EntryEvent): void {
-  const i32 = t.i32;
-  const eb = t.layout.base(idx);
-  out.id = i32[eb + E.ID]! >>> 0;
-  out.flags = i32[eb + E.FLAGS]!;
-  out.kind = i32[eb + E.KIND]!;
-  out.owner = i32[eb + E.OWNER]!;
-  out.udata = t.f64[t.layout.base64(idx) + F.UDATA]!;
-}
 
 /** Link entry `idx` into a completion queue's overflow backlog (the queue's lock held). */
 export function entryOverflowNextSet(i32: Int32Array, layout: TableLayout, idx: number, next: number): void {

@@ -25,25 +25,24 @@ import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './pol
 import {
   RequestFlag,
   Status,
-  entryCancelWord,
   entryCancelled,
+  entryCancelWord,
   entryEndSet,
+  entryFieldsMake,
   entryFlags,
   entryFlagsAdd,
   entryProgressSet,
-  entryRunRead,
+  entryRead,
   entryValuesSet,
-  type EntryRun,
+  type EntryFields,
+  type EntryViews,
 } from './entry.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR, type TableLayout } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
 import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 import type { BlockMarker } from './kinds.js';
 
 /** Views of the request table, the arena and the policies, in the calling thread. */
-export interface ExecViews {
-  readonly layout: TableLayout;
-  readonly i32: Int32Array;
-  readonly f64: Float64Array;
+export interface ExecViews extends EntryViews {
   readonly buf: Buffer;
   readonly arena: Arena;
   readonly policies: PolicyTable;
@@ -88,8 +87,8 @@ export class Interpreter {
   readonly #blocking: BlockMarker | undefined;
 
   // Per-run context (set by run(), read by the argument helpers).
-  /** The entry's header fields the run starts from (entryRunRead). */
-  readonly #run: EntryRun = { id: 0, pc: 0, steps: 0, stepBudget: 0, deadline: 0, policy: 0 };
+  /** The entry's header fields the run starts from (entryRead). */
+  readonly #run: EntryFields = entryFieldsMake();
   #idx = 0;
   #id = 0;
   #varsBase = 0;
@@ -134,7 +133,7 @@ export class Interpreter {
     const d8 = L.dataByte(idx);
     const d64 = d8 / 8;
     const run = this.#run;
-    entryRunRead(t, idx, run);
+    entryRead(t, idx, run);
     const id = run.id;
     const natoms = i32[db + D.NATOMS]!;
     const varsBase = d64 + i32[db + D.VARS]!;

@@ -36,18 +36,20 @@ import { errno } from './errno.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import {
   RequestKind,
+  Stamp,
   Status,
   entryClaim,
   entryDone,
-  entryDoneAtSet,
+  entryFieldsMake,
   entryId,
-  entryKind,
   entryPost,
-  entryStartedAtSet,
+  entryRead,
+  entryStamp,
+  entryStampSet,
   entryStatusSet,
   entrySteps,
-  entrySubmittedAt,
   entryWorkerSet,
+  type EntryFields,
 } from './entry.js';
 
 /** What the runtime puts in workerData.syslet. */
@@ -101,6 +103,8 @@ class Pump {
   #spinUs: number;
   readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
+  /** The header of the entry being run (entryRunRead; reused). */
+  readonly #run: EntryFields = entryFieldsMake();
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
 
@@ -204,7 +208,9 @@ class Pump {
   /** Run entry `idx`; a promise when its kind's handler is asynchronous. */
   #runEntry(idx: number): Promise<void> | undefined {
     const s = this.#s;
-    const id = entryId(s, idx);
+    const run = this.#run;
+    entryRead(s, idx, run);
+    const id = run.id;
     // Say what this worker holds before claiming it, so that if the worker dies from here on, the
     // runtime finds the entry (recoverWorker in runtime.ts) and completes it with -EOWNERDEAD.
     Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, id);
@@ -215,14 +221,14 @@ class Pump {
     const fault = this.#faults === 0 ? 0 : this.#fault(id);
     if (fault !== 0 && (id & 1) === 0) injectFault(fault);
     // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
-    const submitted = entrySubmittedAt(s, idx);
+    const submitted = entryStamp(s, idx, Stamp.SUBMITTED);
     let t0 = 0;
     if (submitted !== 0) {
       t0 = sharedNow();
-      entryStartedAtSet(s, idx, t0);
+      entryStampSet(s, idx, Stamp.STARTED, t0);
       this.#queued.record((t0 - submitted) * 1e6);
     }
-    const kind = entryKind(s, idx);
+    const kind = run.kind;
     if (kind === RequestKind.CHAIN || cancelled) {
       this.#interp.run(idx, false);
     } else {
@@ -250,10 +256,10 @@ class Pump {
     entryWorkerSet(s, idx, this.#slot);
     if (submitted !== 0) {
       const t1 = sharedNow();
-      entryDoneAtSet(s, idx, t1);
+      entryStampSet(s, idx, Stamp.DONE, t1);
       this.#running.record((t1 - t0) * 1e6);
     } else {
-      entryDoneAtSet(s, idx, 0);
+      entryStampSet(s, idx, Stamp.DONE, 0);
     }
     ctl[this.#slotBase + W.CHAINS]!++;
     ctl[this.#slotBase + W.ATOMS]! += entrySteps(s, idx);

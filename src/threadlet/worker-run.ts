@@ -12,7 +12,7 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { RequestContext } from '../syslet/kinds.js';
-import { Status, entryCancelled, entryId, entryReplayedSet, entryStatusSet, entryStepsSet } from '../syslet/entry.js';
+import { Stamp, Status, entryCancelled, entryId, entryProgressSet, entryStampSet, entryStatusSet } from '../syslet/entry.js';
 import { errno, resultOfCode } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
@@ -141,8 +141,8 @@ function run(ctx: RequestContext, idx: number, req: ThreadletRequest, r: Registe
     blocking: blockingOf(ctx),
   });
   const ran = underCwd(req.c, () => runUnder(replay, r.fn, args));
-  entryStepsSet(s, idx, replay.real);
-  entryReplayedSet(s, idx, replay.replayedAt);
+  entryProgressSet(s, idx, 0, replay.real);
+  entryStampSet(s, idx, Stamp.REPLAYED, replay.replayedAt);
   // A divergence or cancellation decides first, whatever the function returned or threw.
   const bad = replay.finish();
   if (bad !== undefined) {
@@ -231,7 +231,7 @@ function importFailure(url: string, e: unknown): string {
 /** The THREADLET request handler (see worker.ts). */
 export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   const s = ctx.s;
-  entryReplayedSet(s, idx, 0);
+  entryStampSet(s, idx, Stamp.REPLAYED, 0);
   let req: ThreadletRequest;
   try {
     req = unpack(recordBytes(s, idx, 'req') ?? new Uint8Array(0)) as ThreadletRequest;
