@@ -377,8 +377,8 @@ function optPow2(opts: Record<string, unknown>, name: string, min: number, max: 
 const OWNER_DEAD_FROM = [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED] as const;
 /** States of a request no worker started (swept once the workers are gone). */
 const UNRUN_FROM = [EntryState.QUEUED, EntryState.CANCELLED] as const;
-/** The state of an entry whose worker is stuck in one of its calls. */
-const RUNNING = [EntryState.RUNNING] as const;
+/** The state of an entry whose worker is stuck in one of its calls (ended by #endStuck). */
+const STUCK_FROM = [EntryState.RUNNING] as const;
 
 const PUMP_FILE = fileURLToPath(new URL('./syslet/pump-entry.cjs', import.meta.url));
 
@@ -421,7 +421,7 @@ export class Runtime {
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Terminated workers whose threads have not exited yet (thread id -> slot and entry). */
   readonly #zombies = new Map<number, { slot: number; idx: number }>();
-  /** The header of an entry a check reads (entryRunRead; reused). */
+  /** The header of an entry a check reads (entryRead; reused). */
   readonly #entryRun: EntryFields = entryFieldsMake();
   /** Threads piscina reported ready whose pump had not claimed a slot yet (see #armWorker). */
   readonly #unarmed = new Set<number>();
@@ -706,8 +706,8 @@ export class Runtime {
     // finished meanwhile, the worker completes it and nothing happens here. The completion says
     // the atom that was running, as the interpreter published it when the atom began.
     const ended = cancelled
-      ? entryEnd(s, idx, RUNNING, EntryState.STUCK_CANCELLED, Status.CANCELLED, -errno.ECANCELED)
-      : entryEnd(s, idx, RUNNING, EntryState.STUCK_TIMEDOUT, Status.TIMEDOUT, -errno.ETIME);
+      ? entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_CANCELLED, Status.CANCELLED, -errno.ECANCELED)
+      : entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_TIMEDOUT, Status.TIMEDOUT, -errno.ETIME);
     if (!ended) return;
     // The slot no longer counts as a running worker (the replacement takes another slot); the
     // thread's exit frees it (#zombieExited), not #recoverWorker.
@@ -853,7 +853,7 @@ export class Runtime {
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
     this.#checkOpen('submit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan }, opts), false)!;
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan, shape: plan.shape }, opts), false)!;
   }
 
   /**
@@ -863,7 +863,7 @@ export class Runtime {
   trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
     this.#checkOpen('trySubmit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan }, opts), true) ?? 'full';
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan, shape: plan.shape }, opts), true) ?? 'full';
   }
 
   /**
@@ -1327,7 +1327,8 @@ export class Runtime {
     if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
       try {
         const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
-        request = { type: 'chain', plan: forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes) };
+        const granted = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+        request = { type: 'chain', plan: granted, shape: granted.shape };
       } catch (err) {
         // Not submitted: give the policy use back.
         if (policy.own) this.#policyUse.get(policy.id)!.inflight--;

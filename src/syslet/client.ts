@@ -37,7 +37,7 @@ import {
 } from './entry.js';
 import { Interpreter, Outcome } from './interp.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import type { Plan } from './validate.js';
+import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
 export interface CompletionTarget {
@@ -105,7 +105,13 @@ const UNRUN = [EntryState.QUEUED, EntryState.CANCELLED] as const;
 /** A chain to submit: its validated plan (validate.ts), encoded into the entry by encode.ts. */
 export interface ChainRequest {
   readonly type: 'chain';
-  readonly plan: Plan;
+  /**
+   * Until it is encoded; then dropped, so that a Submission kept after it settled does not keep
+   * the chain (its buffers' initial bytes, its strings) alive.
+   */
+  plan: Plan | undefined;
+  /** Names for reading its completion. */
+  readonly shape: Shape;
 }
 
 /** A request of another kind (threadlets, syslet/fs's batches): its codec writes and reads it. */
@@ -518,8 +524,13 @@ export class Client {
     };
     let rc: number;
     const req = sub._request;
+    let inline = false;
     if (req.type === 'chain') {
-      rc = writeChain(s, idx, req.plan, header, sub._varInit);
+      const plan = req.plan;
+      if (plan === undefined) throw new Error(`syslet: internal error: submission ${sub.id} started twice`);
+      req.plan = undefined;
+      inline = plan.startsInline;
+      rc = writeChain(s, idx, plan, header, sub._varInit);
     } else {
       entryWrite(s, idx, header, req.codec.kind, 0);
       rc = req.codec.encode(s, idx);
@@ -532,7 +543,7 @@ export class Client {
     }
     sub._entry = idx;
     this.#byEntry[idx] = sub;
-    if ((req.type === 'chain' && req.plan.startsInline) || rc === ENCODED_COMPLETE) {
+    if (inline || rc === ENCODED_COMPLETE) {
       entryStateSet(s, idx, EntryState.RUNNING);
       if (rc === ENCODED_COMPLETE || this.#interp.run(idx, true) === Outcome.ENDED) {
         entryStampSet(s, idx, Stamp.DONE, 0);
@@ -799,7 +810,7 @@ export class Client {
       req.codec.release(s, idx);
     } else {
       const state = entryState(s, idx);
-      c = readCompletion(s, idx, req.plan.shape, sub.id, state);
+      c = readCompletion(s, idx, req.shape, sub.id, state);
       // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
       // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
       if (

@@ -183,7 +183,7 @@ export interface RequestHeader {
 /**
  * Write entry `idx`'s header for a new request of `kind`: every field a worker, the interpreter or
  * the reaper reads, reset. `flags` are ORed into h.flags. The request's own data (a chain's atoms,
- * a codec's payload) follows. The state is left to entryQueue / entryStateSet.
+ * a codec's payload) follows. The state word is left to the caller (entryStateSet).
  */
 export function entryWrite(t: EntryViews, idx: number, h: RequestHeader, kind: number, flags: number): void {
   const i32 = t.i32;

@@ -103,7 +103,7 @@ class Pump {
   #spinUs: number;
   readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
-  /** The header of the entry being run (entryRunRead; reused). */
+  /** The header of the entry being run (entryRead; reused). */
   readonly #run: EntryFields = entryFieldsMake();
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
