@@ -371,10 +371,12 @@ export function entrySteps(t: EntryViews, idx: number): number {
 export const Stamp = { SUBMITTED: F.T_SUBMIT, STARTED: F.T_START, DONE: F.T_DONE, REPLAYED: F.T_REPLAYED } as const;
 export type Stamp = (typeof Stamp)[keyof typeof Stamp];
 
+/** Entry `idx`'s time stamp `stamp` (sharedNow() ms), or 0. */
 export function entryStamp(t: EntryViews, idx: number, stamp: Stamp): number {
   return t.f64[t.layout.base64(idx) + stamp]!;
 }
 
+/** Stamp entry `idx` (by the thread that holds it; a post or ring push publishes it). */
 export function entryStampSet(t: EntryViews, idx: number, stamp: Stamp, at: number): void {
   t.f64[t.layout.base64(idx) + stamp] = at;
 }
@@ -460,7 +462,8 @@ export function entryPost(s: SharedState, idx: number): void {
  * the one it was at, E.PC; no values), and post it to its completion queue. Used for entries no
  * worker will run or finish: a dead worker's (-EOWNERDEAD), requests still queued once the workers
  * are gone (-ECANCELED), and a chain whose worker is stuck in a call (to STUCK_*). A confined
- * chain's descriptors are closed here when it ends DONE; a stuck one's when its thread exits.
+ * chain's descriptors are closed here when it ends DONE; a stuck one's when its thread exits. An
+ * arena block the run spilled values to stays recorded (E.VALUES_HEAP), for entryRelease to free.
  * Returns whether this call ended it.
  */
 export function entryEnd(s: SharedState, idx: number, from: readonly number[], to: number, status: number, result: number): boolean {
