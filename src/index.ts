@@ -76,7 +76,5 @@ export {
   type SysletFlagName,
 } from './syslet/flags.js';
 export { errno, errnoName, type ErrnoName } from './syslet/errno.js';
-export type { RingCounters } from './ring/mpmc.js';
-export type { LatencySummary } from './ring/stats.js';
-export type { ArenaStats } from './ring/arena.js';
-export type { OverflowStats } from './completion/queue.js';
+export type { RingCounters, LatencySummary, ArenaStats } from 'atomics-sync';
+export type { OverflowStats } from './syslet/completion-queue.js';

@@ -37,7 +37,7 @@ import { chain, v, SYSLET_STOP_ON_NEGATIVE, type Atom, type Chain } from '../ind
 import { parseCommandLine, UsageError, type Command } from '../cli/command.js';
 import { makeTempDir } from '../cli/process.js';
 import { fsScenarios } from './fs.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 
 const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'fs', 'sporadic', 'blocking'] as const;
 let JSON_OUT = false;

@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Runtime, type Atom, type Completion, type PreparedChain, type Submission } from '../index.js';
 import { rng } from '../bench/rng.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 import {
   Burst,
   Ctl,

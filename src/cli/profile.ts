@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Runtime, type RuntimeStats } from '../index.js';
 import { makeTempDir } from './process.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 import { RingSampler } from '../record/sampler.js';
 import {
   delta,

@@ -262,7 +262,7 @@ export class Engine implements Backend {
     const valuesAt = L.valuesAt + (grants === undefined ? 0 : grantBytes(grants.length));
     if (valuesAt > s.layout.dataBytes) return -errno.E2BIG;
 
-    // The data of writes, into arena blocks (freed by releaseEntry through the buffer table).
+    // The data of writes, into arena blocks (freed by entryRelease through the buffer table).
     let blocks: number[] | undefined;
     if (nbufs > 0) {
       blocks = [];

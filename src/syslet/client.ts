@@ -10,10 +10,7 @@
  * When no entry is free, submit() reaps on the spot, and a submission that still finds none waits in
  * a FIFO here until an entry frees: a full ring is a state, not an error, and nothing is dropped.
  */
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import { errno } from './errno.js';
 import { entryRelease, readCompletion, writeChain } from './encode.js';
 import {
@@ -24,7 +21,7 @@ import {
   completionUnstarted,
   entryCancel,
   Stamp,
-  entryEnd,
+  entryFail,
   entryStamp,
   entryStampSet,
   entryState,
@@ -189,10 +186,20 @@ export class Submission implements PromiseLike<Completion> {
     return this.completion !== undefined;
   }
 
-  /** @internal The RequestKind its entry is written as (a codec's kind, or CHAIN). */
-  get _kind(): number {
+  /** The udata given at submission (echoed in its completion and in its kqueue event). */
+  get udata(): unknown {
+    return this._udata;
+  }
+
+  /** What it runs (RequestKind): CHAIN for a chain, else its codec's kind (THREADLET, ...). */
+  get kind(): number {
     const r = this._request;
     return r.type === 'chain' ? RequestKind.CHAIN : r.codec.kind;
+  }
+
+  /** Where its completion is delivered besides this promise (a kqueue), if anywhere. */
+  get target(): CompletionTarget | undefined {
+    return this._target;
   }
 
   then<R1 = Completion, R2 = never>(
@@ -606,7 +613,7 @@ export class Client {
     if (!this.#s.sq.isEmpty()) this.#wake(false);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
-    // (after the burst's pushes) sees CLOSED (both seq-cst); entryEnd's CAS lets exactly one of
+    // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of
     // the two complete it. Once per burst, not per push.
     if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
@@ -615,7 +622,7 @@ export class Client {
   #completeStranded(): void {
     const by = this.#byEntry;
     for (let idx = 0; idx < by.length; idx++) {
-      if (by[idx] !== undefined) entryEnd(this.#s, idx, UNRUN, EntryState.DONE, Status.CANCELLED, -errno.ECANCELED);
+      if (by[idx] !== undefined) entryFail(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
     }
     this.#wakeReaper();
   }

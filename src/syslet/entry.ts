@@ -10,8 +10,9 @@
  * read by the worker at atom boundaries; and the header fields written in place of a worker that
  * died or is stuck, published by the state CAS that decided it (entryEnd).
  *
- * The end of every entry's life is a state CAS (exactly one party wins) followed by a post to its
- * completion queue, whose release publishes the header to the reaper (the reap acquires).
+ * The end of every entry's life is a state CAS (exactly one party wins: entryDone for its worker,
+ * entryEnd for anyone ending it in place of one) followed by a post to its completion queue
+ * (entryPost), whose release publishes the header to the reaper (the reap acquires).
  */
 import { errno } from './errno.js';
 import type { SharedState } from './shared.js';
@@ -458,10 +459,11 @@ export function entryPost(s: SharedState, idx: number): void {
 
 /**
  * End entry `idx` in place of a worker, if its state is one of `from`: move it to `to` (a CAS:
- * exactly one of the parties that may end an entry wins), write `status` and `result` (the atom is
- * the one it was at, E.PC; no values), and post it to its completion queue. Used for entries no
- * worker will run or finish: a dead worker's (-EOWNERDEAD), requests still queued once the workers
- * are gone (-ECANCELED), and a chain whose worker is stuck in a call (to STUCK_*). A confined
+ * exactly one of the parties that may end an entry wins) and write `status` and `result` (the atom
+ * is the one it was at, E.PC; no values). The caller then posts it (entryPost) once its own
+ * bookkeeping is done, or calls entryFail, which does both. Used for entries no worker will run or
+ * finish: a dead worker's (-EOWNERDEAD), requests still queued once the workers are gone
+ * (-ECANCELED), and a chain whose worker is stuck in a call (to STUCK_*: slots.ts). A confined
  * chain's descriptors are closed here when it ends DONE; a stuck one's when its thread exits. An
  * arena block the run spilled values to stays recorded (E.VALUES_HEAP), for entryRelease to free.
  * Returns whether this call ended it.
@@ -477,10 +479,19 @@ export function entryEnd(s: SharedState, idx: number, from: readonly number[], t
     s.f64[s.layout.base64(idx) + F.RESULT] = result;
     s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
     if (to === EntryState.DONE && i32[eb + E.POLICY] !== 0) s.policies.closeHeld(i32[eb + E.ID]!);
-    entryPost(s, idx);
     return true;
   }
   return false;
+}
+
+/**
+ * The end of the life of an entry no worker will finish: entryEnd to DONE with `status` and
+ * `result`, then entryPost. Returns whether this call ended it (exactly one caller does).
+ */
+export function entryFail(s: SharedState, idx: number, from: readonly number[], status: number, result: number): boolean {
+  if (!entryEnd(s, idx, from, EntryState.DONE, status, result)) return false;
+  entryPost(s, idx);
+  return true;
 }
 
 /** The result an entry's completion carries (its RESULT word, or the stuck state's errno). */

@@ -10,8 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
-import type { Arena } from '../ring/arena.js';
-import { sharedNow } from '../ring/layout.js';
+import { type Arena, sharedNow } from 'atomics-sync';
 import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,
@@ -188,7 +187,7 @@ export class Interpreter {
       }
       steps++;
       // Published for the runtime: if this atom's call never returns, the runtime ends the chain
-      // from another thread (runtime.ts, stuck workers) and reports this atom and these steps.
+      // from another thread (slots.ts, stuck workers) and reports this atom and these steps.
       entryProgressSet(t, idx, pc, steps);
       this.#value = undefined;
       const blocking = this.#blocking;

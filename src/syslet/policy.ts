@@ -27,8 +27,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Arena } from '../ring/arena.js';
-import { WORD_BYTES } from '../ring/layout.js';
+import { type Arena, WORD_BYTES } from 'atomics-sync';
 import { errno, resultOfError } from './errno.js';
 import { OP_BY_NAME, OP_NEED_MASK, OPS, type OpName, type PathResolve } from './ops.js';
 
