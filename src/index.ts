@@ -58,10 +58,9 @@ export {
   type BufferDecl,
   type AtomOptions,
 } from './syslet/chain.js';
-export type { Completion, Timing } from './syslet/encode.js';
+export type { Completion, StatusName, Timing } from './syslet/entry.js';
 /** The clock of Completion.timing: milliseconds, the same on every thread of the process. */
 export { sharedNow } from 'atomics-sync';
-export type { StatusName } from './syslet/table.js';
 export { ChainError } from './syslet/validate.js';
 export type { Grant, Policy } from './syslet/policy.js';
 export { SysletStat, type Value } from './syslet/values.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isPowerOfTwo, sharedNow } from 'atomics-sync';
 import type { Kqueue } from './completion/kqueue.js';
-import type { RequestCodec, ValidatedSubmit } from './syslet/client.js';
+import type { SubmitRequest, ValidatedSubmit } from './syslet/client.js';
 import { compilePolicy, NO_POLICY, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
 import type { Plan } from './syslet/validate.js';
 
@@ -318,8 +318,7 @@ const SUBMIT_OPTION_NAMES = new Set(['udata', 'signal', 'timeoutMs', 'vars', 'st
  */
 export function checkSubmitOptions(
   opts: SubmitOptions,
-  plan: Plan | undefined,
-  codec: RequestCodec | undefined,
+  request: SubmitRequest,
   maxStepBudget: number,
 ): ValidatedSubmit {
   if (typeof opts !== 'object' || opts === null) {
@@ -331,6 +330,7 @@ export function checkSubmitOptions(
       throw new TypeError(`submit: options.${k}: unknown option; expected ${[...SUBMIT_OPTION_NAMES].join(', ')}`);
     }
   }
+  const plan = request.type === 'chain' ? request.plan : undefined;
   let varInit: readonly number[] = plan?.varInit ?? [];
   if (opts.vars !== undefined) {
     if (plan === undefined) throw new TypeError('submit: vars: only chains have variables');
@@ -370,8 +370,7 @@ export function checkSubmitOptions(
     throw new TypeError(`submit: signal: expected an AbortSignal, got ${String(signal)}`);
   }
   return {
-    plan,
-    codec,
+    request,
     varInit,
     deadline,
     stepBudget,

@@ -29,18 +29,17 @@ import {
   Client,
   Submission,
   SysletClosedError,
-  completeEntry,
   type RequestCodec,
+  type SubmitRequest,
   type ValidatedSubmit,
 } from './syslet/client.js';
-import type { Completion } from './syslet/encode.js';
+import { EntryState, Status, entryCancel, entryCancelEvery, entryFail, entryState, type Completion } from './syslet/entry.js';
 import { C, Lifecycle, SharedState, MAX_WORKER_SLOTS, type SharedHandles } from './syslet/shared.js';
 import type { PoolStats } from './syslet/pool.js';
 import { WorkerSlots, type WorkerStats } from './syslet/slots.js';
 import { SysletStartError, Workers } from './syslet/workers.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
-import { E, EntryState, Status } from './syslet/table.js';
 import { compileGrant, compilePolicy, narrowPolicy, NO_GRANT, unrestricted, type Policy, type PolicySpec } from './syslet/policy.js';
 import { runtimeCreated, startRecording, stopRecordings, type RecordHost, type RecordOptions, type Recording } from './record/recorder.js';
 import {
@@ -331,7 +330,7 @@ export class Runtime {
   submit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission {
     this.#checkOpen('submit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), false)!;
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan, shape: plan.shape }, opts), false)!;
   }
 
   /**
@@ -341,7 +340,7 @@ export class Runtime {
   trySubmit(chain: Chain | PreparedChain, opts: SubmitOptions = {}): Submission | 'full' {
     this.#checkOpen('trySubmit');
     const plan = this.#plan(chain);
-    return this.#submitValidated(this.#submitOptions(plan, undefined, opts), true) ?? 'full';
+    return this.#submitValidated(this.#submitOptions({ type: 'chain', plan, shape: plan.shape }, opts), true) ?? 'full';
   }
 
   /**
@@ -359,7 +358,7 @@ export class Runtime {
    */
   _submitRequest(codec: RequestCodec, opts: SubmitOptions = {}): Submission {
     this.#checkOpen('submit');
-    return this.#submitValidated(this.#submitOptions(undefined, codec, opts), false)!;
+    return this.#submitValidated(this.#submitOptions({ type: 'codec', codec }, opts), false)!;
   }
 
   /** Hand validated options to the client; a submission not taken gives its policy use back. */
@@ -536,18 +535,9 @@ export class Runtime {
       if (Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.FORCED);
       // Every request in shared memory, whichever thread submitted it: as cancel() does. Pairs with
       // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL. Queued
-      // ones first: cancelling a running one frees its worker, which would otherwise start a
-      // queued one that the loop had not reached yet.
-      for (let idx = 0; idx < s.layout.capacity; idx++) {
-        Atomics.compareExchange(s.i32, s.layout.base(idx) + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
-      }
-      for (let idx = 0; idx < s.layout.capacity; idx++) {
-        const eb = s.layout.base(idx);
-        if (Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING) {
-          Atomics.store(s.i32, eb + E.CANCEL, s.i32[eb + E.ID]!);
-          Atomics.notify(s.i32, eb + E.CANCEL);
-        }
-      }
+      // ones first (entryCancelEvery): cancelling a running one frees its worker, which would
+      // otherwise start a queued one that the loop had not reached yet.
+      entryCancelEvery(s);
       this.#pokeReapers();
     }
     this.#client.cancelAll();
@@ -579,7 +569,7 @@ export class Runtime {
       // the workers were gone is completed here or by its submitter, exactly once.
       Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
       for (let idx = 0; idx < s.layout.capacity; idx++) {
-        completeEntry(s, idx, UNRUN_FROM, Status.CANCELLED, -errno.ECANCELED);
+        entryFail(s, idx, UNRUN_FROM, Status.CANCELLED, -errno.ECANCELED);
       }
       this.#pokeReapers();
     }
@@ -605,7 +595,7 @@ export class Runtime {
     for (;;) {
       let busy = false;
       for (let idx = 0; idx < s.layout.capacity && !busy; idx++) {
-        const st = Atomics.load(s.i32, s.layout.base(idx) + E.STATE);
+        const st = entryState(s, idx);
         busy = st === EntryState.QUEUED || st === EntryState.RUNNING || st === EntryState.CANCELLED;
       }
       const waiting = Atomics.load(s.ctl, C.WAITING) > 0;
@@ -730,8 +720,9 @@ export class Runtime {
     }
   }
 
-  #submitOptions(plan: Plan | undefined, codec: RequestCodec | undefined, opts: SubmitOptions): ValidatedSubmit {
-    const v = checkSubmitOptions(opts, plan, codec, this.#settings.stepBudget);
+  #submitOptions(request: SubmitRequest, opts: SubmitOptions): ValidatedSubmit {
+    const v = checkSubmitOptions(opts, request, this.#settings.stepBudget);
+    const plan = request.type === 'chain' ? request.plan : undefined;
     const kq = opts.kq;
     if (kq !== undefined) {
       if (!(kq instanceof Kqueue) || !this.#kqueues.has(kq)) {
@@ -745,7 +736,8 @@ export class Runtime {
     if (plan !== undefined && (policy.id !== 0 || opts.grant !== undefined)) {
       try {
         const grant = opts.grant === undefined ? NO_GRANT : compileGrant(opts.grant, this.#s.arena, 'submit: grant');
-        v.plan = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+        const granted = forSubmission(plan, policy.id !== 0, grant, this.#s.layout.dataBytes);
+        v.request = { type: 'chain', plan: granted, shape: granted.shape };
       } catch (err) {
         // Not submitted: give the policy use back.
         if (policy.own) this.#policyUse.get(policy.id)!.inflight--;

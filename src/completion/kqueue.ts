@@ -17,8 +17,7 @@ import { EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import type { Client, Submission } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { E, F, RequestFlag, RequestKind } from '../syslet/table.js';
-import { entryResult, type Completion } from '../syslet/encode.js';
+import { RequestFlag, RequestKind, entryFieldsMake, entryRead, entryResult, type Completion } from '../syslet/entry.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -136,6 +135,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   readonly #keepalive = new Keepalive();
   #watching = false;
   readonly #reapBuf = new Int32Array(INGEST_BATCH);
+  /** The event fields of the entry being ingested (reused). */
+  readonly #event = entryFieldsMake();
 
   /** @internal Use rt.kqueue() (or rt.attachKqueue(handle) on another thread). */
   constructor(host: KqueueHost, handle?: KqueueHandle) {
@@ -579,26 +580,24 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const q = s.cqs[this.cq]!;
     const buf = this.#reapBuf;
     const client = this.#host.client;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const L = s.layout;
+    const ev = this.#event;
     let total = 0;
     for (;;) {
       const n = q.reap(buf, INGEST_BATCH);
       for (let k = 0; k < n; k++) {
         const idx = buf[k]!;
-        const eb = L.base(idx);
-        const id = i32[eb + E.ID]! >>> 0;
-        const flags = i32[eb + E.FLAGS]!;
-        const filter = filterOfKind(i32[eb + E.KIND]!);
+        entryRead(s, idx, ev);
+        const id = ev.id >>> 0;
+        const flags = ev.flags;
+        const filter = filterOfKind(ev.kind);
         const result = entryResult(s, idx);
         let udata: unknown;
-        if (i32[eb + E.OWNER] === client.cq) {
+        if (ev.owner === client.cq) {
           udata = client.settleOwned(idx)?.udata;
         } else {
-          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? f64[L.base64(idx) + F.UDATA]! : null;
-          // Another thread submitted it: its submission settles (and frees the slot) there.
-          s.cqs[i32[eb + E.OWNER]!]!.post(idx);
+          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? ev.udata : null;
+          // Another thread submitted it: its submission settles (and frees the entry) there.
+          s.cqs[ev.owner]!.post(idx);
         }
         if ((flags & RequestFlag.NO_COMPLETE) !== 0 || this.#closed) continue;
         this.#completed(filter, id, result, udata);

@@ -31,7 +31,23 @@ import {
 import { errno } from './errno.js';
 import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
-import { E, EntryState, F, RequestKind, Status } from './table.js';
+import {
+  RequestKind,
+  Stamp,
+  Status,
+  entryClaim,
+  entryDone,
+  entryFieldsMake,
+  entryId,
+  entryPost,
+  entryRead,
+  entryStamp,
+  entryStampSet,
+  entryStatusSet,
+  entrySteps,
+  entryWorkerSet,
+  type EntryFields,
+} from './entry.js';
 
 /** What the runtime puts in workerData.syslet. */
 export interface PumpData {
@@ -82,6 +98,8 @@ class Pump {
   #spinUs: number;
   readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
+  /** The header of the entry being run (entryRead; reused). */
+  readonly #run: EntryFields = entryFieldsMake();
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
 
@@ -99,7 +117,7 @@ class Pump {
     this.#maxSpinUs = s.ctl[C.WORKER_SPIN_US]!;
     this.#spinUs = this.#maxSpinUs;
     this.#ready = () => !s.sq.isEmpty() || s.shutdownState() !== 0;
-    this.#ctx = { s, slot, blocking };
+    this.#ctx = { s, blocking };
   }
 
   /**
@@ -185,40 +203,33 @@ class Pump {
   /** Run entry `idx`; a promise when its kind's handler is asynchronous. */
   #runEntry(idx: number): Promise<void> | undefined {
     const s = this.#s;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const eb = s.layout.base(idx);
-    const e64 = s.layout.base64(idx);
+    const run = this.#run;
+    entryRead(s, idx, run);
+    const id = run.id;
     // Say what this worker holds before claiming it, so that if the worker dies from here on, the
     // runtime finds the entry (WorkerSlots.recover, slots.ts) and completes it with -EOWNERDEAD.
-    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, i32[eb + E.ID]!);
+    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, id);
     Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
-    // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
-    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
-    const cancelled = prev === EntryState.CANCELLED;
-    if (cancelled) {
-      // Cancelled before it started: the interpreter ends it at its first boundary.
-      i32[eb + E.CANCEL] = i32[eb + E.ID]!;
-      Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
-    }
-    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
-    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 0) injectFault(fault);
+    // Claim the entry. Pairs with cancel()'s entryCancel: exactly one wins. One cancelled before it
+    // started is claimed too: the interpreter ends it at its first boundary.
+    const cancelled = entryClaim(s, idx);
+    const fault = this.#faults === 0 ? 0 : this.#fault(id);
+    if (fault !== 0 && (id & 1) === 0) injectFault(fault);
     // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
-    const submitted = f64[e64 + F.T_SUBMIT]!;
+    const submitted = entryStamp(s, idx, Stamp.SUBMITTED);
     let t0 = 0;
     if (submitted !== 0) {
       t0 = sharedNow();
-      f64[e64 + F.T_START] = t0;
+      entryStampSet(s, idx, Stamp.STARTED, t0);
       this.#queued.record((t0 - submitted) * 1e6);
     }
-    const kind = i32[eb + E.KIND]!;
+    const kind = run.kind;
     if (kind === RequestKind.CHAIN || cancelled) {
       this.#interp.run(idx, false);
     } else {
       const handler = requestHandler(kind);
       if (handler === undefined) {
-        i32[eb + E.STATUS] = Status.FAILED;
-        f64[e64 + F.RESULT] = -errno.ENOSYS;
+        entryStatusSet(s, idx, Status.FAILED, -errno.ENOSYS);
       } else {
         const r = handler(this.#ctx, idx);
         if (r !== undefined) return r.then(() => this.#finishEntry(idx, submitted, t0));
@@ -230,30 +241,29 @@ class Pump {
 
   #finishEntry(idx: number, submitted: number, t0: number): void {
     const s = this.#s;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const eb = s.layout.base(idx);
-    const e64 = s.layout.base64(idx);
     const ctl = s.ctl;
     // Half the injected faults strike after the atoms ran and before the completion is posted.
-    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
-    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 1) injectFault(fault);
-    i32[eb + E.WORKER] = this.#slot;
+    if (this.#faults !== 0) {
+      const id = entryId(s, idx);
+      const fault = this.#fault(id);
+      if (fault !== 0 && (id & 1) === 1) injectFault(fault);
+    }
+    entryWorkerSet(s, idx, this.#slot);
     if (submitted !== 0) {
       const t1 = sharedNow();
-      f64[e64 + F.T_DONE] = t1;
+      entryStampSet(s, idx, Stamp.DONE, t1);
       this.#running.record((t1 - t0) * 1e6);
     } else {
-      f64[e64 + F.T_DONE] = 0;
+      entryStampSet(s, idx, Stamp.DONE, 0);
     }
     ctl[this.#slotBase + W.CHAINS]!++;
-    ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
-    // Pairs with the owner's CAS RUNNING -> STUCK_* (slots.ts, endStuck): when the runtime
+    ctl[this.#slotBase + W.ATOMS]! += entrySteps(s, idx);
+    // Pairs with the owner's entryEnd RUNNING -> STUCK_* (slots.ts, endStuck): when the runtime
     // ended this chain because this worker stayed in one call past its deadline or cancel, the
     // completion is posted already and this (terminated) worker must not post another.
-    const won = Atomics.compareExchange(i32, eb + E.STATE, EntryState.RUNNING, EntryState.DONE) === EntryState.RUNNING;
+    const won = entryDone(s, idx);
     Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
-    if (won) s.cqs[i32[eb + E.CQ]!]!.post(idx);
+    if (won) entryPost(s, idx);
   }
 }
 

@@ -4,13 +4,15 @@
  *   ctl    control words: shutdown flag, id counter, configuration, completion-queue blocks,
  *          worker slots, then Float64 latency histograms
  *   rings  the submission ring, the free ring, the completion rings
- *   table  the request entries (table.ts)
+ *   table  the request entries (table.ts; their headers: entry.ts)
  *   arena  the shared heap (atomics-sync's Arena)
  *   policies  the policy table (policy.ts)
  *
  * The creating thread lays them out (SharedState.create); workers and attached threads receive the
  * buffers through postMessage/workerData (setup only) and build their own views (new SharedState).
- * This file and table.ts are all that the worker entry and the caller side share.
+ * The worker entry (pump.ts) and the caller side (client.ts) both import this file, the request
+ * entry's layout and accessors (entry.ts, table.ts), the rings (src/ring) and the interpreter
+ * (interp.ts), which both run: a worker whole chains, the caller a chain's SYSLET_SYNC prefix.
  */
 import { Arena, CACHE_LINE_WORDS, WORD_BYTES, alignUp, sharedNow, Ring, RingField, WaiterSet, HISTOGRAM_WORDS } from 'atomics-sync';
 import { CompletionQueue, CqField } from './completion-queue.js';

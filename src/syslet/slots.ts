@@ -23,7 +23,20 @@
 import { HistogramSnapshot, RingField, sharedNow } from 'atomics-sync';
 import { errno } from './errno.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestKind, Status } from './table.js';
+import {
+  EntryState,
+  RequestKind,
+  Status,
+  entryCancelled,
+  entryEnd,
+  entryFieldsMake,
+  entryId,
+  entryPost,
+  entryRead,
+  entryState,
+  entryStateMove,
+  entryStateSet,
+} from './entry.js';
 
 /** One worker slot in rt.stats().workers. */
 export interface WorkerStats {
@@ -68,6 +81,9 @@ export interface SlotEntries {
 }
 
 /** A worker's WorkerSlots: it never recovers a slot. */
+/** The state of an entry whose worker is stuck in one of its calls (ended by endStuck). */
+const STUCK_FROM = [EntryState.RUNNING] as const;
+
 const NO_ENTRIES: SlotEntries = {
   ownerDead: () => {
     throw new Error('syslet: WorkerSlots.recover runs on the owner side only');
@@ -81,6 +97,8 @@ export class WorkerSlots {
   readonly #s: SharedState;
   readonly #ctl: Int32Array;
   readonly #entries: SlotEntries;
+  /** The header of an entry a check reads (entryRead; reused). */
+  readonly #entry = entryFieldsMake();
   /** Owner only: threads piscina reported ready whose pump had not claimed a slot yet (see arm). */
   readonly #unarmed = new Set<number>();
 
@@ -264,8 +282,7 @@ export class WorkerSlots {
     const b = s.workerBase(w);
     const idx = Atomics.load(ctl, b + W.CURRENT);
     if (idx >= 0) {
-      const eb = s.layout.base(idx);
-      if (s.i32[eb + E.ID] === Atomics.load(ctl, b + W.CURRENT_ID) && this.#entries.ownerDead(idx)) {
+      if (entryId(s, idx) === Atomics.load(ctl, b + W.CURRENT_ID) && this.#entries.ownerDead(idx)) {
         Atomics.add(ctl, C.S_OWNER_DEAD, 1);
       }
     }
@@ -299,14 +316,14 @@ export class WorkerSlots {
         fine(w);
         continue;
       }
-      const eb = s.layout.base(idx);
       const id = Atomics.load(ctl, b + W.CURRENT_ID);
-      const deadline = s.f64[s.layout.base64(idx) + F.DEADLINE]!;
+      const e = this.#entry;
+      entryRead(s, idx, e);
       const overdue =
-        s.i32[eb + E.ID] === id &&
-        s.i32[eb + E.KIND] === RequestKind.CHAIN &&
-        Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING &&
-        (Atomics.load(s.i32, eb + E.CANCEL) === id || (deadline !== 0 && now >= deadline));
+        e.id === id &&
+        e.kind === RequestKind.CHAIN &&
+        entryState(s, idx) === EntryState.RUNNING &&
+        (entryCancelled(s, idx, id) || (e.deadline !== 0 && now >= e.deadline));
       if (overdue) found(w, idx, id);
       else fine(w);
     }
@@ -322,21 +339,17 @@ export class WorkerSlots {
     const s = this.#s;
     const ctl = this.#ctl;
     const b = s.workerBase(w);
-    const eb = s.layout.base(idx);
-    const state =
-      Atomics.load(s.i32, eb + E.CANCEL) === id ? EntryState.STUCK_CANCELLED : EntryState.STUCK_TIMEDOUT;
-    // Pairs with the pump's CAS RUNNING -> DONE in finishEntry: if the call returned and the chain
-    // finished meanwhile, the worker completes it and nothing happens here.
-    if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.RUNNING, state) !== EntryState.RUNNING) return 0;
-    // The atom that was running, as the interpreter published it when the atom began.
-    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
-    s.i32[eb + E.STATUS] = state === EntryState.STUCK_CANCELLED ? Status.CANCELLED : Status.TIMEDOUT;
-    s.f64[s.layout.base64(idx) + F.RESULT] = state === EntryState.STUCK_CANCELLED ? -errno.ECANCELED : -errno.ETIME;
-    s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
+    // Pairs with the pump's entryDone (CAS RUNNING -> DONE): if the call returned and the chain
+    // finished meanwhile, the worker completes it and nothing happens here. The completion says the
+    // atom that was running, as the interpreter published it when the atom began.
+    const ended = entryCancelled(s, idx, id)
+      ? entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_CANCELLED, Status.CANCELLED, -errno.ECANCELED)
+      : entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_TIMEDOUT, Status.TIMEDOUT, -errno.ETIME);
+    if (!ended) return 0;
     Atomics.store(ctl, b + W.STATE, WorkerState.EXITED);
     this.leaveLive(w);
     Atomics.add(ctl, C.S_STUCK_ENDED, 1);
-    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
+    entryPost(s, idx);
     return ctl[b + W.THREAD_ID]!;
   }
 
@@ -346,19 +359,17 @@ export class WorkerSlots {
    */
   zombieExited(w: number, idx: number): void {
     const s = this.#s;
-    const eb = s.layout.base(idx);
     // Pairs with the submitter's CAS STUCK_* -> STUCK_REAPED (client.ts #complete).
-    for (const [from, to] of [
-      [EntryState.STUCK_TIMEDOUT, EntryState.STUCK_GONE_TIMEDOUT],
-      [EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED],
-    ] as const) {
-      if (Atomics.compareExchange(s.i32, eb + E.STATE, from, to) === from) break;
+    if (!entryStateMove(s, idx, EntryState.STUCK_TIMEDOUT, EntryState.STUCK_GONE_TIMEDOUT)) {
+      entryStateMove(s, idx, EntryState.STUCK_CANCELLED, EntryState.STUCK_GONE_CANCELLED);
     }
     // A confined chain's descriptors are closed once the thread that was using them is gone.
-    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
-    if (Atomics.load(s.i32, eb + E.STATE) === EntryState.STUCK_REAPED) {
+    const e = this.#entry;
+    entryRead(s, idx, e);
+    if (e.policy !== 0) s.policies.closeHeld(e.id);
+    if (entryState(s, idx) === EntryState.STUCK_REAPED) {
       this.#entries.release(idx);
-      Atomics.store(s.i32, eb + E.STATE, EntryState.FREE);
+      entryStateSet(s, idx, EntryState.FREE);
       this.#pushFree(idx);
     }
     const b = s.workerBase(w);

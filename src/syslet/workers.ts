@@ -13,16 +13,15 @@ import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Keepalive } from 'atomics-sync';
-import { completeEntry } from './client.js';
-import { releaseEntry } from './encode.js';
+import { entryRelease } from './encode.js';
+import { EntryState, Status, entryFail } from './entry.js';
 import { errno } from './errno.js';
 import { C, type SharedState } from './shared.js';
-import { EntryState, Status } from './table.js';
 import type { PumpData } from './pump.js';
 import { PoolMonitor, type PoolStats } from './pool.js';
 import { StuckCheck, WorkerSlots } from './slots.js';
 
-/** States a dead worker's entry may be in (the CAS in completeEntry picks the one it is in). */
+/** States a dead worker's entry may be in (the CAS in entryFail picks the one it is in). */
 const OWNER_DEAD_FROM = [EntryState.RUNNING, EntryState.QUEUED, EntryState.CANCELLED] as const;
 
 const PUMP_FILE = fileURLToPath(new URL('./pump-entry.cjs', import.meta.url));
@@ -68,8 +67,8 @@ export class Workers {
     this.#s = s;
     this.#o = o;
     this.slots = new WorkerSlots(s, {
-      ownerDead: (idx) => completeEntry(s, idx, OWNER_DEAD_FROM, Status.FAILED, -errno.EOWNERDEAD),
-      release: (idx) => releaseEntry(s, idx),
+      ownerDead: (idx) => entryFail(s, idx, OWNER_DEAD_FROM, Status.FAILED, -errno.EOWNERDEAD),
+      release: (idx) => entryRelease(s, idx),
     });
     const data: PumpData = { handles: s.handles };
     const limits = o.resourceLimits === undefined ? {} : { resourceLimits: o.resourceLimits };

@@ -148,8 +148,9 @@ describe('bad input is refused at submit with a precise error', () => {
 
   it('a chain larger than the ring can hold', () => {
     const atoms = Array.from({ length: 40 }, (_, i) => ({ op: 'stat' as const, args: [`/some/rather/long/path/number/${i}`] }));
+    // 40 atoms of 4 header words and one 3-word argument, 40 variables, 40 paths of 31-32 bytes.
     expect(refusal({ atoms }).message).toBe(
-      'chain: larger than the ring can hold: it encodes to 2776 bytes, a ring slot holds 1024 (option slotBytes)',
+      'chain: larger than the ring can hold: it encodes to 2616 bytes, a ring slot holds 1024 (option slotBytes)',
     );
   });
 
