@@ -33,7 +33,7 @@ import {
   type SubmitRequest,
   type ValidatedSubmit,
 } from './syslet/client.js';
-import { EntryState, Status, entryCancel, entryCancelEvery, entryFail, entryState, type Completion } from './syslet/entry.js';
+import { EntryState, Status, entryCancelEvery, entryFail, entryState, type Completion } from './syslet/entry.js';
 import { C, Lifecycle, SharedState, MAX_WORKER_SLOTS, type SharedHandles } from './syslet/shared.js';
 import type { PoolStats } from './syslet/pool.js';
 import { WorkerSlots, type WorkerStats } from './syslet/slots.js';
