@@ -43,7 +43,7 @@ import {
   WorkerState,
   type SharedHandles,
 } from './syslet/shared.js';
-import { PoolMonitor, type PoolStats } from './syslet/pool.js';
+import { PoolMonitor, wantPoolWatch, type PoolStats } from './syslet/pool.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
 import { errno } from './syslet/errno.js';
 import { RingField } from './ring/mpmc.js';
@@ -1196,8 +1196,9 @@ export class Runtime {
       spinUs: this.#spinUs,
       sampleMask: this.#latencySample - 1,
       maxOutstanding: this.#maxOutstanding,
-      // Read when called: the pool monitor is made after the client.
-      onSaturated: () => this.#growth?.poke(),
+      // Read when called: the pool monitor is made after the client. A runtime attached from
+      // another thread has none: it asks the owner's monitor through shared memory.
+      onSubmit: (saturated) => (this.#growth !== undefined ? this.#growth.poke(saturated) : wantPoolWatch(this.#s.ctl)),
       releasePolicy: (id) => {
         const use = this.#policyUse.get(id);
         if (use !== undefined) use.inflight--;

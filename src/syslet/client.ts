@@ -203,10 +203,11 @@ export interface ClientOptions {
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
   /**
-   * Called when a submission finds every worker awake (none parked, none spinning): the pool may
-   * be saturated, so its monitor should look closely (pool.ts). Not called at a trickle's pace.
+   * The pool monitor's hook (pool.ts): called at the first submission of each synchronous burst
+   * (`saturated` false: work is in flight, the monitor should watch) and at each submission that
+   * finds every worker awake, none parked or spinning (`saturated` true: it should look now).
    */
-  onSaturated?: () => void;
+  onSubmit?: (saturated: boolean) => void;
   /** A submission with its own policy (ValidatedSubmit.ownPolicy) settled. */
   releasePolicy?: (policy: number) => void;
 }
@@ -259,7 +260,7 @@ export class Client {
   #spinUs: number;
   readonly #maxOutstanding: number;
   #sampleMask: number;
-  readonly #onSaturated: (() => void) | undefined;
+  readonly #onSubmit: ((saturated: boolean) => void) | undefined;
   readonly #releasePolicy: ((policy: number) => void) | undefined;
   #sampleTick = 0;
   /**
@@ -306,7 +307,7 @@ export class Client {
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
-    this.#onSaturated = opts.onSaturated;
+    this.#onSubmit = opts.onSubmit;
     this.#releasePolicy = opts.releasePolicy;
   }
 
@@ -602,6 +603,7 @@ export class Client {
     if (!this.#burst) {
       this.#burst = true;
       queueMicrotask(this.#doorbell);
+      this.#onSubmit?.(false);
       this.#wake(true);
     } else {
       this.#wake(false);
@@ -637,7 +639,7 @@ export class Client {
     const park = this.#s.workerPark;
     const sleepers = park.sleepers();
     if (sleepers === 0) {
-      this.#onSaturated?.();
+      this.#onSubmit?.(true);
       return;
     }
     if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) park.wakeOne();

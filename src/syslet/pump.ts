@@ -33,6 +33,7 @@ import {
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
+import { wantPoolWatch } from './pool.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';
 
@@ -359,6 +360,8 @@ function start(data: PumpData): void {
       // An extra worker that stayed idle: it leaves the pool (see pool.ts).
       leaveLive();
       Atomics.add(ctl, C.S_POOL_RETIRED, 1);
+      // The monitor may be idle with no timer: have it note the retirement now (its history).
+      wantPoolWatch(ctl);
       // Something queued since it looked: wake a parked worker for it (else the monitor grows).
       if (!s.sq.isEmpty()) s.workerPark.wakeOne();
       // Back to reserve when there is no spare, else exit (the slot is free for the next one).
