@@ -612,9 +612,11 @@ export class Client {
 
   readonly #doorbell = (): void => {
     this.#burst = false;
-    // Only when more is queued than workers are awake (a worker woken for the first submission
-    // counts as awake from its wake-up on: see WaiterSet).
-    if (!this.#s.sq.isEmpty()) this.#wake(false);
+    // Something this burst queued is still there: wake a parked worker for it, as the first
+    // submission does. Not #wake(false)'s count of awake workers: an awake worker may be busy in
+    // a long call (the burst's first request, a 200 ms nanosleep), and the entries behind it would
+    // wait for it while another worker stays parked.
+    if (!this.#s.sq.isEmpty()) this.#wake(true);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
     // (after the burst's pushes) sees CLOSED (both seq-cst); completeEntry's CAS lets exactly one of

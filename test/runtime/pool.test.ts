@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Runtime, errno, type Completion, type Submission } from '../../dist/index.js';
 import { gzipLarge, readFifo } from '../fixtures/threadlet/pool.mjs';
@@ -165,6 +166,113 @@ describe('pool growth', () => {
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
       expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
     } finally {
+      await rt.close();
+    }
+  });
+
+  it('has no timer while nothing is in flight, and watches from the first submission on', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    try {
+      const idle = rt.stats().pool!;
+      expect(idle.watching).toBe(false);
+      // Idle: nothing looks at the workers, however long it stays so.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(rt.stats().pool).toMatchObject({ watching: false, looks: idle.looks });
+      // A submission arms the tick at once (synchronously, in the submitting call).
+      const done = rt.run(statChain);
+      expect(rt.stats().pool!.watching).toBe(true);
+      expect(await done).toMatchObject({ status: 'done', result: 0 });
+      // Once nothing is in flight the tick stops again, and stays stopped.
+      await waitUntil('the monitor went idle', () => !rt.stats().pool!.watching);
+      const looks = rt.stats().pool!.looks;
+      expect(looks).toBeGreaterThan(idle.looks);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(rt.stats().pool).toMatchObject({ watching: false, looks });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('grows while the caller is still submitting in one synchronous loop (the tick cannot run then)', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3, ringSize: 65536 });
+    try {
+      // A spare is parked once a worker was seen blocked: block once, and wait for it.
+      await rt.run({ atoms: [{ op: 'nanosleep', args: [20e6] }] });
+      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
+      const gate = rt.submit(sleepChain);
+      await waitUntil('the sleep runs', () => rt.stats().rings.submission.occupancy === 0);
+      // Past the 1 ms a worker must have been blocked for (a wait, not an assertion).
+      await new Promise((r) => setTimeout(r, 20));
+      // From here on the event loop does not turn until the pool grew: only a look made by the
+      // submissions themselves can grow it. Each takes a slot (trySubmit: never the FIFO, which
+      // does not reach the ring); 64k slots are far more than the looks, every 1/4 ms, need.
+      const subs: Submission[] = [];
+      while (rt.stats().pool!.grew === 0) {
+        const sub = rt.trySubmit(statChain);
+        if (sub === 'full') throw new Error(`the pool did not grow during the synchronous loop (${subs.length} submissions)`);
+        subs.push(sub);
+      }
+      const p = rt.stats().pool!;
+      expect(p.history[p.history.length - 1]).toMatchObject({ change: 'grew', size: 2 });
+      expect(p.history[p.history.length - 1]!.reason).toMatch(/the only worker blocked for 1 ms or more .* while \d+ requests? waited/);
+      for (const c of await settleAll(subs)) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.cancel(gate.id)).toBe(-errno.EALREADY);
+      expect(await gate).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('grows for work submitted from an attached thread while the owner submits nothing', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    try {
+      expect(rt.stats().pool!.watching).toBe(false);
+      const w = new Worker(new URL('../fixtures/pool-attached.mjs', import.meta.url), {
+        workerData: { handle: rt.share(), sleeps: 1, stats: 20 },
+      });
+      const messages: { stats?: { status: string; result: number }[]; cancels?: number[]; gates?: { status: string; result: number }[] }[] = [];
+      await new Promise<void>((resolve, reject) => {
+        w.on('message', (m: (typeof messages)[number]) => {
+          messages.push(m);
+          if (m.gates !== undefined) resolve();
+        });
+        w.once('error', reject);
+      });
+      await w.terminate();
+      expect(messages[0]!.stats).toEqual(Array.from({ length: 20 }, () => ({ status: 'done', result: 0 })));
+      expect(messages[1]).toEqual({ cancels: [-errno.EALREADY], gates: [{ status: 'cancelled', result: -errno.ECANCELED }] });
+      const p = rt.stats().pool!;
+      expect(p.grew).toBeGreaterThanOrEqual(1);
+      expect(p.history[0]).toMatchObject({ change: 'grew', size: 2 });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('a burst that queues behind a worker busy in a long call wakes a parked worker for the rest', async () => {
+    // A fixed pool: no growth can hide it; no spinning worker: the other is parked. Two sleeps in
+    // one synchronous burst, the first taken by a worker before the second is queued (the burst
+    // waits for it): the count of awake workers says one is awake, and one is queued, so no wake-up
+    // looked needed; but the awake one is asleep in nanosleep for ten minutes.
+    const rt = await Runtime.create({ workers: 2, maxWorkers: 2, workerSpinUs: 0 });
+    const gates: Submission[] = [];
+    try {
+      gates.push(rt.submit(sleepChain));
+      const end = Date.now() + 60_000;
+      while (rt.stats().rings.submission.occupancy !== 0) {
+        if (Date.now() > end) throw new Error('the first sleep was never taken');
+      }
+      const wakes = rt.stats().rings.submission.consumerWakes;
+      gates.push(rt.submit(sleepChain));
+      // The burst's doorbell (a microtask queued by its first submission) ran before this one.
+      await Promise.resolve();
+      expect(rt.stats().rings.submission.consumerWakes).toBeGreaterThan(wakes);
+      await waitUntil('every sleep started', () => rt.stats().rings.submission.occupancy === 0);
+      for (const g of gates) expect(rt.cancel(g.id)).toBe(-errno.EALREADY);
+      for (const c of await settleAll(gates)) expect(c).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    } finally {
+      // Also when an expectation failed: a queued ten-minute sleep would hold close() up.
+      for (const g of gates) rt.cancel(g.id);
       await rt.close();
     }
   });
