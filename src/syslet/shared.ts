@@ -82,6 +82,8 @@ export const C = {
    * finds no worker parked, or an extra worker that retires, sets it to 1 and notifies.
    */
   POOL_WATCH: 6 * CACHE_LINE_WORDS + 3,
+  /** Warm-up chains that spares ran on a private table before parking, all spares together (pump.ts). */
+  S_POOL_WARMED: 6 * CACHE_LINE_WORDS + 4,
   /**
    * Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. Its
    * own cache line: submitters update it while workers read the configuration line above.

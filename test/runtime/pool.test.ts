@@ -199,6 +199,10 @@ describe('pool growth', () => {
       // A spare is parked once a worker was seen blocked: block once, and wait for it.
       await rt.run({ atoms: [{ op: 'nanosleep', args: [20e6] }] });
       await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
+      // It warmed up before it parked: 4,000 stats on a private table, every one done, none of them
+      // in this runtime's counters.
+      expect(rt.stats().pool).toMatchObject({ started: 1, warmed: 4000 });
+      expect(rt.stats().workers.reduce((a, w) => a + w.chains, 0)).toBe(1);
       const gate = rt.submit(sleepChain);
       await waitUntil('the sleep runs', () => rt.stats().rings.submission.occupancy === 0);
       // Past the 1 ms a worker must have been blocked for (a wait, not an assertion).
@@ -257,6 +261,8 @@ describe('pool growth', () => {
     const rt = await Runtime.create({ workers: 2, maxWorkers: 2, workerSpinUs: 0 });
     const gates: Submission[] = [];
     try {
+      // Both workers parked (nothing was submitted: each parks once when it starts).
+      await waitUntil('both workers parked', () => rt.stats().rings.submission.consumerParks >= 2);
       gates.push(rt.submit(sleepChain));
       const end = Date.now() + 60_000;
       while (rt.stats().rings.submission.occupancy !== 0) {
