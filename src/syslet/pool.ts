@@ -274,6 +274,8 @@ export class PoolMonitor {
     let blocked = 0;
     let running = 0;
     let joining = 0;
+    let base = 0;
+    let computing = 0;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
       if (Atomics.load(ctl, b + W.LIVE) !== 1) {
@@ -282,15 +284,21 @@ export class PoolMonitor {
         continue;
       }
       live++;
-      if (Atomics.load(ctl, b + W.CURRENT) >= 0) running++;
+      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) base++;
+      const current = Atomics.load(ctl, b + W.CURRENT);
+      if (current >= 0) running++;
       // Pairs with the worker's stores in its BlockMarker (pump.ts).
       const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
       if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
+      if (current >= 0 && since === 0) computing++;
     }
     // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
     // ready for when all workers block.
     if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();
     const queued = s.sq.size();
+    // An extra parked because enough workers computed (pump.ts, #capped) while they now block and
+    // work waits: wake it (Go's sysmon hands the processor of a thread stuck in a system call on).
+    if (queued > 0 && computing < base && s.workerPark.sleepers() > 0) s.workerPark.wakeOne();
     if (joining > 0) return true;
     if (queued === 0 || live === 0 || blocked < live) {
       this.#refusing = false;

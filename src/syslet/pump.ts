@@ -95,6 +95,8 @@ class Pump {
 
   /** When this worker last finished work (or was activated), for an extra's retirement. */
   #idleSince = 0;
+  /** This worker is an extra (pool.ts) in the current loop(). */
+  #extra = false;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
@@ -118,11 +120,20 @@ class Pump {
     const sq = this.#s.sq;
     const ctl = this.#s.ctl;
     const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
+    this.#extra = extra;
     const idleMs = ctl[C.POOL_IDLE_MS]!;
     const sliceMs = extra ? Math.min(PARK_SLICE_MS, Math.max(1, idleMs)) : PARK_SLICE_MS;
     this.#idleSince = performance.now();
     for (;;) {
       this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
+      if (extra && this.#capped()) {
+        if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
+        if (performance.now() - this.#idleSince >= idleMs) return LoopEnd.RETIRED;
+        // Until the others block again (a submission or the pool monitor wakes it) or the slice ends.
+        if (this.#s.workerPark.park(this.#slot, this.#uncapped, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
       let idx = sq.tryPop();
       if (idx === EMPTY) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
@@ -141,6 +152,31 @@ class Pump {
       if (extra) this.#idleSince = performance.now();
     }
   }
+
+  /**
+   * An extra takes no new work while as many other workers compute (run a request and are not in a
+   * blocking call) as the base pool has workers: it joined because every worker was blocked, and
+   * once they compute again, more computing threads than the pool was sized for only take the CPU
+   * from the event loop (Go caps the threads running Go code at GOMAXPROCS: a thread back from a
+   * system call finds no free processor and parks). The pool monitor wakes it when they block again.
+   */
+  #capped(): boolean {
+    const s = this.#s;
+    const ctl = s.ctl;
+    let base = 0;
+    let computing = 0;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (w === this.#slot || Atomics.load(ctl, b + W.LIVE) !== 1) continue;
+      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) base++;
+      // Pairs with the other workers' stores of W.CURRENT and W.BLOCKED_SINCE: a stale read only
+      // lets this extra take one more entry, or park one slice longer (the monitor wakes it).
+      if (Atomics.load(ctl, b + W.CURRENT) >= 0 && Atomics.load(ctl, b + W.BLOCKED_SINCE) === 0) computing++;
+    }
+    return computing >= base;
+  }
+
+  readonly #uncapped = (): boolean => this.#s.shutdownState() !== 0 || !this.#capped();
 
   /**
    * Fault injection, for testing recovery: which fault (if any) strikes request `id`. Deterministic
@@ -178,7 +214,7 @@ class Pump {
       this.#spinUs = found
         ? Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1)
         : Math.max(Math.floor(this.#maxSpinUs / MIN_SPIN_SHARE), this.#spinUs >> 1);
-      if (found) {
+      if (found && !(this.#extra && this.#capped())) {
         const v = sq.tryPop();
         if (v !== EMPTY) {
           ctl[this.#slotBase + W.SPIN_HITS]!++;
@@ -187,7 +223,8 @@ class Pump {
       }
     }
     if (s.workerPark.park(this.#slot, this.#ready, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
-    return sq.tryPop();
+    // Woken for work while the others compute: an extra leaves it to them (see #capped).
+    return this.#extra && this.#capped() ? EMPTY : sq.tryPop();
   }
 
   /** Run entry `idx`, taken off the ring by the caller (warmUp: a private table's entry). */

@@ -283,6 +283,41 @@ describe('pool growth', () => {
     }
   });
 
+  it('an extra takes no new work while as many workers compute as the base pool has', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 60_000, stepBudget: 2 ** 31 - 1 });
+    const extraChains = (): number => rt.stats().workers.filter((w) => w.role === 'extra').reduce((a, w) => a + w.chains, 0);
+    try {
+      // The base worker sleeps: the pool grows, the extra runs the stats.
+      const s1 = rt.submit(sleepChain);
+      for (const c of await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)))) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.stats().pool!.grew).toBe(1);
+      // The extra takes a sleep of its own (the base worker is blocked, not parked).
+      const s2 = rt.submit(sleepChain);
+      await waitUntil('the extra sleeps', () => rt.stats().rings.submission.occupancy === 0);
+      // The base worker wakes up and computes (an endless nop loop); the extra is still asleep, so
+      // the loop can only be the base worker's.
+      rt.cancel(s1.id);
+      expect(await s1).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      const spin = rt.submit(spinChain);
+      await waitUntil('the loop runs', () => rt.stats().rings.submission.occupancy === 0);
+      // The extra wakes up: one worker computes, as many as the base pool has. It takes nothing.
+      rt.cancel(s2.id);
+      expect(await s2).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      const before = extraChains();
+      const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(queued.every((q) => !q.settled)).toBe(true);
+      expect(extraChains()).toBe(before);
+      expect(rt.stats().pool!.size).toBe(2);
+      // The loop ends: the stats run (on whichever worker).
+      rt.cancel(spin.id);
+      expect(await spin).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('validates its options', async () => {
     await expect(Runtime.create({ workers: 2, maxWorkers: 1 })).rejects.toThrow(
       'options.maxWorkers: expected an integer from 2 to 512, got 1',
