@@ -17,15 +17,21 @@
  *   sets when it retires (wantPoolWatch). A submission on the runtime's own thread calls poke()
  *   instead, which also looks at once (at most every LOOK_TICKS) when it found no worker parked:
  *   a caller that submits a thousand requests in one synchronous loop holds its event loop, and
- *   the timer, for milliseconds, and the pool must grow while it does. When work waits in the
- *   submission ring and every live worker has been blocked for at
- *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
- *   worker preempted in a short call on a starved machine is not helped by another thread), it
+ *   the timer, for milliseconds, and the pool must grow while it does.
+ * - When work waits in the submission ring and every live worker has been blocked for at least
+ *   BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a worker
+ *   preempted in a short call on a starved machine is not helped by another thread), the monitor
  *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
  *   tens of milliseconds, too long to wait for), which joins the pool at once, and starts a new
  *   spare behind it, while the pool (base, extras and the spare) stays within `maxWorkers`. The
- *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel). CPU-bound work never grows
- *   the pool, nor starts a spare: a computing worker is not blocked.
+ *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel).
+ *   A spare runs 4,000 harmless stats on a private table before it parks (pump.ts, warmUp), so
+ *   that its code is optimized when it joins. CPU-bound work never grows the pool, nor starts a
+ *   spare: a computing worker is not blocked.
+ * - Go's GOMAXPROCS: an extra takes no new work while as many other workers compute (run a request
+ *   outside a blocking call) as the base pool has (pump.ts, #capped); the monitor wakes it when
+ *   they block again while work waits. So the threads computing stay at the base pool's size, and
+ *   the extras do not take the CPU from the event loop once the blocking passes.
  * - An extra worker that finds nothing to do for `extraWorkerIdleMs` retires: back to reserve when
  *   there is no spare, else it exits. Lowest-numbered workers are woken first (WaiterSet), so extras
  *   (higher slots) are the ones that go idle once the burst of blocking passes.
