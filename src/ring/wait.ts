@@ -328,10 +328,6 @@ export class Keepalive {
     this.#timer?.unref();
   }
 
-  get held(): boolean {
-    return this.#held;
-  }
-
   dispose(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;

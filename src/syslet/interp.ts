@@ -186,7 +186,7 @@ export class Interpreter {
       }
       steps++;
       // Published for the runtime: if this atom's call never returns, the runtime ends the chain
-      // from another thread (runtime.ts, stuck workers) and reports this atom and these steps.
+      // from another thread (slots.ts, stuck workers) and reports this atom and these steps.
       i32[eb + E.PC] = pc;
       i32[eb + E.STEPS] = steps;
       this.#value = undefined;

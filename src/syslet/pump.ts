@@ -29,15 +29,13 @@ import {
   SharedState,
   W,
   WorkerRole,
-  WorkerState,
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
 import { wantPoolWatch } from './pool.js';
+import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';
-import { writeChain } from './encode.js';
-import { validate } from './validate.js';
 
 /** What the runtime puts in workerData.syslet. */
 export interface PumpData {
@@ -73,8 +71,6 @@ class WorkerBlockMarker implements BlockMarker {
   }
 }
 
-/** Parked workers wake at least this often to let their own event loop run. */
-const PARK_SLICE_MS = 1000;
 /** The spin window never narrows below 1/MIN_SPIN_SHARE of workerSpinUs. */
 const MIN_SPIN_SHARE = 8;
 
@@ -240,7 +236,7 @@ class Pump {
     const eb = s.layout.base(idx);
     const e64 = s.layout.base64(idx);
     // Say what this worker holds before claiming it, so that if the worker dies from here on, the
-    // runtime finds the entry (recoverWorker in runtime.ts) and completes it with -EOWNERDEAD.
+    // runtime finds the entry (WorkerSlots.recover, slots.ts) and completes it with -EOWNERDEAD.
     Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, i32[eb + E.ID]!);
     Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
     // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
@@ -298,7 +294,7 @@ class Pump {
     }
     ctl[this.#slotBase + W.CHAINS]!++;
     ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
-    // Pairs with the runtime's CAS RUNNING -> STUCK_* (runtime.ts, #endStuck): when the runtime
+    // Pairs with the owner's CAS RUNNING -> STUCK_* (slots.ts, endStuck): when the runtime
     // ended this chain because this worker stayed in one call past its deadline or cancel, the
     // completion is posted already and this (terminated) worker must not post another.
     const won = Atomics.compareExchange(i32, eb + E.STATE, EntryState.RUNNING, EntryState.DONE) === EntryState.RUNNING;
@@ -320,103 +316,35 @@ function injectFault(kind: number): void {
   for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
 }
 
-/**
- * Claim a free worker slot: base workers from the bottom, spares from the top, so that extras sit
- * above the base pool and the lowest-first wake-up (WaiterSet) leaves them idle first.
- */
-function claimSlot(s: SharedState, spare: boolean): number {
-  for (let k = 0; k < s.maxWorkers; k++) {
-    const w = spare ? s.maxWorkers - 1 - k : k;
-    const b = s.workerBase(w) + W.STATE;
-    if (Atomics.compareExchange(s.ctl, b, WorkerState.FREE, WorkerState.RUNNING) === WorkerState.FREE) {
-      return w;
-    }
-  }
-  return -1;
-}
-
-/**
- * Resolves when this worker may take requests: at once for the runtime's first workers, and for a
- * replacement once the runtime armed it (W.ARMED: piscina reported it ready) or the runtime shuts down.
- */
-async function armed(s: SharedState, base: number): Promise<void> {
-  if (Atomics.load(s.ctl, C.ARMING) === 0) return;
-  // Pairs with the runtime's store and notify of W.ARMED.
-  while (Atomics.load(s.ctl, base + W.ARMED) === 0 && s.shutdownState() === 0) {
-    const r = Atomics.waitAsync(s.ctl, base + W.ARMED, 0, PARK_SLICE_MS);
-    if (r.async) await r.value;
-  }
-}
-
 function start(data: PumpData): void {
   const s = new SharedState(data.handles);
-  const slot = claimSlot(s, data.role === 'spare');
+  const slots = new WorkerSlots(s);
+  const slot = slots.claim(data.role === 'spare', threadId, osThreadId());
   if (slot < 0) throw new Error('syslet pump: no free worker slot (option maxWorkers exceeds the slots)');
-  const base = s.workerBase(slot);
-  const ctl = s.ctl;
-  Atomics.store(ctl, base + W.ARMED, 0);
-  ctl[base + W.THREAD_ID] = threadId;
-  ctl[base + W.CURRENT] = -1;
-  ctl[base + W.BLOCKED_SINCE] = 0;
-  ctl[base + W.OS_TID] = osThreadId();
-  Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
-  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(ctl, base + W.MESSAGES);
+  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, s.workerBase(slot) + W.MESSAGES);
   const pump = new Pump(s, slot);
-  const goLive = (): void => {
-    Atomics.store(ctl, base + W.LIVE, 1);
-    Atomics.add(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
-  };
-  const leaveLive = (): void => {
-    if (Atomics.exchange(ctl, base + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
-  };
-  /**
-   * A spare: wait in reserve until activated (true) or shut down (false). `counted`: the caller
-   * already counted it in C.POOL_RESERVE.
-   */
-  const reserve = async (counted: boolean): Promise<boolean> => {
-    Atomics.store(ctl, base + W.ROLE, WorkerRole.RESERVE);
-    // Counted after the role is set: the monitor activates only slots it finds in RESERVE.
-    if (!counted) Atomics.add(ctl, C.POOL_RESERVE, 1);
-    for (;;) {
-      const key = Atomics.load(ctl, base + W.PARK);
-      // Pairs with the monitor's compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
-      if (Atomics.load(ctl, base + W.ROLE) === WorkerRole.EXTRA) return true;
-      if (s.shutdownState() !== 0) return false;
-      if (Atomics.wait(ctl, base + W.PARK, key, PARK_SLICE_MS) === 'timed-out') {
-        await new Promise<void>((r) => setImmediate(r));
-      }
-    }
-  };
   const run = async (): Promise<void> => {
     await Promise.all(WORKER_MODULES.map((m) => import(m)));
     if (data.role === 'spare') {
-      // A spare joins when every worker is blocked and work waits: have its code optimized by then.
-      Atomics.add(ctl, C.S_POOL_WARMED, warmUp(WARM_UP_CHAINS));
-      if (!(await reserve(false))) return;
+      if (!(await slots.reserve(slot, false))) return;
     } else {
       // A piscina worker that replaces a dead one waits until piscina reported it ready (W.ARMED);
       // spares are started by the pool monitor, not piscina, and are never armed.
-      await armed(s, base);
+      await slots.armed(slot);
     }
     for (;;) {
-      goLive();
+      slots.live(slot);
       if ((await pump.loop()) === LoopEnd.SHUTDOWN) return;
-      // An extra worker that stayed idle: it leaves the pool (see pool.ts).
-      leaveLive();
-      Atomics.add(ctl, C.S_POOL_RETIRED, 1);
+      // An extra worker that stayed idle: it leaves the pool (see pool.ts), back to reserve when
+      // there is no spare, else it exits (the slot is free for the next one).
+      const toReserve = slots.retire(slot);
       // The monitor may be idle with no timer: have it note the retirement now (its history).
-      wantPoolWatch(ctl);
-      // Something queued since it looked: wake a parked worker for it (else the monitor grows).
-      if (!s.sq.isEmpty()) s.workerPark.wakeOne();
-      // Back to reserve when there is no spare, else exit (the slot is free for the next one).
-      if (s.shutdownState() === 0 && Atomics.compareExchange(ctl, C.POOL_RESERVE, 0, 1) === 0) {
-        if (!(await reserve(true))) return;
+      wantPoolWatch(s.ctl);
+      if (toReserve) {
+        if (!(await slots.reserve(slot, true))) return;
         continue;
       }
-      Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
-      Atomics.store(ctl, base + W.STATE, WorkerState.FREE);
+      slots.free(slot);
       return;
     }
   };
@@ -425,10 +353,7 @@ function start(data: PumpData): void {
   // the worker count as live (Runtime.ready() waits for that).
   setImmediate(() => {
     run().then(
-      () => {
-        if (Atomics.load(ctl, base + W.STATE) !== WorkerState.FREE) Atomics.store(ctl, base + W.STATE, WorkerState.EXITED);
-        leaveLive();
-      },
+      () => slots.exit(slot),
       (err: unknown) => {
         // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
         setImmediate(() => {
@@ -452,7 +377,9 @@ const WARM_UP_CHAINS = 4000;
  */
 const WARM_SLOT_BYTES = 512;
 
-function warmUp(n: number): number {
+async function warmUp(n: number): Promise<number> {
+  // Loaded here, by spares only: a base worker's start-up does not pay for the encoder.
+  const [{ writeChain }, { validate }] = await Promise.all([import('./encode.js'), import('./validate.js')]);
   const s = SharedState.create({
     tableCapacity: 2,
     slotBytes: WARM_SLOT_BYTES,
@@ -506,7 +433,19 @@ function countMessages(ctl: Int32Array, word: number): void {
 }
 
 const data = (workerData as { syslet?: PumpData } | null | undefined)?.syslet;
-if (!isMainThread && data !== undefined) start(data);
+if (!isMainThread && data !== undefined) {
+  if (data.role === 'spare') {
+    // A spare joins when every worker is blocked and work waits: have its code optimized by then.
+    // It warms up before it claims a slot: until it parks in reserve, a claimed slot counts as one
+    // of the pool's workers (rt.stats()). A warm-up that fails leaves a cold spare, nothing worse.
+    void warmUp(WARM_UP_CHAINS)
+      .catch(() => 0)
+      .then((ok) => {
+        Atomics.add(new SharedState(data.handles).ctl, C.S_POOL_WARMED, ok);
+        start(data);
+      });
+  } else start(data);
+}
 
 /** piscina's task handler: a control channel, never used per operation. */
 export default function control(task: { op: 'ping' }): { threadId: number; op: string } {

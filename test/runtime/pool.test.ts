@@ -285,20 +285,25 @@ describe('pool growth', () => {
 
   it('an extra takes no new work while as many workers compute as the base pool has', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 60_000, stepBudget: 2 ** 31 - 1 });
+    // Cancelled in `finally` too: a failed expectation must not leave close() waiting for a loop.
+    const held: Submission[] = [];
     const extraChains = (): number => rt.stats().workers.filter((w) => w.role === 'extra').reduce((a, w) => a + w.chains, 0);
     try {
       // The base worker sleeps: the pool grows, the extra runs the stats.
       const s1 = rt.submit(sleepChain);
+      held.push(s1);
       for (const c of await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)))) expect(c).toMatchObject({ status: 'done', result: 0 });
       expect(rt.stats().pool!.grew).toBe(1);
       // The extra takes a sleep of its own (the base worker is blocked, not parked).
       const s2 = rt.submit(sleepChain);
+      held.push(s2);
       await waitUntil('the extra sleeps', () => rt.stats().rings.submission.occupancy === 0);
       // The base worker wakes up and computes (an endless nop loop); the extra is still asleep, so
       // the loop can only be the base worker's.
       rt.cancel(s1.id);
       expect(await s1).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       const spin = rt.submit(spinChain);
+      held.push(spin);
       await waitUntil('the loop runs', () => rt.stats().rings.submission.occupancy === 0);
       // The extra wakes up: one worker computes, as many as the base pool has. It takes nothing.
       rt.cancel(s2.id);
@@ -314,6 +319,7 @@ describe('pool growth', () => {
       expect(await spin).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
     } finally {
+      for (const h of held) rt.cancel(h.id);
       await rt.close();
     }
   });
