@@ -99,6 +99,39 @@ export interface PoolStats {
 }
 
 /**
+ * Live workers of the base pool. (An extra counts them for its cap, pump.ts #capped.)
+ */
+export function baseWorkers(s: SharedState): number {
+  const ctl = s.ctl;
+  let n = 0;
+  for (let w = 0; w < s.maxWorkers; w++) {
+    const b = s.workerBase(w);
+    if (Atomics.load(ctl, b + W.LIVE) === 1 && Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) n++;
+  }
+  return n;
+}
+
+/**
+ * Live workers other than slot `except` that run a request and have not been blocked for
+ * BLOCKED_MS or more (a worker in a short system call still counts: it computes again at once).
+ */
+export function busyWorkers(s: SharedState, except: number): number {
+  const ctl = s.ctl;
+  const now = s.ticks();
+  const threshold = BLOCKED_MS * TICKS_PER_MS;
+  let n = 0;
+  for (let w = 0; w < s.maxWorkers; w++) {
+    const b = s.workerBase(w);
+    if (w === except || Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.CURRENT) < 0) continue;
+    // Pairs with the workers' stores of W.CURRENT and W.BLOCKED_SINCE: a stale read only lets an
+    // extra take one more entry, or wait one more tick for the monitor.
+    const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+    if (since === 0 || ((now - since) | 0) < threshold) n++;
+  }
+  return n;
+}
+
+/**
  * Ask the pool monitor of the runtime whose control words are `ctl` to watch, from any thread (an
  * attached runtime's submissions, an extra that retires). Costs one load when it watches already.
  */
@@ -272,7 +305,7 @@ export class PoolMonitor {
     let running = 0;
     let joining = 0;
     let base = 0;
-    let computing = 0;
+    let busy = 0;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
       if (Atomics.load(ctl, b + W.LIVE) !== 1) {
@@ -286,16 +319,17 @@ export class PoolMonitor {
       if (current >= 0) running++;
       // Pairs with the worker's stores in its BlockMarker (pump.ts).
       const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
-      if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
-      if (current >= 0 && since === 0) computing++;
+      const long = since !== 0 && ((now - since) | 0) >= threshold;
+      if (long) blocked++;
+      else if (current >= 0) busy++;
     }
     // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
     // ready for when all workers block.
     if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();
     const queued = s.sq.size();
-    // An extra parked because enough workers computed (pump.ts, #capped) while they now block and
-    // work waits: wake it (Go's sysmon hands the processor of a thread stuck in a system call on).
-    if (queued > 0 && computing < base && s.workerPark.sleepers() > 0) s.workerPark.wakeOne();
+    // Extras that wait because enough workers computed (pump.ts, #capped), while those now block
+    // and work waits: wake them (Go's sysmon hands the processor of a thread stuck in a call on).
+    if (queued > 0 && busy < base) this.#wakeCapped();
     if (joining > 0) return true;
     if (queued === 0 || live === 0 || blocked < live) {
       this.#refusing = false;
@@ -328,6 +362,19 @@ export class PoolMonitor {
     // Keep a spare behind the one just used (or still missing), within the bound.
     this.#spawnSpare();
     return true;
+  }
+
+  /** Wake every idle extra waiting on its W.PARK (pump.ts, #capped); each looks at the cap again. */
+  #wakeCapped(): void {
+    const s = this.#s;
+    const ctl = s.ctl;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.ROLE) !== WorkerRole.EXTRA || Atomics.load(ctl, b + W.CURRENT) >= 0) continue;
+      // Pairs with the extra's load of W.PARK before its Atomics.wait: it sleeps on the old value.
+      Atomics.add(ctl, b + W.PARK, 1);
+      Atomics.notify(ctl, b + W.PARK);
+    }
   }
 
   /**

@@ -32,7 +32,7 @@ import {
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
-import { wantPoolWatch } from './pool.js';
+import { baseWorkers, busyWorkers, wantPoolWatch } from './pool.js';
 import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';
@@ -125,8 +125,10 @@ class Pump {
       if (extra && this.#capped()) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
         if (performance.now() - this.#idleSince >= idleMs) return LoopEnd.RETIRED;
-        // Until the others block again (a submission or the pool monitor wakes it) or the slice ends.
-        if (this.#s.workerPark.park(this.#slot, this.#uncapped, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
+        // Until the others block again (the pool monitor wakes it through W.PARK) or the slice ends.
+        // Not in the workers' WaiterSet: a submission would wake it only for it to park again.
+        const key = Atomics.load(ctl, this.#slotBase + W.PARK);
+        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + W.PARK, key, sliceMs) !== 'not-equal') ctl[this.#slotBase + W.PARKS]!++;
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
@@ -150,29 +152,16 @@ class Pump {
   }
 
   /**
-   * An extra takes no new work while as many other workers compute (run a request and are not in a
-   * blocking call) as the base pool has workers: it joined because every worker was blocked, and
-   * once they compute again, more computing threads than the pool was sized for only take the CPU
-   * from the event loop (Go caps the threads running Go code at GOMAXPROCS: a thread back from a
-   * system call finds no free processor and parks). The pool monitor wakes it when they block again.
+   * An extra takes no new work while as many other workers run requests without being blocked
+   * (for BLOCKED_MS or more, as the pool monitor counts) as the base pool has workers: it joined
+   * because every worker was blocked, and once they compute again, more computing threads than the
+   * pool was sized for only take the CPU from the event loop (Go caps the threads running Go code at
+   * GOMAXPROCS: a thread back from a system call finds no free processor and parks). The pool
+   * monitor wakes it when they block again (pool.ts, wakeCapped).
    */
   #capped(): boolean {
-    const s = this.#s;
-    const ctl = s.ctl;
-    let base = 0;
-    let computing = 0;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      const b = s.workerBase(w);
-      if (w === this.#slot || Atomics.load(ctl, b + W.LIVE) !== 1) continue;
-      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) base++;
-      // Pairs with the other workers' stores of W.CURRENT and W.BLOCKED_SINCE: a stale read only
-      // lets this extra take one more entry, or park one slice longer (the monitor wakes it).
-      if (Atomics.load(ctl, b + W.CURRENT) >= 0 && Atomics.load(ctl, b + W.BLOCKED_SINCE) === 0) computing++;
-    }
-    return computing >= base;
+    return busyWorkers(this.#s, this.#slot) >= baseWorkers(this.#s);
   }
-
-  readonly #uncapped = (): boolean => this.#s.shutdownState() !== 0 || !this.#capped();
 
   /**
    * Fault injection, for testing recovery: which fault (if any) strikes request `id`. Deterministic
