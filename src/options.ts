@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
-import { isPowerOfTwo, sharedNow } from './ring/layout.js';
+import { isPowerOfTwo, sharedNow } from 'atomics-sync';
 import type { Kqueue } from './completion/kqueue.js';
 import type { RequestCodec, ValidatedSubmit } from './syslet/client.js';
 import { compilePolicy, NO_POLICY, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';

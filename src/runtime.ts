@@ -21,10 +21,8 @@
  * Other threads join with `Runtime.attach(rt.share())`: the same rings and arena, their own
  * completion queue, no pool of their own.
  */
-import type { RingCounters } from './ring/mpmc.js';
-import { HistogramSnapshot, type LatencySummary } from './ring/stats.js';
-import type { ArenaStats } from './ring/arena.js';
-import type { OverflowStats } from './completion/queue.js';
+import { HistogramSnapshot, type ArenaStats, type LatencySummary, type RingCounters } from 'atomics-sync';
+import type { OverflowStats } from './syslet/completion-queue.js';
 import { Kqueue, type KqueueHandle } from './completion/kqueue.js';
 import type { Chain } from './syslet/chain.js';
 import {
@@ -537,10 +535,14 @@ export class Runtime {
       // Attached clients cancel what waits in their FIFOs when they see FORCED (client.ts).
       if (Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.FORCED);
       // Every request in shared memory, whichever thread submitted it: as cancel() does. Pairs with
-      // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL.
+      // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL. Queued
+      // ones first: cancelling a running one frees its worker, which would otherwise start a
+      // queued one that the loop had not reached yet.
+      for (let idx = 0; idx < s.layout.capacity; idx++) {
+        Atomics.compareExchange(s.i32, s.layout.base(idx) + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
+      }
       for (let idx = 0; idx < s.layout.capacity; idx++) {
         const eb = s.layout.base(idx);
-        if (Atomics.compareExchange(s.i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED) === EntryState.QUEUED) continue;
         if (Atomics.load(s.i32, eb + E.STATE) === EntryState.RUNNING) {
           Atomics.store(s.i32, eb + E.CANCEL, s.i32[eb + E.ID]!);
           Atomics.notify(s.i32, eb + E.CANCEL);

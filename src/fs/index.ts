@@ -76,7 +76,7 @@ function start(): Promise<void> {
 export async function ready(): Promise<void> {
   // The caller waits for it: hold the process meanwhile (loaded here: importing this module loads
   // only this room's files; the import's own file reads hold the process until it resolves).
-  const hold = new (await import('../ring/wait.js')).Keepalive();
+  const hold = new (await import('atomics-sync')).Keepalive();
   hold.hold();
   try {
     await start();

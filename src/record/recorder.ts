@@ -28,9 +28,8 @@ import type { PoolStats } from '../syslet/pool.js';
 import type { Client, SettleObserver, Submission } from '../syslet/client.js';
 import type { Completion } from '../syslet/encode.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow, HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from 'atomics-sync';
 import { RequestKind } from '../syslet/table.js';
-import { HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from '../ring/stats.js';
 import type { ThreadletCallEvent } from '../threadlet/define.js';
 import { RingSampler } from './sampler.js';
 import {
@@ -101,7 +100,7 @@ const hubs = new WeakMap<Client, Hub>();
  * (syslet/fs's batches: RequestKind.CHAIN); anything else is a threadlet call.
  */
 function isChain(sub: Submission): boolean {
-  return sub._codec === undefined || sub._codec.kind === RequestKind.CHAIN;
+  return sub.kind === RequestKind.CHAIN;
 }
 const threadletChannel = diagnostics_channel.channel('syslet:threadlet');
 

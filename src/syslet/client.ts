@@ -10,15 +10,13 @@
  * When no slot is free, submit() reaps on the spot, and a submission that still finds none waits in
  * a FIFO here until a slot frees: a full ring is a state, not an error, and nothing is dropped.
  */
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import { errno } from './errno.js';
 import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
 import { Interpreter, Outcome } from './interp.js';
+import { LazyThenable } from './thenable.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag, Status } from './table.js';
+import { E, EntryState, F, RequestFlag, RequestKind, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -125,10 +123,8 @@ export interface ValidatedSubmit {
   ownPolicy: boolean;
 }
 
-type Settle = (c: Completion) => void;
-
 /** A submitted request: its id, and a promise of its one completion. Awaitable. */
-export class Submission implements PromiseLike<Completion> {
+export class Submission extends LazyThenable<Completion> {
   readonly id: number;
   /** The completion, once settled (readable synchronously, e.g. after an inline run). */
   completion: Completion | undefined;
@@ -145,11 +141,10 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _target: CompletionTarget | undefined;
   /** @internal */ _policy: number;
   /** @internal */ _ownPolicy: boolean;
-  #promise: Promise<Completion> | undefined;
-  #resolve: Settle | undefined;
 
   /** @internal */
   constructor(id: number, v: ValidatedSubmit) {
+    super();
     this.id = id;
     this._plan = v.plan;
     this._shape = v.plan?.shape;
@@ -164,34 +159,37 @@ export class Submission implements PromiseLike<Completion> {
     this._ownPolicy = v.ownPolicy;
   }
 
-  /** A promise of the completion, created on first use (kqueue users may never need one). */
-  get promise(): Promise<Completion> {
-    if (this.#promise === undefined) {
-      if (this.completion !== undefined) this.#promise = Promise.resolve(this.completion);
-      else {
-        this.#promise = new Promise<Completion>((resolve) => {
-          this.#resolve = resolve;
-        });
-      }
-    }
-    return this.#promise;
-  }
+  // `promise` (a promise of the completion, made on first use: kqueue users may never need one)
+  // and `then` come from LazyThenable; a submission never rejects.
 
   get settled(): boolean {
     return this.completion !== undefined;
   }
 
-  then<R1 = Completion, R2 = never>(
-    onfulfilled?: ((c: Completion) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
+  /** The udata given at submission (echoed in its completion and in its kqueue event). */
+  get udata(): unknown {
+    return this._udata;
+  }
+
+  /** What it runs (RequestKind): CHAIN for a chain, else its codec's kind (THREADLET, ...). */
+  get kind(): number {
+    return this._codec?.kind ?? RequestKind.CHAIN;
+  }
+
+  /** Where its completion is delivered besides this promise (a kqueue), if anywhere. */
+  get target(): CompletionTarget | undefined {
+    return this._target;
+  }
+
+  /** @internal */
+  protected _settledPromise(): Promise<Completion> | undefined {
+    return this.completion === undefined ? undefined : Promise.resolve(this.completion);
   }
 
   /** @internal */
   _settle(c: Completion): void {
     this.completion = c;
-    if (this.#resolve !== undefined) this.#resolve(c);
+    this._resolveLazy(c);
   }
 }
 
@@ -405,7 +403,15 @@ export class Client {
   /** Cancel everything outstanding (close({ force: true })). */
   cancelAll(): void {
     const all = [...this.#byEntry, ...this.#waiting.slice(this.#waitingHead)];
-    for (const sub of all) if (sub !== undefined) this.#cancel(sub);
+    // Running ones last: cancelling one frees its worker, which would otherwise start a queued one
+    // before this loop reached it.
+    const running: Submission[] = [];
+    for (const sub of all) {
+      if (sub === undefined) continue;
+      if (sub._entry >= 0 && Atomics.load(this.#s.i32, this.#s.layout.base(sub._entry) + E.STATE) === EntryState.RUNNING) running.push(sub);
+      else this.#cancel(sub);
+    }
+    for (const sub of running) this.#cancel(sub);
   }
 
   /**

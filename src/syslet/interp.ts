@@ -10,8 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
-import type { Arena } from '../ring/arena.js';
-import { sharedNow } from '../ring/layout.js';
+import { type Arena, sharedNow } from 'atomics-sync';
 import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,

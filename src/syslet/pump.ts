@@ -8,7 +8,7 @@
  * submission finds a hot worker without a futex wake-up); the others park at once. A submitter
  * wakes a parked worker only when nobody spins, and a worker that finds more work queued behind
  * the entry it took wakes one more, so a burst ramps up the whole pool. Workers park in a
- * WaiterSet (ring/wait.ts), which wakes the lowest-numbered parked worker: work that arrives at a
+ * WaiterSet (atomics-sync), which wakes the lowest-numbered parked worker: work that arrives at a
  * server's pace keeps going to the same worker, whose code V8 has optimized and whose caches are
  * warm. The spin window adapts as the reaper's does: it narrows while spins find nothing (work
  * milliseconds apart, where a spin only costs CPU) and widens again when they pay.
@@ -17,10 +17,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_threads';
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, spinUntil } from 'atomics-sync';
 import { Interpreter } from './interp.js';
 import {
   C,

@@ -20,9 +20,7 @@
  *
  * "Slot" here means a worker slot only; a request's entry in the table is an entry (table.ts).
  */
-import { HistogramSnapshot } from '../ring/stats.js';
-import { RingField } from '../ring/mpmc.js';
-import { sharedNow } from '../ring/layout.js';
+import { HistogramSnapshot, RingField, sharedNow } from 'atomics-sync';
 import { errno } from './errno.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import { E, EntryState, F, RequestKind, Status } from './table.js';

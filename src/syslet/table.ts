@@ -12,7 +12,7 @@
  * word (written by the owner thread at any time, read by the worker at atom boundaries) and the
  * state word (advanced with Atomics so cancel() can tell queued from running).
  */
-import { WORD_BYTES } from '../ring/layout.js';
+import { WORD_BYTES } from 'atomics-sync';
 
 /** Int32 field indices within an entry (relative to the entry's first word). */
 export const E = {

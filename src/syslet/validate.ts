@@ -4,8 +4,7 @@
  * what was expected and what was got. Nothing is refused later for a reason knowable here.
  */
 import { constants as fsConstants } from 'node:fs';
-import type { Arena } from '../ring/arena.js';
-import { alignUp } from '../ring/layout.js';
+import { type Arena, alignUp } from 'atomics-sync';
 import { kBufferOrigins, type Chain } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';

@@ -14,7 +14,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats, Stats } from 'node:fs';
-import { alignUp } from '../ring/layout.js';
+import { alignUp } from 'atomics-sync';
 import { ValueKind } from './ops.js';
 import { VALUE_HEADER_BYTES } from './table.js';
 

@@ -12,7 +12,7 @@
 import { SHARE_ENV, type ResourceLimits } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { Keepalive } from '../ring/wait.js';
+import { Keepalive } from 'atomics-sync';
 import { completeEntry } from './client.js';
 import { releaseEntry } from './encode.js';
 import { errno } from './errno.js';

@@ -10,10 +10,8 @@
  *
  * Consumers call reap(): the ring first, then, once it is empty, the backlog.
  */
-import { SharedMutex } from '../ring/lock.js';
-import { EMPTY, type Ring } from '../ring/mpmc.js';
-import { CACHE_LINE_WORDS } from '../ring/layout.js';
-import { E, type TableLayout } from '../syslet/table.js';
+import { SharedMutex, EMPTY, type Ring, CACHE_LINE_WORDS } from 'atomics-sync';
+import { E, type TableLayout } from './table.js';
 
 /** Per-queue control words (in the runtime's control block), relative to the queue's base. */
 export const CqField = {
