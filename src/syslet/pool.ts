@@ -40,7 +40,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
 import type { WorkerSlots } from './slots.js';
