@@ -196,9 +196,12 @@ describe('pool growth', () => {
   it('grows while the caller is still submitting in one synchronous loop (the tick cannot run then)', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3, ringSize: 65536 });
     try {
-      // A spare is parked once a worker was seen blocked: block once, and wait for it.
-      await rt.run({ atoms: [{ op: 'nanosleep', args: [20e6] }] });
+      // A spare is parked once a worker was seen blocked: block (until the spare is there: a short
+      // sleep may end before a late tick on a loaded machine sees it), and wait for it.
+      const first = rt.submit(sleepChain);
       await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
+      rt.cancel(first.id);
+      expect(await first).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
       // It warmed up before it parked: 4,000 stats on a private table, every one done, none of them
       // in this runtime's counters.
       expect(rt.stats().pool).toMatchObject({ started: 1, warmed: 4000 });
