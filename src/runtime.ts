@@ -35,7 +35,7 @@ import {
 } from './syslet/client.js';
 import { EntryState, Status, entryCancelEvery, entryFail, entryState, type Completion } from './syslet/entry.js';
 import { C, Lifecycle, SharedState, MAX_WORKER_SLOTS, type SharedHandles } from './syslet/shared.js';
-import type { PoolStats } from './syslet/pool.js';
+import { wantPoolWatch, type PoolStats } from './syslet/pool.js';
 import { WorkerSlots, type WorkerStats } from './syslet/slots.js';
 import { SysletStartError, Workers } from './syslet/workers.js';
 import { forSubmission, validate, type Plan } from './syslet/validate.js';
@@ -655,8 +655,9 @@ export class Runtime {
       spinUs: this.#settings.spinUs,
       sampleMask: this.#settings.latencySample - 1,
       maxOutstanding: this.#settings.maxOutstanding,
-      // Read when called: the pool monitor is made after the client.
-      onSaturated: () => this.#workers?.poke(),
+      // Read when called: the pool monitor is made after the client. A runtime attached from
+      // another thread has none: it asks the owner's monitor through shared memory.
+      onSubmit: (saturated) => (this.#workers !== undefined ? this.#workers.poke(saturated) : wantPoolWatch(this.#s.ctl)),
       releasePolicy: (id) => {
         const use = this.#policyUse.get(id);
         if (use !== undefined) use.inflight--;

@@ -90,11 +90,14 @@ async function sleepsThenStats(file: string, workers: number, quick: boolean, lo
     log(`running sleeps then stats (${name}) ...`);
     const rt = await Runtime.create({ workers, ...opts });
     try {
-      // A server that has blocked before has a spare parked: block once (the spare starts when a
-      // worker is first seen blocked), then wait for it.
+      // A server that has blocked before has a spare parked: block (the spare starts when a worker
+      // is first seen blocked; a short sleep may end before a late tick sees it on a loaded machine)
+      // until it is parked, up to 10 s (it boots a Node worker and warms up first), then go on.
       if (opts.maxWorkers === undefined) {
-        await rt.run({ atoms: [{ op: 'nanosleep', args: [20e6] }] });
-        for (let i = 0; i < 400 && (rt.stats().pool?.spares ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+        const gate = rt.submit({ atoms: [{ op: 'nanosleep', args: [10e9] }] });
+        for (let i = 0; i < 2000 && (rt.stats().pool?.spares ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+        rt.cancel(gate.id);
+        await gate.promise;
       }
       const ms: number[] = [];
       for (let round = 0; round < (quick ? 2 : 5); round++) {

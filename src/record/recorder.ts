@@ -4,7 +4,8 @@
  *
  * While a recording runs:
  * - a timer (unref'd: it never keeps the program alive) samples rt.stats() every `intervalMs`:
- *   ring depths, free slots, parked workers, chains/s (record/sampler.ts);
+ *   ring depths, free slots, parked workers, chains/s, the pool's size (record/sampler.ts); at stop
+ *   the pool's changes during the recording, with their reasons, come from rt.stats().pool;
  * - this thread's client times every submission (its latency sampling mask is 0; the runtime's
  *   own `latencySample` is put back when the last recording of the runtime stops), and tells the
  *   recording of each submission and settlement (Client.observer): chain spans from submit to
@@ -23,6 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { RuntimeStats } from '../runtime.js';
+import type { PoolStats } from '../syslet/pool.js';
 import type { Client, SettleObserver, Submission } from '../syslet/client.js';
 import type { Completion } from '../syslet/entry.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
@@ -36,6 +38,8 @@ import {
   Span,
   type PointResult,
   type PointTrace,
+  type PoolChange,
+  type PoolReport,
   type ProfileResult,
   type RecordedRuntime,
   type SubmitterTrace,
@@ -385,6 +389,7 @@ export class Recording {
       ],
       samples: this.#sampler.samples,
       workerDeaths: delta(this.#sampler.first.workerDeaths, last.workerDeaths),
+      ...(last.pool === undefined ? {} : { pool: poolReport(this.#sampler.first.pool, last.pool, this.#sampler.t0) }),
       runtime,
     };
     const result: ProfileResult = {
@@ -411,6 +416,26 @@ export class Recording {
     };
     return { result, trace };
   }
+}
+
+/**
+ * The pool during a recording: the changes in `last`'s history from `t0` (sharedNow(), ms: the
+ * samples' origin) on, and the counts' differences from `first` (the same runtime's stats).
+ */
+export function poolReport(first: PoolStats | undefined, last: PoolStats, t0: number): PoolReport {
+  const changes: PoolChange[] = [];
+  for (const e of last.history) {
+    const t = last.startedAt + e.at - t0;
+    if (t >= 0) changes.push({ t: Math.round(t * 100) / 100, change: e.change, size: e.size, reason: e.reason });
+  }
+  return {
+    base: last.base,
+    max: last.max,
+    grew: delta(first?.grew ?? 0, last.grew),
+    retired: delta(first?.retired ?? 0, last.retired),
+    atBound: delta(first?.atBound ?? 0, last.atBound),
+    changes,
+  };
 }
 
 /** A threadlet span with no worker part yet (and, until its call event comes, no caller part). */

@@ -103,6 +103,35 @@ export interface Samples {
   workerParks: number[];
   /** Chains the workers finished since the previous sample, per second. */
   chainsPerSec: number[];
+  /**
+   * Workers taking work at each sample: the base pool and the extras that joined because every
+   * worker was blocked (spares parked in reserve not counted). Absent in results made before it was.
+   */
+  poolSize?: number[];
+}
+
+/** A change of the pool's size during a recording (rt.stats().pool.history). */
+export interface PoolChange {
+  /** Milliseconds from the start of the samples (Samples.t's origin). */
+  t: number;
+  change: 'grew' | 'retired' | 'at bound';
+  /** Workers taking work afterwards. */
+  size: number;
+  /** Why, in words. */
+  reason: string;
+}
+
+/** The pool of a recorded runtime that owns its workers (not one attached from another thread). */
+export interface PoolReport {
+  /** The base pool (option workers) and the bound (option maxWorkers). */
+  base: number;
+  max: number;
+  /** During the recording: times the pool grew, an extra retired, growth was refused at the bound. */
+  grew: number;
+  retired: number;
+  atBound: number;
+  /** Those changes, oldest first (of the last 64 the runtime keeps). */
+  changes: PoolChange[];
 }
 
 export interface PointResult {
@@ -122,6 +151,8 @@ export interface PointResult {
   producers: ProducerReport[];
   samples: Samples;
   workerDeaths: number;
+  /** Recordings of a runtime that owns its workers: how its pool grew and shrank, and why. */
+  pool?: PoolReport;
   /** Recordings: which runtime of the program this point is. */
   runtime?: RecordedRuntime;
 }

@@ -3,7 +3,7 @@
  * `syslet profile` (a synthetic workload) and the recorder (a program's own runtime) both measure.
  *
  * A RingSampler takes the first snapshot when it is made; each sample() adds one row of Samples
- * (ring depths, free slots, parked workers, chains/s) and report() turns the first and a last
+ * (ring depths, free slots, parked workers, chains/s, the pool's size) and report() turns the first and a last
  * snapshot into RingReports and WorkerReports. The completion queues counted are those `tracked`
  * says (the producers' queues of a profile; every queue in use for a recording).
  */
@@ -45,6 +45,7 @@ export class RingSampler {
       parkedWorkers: [],
       workerParks: [],
       chainsPerSec: [],
+      poolSize: [],
     };
     this.first = stats();
     this.#chains0 = this.#prevChains = chainsOf(this.first);
@@ -76,7 +77,9 @@ export class RingSampler {
     let parked = 0;
     let parks = 0;
     let chains = 0;
+    let size = 0;
     for (const w of st.workers) {
+      if (w.state === 'running') size++;
       const dp = w.parks - (this.#prevParks.get(w.slot) ?? 0);
       if (dp > 0) parked++;
       parks += Math.max(0, dp);
@@ -86,6 +89,7 @@ export class RingSampler {
     s.parkedWorkers.push(parked);
     s.workerParks.push(parks);
     s.chainsPerSec.push(dt > 0 ? Math.round(Math.max(0, chains - this.#prevChains) / dt) : 0);
+    s.poolSize!.push(size);
     this.#prevParks = parksOf(st);
     this.#prevChains = chains;
     this.#prevT = t;

@@ -210,10 +210,11 @@ export interface ClientOptions {
   /** Latency sampling mask (sample when (tick & mask) === 0). */
   sampleMask: number;
   /**
-   * Called when a submission finds every worker awake (none parked, none spinning): the pool may
-   * be saturated, so its monitor should look closely (pool.ts). Not called at a trickle's pace.
+   * The pool monitor's hook (pool.ts): called at the first submission of each synchronous burst
+   * (`saturated` false: work is in flight, the monitor should watch) and at each submission that
+   * finds every worker awake, none parked or spinning (`saturated` true: it should look now).
    */
-  onSaturated?: () => void;
+  onSubmit?: (saturated: boolean) => void;
   /** A submission with its own policy (ValidatedSubmit.ownPolicy) settled. */
   releasePolicy?: (policy: number) => void;
 }
@@ -248,7 +249,7 @@ export class Client {
   #spinUs: number;
   readonly #maxOutstanding: number;
   #sampleMask: number;
-  readonly #onSaturated: (() => void) | undefined;
+  readonly #onSubmit: ((saturated: boolean) => void) | undefined;
   readonly #releasePolicy: ((policy: number) => void) | undefined;
   #sampleTick = 0;
   /**
@@ -295,7 +296,7 @@ export class Client {
     this.#spinUs = opts.spinUs;
     this.#sampleMask = opts.sampleMask;
     this.#maxOutstanding = opts.maxOutstanding;
-    this.#onSaturated = opts.onSaturated;
+    this.#onSubmit = opts.onSubmit;
     this.#releasePolicy = opts.releasePolicy;
   }
 
@@ -594,6 +595,7 @@ export class Client {
     if (!this.#burst) {
       this.#burst = true;
       queueMicrotask(this.#doorbell);
+      this.#onSubmit?.(false);
       this.#wake(true);
     } else {
       this.#wake(false);
@@ -602,9 +604,11 @@ export class Client {
 
   readonly #doorbell = (): void => {
     this.#burst = false;
-    // Only when more is queued than workers are awake (a worker woken for the first submission
-    // counts as awake from its wake-up on: see WaiterSet).
-    if (!this.#s.sq.isEmpty()) this.#wake(false);
+    // Something this burst queued is still there: wake a parked worker for it, as the first
+    // submission does. Not #wake(false)'s count of awake workers: an awake worker may be busy in
+    // a long call (the burst's first request, a 200 ms nanosleep), and the entries behind it would
+    // wait for it while another worker stays parked.
+    if (!this.#s.sq.isEmpty()) this.#wake(true);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
     // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of
@@ -629,7 +633,7 @@ export class Client {
     const park = this.#s.workerPark;
     const sleepers = park.sleepers();
     if (sleepers === 0) {
-      this.#onSaturated?.();
+      this.#onSubmit?.(true);
       return;
     }
     if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) park.wakeOne();

@@ -11,15 +11,27 @@
  *   threadlet, execSync included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of
  *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
  *   read per such call; no timer per call.
- * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
- *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
- *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
- *   worker preempted in a short call on a starved machine is not helped by another thread), it
+ * - The monitor ticks every TICK_MS while work is in flight (queued or running) and has no timer at
+ *   all when none is: it then waits (Atomics.waitAsync, no CPU) on C.POOL_WATCH, which a thread
+ *   sets when it starts a submission burst or a submission finds no worker parked, and an extra
+ *   sets when it retires (wantPoolWatch). A submission on the runtime's own thread calls poke()
+ *   instead, which also looks at once (at most every LOOK_TICKS) when it found no worker parked:
+ *   a caller that submits a thousand requests in one synchronous loop holds its event loop, and
+ *   the timer, for milliseconds, and the pool must grow while it does.
+ * - When work waits in the submission ring and every live worker has been blocked for at least
+ *   BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a worker
+ *   preempted in a short call on a starved machine is not helped by another thread), the monitor
  *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
  *   tens of milliseconds, too long to wait for), which joins the pool at once, and starts a new
  *   spare behind it, while the pool (base, extras and the spare) stays within `maxWorkers`. The
- *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel). CPU-bound work never grows
- *   the pool, nor starts a spare: a computing worker is not blocked.
+ *   first spare starts when a worker is first seen blocked that long (and asleep in the kernel).
+ *   A spare runs 4,000 harmless stats on a private table before it parks (pump.ts, warmUp), so
+ *   that its code is optimized when it joins. CPU-bound work never grows the pool, nor starts a
+ *   spare: a computing worker is not blocked.
+ * - Go's GOMAXPROCS: an extra takes no new work while as many other workers compute (run a request
+ *   outside a blocking call) as the base pool has (pump.ts, #capped); the monitor wakes it when
+ *   they block again while work waits. So the threads computing stay at the base pool's size, and
+ *   the extras do not take the CPU from the event loop once the blocking passes.
  * - An extra worker that finds nothing to do for `extraWorkerIdleMs` retires: back to reserve when
  *   there is no spare, else it exits. Lowest-numbered workers are woken first (WaiterSet), so extras
  *   (higher slots) are the ones that go idle once the burst of blocking passes.
@@ -28,6 +40,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
+import { sharedNow } from 'atomics-sync';
 import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
 import type { WorkerSlots } from './slots.js';
@@ -36,13 +49,13 @@ import type { WorkerSlots } from './slots.js';
 export const BLOCKED_MS = 1;
 /** Monitor period while work is in flight. */
 const TICK_MS = 1;
-/** Longest monitor period when nothing is in flight (it doubles up to this). */
-const IDLE_TICK_MS = 100;
+/** poke() looks at the workers at most this often (ticks of SharedState.ticks: 1/4 ms). */
+const LOOK_TICKS = TICKS_PER_MS / 4;
 /** History entries kept. */
 const HISTORY = 64;
 
 export interface PoolEvent {
-  /** Milliseconds since the runtime started. */
+  /** Milliseconds since the runtime started (PoolStats.startedAt), to 0.01 ms. */
   at: number;
   /** 'grew': a spare joined; 'retired': an idle extra left; 'at bound': it would have grown but maxWorkers is reached. */
   change: 'grew' | 'retired' | 'at bound';
@@ -69,6 +82,66 @@ export interface PoolStats {
   atBound: number;
   /** The last 64 changes, oldest first. */
   history: PoolEvent[];
+  /**
+   * When the runtime started, in milliseconds on the process-wide clock of Completion.timing
+   * (performance.timeOrigin + performance.now()): an event happened at startedAt + at.
+   */
+  startedAt: number;
+  /** The monitor's 1 ms tick is armed (work in flight); false: it has no timer and waits on C.POOL_WATCH. */
+  watching: boolean;
+  /** Times the monitor looked at the workers (ticks and looks from submissions). */
+  looks: number;
+  /**
+   * Warm-up chains the spares ran, all together: each spare runs 4,000 stats of "/" on a private
+   * table (never this runtime's) before it parks, so its code is optimized when it joins.
+   */
+  warmed: number;
+}
+
+/**
+ * Live workers of the base pool. (An extra counts them for its cap, pump.ts #capped.)
+ */
+export function baseWorkers(s: SharedState): number {
+  const ctl = s.ctl;
+  let n = 0;
+  for (let w = 0; w < s.maxWorkers; w++) {
+    const b = s.workerBase(w);
+    if (Atomics.load(ctl, b + W.LIVE) === 1 && Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) n++;
+  }
+  return n;
+}
+
+/**
+ * Live workers other than slot `except` that run a request and have not been blocked for
+ * BLOCKED_MS or more (a worker in a short system call still counts: it computes again at once).
+ */
+export function busyWorkers(s: SharedState, except: number): number {
+  const ctl = s.ctl;
+  const now = s.ticks();
+  const threshold = BLOCKED_MS * TICKS_PER_MS;
+  let n = 0;
+  for (let w = 0; w < s.maxWorkers; w++) {
+    const b = s.workerBase(w);
+    if (w === except || Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.CURRENT) < 0) continue;
+    // Pairs with the workers' stores of W.CURRENT and W.BLOCKED_SINCE: a stale read only lets an
+    // extra take one more entry, or wait one more tick for the monitor.
+    const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+    if (since === 0 || ((now - since) | 0) < threshold) n++;
+  }
+  return n;
+}
+
+/**
+ * Ask the pool monitor of the runtime whose control words are `ctl` to watch, from any thread (an
+ * attached runtime's submissions, an extra that retires). Costs one load when it watches already.
+ */
+export function wantPoolWatch(ctl: Int32Array): void {
+  // Pairs with the monitor's store of 0 before its last look and its Atomics.waitAsync (#idle):
+  // either this CAS finds 0 and the notify ends that wait (or the wait finds 1 and does not start),
+  // or the monitor's look comes after this thread's submission and sees it.
+  if (Atomics.load(ctl, C.POOL_WATCH) === 0 && Atomics.compareExchange(ctl, C.POOL_WATCH, 0, 1) === 0) {
+    Atomics.notify(ctl, C.POOL_WATCH);
+  }
 }
 
 export interface PoolMonitorOptions {
@@ -86,11 +159,15 @@ export interface PoolMonitorOptions {
 export class PoolMonitor {
   readonly #s: SharedState;
   readonly #o: PoolMonitorOptions;
-  readonly #t0 = performance.now();
+  readonly #t0 = sharedNow();
   /** Spares and extras this monitor started, alive or starting. */
   readonly #threads = new Set<Worker>();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #period = TICK_MS;
+  /** An Atomics.waitAsync on C.POOL_WATCH is pending. */
+  #listening = false;
+  /** SharedState.ticks() at the last look, and the looks in all. */
+  #lastLook = 0;
+  #looks = 0;
   #closed = false;
   #grew = 0;
   #started = 0;
@@ -106,22 +183,24 @@ export class PoolMonitor {
   }
 
   /**
-   * Start the monitor (when the bound leaves room to grow). The first spare starts only when a
-   * worker is first seen blocked: a runtime whose work never blocks never pays for the thread.
+   * Start the monitor (when the bound leaves room to grow): idle, with no timer, until work is
+   * submitted. The first spare starts only when a worker is first seen blocked: a runtime whose
+   * work never blocks never pays for the thread.
    */
   start(): void {
     if (this.#o.max <= this.#o.base) return;
-    this.#arm(IDLE_TICK_MS);
+    this.#idle();
   }
 
   /**
-   * A submission on the runtime's thread found every worker awake: watch closely now (cheap when
-   * already close). Work at a trickle's pace finds a parked worker and never calls this, so the
-   * monitor stays at its slow tick.
+   * A submission on the runtime's thread: the first of a synchronous burst, or one that found no
+   * worker parked (`saturated`). Arms the tick if it is not armed; when saturated, also looks now
+   * (at most every LOOK_TICKS), since the tick cannot run before the burst ends.
    */
-  poke(): void {
-    if (this.#period === TICK_MS || this.#closed || this.#o.max <= this.#o.base) return;
-    this.#arm(TICK_MS);
+  poke(saturated: boolean): void {
+    if (this.#closed || this.#o.max <= this.#o.base) return;
+    if (saturated && ((this.#s.ticks() - this.#lastLook) | 0) >= LOOK_TICKS) this.#check();
+    if (this.#timer === undefined) this.#watch();
   }
 
   stats(): PoolStats {
@@ -137,6 +216,10 @@ export class PoolMonitor {
       retired: Atomics.load(ctl, C.S_POOL_RETIRED),
       atBound: this.#atBound,
       history: this.#history.slice(),
+      startedAt: this.#t0,
+      watching: this.#timer !== undefined,
+      looks: this.#looks,
+      warmed: Atomics.load(ctl, C.S_POOL_WARMED),
     };
   }
 
@@ -156,6 +239,8 @@ export class PoolMonitor {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    // Ends the pending Atomics.waitAsync of #idle (it would not keep the process alive either).
+    Atomics.notify(this.#s.ctl, C.POOL_WATCH);
     const exits: Promise<number>[] = [];
     for (const w of this.#threads) {
       const exit = w.terminate();
@@ -164,11 +249,12 @@ export class PoolMonitor {
     await Promise.all(exits);
   }
 
-  #arm(period: number): void {
-    if (this.#closed) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#period = period;
-    this.#timer = setTimeout(this.#tick, period);
+  /** Arm the tick (work is in flight). */
+  #watch(): void {
+    if (this.#closed || this.#s.shutdownState() !== 0) return;
+    // Submitters on other threads need not notify while this is 1 (wantPoolWatch).
+    Atomics.store(this.#s.ctl, C.POOL_WATCH, 1);
+    this.#timer = setTimeout(this.#tick, TICK_MS);
     // The monitor never keeps the process alive on its own.
     this.#timer.unref();
   }
@@ -176,9 +262,34 @@ export class PoolMonitor {
   readonly #tick = (): void => {
     this.#timer = undefined;
     if (this.#closed || this.#s.shutdownState() !== 0) return;
-    const inFlight = this.#check();
-    this.#arm(inFlight ? TICK_MS : Math.min(IDLE_TICK_MS, this.#period * 2));
+    if (this.#check()) this.#watch();
+    else this.#idle();
   };
+
+  /**
+   * Nothing in flight: no timer; wait on C.POOL_WATCH until a thread submits (wantPoolWatch) or an
+   * extra retires. The runtime's own submissions call poke() instead.
+   */
+  #idle(): void {
+    const ctl = this.#s.ctl;
+    // Pairs with wantPoolWatch's CAS 0 -> 1 (see there): store 0, then look once more.
+    Atomics.store(ctl, C.POOL_WATCH, 0);
+    if (this.#check()) {
+      this.#watch();
+      return;
+    }
+    if (this.#listening || this.#closed) return;
+    const r = Atomics.waitAsync(ctl, C.POOL_WATCH, 0);
+    if (!r.async) {
+      this.#watch();
+      return;
+    }
+    this.#listening = true;
+    void r.value.then(() => {
+      this.#listening = false;
+      if (this.#timer === undefined) this.#watch();
+    });
+  }
 
   /** One look at the pool. Returns whether work is in flight (queued or running). */
   #check(): boolean {
@@ -186,11 +297,15 @@ export class PoolMonitor {
     const ctl = s.ctl;
     this.#noteRetirements();
     const now = s.ticks();
+    this.#lastLook = now;
+    this.#looks++;
     const threshold = BLOCKED_MS * TICKS_PER_MS;
     let live = 0;
     let blocked = 0;
     let running = 0;
     let joining = 0;
+    let base = 0;
+    let busy = 0;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
       if (Atomics.load(ctl, b + W.LIVE) !== 1) {
@@ -199,19 +314,34 @@ export class PoolMonitor {
         continue;
       }
       live++;
-      if (Atomics.load(ctl, b + W.CURRENT) >= 0) running++;
+      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) base++;
+      const current = Atomics.load(ctl, b + W.CURRENT);
+      if (current >= 0) running++;
       // Pairs with the worker's stores in its BlockMarker (pump.ts).
       const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
-      if (since !== 0 && ((now - since) | 0) >= threshold) blocked++;
+      const long = since !== 0 && ((now - since) | 0) >= threshold;
+      if (long) blocked++;
+      else if (current >= 0) busy++;
     }
     // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
     // ready for when all workers block.
     if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();
     const queued = s.sq.size();
+    // Extras that wait because enough workers computed (pump.ts, #capped), while those now block
+    // and work waits: wake them (Go's sysmon hands the processor of a thread stuck in a call on).
+    if (queued > 0 && busy < base) this.#wakeCapped();
     if (joining > 0) return true;
     if (queued === 0 || live === 0 || blocked < live) {
       this.#refusing = false;
       return queued > 0 || running > 0;
+    }
+    // Nothing to activate and a spare on its way (or the bound reached, below): no need to ask the
+    // kernel about every worker on each look while it starts.
+    const ready = Atomics.load(ctl, C.POOL_RESERVE) > 0;
+    const atBound = this.#o.base + this.#threads.size >= this.#o.max && this.#sparesOrStarting() === 0;
+    if (!ready && !atBound) {
+      this.#spawnSpare();
+      return true;
     }
     // A worker preempted in the middle of a short call looks blocked too, when the machine has no
     // core to spare; another thread would not help it. Grow only for workers that really wait.
@@ -222,7 +352,7 @@ export class PoolMonitor {
       this.#grew++;
       this.#refusing = false;
       this.#record('grew', why);
-    } else if (this.#o.base + this.#threads.size >= this.#o.max && this.#sparesOrStarting() === 0) {
+    } else if (atBound) {
       if (!this.#refusing) {
         this.#refusing = true;
         this.#atBound++;
@@ -232,6 +362,19 @@ export class PoolMonitor {
     // Keep a spare behind the one just used (or still missing), within the bound.
     this.#spawnSpare();
     return true;
+  }
+
+  /** Wake every idle extra waiting on its W.PARK (pump.ts, #capped); each looks at the cap again. */
+  #wakeCapped(): void {
+    const s = this.#s;
+    const ctl = s.ctl;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.ROLE) !== WorkerRole.EXTRA || Atomics.load(ctl, b + W.CURRENT) >= 0) continue;
+      // Pairs with the extra's load of W.PARK before its Atomics.wait: it sleeps on the old value.
+      Atomics.add(ctl, b + W.PARK, 1);
+      Atomics.notify(ctl, b + W.PARK);
+    }
   }
 
   /**
@@ -308,7 +451,7 @@ export class PoolMonitor {
   #record(change: PoolEvent['change'], reason: string): void {
     if (this.#history.length === HISTORY) this.#history.shift();
     this.#history.push({
-      at: Math.round(performance.now() - this.#t0),
+      at: Math.round((sharedNow() - this.#t0) * 100) / 100,
       change,
       size: this.#o.slots.poolSize(),
       reason,

@@ -29,6 +29,7 @@ import {
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
+import { baseWorkers, busyWorkers, wantPoolWatch } from './pool.js';
 import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import {
@@ -105,6 +106,8 @@ class Pump {
 
   /** When this worker last finished work (or was activated), for an extra's retirement. */
   #idleSince = 0;
+  /** This worker is an extra (pool.ts) in the current loop(). */
+  #extra = false;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
@@ -128,11 +131,22 @@ class Pump {
     const sq = this.#s.sq;
     const ctl = this.#s.ctl;
     const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
+    this.#extra = extra;
     const idleMs = ctl[C.POOL_IDLE_MS]!;
     const sliceMs = extra ? Math.min(PARK_SLICE_MS, Math.max(1, idleMs)) : PARK_SLICE_MS;
     this.#idleSince = performance.now();
     for (;;) {
       this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
+      if (extra && this.#capped()) {
+        if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
+        if (performance.now() - this.#idleSince >= idleMs) return LoopEnd.RETIRED;
+        // Until the others block again (the pool monitor wakes it through W.PARK) or the slice ends.
+        // Not in the workers' WaiterSet: a submission would wake it only for it to park again.
+        const key = Atomics.load(ctl, this.#slotBase + W.PARK);
+        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + W.PARK, key, sliceMs) !== 'not-equal') ctl[this.#slotBase + W.PARKS]!++;
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
       let idx = sq.tryPop();
       if (idx === EMPTY) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
@@ -150,6 +164,18 @@ class Pump {
       if (pending !== undefined) await pending;
       if (extra) this.#idleSince = performance.now();
     }
+  }
+
+  /**
+   * An extra takes no new work while as many other workers run requests without being blocked
+   * (for BLOCKED_MS or more, as the pool monitor counts) as the base pool has workers: it joined
+   * because every worker was blocked, and once they compute again, more computing threads than the
+   * pool was sized for only take the CPU from the event loop (Go caps the threads running Go code at
+   * GOMAXPROCS: a thread back from a system call finds no free processor and parks). The pool
+   * monitor wakes it when they block again (pool.ts, wakeCapped).
+   */
+  #capped(): boolean {
+    return busyWorkers(this.#s, this.#slot) >= baseWorkers(this.#s);
   }
 
   /**
@@ -188,7 +214,7 @@ class Pump {
       this.#spinUs = found
         ? Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1)
         : Math.max(Math.floor(this.#maxSpinUs / MIN_SPIN_SHARE), this.#spinUs >> 1);
-      if (found) {
+      if (found && !(this.#extra && this.#capped())) {
         const v = sq.tryPop();
         if (v !== EMPTY) {
           ctl[this.#slotBase + W.SPIN_HITS]!++;
@@ -197,7 +223,13 @@ class Pump {
       }
     }
     if (s.workerPark.park(this.#slot, this.#ready, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
-    return sq.tryPop();
+    // Woken for work while the others compute: an extra leaves it to them (see #capped).
+    return this.#extra && this.#capped() ? EMPTY : sq.tryPop();
+  }
+
+  /** Run entry `idx`, taken off the ring by the caller (warmUp: a private table's entry). */
+  runTaken(idx: number): Promise<void> | undefined {
+    return this.#runEntry(idx);
   }
 
   /** Run entry `idx`; a promise when its kind's handler is asynchronous. */
@@ -301,7 +333,10 @@ function start(data: PumpData): void {
       if ((await pump.loop()) === LoopEnd.SHUTDOWN) return;
       // An extra worker that stayed idle: it leaves the pool (see pool.ts), back to reserve when
       // there is no spare, else it exits (the slot is free for the next one).
-      if (slots.retire(slot)) {
+      const toReserve = slots.retire(slot);
+      // The monitor may be idle with no timer: have it note the retirement now (its history).
+      wantPoolWatch(s.ctl);
+      if (toReserve) {
         if (!(await slots.reserve(slot, true))) return;
         continue;
       }
@@ -323,6 +358,51 @@ function start(data: PumpData): void {
       },
     );
   });
+}
+
+/** Chains a spare runs on a private table before it parks in reserve (see warmUp). */
+const WARM_UP_CHAINS = 4000;
+
+/**
+ * Warm this thread's pump for `n` chains: V8 optimizes a function once it ran often enough, and a
+ * spare that joins the pool cold ran its first thousand stats several times slower than a warm
+ * worker. The chains (one stat of "/" each: harmless, and the hot path of a burst of small calls)
+ * go through a Pump of a private SharedState (two entries, no other thread), from the ring to the
+ * completion queue, so the runtime's tables, counters and histograms never see them. Returns how
+ * many completed with status done and result 0 (C.S_POOL_WARMED sums them: every one should).
+ */
+const WARM_SLOT_BYTES = 512;
+
+async function warmUp(n: number): Promise<number> {
+  // Loaded here, by spares only: a base worker's start-up does not pay for the encoder.
+  const [{ writeChain }, { validate }] = await Promise.all([import('./encode.js'), import('./validate.js')]);
+  const s = SharedState.create({
+    tableCapacity: 2,
+    slotBytes: WARM_SLOT_BYTES,
+    numCqs: 1,
+    cqCapacity: 2,
+    maxWorkers: 1,
+    arenaBytes: 4096,
+    workerSpinUs: 0,
+    extraIdleMs: 1,
+  });
+  const plan = validate({ atoms: [{ op: 'stat', args: ['/'] }] }, { arena: s.arena, slotBytes: WARM_SLOT_BYTES });
+  const pump = new Pump(s, 0);
+  const cq = s.cqs[0]!;
+  const idx = s.fq.tryPop();
+  const eb = s.layout.base(idx);
+  const reaped = [0];
+  let ok = 0;
+  for (let i = 1; i <= n; i++) {
+    writeChain(s, idx, plan, { id: i, cq: 0, deadline: 0, stepBudget: 1000, submittedAt: 0, udata: 0, policy: 0 }, plan.varInit);
+    Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
+    s.sq.tryPush(idx);
+    const taken = s.sq.tryPop();
+    if (taken !== idx || pump.runTaken(taken) !== undefined) break;
+    if (cq.reap(reaped, 1) !== 1 || reaped[0] !== idx) break;
+    if (s.i32[eb + E.STATUS] === Status.DONE && s.f64[s.layout.base64(idx) + F.RESULT] === 0) ok++;
+  }
+  return ok;
 }
 
 /** This thread's kernel thread id, from /proc/thread-self (Linux); 0 where there is none. */
@@ -349,7 +429,19 @@ function countMessages(ctl: Int32Array, word: number): void {
 }
 
 const data = (workerData as { syslet?: PumpData } | null | undefined)?.syslet;
-if (!isMainThread && data !== undefined) start(data);
+if (!isMainThread && data !== undefined) {
+  if (data.role === 'spare') {
+    // A spare joins when every worker is blocked and work waits: have its code optimized by then.
+    // It warms up before it claims a slot: until it parks in reserve, a claimed slot counts as one
+    // of the pool's workers (rt.stats()). A warm-up that fails leaves a cold spare, nothing worse.
+    void warmUp(WARM_UP_CHAINS)
+      .catch(() => 0)
+      .then((ok) => {
+        Atomics.add(new SharedState(data.handles).ctl, C.S_POOL_WARMED, ok);
+        start(data);
+      });
+  } else start(data);
+}
 
 /** piscina's task handler: a control channel, never used per operation. */
 export default function control(task: { op: 'ping' }): { threadId: number; op: string } {

@@ -75,6 +75,14 @@ export const C = {
    */
   ARMING: 6 * CACHE_LINE_WORDS + 2,
   /**
+   * 1 while the pool monitor (pool.ts) watches (its 1 ms tick is armed), 0 when it is idle with no
+   * timer, waiting (Atomics.waitAsync) on this word. A thread whose submission starts a burst or
+   * finds no worker parked, or an extra worker that retires, sets it to 1 and notifies.
+   */
+  POOL_WATCH: 6 * CACHE_LINE_WORDS + 3,
+  /** Warm-up chains that spares ran on a private table before parking, all spares together (pump.ts). */
+  S_POOL_WARMED: 6 * CACHE_LINE_WORDS + 4,
+  /**
    * Submissions (all threads) waiting in a client's FIFO for a free slot: close() waits for 0. Its
    * own cache line: submitters update it while workers read the configuration line above.
    */

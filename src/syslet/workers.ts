@@ -149,9 +149,9 @@ export class Workers {
     Atomics.store(this.#s.ctl, C.ARMING, 1);
   }
 
-  /** A submission found every worker awake: the pool monitor watches closely now. */
-  poke(): void {
-    this.#growth.poke();
+  /** A submission burst started, or a submission found every worker awake (`saturated`): see PoolMonitor.poke. */
+  poke(saturated: boolean): void {
+    this.#growth.poke(saturated);
   }
 
   poolStats(): PoolStats {

@@ -396,7 +396,7 @@ describe('syslet profile --trace', () => {
     expect(ev.filter((e) => e.ph === 'X' && e.name === 'submit burst').length).toBeGreaterThan(0);
 
     const counters = ev.filter((e) => e.ph === 'C');
-    expect([...new Set(counters.map((e) => e.name))].sort()).toEqual(['chains/s', 'free slots', 'parked workers', 'ring depth']);
+    expect([...new Set(counters.map((e) => e.name))].sort()).toEqual(['chains/s', 'free slots', 'parked workers', 'pool size', 'ring depth']);
     expect(counters.filter((e) => e.name === 'ring depth')).toHaveLength(p.samples.t.length);
     for (const e of counters.filter((x) => x.name === 'ring depth')) {
       expect(Object.keys(e.args!).sort()).toEqual(['backlog', 'completion', 'submission']);
@@ -414,7 +414,7 @@ describe('syslet profile: the HTML report', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).not.toMatch(/<script|<link|src=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
     const ids = [...html.matchAll(/<svg class="plot" data-plot="([^"]+)"/g)].map((m) => m[1]);
-    expect(ids).toEqual(['occupancy-0', 'completion-0', 'free-0', 'throughput-0', 'parked-0', 'latency-0', 'workers-0']);
+    expect(ids).toEqual(['occupancy-0', 'completion-0', 'free-0', 'throughput-0', 'parked-0', 'pool-0', 'latency-0', 'workers-0']);
   });
 });
 

@@ -116,7 +116,7 @@ describe('syslet profile --html in Chromium', () => {
     context = got.context;
     const { plots, errors, requests, page } = got;
 
-    // Four sweep plots, and seven per run.
+    // Four sweep plots, and eight per run.
     const ids = plots.map((p) => p.id.replace(/-\d+$/, ''));
     expect(ids.filter((id) => id.startsWith('sweep-')).sort()).toEqual([
       'sweep-latency',
@@ -124,10 +124,10 @@ describe('syslet profile --html in Chromium', () => {
       'sweep-throughput',
       'sweep-waits',
     ]);
-    for (const kind of ['occupancy', 'completion', 'free', 'throughput', 'parked', 'latency', 'workers']) {
+    for (const kind of ['occupancy', 'completion', 'free', 'throughput', 'parked', 'pool', 'latency', 'workers']) {
       expect(ids.filter((id) => id === kind), kind).toHaveLength(2);
     }
-    expect(plots).toHaveLength(18);
+    expect(plots).toHaveLength(20);
     for (const p of plots) {
       expect(p.width, p.id).toBeGreaterThan(100);
       expect(p.height, p.id).toBeGreaterThan(100);
@@ -141,7 +141,7 @@ describe('syslet profile --html in Chromium', () => {
     // ring's capacity, parked workers at the number of workers; counts have whole-number ticks.
     const raw = (await page.evaluate(RAW)) as { elapsedMs: number; ring: number; workers: number }[];
     for (const p of plots) {
-      const m = /^(occupancy|completion|free|throughput|parked)-(\d+)$/.exec(p.id);
+      const m = /^(occupancy|completion|free|throughput|parked|pool)-(\d+)$/.exec(p.id);
       if (m === null) continue;
       const run = raw[Number(m[2])]!;
       expect(p.x0, p.id).toBe(0);
@@ -221,7 +221,7 @@ describe('the report of a program recorded with node --import syslet/profile, in
     const got = await openReport(report, tmp.dir, 'record-report.png');
     context = got.context;
     const ids = got.plots.map((p) => p.id.replace(/-\d+$/, '')).sort();
-    expect(ids).toEqual(['completion', 'free', 'latency', 'occupancy', 'parked', 'throughput', 'workers']);
+    expect(ids).toEqual(['completion', 'free', 'latency', 'occupancy', 'parked', 'pool', 'throughput', 'workers']);
     for (const p of got.plots) {
       expect(p.width, p.id).toBeGreaterThan(100);
       expect(p.height, p.id).toBeGreaterThan(100);

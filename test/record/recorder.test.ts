@@ -187,3 +187,68 @@ describe('rt.record()', () => {
     expect(() => env.rt.record({ bogus: 1 } as never)).toThrow('record: options.bogus: unknown option');
   });
 });
+
+describe('rt.record() and the pool', () => {
+  it("plots the pool's size over time and lists why it grew, in the result, the reports and the trace", async () => {
+    const { renderTerminal } = await import('../../dist/cli/report/terminal.js');
+    const { renderHtml } = await import('../../dist/cli/report/html.js');
+    const { traceEvents } = await import('../../dist/cli/report/trace.js');
+    // One base worker; the extra stays (a minute's idle time) until the recording stops.
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 60_000 });
+    try {
+      const rec = rt.record({ intervalMs: 5 });
+      // The worker sleeps for ten minutes: these stats complete only if the pool grows.
+      const gate = rt.submit({ atoms: [{ op: 'nanosleep', args: [600e9] }] });
+      const stats = await Promise.all(Array.from({ length: 50 }, () => rt.run({ atoms: [{ op: 'stat', args: ['/'] }] })));
+      expect(stats.every((c) => c.status === 'done' && c.result === 0)).toBe(true);
+      // stop() takes a last sample: the extra is still in the pool then.
+      const r = await rec.stop();
+      const p = r.points[0]!;
+      const size = p.samples.poolSize!;
+      expect(size).toHaveLength(p.samples.t.length);
+      expect(size[0]).toBe(1);
+      expect(size[size.length - 1]).toBe(2);
+      expect(p.pool).toMatchObject({ base: 1, max: 3, grew: 1, retired: 0, atBound: 0 });
+      expect(p.pool!.changes).toHaveLength(1);
+      const c = p.pool!.changes[0]!;
+      expect(c).toMatchObject({ change: 'grew', size: 2 });
+      expect(c.reason).toMatch(/^the only worker blocked for 1 ms or more in a system call or intercepted call while \d+ requests? waited$/);
+      // Within the recording, on the samples' clock.
+      expect(c.t).toBeGreaterThanOrEqual(0);
+      expect(c.t).toBeLessThanOrEqual(p.samples.t[p.samples.t.length - 1]!);
+
+      const text = renderTerminal(r, { color: false, columns: 200 });
+      expect(text).toMatch(/pool size \(workers\)\s+1(\.\d+)?\s+2\b/);
+      expect(text).toContain('pool: base 1, bound 3; grew 1, extras retired 0, refused at the bound 0');
+      expect(text).toContain(`grew → 2 workers: ${c.reason}`);
+      const html = renderHtml(r);
+      expect(html).toContain('Pool size over time');
+      expect(html).toContain('<h3>Pool changes</h3>');
+      expect(html).toContain(`<td>${c.reason}</td>`);
+      const trace = traceEvents(r, [rec.trace!]);
+      const counters = trace.traceEvents.filter((e) => e.ph === 'C' && e.name === 'pool size');
+      expect(counters.map((e) => (e.args as { workers: number }).workers)).toEqual(size);
+      const instants = trace.traceEvents.filter((e) => e.ph === 'i' && e.name === 'pool grew → 2');
+      expect(instants).toHaveLength(1);
+      expect(instants[0]!.args).toEqual({ size: 2, reason: c.reason });
+
+      rt.cancel(gate.id);
+      expect(await gate).toMatchObject({ status: 'cancelled' });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('a fixed pool records its size and no pool changes', async () => {
+    const rt = await Runtime.create({ workers: 2, maxWorkers: 2 });
+    try {
+      const rec = rt.record({ intervalMs: 5 });
+      await storm(rt, 100);
+      const p = (await rec.stop()).points[0]!;
+      expect(new Set(p.samples.poolSize)).toEqual(new Set([2]));
+      expect(p.pool).toEqual({ base: 2, max: 2, grew: 0, retired: 0, atBound: 0, changes: [] });
+    } finally {
+      await rt.close();
+    }
+  });
+});

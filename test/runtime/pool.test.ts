@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Runtime, errno, type Completion, type Submission } from '../../dist/index.js';
 import { gzipLarge, readFifo } from '../fixtures/threadlet/pool.mjs';
@@ -165,6 +166,163 @@ describe('pool growth', () => {
       for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
       expect(rt.stats().pool).toMatchObject({ grew: 0, size: 1 });
     } finally {
+      await rt.close();
+    }
+  });
+
+  it('has no timer while nothing is in flight, and watches from the first submission on', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    try {
+      const idle = rt.stats().pool!;
+      expect(idle.watching).toBe(false);
+      // Idle: nothing looks at the workers, however long it stays so.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(rt.stats().pool).toMatchObject({ watching: false, looks: idle.looks });
+      // A submission arms the tick at once (synchronously, in the submitting call).
+      const done = rt.run(statChain);
+      expect(rt.stats().pool!.watching).toBe(true);
+      expect(await done).toMatchObject({ status: 'done', result: 0 });
+      // Once nothing is in flight the tick stops again, and stays stopped.
+      await waitUntil('the monitor went idle', () => !rt.stats().pool!.watching);
+      const looks = rt.stats().pool!.looks;
+      expect(looks).toBeGreaterThan(idle.looks);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(rt.stats().pool).toMatchObject({ watching: false, looks });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('grows while the caller is still submitting in one synchronous loop (the tick cannot run then)', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3, ringSize: 65536 });
+    try {
+      // A spare is parked once a worker was seen blocked: block (until the spare is there: a short
+      // sleep may end before a late tick on a loaded machine sees it), and wait for it.
+      const first = rt.submit(sleepChain);
+      await waitUntil('a spare is parked', () => rt.stats().pool!.spares === 1);
+      rt.cancel(first.id);
+      expect(await first).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      // It warmed up before it parked: 4,000 stats on a private table, every one done, none of them
+      // in this runtime's counters.
+      expect(rt.stats().pool).toMatchObject({ started: 1, warmed: 4000 });
+      expect(rt.stats().workers.reduce((a, w) => a + w.chains, 0)).toBe(1);
+      const gate = rt.submit(sleepChain);
+      await waitUntil('the sleep runs', () => rt.stats().rings.submission.occupancy === 0);
+      // Past the 1 ms a worker must have been blocked for (a wait, not an assertion).
+      await new Promise((r) => setTimeout(r, 20));
+      // From here on the event loop does not turn until the pool grew: only a look made by the
+      // submissions themselves can grow it. Each takes a slot (trySubmit: never the FIFO, which
+      // does not reach the ring); 64k slots are far more than the looks, every 1/4 ms, need.
+      const subs: Submission[] = [];
+      while (rt.stats().pool!.grew === 0) {
+        const sub = rt.trySubmit(statChain);
+        if (sub === 'full') throw new Error(`the pool did not grow during the synchronous loop (${subs.length} submissions)`);
+        subs.push(sub);
+      }
+      const p = rt.stats().pool!;
+      expect(p.history[p.history.length - 1]).toMatchObject({ change: 'grew', size: 2 });
+      expect(p.history[p.history.length - 1]!.reason).toMatch(/the only worker blocked for 1 ms or more .* while \d+ requests? waited/);
+      for (const c of await settleAll(subs)) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.cancel(gate.id)).toBe(-errno.EALREADY);
+      expect(await gate).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('grows for work submitted from an attached thread while the owner submits nothing', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    try {
+      expect(rt.stats().pool!.watching).toBe(false);
+      const w = new Worker(new URL('../fixtures/pool-attached.mjs', import.meta.url), {
+        workerData: { handle: rt.share(), sleeps: 1, stats: 20 },
+      });
+      const messages: { stats?: { status: string; result: number }[]; cancels?: number[]; gates?: { status: string; result: number }[] }[] = [];
+      await new Promise<void>((resolve, reject) => {
+        w.on('message', (m: (typeof messages)[number]) => {
+          messages.push(m);
+          if (m.gates !== undefined) resolve();
+        });
+        w.once('error', reject);
+      });
+      await w.terminate();
+      expect(messages[0]!.stats).toEqual(Array.from({ length: 20 }, () => ({ status: 'done', result: 0 })));
+      expect(messages[1]).toEqual({ cancels: [-errno.EALREADY], gates: [{ status: 'cancelled', result: -errno.ECANCELED }] });
+      const p = rt.stats().pool!;
+      expect(p.grew).toBeGreaterThanOrEqual(1);
+      expect(p.history[0]).toMatchObject({ change: 'grew', size: 2 });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it('a burst that queues behind a worker busy in a long call wakes a parked worker for the rest', async () => {
+    // A fixed pool: no growth can hide it; no spinning worker: the other is parked. Two sleeps in
+    // one synchronous burst, the first taken by a worker before the second is queued (the burst
+    // waits for it): the count of awake workers says one is awake, and one is queued, so no wake-up
+    // looked needed; but the awake one is asleep in nanosleep for ten minutes.
+    const rt = await Runtime.create({ workers: 2, maxWorkers: 2, workerSpinUs: 0 });
+    const gates: Submission[] = [];
+    try {
+      // Both workers parked (nothing was submitted: each parks once when it starts).
+      await waitUntil('both workers parked', () => rt.stats().rings.submission.consumerParks >= 2);
+      gates.push(rt.submit(sleepChain));
+      const end = Date.now() + 60_000;
+      while (rt.stats().rings.submission.occupancy !== 0) {
+        if (Date.now() > end) throw new Error('the first sleep was never taken');
+      }
+      const wakes = rt.stats().rings.submission.consumerWakes;
+      gates.push(rt.submit(sleepChain));
+      // The burst's doorbell (a microtask queued by its first submission) ran before this one.
+      await Promise.resolve();
+      expect(rt.stats().rings.submission.consumerWakes).toBeGreaterThan(wakes);
+      await waitUntil('every sleep started', () => rt.stats().rings.submission.occupancy === 0);
+      for (const g of gates) expect(rt.cancel(g.id)).toBe(-errno.EALREADY);
+      for (const c of await settleAll(gates)) expect(c).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+    } finally {
+      // Also when an expectation failed: a queued ten-minute sleep would hold close() up.
+      for (const g of gates) rt.cancel(g.id);
+      await rt.close();
+    }
+  });
+
+  it('an extra takes no new work while as many workers compute as the base pool has', async () => {
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 60_000, stepBudget: 2 ** 31 - 1 });
+    // Cancelled in `finally` too: a failed expectation must not leave close() waiting for a loop.
+    const held: Submission[] = [];
+    const extraChains = (): number => rt.stats().workers.filter((w) => w.role === 'extra').reduce((a, w) => a + w.chains, 0);
+    try {
+      // The base worker sleeps: the pool grows, the extra runs the stats.
+      const s1 = rt.submit(sleepChain);
+      held.push(s1);
+      for (const c of await settleAll(Array.from({ length: 20 }, () => rt.submit(statChain)))) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.stats().pool!.grew).toBe(1);
+      // The extra takes a sleep of its own (the base worker is blocked, not parked).
+      const s2 = rt.submit(sleepChain);
+      held.push(s2);
+      await waitUntil('the extra sleeps', () => rt.stats().rings.submission.occupancy === 0);
+      // The base worker wakes up and computes (an endless nop loop); the extra is still asleep, so
+      // the loop can only be the base worker's.
+      rt.cancel(s1.id);
+      expect(await s1).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      const spin = rt.submit(spinChain);
+      held.push(spin);
+      await waitUntil('the loop runs', () => rt.stats().rings.submission.occupancy === 0);
+      // The extra wakes up: one worker computes, as many as the base pool has. It takes nothing.
+      rt.cancel(s2.id);
+      expect(await s2).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      const before = extraChains();
+      const queued = Array.from({ length: 20 }, () => rt.submit(statChain));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(queued.every((q) => !q.settled)).toBe(true);
+      expect(extraChains()).toBe(before);
+      expect(rt.stats().pool!.size).toBe(2);
+      // The loop ends: the stats run (on whichever worker).
+      rt.cancel(spin.id);
+      expect(await spin).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED });
+      for (const c of await settleAll(queued)) expect(c).toMatchObject({ status: 'done', result: 0 });
+    } finally {
+      for (const h of held) rt.cancel(h.id);
       await rt.close();
     }
   });

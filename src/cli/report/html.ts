@@ -194,6 +194,33 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
       `Workers (of ${p.config.workers}) whose park counter rose during each interval: they slept on the submission ring at least once. ${int(p.rings.submission.consumerParks)} parks in all.`,
     ),
   );
+  if (s.poolSize !== undefined) {
+    const changes = p.pool?.changes ?? [];
+    plots.push(
+      figure(
+        lineChart({
+          id: `pool-${idx}`,
+          title: 'Pool size over time',
+          xLabel: 'seconds',
+          yLabel: 'workers',
+          step: true,
+          xMax: runSeconds,
+          integerY: true,
+          ...(p.pool === undefined ? {} : { yMax: p.pool.max }),
+          series: [
+            { name: 'workers taking work', points: over(s.poolSize), area: true, markers: false },
+            // Each change where it happened (hover: what it was), between the samples.
+            ...(changes.length === 0
+              ? []
+              : [{ name: 'pool changes', points: changes.map((c): [number, number] => [c.t / 1000, c.size]), color: '#ea580c', markers: true, dashed: true }]),
+          ],
+        }),
+        p.pool === undefined
+          ? 'Workers taking work at each sample (the base pool and extras; spares in reserve not counted).'
+          : `Workers taking work at each sample: the base pool (${p.pool.base}) and the extras that joined because every worker was blocked, up to ${p.pool.max}. The pool grew ${int(p.pool.grew)} times and ${int(p.pool.retired)} extras retired while recording; why is listed below.`,
+      ),
+    );
+  }
   plots.push(
     figure(
       barChart({
@@ -242,6 +269,15 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
       .map((f) => `<li${f.high ? ' class="high"' : ''}><b>${esc(f.figure)}: ${esc(f.value)}</b> (high above ${esc(f.level)})${f.high ? ' ⚠' : ''}: ${esc(f.meaning)}</li>`)
       .join('')}</ul>`,
   );
+  if (p.pool !== undefined && p.pool.changes.length > 0) {
+    out.push('<h3>Pool changes</h3>');
+    out.push(
+      tableHtml(
+        ['at', 'change', 'workers after', 'why'],
+        p.pool.changes.map((c) => [`${(c.t / 1000).toFixed(3)} s`, c.change, String(c.size), c.reason]),
+      ),
+    );
+  }
   out.push('<h3>Rings</h3>');
   out.push(ringTables([p.rings.submission, p.rings.free, ...p.rings.completion]));
   out.push(

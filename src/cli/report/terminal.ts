@@ -4,7 +4,7 @@
  * sweeping, a last table with the curve. Plain text (Unicode block characters); ANSI colour only
  * when asked (a terminal without NO_COLOR).
  */
-import type { PointResult, ProfileResult, RingReport } from '../../record/result.js';
+import type { PointResult, PoolReport, ProfileResult, RingReport } from '../../record/result.js';
 import { findings } from './findings.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 
@@ -31,6 +31,22 @@ export function sparkline(values: readonly number[], width: number, max = Math.m
     s += max <= 0 ? SPARKS[0] : SPARKS[Math.min(7, Math.round((v / max) * 7))];
   }
   return s;
+}
+
+/** How many pool changes the terminal lists (the first ones; the JSON has them all). */
+const POOL_CHANGES_SHOWN = 12;
+
+/** The pool's changes during a recording, with why each happened. */
+function poolLines(pool: PoolReport, p: Paint, cols: number): string[] {
+  const out = [
+    p.head(`pool: base ${pool.base}, bound ${pool.max}; grew ${int(pool.grew)}, extras retired ${int(pool.retired)}, refused at the bound ${int(pool.atBound)}`),
+  ];
+  for (const c of pool.changes.slice(0, POOL_CHANGES_SHOWN)) {
+    out.push(...wrapText(`  at ${(c.t / 1000).toFixed(3)} s  ${c.change} → ${c.size} workers: ${c.reason}`, cols));
+  }
+  if (pool.changes.length > POOL_CHANGES_SHOWN) out.push(p.dim(`  ... ${pool.changes.length - POOL_CHANGES_SHOWN} more (--json has them)`));
+  if (pool.changes.length === 0) out.push(p.dim('  no change while recording'));
+  return out;
 }
 
 /** A horizontal bar of `fraction` (0..1) of `width` cells, in eighths. */
@@ -216,6 +232,7 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
     ['parked workers', s.parkedWorkers],
     ['chains/s', s.chainsPerSec],
   ];
+  if (s.poolSize !== undefined) series.push(['pool size (workers)', s.poolSize]);
   const occRows = [[`over time (${s.t.length} samples, ${s.intervalMs} ms apart)`, 'mean', 'max']];
   for (const [name, v] of series) {
     const mean = v.length === 0 ? 0 : v.reduce((a, b) => a + b, 0) / v.length;
@@ -230,7 +247,9 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   out.push(occLines[0]!);
   for (let i = 1; i < occLines.length; i++) out.push(sparks.length > 0 ? `${occLines[i]}  ${paint_.chart(sparks[i - 1]!)}` : occLines[i]!);
   note('parked workers: workers that parked at least once in the interval (from their park counters)');
+  if (s.poolSize !== undefined) note('pool size: workers taking work (the base pool and extras; spares in reserve not counted)');
   out.push('');
+  if (p.pool !== undefined) out.push(...poolLines(p.pool, paint_, cols), '');
 
   const latRows = [['latency (µs)', 'count', 'mean', 'p50', 'p90', 'p99', 'p99.9', 'max', 'where']];
   for (const st of LATENCY_STAGES) latRows.push(latencyRow(p, st));

@@ -10,7 +10,8 @@
  * - a thread track per worker slot: an "X" slice per chain it ran, from start to complete (a worker
  *   runs one chain at a time, so these never overlap); `Completion.timing.worker` says which;
  * - counter tracks ("C") from the samples of rt.stats(): ring depth (submission ring, completion
- *   rings, overflow backlog), free slots, parked workers, chains/s.
+ *   rings, overflow backlog), free slots, parked workers, chains/s, pool size; a recorded
+ *   runtime's pool changes are instants ("pool grew → 3") on the same track, with their reasons.
  * A recording (syslet record) has one process per recorded runtime, and a thread track per thread
  * that submitted (its chains, named "<thread> chain"; its threadlets: "threadlet NAME" slices where
  * they ran inline, a "move" instant where one moved to a worker, the worker's run with its
@@ -128,6 +129,11 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
       counter('free slots', { free: s.free[k]! });
       counter('parked workers', { parked: s.parkedWorkers[k]! });
       counter('chains/s', { chains: s.chainsPerSec[k]! });
+      if (s.poolSize !== undefined) counter('pool size', { workers: s.poolSize[k]! });
+    }
+    // The pool's changes, each an instant on the sampler's track with its reason.
+    for (const c of res.pool?.changes ?? []) {
+      events.push({ ph: 'i', s: 't', name: `pool ${c.change} → ${c.size}`, cat: 'pool', pid, tid: SAMPLER_TID, ts: ts(pt.t0 + c.t), args: { size: c.size, reason: c.reason } });
     }
   });
   const cap = points.reduce((a, p) => a + p.cap * p.producers.length, 0);
@@ -155,7 +161,8 @@ export function traceEvents(result: ProfileResult, points: readonly PointTrace[]
         'producer N': 'thread: "submit burst" slices (the synchronous submit loop); in a recording, a thread of the program, with its threadlets',
         'producer N chain': 'async: one slice per chain from submit to reap (Completion.timing)',
         'worker slot N': 'thread: one slice per chain from start to complete',
-        'ring depth, free slots, parked workers, chains/s': `counters sampled from rt.stats() every ${result.options.intervalMs} ms; parked workers = workers that parked at least once in the interval`,
+        'ring depth, free slots, parked workers, chains/s, pool size': `counters sampled from rt.stats() every ${result.options.intervalMs} ms; parked workers = workers that parked at least once in the interval; pool size = workers taking work (base and extras)`,
+        'pool grew / retired / at bound': 'instants: a change of the pool (rt.stats().pool.history) when it happened, args.reason says why',
       },
     },
   };
