@@ -33,6 +33,7 @@ import { baseWorkers, busyWorkers, wantPoolWatch } from './pool.js';
 import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import {
+  EntryState,
   RequestKind,
   Stamp,
   Status,
@@ -42,8 +43,11 @@ import {
   entryId,
   entryPost,
   entryRead,
+  entryResult,
   entryStamp,
   entryStampSet,
+  entryStateSet,
+  entryStatus,
   entryStatusSet,
   entrySteps,
   entryWorkerSet,
@@ -390,17 +394,16 @@ async function warmUp(n: number): Promise<number> {
   const pump = new Pump(s, 0);
   const cq = s.cqs[0]!;
   const idx = s.fq.tryPop();
-  const eb = s.layout.base(idx);
   const reaped = [0];
   let ok = 0;
   for (let i = 1; i <= n; i++) {
-    writeChain(s, idx, plan, { id: i, cq: 0, deadline: 0, stepBudget: 1000, submittedAt: 0, udata: 0, policy: 0 }, plan.varInit);
-    Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
+    writeChain(s, idx, plan, { id: i, cq: 0, owner: 0, deadline: 0, stepBudget: 1000, submittedAt: 0, udata: 0, policy: 0, flags: 0 }, plan.varInit);
+    entryStateSet(s, idx, EntryState.QUEUED);
     s.sq.tryPush(idx);
     const taken = s.sq.tryPop();
     if (taken !== idx || pump.runTaken(taken) !== undefined) break;
     if (cq.reap(reaped, 1) !== 1 || reaped[0] !== idx) break;
-    if (s.i32[eb + E.STATUS] === Status.DONE && s.f64[s.layout.base64(idx) + F.RESULT] === 0) ok++;
+    if (entryStatus(s, idx) === Status.DONE && entryResult(s, idx) === 0) ok++;
   }
   return ok;
 }
