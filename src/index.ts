@@ -16,8 +16,38 @@ export {
   type QueueStats,
   type RuntimeHandle,
 } from './runtime.js';
-export { Recording, type RecordOptions } from './record/recorder.js';
-export type { ProfileResult, PointResult, RecordedProgram, RecordedRuntime } from './record/result.js';
+/**
+ * Recording a runtime (`rt.record()`): the Recording, and what `await rec.stop()` returns, a
+ * ProfileResult (the shape `syslet profile --json` prints: the machine, the options, one PointResult
+ * per recorded runtime with its RingReports, WorkerReports, ProducerReports, latency summaries in
+ * nanoseconds and Samples over time in ms), and what `rec.trace` holds, a PointTrace: per submitting
+ * thread (SubmitterTrace) a flat Float64Array of chain spans, Span.FIELDS numbers per chain read
+ * with the Span field indices (times in ms of sharedNow()), bursts read with Burst's, and
+ * ThreadletSpans.
+ */
+export {
+  Recording,
+  Span,
+  Burst,
+  type RecordOptions,
+  type ProfileResult,
+  type PointResult,
+  type PointConfig,
+  type RingReport,
+  type WorkerReport,
+  type ProducerReport,
+  type Samples,
+  type MachineInfo,
+  type SweepParam,
+  type OpKind,
+  type RecordedProgram,
+  type RecordedRuntime,
+  type PoolReport,
+  type PoolChange,
+  type PointTrace,
+  type SubmitterTrace,
+  type ThreadletSpan,
+} from './record/index.js';
 export type { PoolStats, PoolEvent } from './syslet/pool.js';
 export { Kqueue, KqueueError, type WaitOptions, type KqueueHandle } from './completion/kqueue.js';
 export {
@@ -62,6 +92,8 @@ export type { Completion, StatusName, Timing } from './syslet/entry.js';
 /** The clock of Completion.timing: milliseconds, the same on every thread of the process. */
 export { sharedNow } from 'atomics-sync';
 export { ChainError } from './syslet/validate.js';
+export { encodedBytes, atomEncodedBytes, CHAIN_BASE_BYTES } from './syslet/size.js';
+export { readdirInOrder } from './syslet/readdir.js';
 export type { Grant, Policy } from './syslet/policy.js';
 export { SysletStat, type Value } from './syslet/values.js';
 export { OPS, type OpName, type OpSpec, type ParamSpec, type ParamKind } from './syslet/ops.js';

@@ -126,6 +126,14 @@ export class PreparedChain {
   get vars(): readonly string[] {
     return this._plan.shape.varNames;
   }
+
+  /**
+   * Bytes the chain encodes to in a request slot, at most the runtime's `slotBytes` (granted
+   * descriptors come on top at submit). The same figure as `encodedBytes(chain)`.
+   */
+  get bytes(): number {
+    return this._plan.valuesAt;
+  }
 }
 
 /** The options every thread of a runtime applies on its own side: the owner's, handed on by share(). */

@@ -8,6 +8,10 @@
  *
  * Type-only imports are erased at build time, so they cannot make a load-order cycle; they may run
  * up only where TYPE_ONLY_UP lists them. Everything else running up is a failure, named by file.
+ *
+ * The CLI also comes in through doors only: a file under src/cli imports its own room, src/bench
+ * (the sibling tool room), node: builtins and packages, and of the library only the files CLI_DOORS
+ * lists (the public door src/index.ts, and the rooms' own doors), types included.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,6 +37,15 @@ const RANK: Record<string, number> = {
   bench: 8,
 };
 
+/** The library files src/cli may import: [file, why]. */
+const CLI_DOORS: readonly [string, string][] = [
+  ['src/index.ts', "the package's public door (syslet)"],
+  ['src/fs/index.ts', 'the syslet/fs door'],
+  ['src/record/index.ts', "the recording room's door for the profiler and the recorder's collector"],
+];
+/** Rooms src/cli imports freely besides its own. */
+const CLI_SIBLINGS: readonly string[] = ['bench'];
+
 /** Type-only imports that may run up: [from room, to room, why]. */
 const TYPE_ONLY_UP: readonly [string, string, string][] = [
   ['threadlet', 'runtime.ts', 'a threadlet is bound to the Runtime that runs it'],
@@ -44,6 +57,8 @@ interface Arrow {
   line: number;
   from: string;
   to: string;
+  /** The source file a relative specifier names (x.ts for x.js); undefined for a package. */
+  target: string | undefined;
   specifier: string;
   typeOnly: boolean;
 }
@@ -56,13 +71,17 @@ function roomOf(rel: string): string {
   return parts[1]!;
 }
 
+/** The source file a relative specifier of `rel` names (specifiers name the built x.js, sources are x.ts). */
+function targetFile(rel: string, specifier: string): string | undefined {
+  if (!specifier.startsWith('.')) return undefined;
+  return path.posix.normalize(path.posix.join(path.posix.dirname(rel), specifier)).replace(/\.(c|m)?js$/, '.$1ts');
+}
+
 /** The room an import specifier of `rel` lands in, or undefined for node: builtins and npm packages. */
 function targetRoom(rel: string, specifier: string): string | undefined {
   if (specifier === PACKAGE || specifier.startsWith(`${PACKAGE}/`)) return PACKAGE;
-  if (!specifier.startsWith('.')) return undefined;
-  // Specifiers name the built file (x.js); the room is named by its source (x.ts).
-  const target = path.posix.normalize(path.posix.join(path.posix.dirname(rel), specifier)).replace(/\.(c|m)?js$/, '.$1ts');
-  return roomOf(target);
+  const target = targetFile(rel, specifier);
+  return target === undefined ? undefined : roomOf(target);
 }
 
 // Top-level static imports and re-exports (statements start in column 0), then side-effect imports,
@@ -95,7 +114,9 @@ function arrowsOf(rel: string, text: string): Arrow[] {
   const out: Arrow[] = [];
   const add = (specifier: string, index: number, typeOnly: boolean): void => {
     const to = targetRoom(rel, specifier);
-    if (to !== undefined) out.push({ file: rel, line: lineAt(text, index), from, to, specifier, typeOnly });
+    if (to !== undefined) {
+      out.push({ file: rel, line: lineAt(text, index), from, to, target: targetFile(rel, specifier), specifier, typeOnly });
+    }
   };
   for (const m of text.matchAll(STATIC)) add(m[4]!, m.index, clauseIsTypeOnly(m[2], m[3]!));
   for (const m of text.matchAll(BARE)) add(m[1]!, m.index, false);
@@ -125,6 +146,18 @@ function violations(arrows: readonly Arrow[]): string[] {
   return bad;
 }
 
+/** Arrows from src/cli that pass by the doors, as readable lines. */
+function cliDoorViolations(arrows: readonly Arrow[]): string[] {
+  const bad: string[] = [];
+  for (const a of arrows) {
+    if (a.from !== 'cli' || a.target === undefined) continue;
+    if (a.to === 'cli' || CLI_SIBLINGS.includes(a.to)) continue;
+    if (CLI_DOORS.some(([door]) => door === a.target)) continue;
+    bad.push(`${a.file}:${a.line} imports '${a.specifier}': the CLI imports the library only through ${CLI_DOORS.map(([d]) => d).join(', ')}`);
+  }
+  return bad;
+}
+
 function sources(dir: string): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
@@ -143,6 +176,10 @@ describe('rooms and arrows', () => {
     expect(violations(ARROWS)).toEqual([]);
   });
 
+  it('the CLI imports the library only through its doors', () => {
+    expect(cliDoorViolations(ARROWS)).toEqual([]);
+  });
+
   it('sees the arrows the house is built on (the scanner reads this tree)', () => {
     const seen = (from: string, to: string): boolean => ARROWS.some((a) => a.from === from && a.to === to && !a.typeOnly);
     expect(seen('syslet', PACKAGE)).toBe(true);
@@ -151,6 +188,13 @@ describe('rooms and arrows', () => {
     expect(seen('runtime.ts', 'record')).toBe(true);
     expect(seen('fs', 'runtime.ts')).toBe(true);
     expect(seen('cli', 'index.ts')).toBe(true);
+    expect(seen('cli', 'record')).toBe(true);
+    expect(seen('cli', 'bench')).toBe(true);
+    // Every door listed is a file of this tree that the CLI goes through.
+    for (const [door] of CLI_DOORS) {
+      expect(FILES).toContain(door);
+      expect(ARROWS.some((a) => a.from === 'cli' && a.target === door)).toBe(true);
+    }
     expect(FILES).toContain('src/syslet/completion-queue.ts');
     expect(FILES.some((f) => f.startsWith('src/ring/'))).toBe(false);
   });
@@ -181,6 +225,38 @@ describe('rooms and arrows', () => {
     expect(violations(arrowsOf(`packages/${PACKAGE}/src/z.ts`, "import { E } from '../../../src/syslet/table.js';"))).toEqual([
       `packages/${PACKAGE}/src/z.ts:1 imports '../../../src/syslet/table.js': ${PACKAGE} imports nothing of syslet`,
     ]);
+  });
+
+  it('reports a CLI import that passes by the doors, value or type, static, multi-line or dynamic', () => {
+    const src = [
+      "import { readdirInOrder } from '../syslet/readdir.js';",
+      'import {',
+      '  type ProfileResult,',
+      "} from '../record/result.js';",
+      "export { Span } from '../record/result.js';",
+      "const r = await import('../runtime.js');",
+      "import { Runtime, type Chain } from '../index.js';",
+      "import { RingSampler } from '../record/index.js';",
+      "import { rng } from '../bench/rng.js';",
+      "import { maxBytes } from './du-format.js';",
+      "const sfs = await import('../fs/index.js');",
+      "import { sharedNow } from 'atomics-sync';",
+      "import fs from 'node:fs';",
+    ].join('\n');
+    const doors = CLI_DOORS.map(([d]) => d).join(', ');
+    expect(cliDoorViolations(arrowsOf('src/cli/x.ts', src))).toEqual([
+      `src/cli/x.ts:1 imports '../syslet/readdir.js': the CLI imports the library only through ${doors}`,
+      `src/cli/x.ts:2 imports '../record/result.js': the CLI imports the library only through ${doors}`,
+      `src/cli/x.ts:5 imports '../record/result.js': the CLI imports the library only through ${doors}`,
+      `src/cli/x.ts:6 imports '../runtime.js': the CLI imports the library only through ${doors}`,
+    ]);
+    // From a subdirectory of the room: the same doors, one level further up.
+    expect(cliDoorViolations(arrowsOf('src/cli/report/y.ts', "import type { PointResult } from '../../record/result.js';"))).toEqual([
+      `src/cli/report/y.ts:1 imports '../../record/result.js': the CLI imports the library only through ${doors}`,
+    ]);
+    expect(cliDoorViolations(arrowsOf('src/cli/report/y.ts', "import type { PointResult } from '../../index.js';"))).toEqual([]);
+    // The rule is the CLI's: other rooms import lower rooms' files as the layering allows.
+    expect(cliDoorViolations(arrowsOf('src/fs/z.ts', "import { readdirInOrder } from '../syslet/readdir.js';"))).toEqual([]);
   });
 
   it(`${PACKAGE} depends on nothing, and syslet on it`, () => {

@@ -3,8 +3,7 @@
  * (profile-worker.ts, loaded by path) share: the workerData they start with, the messages they
  * exchange, and the indices of the control words both sides touch.
  */
-import type { RuntimeHandle } from '../index.js';
-import type { OpKind } from '../record/result.js';
+import type { OpKind, RuntimeHandle } from '../index.js';
 
 /** Control words (Int32Array over `ProducerData.control`), written by the main thread. */
 export const Ctl = {
@@ -15,8 +14,8 @@ export const Ctl = {
   WORDS: 2,
 } as const;
 
-// The span and burst records, and the operation kinds, are the result's (record/result.ts).
-export { Burst, Span, type OpKind } from '../record/result.js';
+// The span and burst records, and the operation kinds, are the result's (exported by the package).
+export { Burst, Span, type OpKind } from '../index.js';
 
 export interface ProducerData {
   handle: RuntimeHandle;

@@ -19,39 +19,37 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Runtime, sharedNow, type RuntimeStats } from '../index.js';
-import { makeTempDir } from './process.js';
-import { RingSampler } from '../record/sampler.js';
 import {
-  delta,
-  machineInfo,
-  SWEEP_PARAMS,
+  Runtime,
+  sharedNow,
+  type RuntimeStats,
   type OpKind,
   type PointConfig,
   type PointResult,
   type PointTrace,
   type ProfileResult,
   type SweepParam,
-} from '../record/result.js';
+} from '../index.js';
+import { makeTempDir } from './process.js';
+import { delta, machineInfo, RingSampler, SWEEP_PARAMS } from '../record/index.js';
 import { Ctl, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
 import { round3 } from './report/format.js';
 
-// The result shape lives in record/result.ts (the recorder produces it too); named here as well for
-// the report renderers and the tests that import it from this file.
-export {
-  machineInfo,
-  SWEEP_PARAMS,
-  type MachineInfo,
-  type OpKind,
-  type PointConfig,
-  type PointResult,
-  type ProducerReport,
-  type ProfileResult,
-  type RingReport,
-  type Samples,
-  type SweepParam,
-  type WorkerReport,
-} from '../record/result.js';
+// The result shape lives in record/result.ts (the recorder produces it too; the package exports it);
+// named here as well for the tests that import it from this file.
+export { machineInfo, SWEEP_PARAMS } from '../record/index.js';
+export type {
+  MachineInfo,
+  OpKind,
+  PointConfig,
+  PointResult,
+  ProducerReport,
+  ProfileResult,
+  RingReport,
+  Samples,
+  SweepParam,
+  WorkerReport,
+} from '../index.js';
 
 const PRODUCER_FILE = fileURLToPath(new URL('./profile-worker.js', import.meta.url));
 

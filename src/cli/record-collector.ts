@@ -24,8 +24,8 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runtimeKey, startRecording, THREAD_REPORTS_DIR, type RecordHost, type Recording, type ThreadReport } from '../record/recorder.js';
-import type { PointResult, PointTrace, ProfileResult, RecordedProgram } from '../record/result.js';
+import type { PointResult, PointTrace, ProfileResult, RecordedProgram, Recording } from '../index.js';
+import { runtimeKey, startRecording, THREAD_REPORTS_DIR, type RecordHost, type ThreadReport } from '../record/index.js';
 import { renderHtml } from './report/html.js';
 import { buildTrace } from './report/trace.js';
 

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProfileResult } from '../record/result.js';
+import type { ProfileResult } from '../index.js';
 import { UsageError, type Command, type CommandIo } from './command.js';
 import { foregroundChild } from './process.js';
 import { profileFiles } from './record-collector.js';

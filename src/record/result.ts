@@ -216,20 +216,31 @@ export interface ProfileResult {
 
 /** Fields of one recorded chain in a PointTrace's `spans` (a flat Float64Array; ms from sharedNow()). */
 export const Span = {
+  /** The submission's request id (Submission.id). */
   ID: 0,
+  /**
+   * Submitted, started on a worker, completed, reaped by the submitting thread: ms of sharedNow().
+   * A chain no worker ran (it ended inline, or was cancelled while queued): STARTED is 0, the
+   * others the time it settled.
+   */
   SUBMITTED: 1,
   STARTED: 2,
   COMPLETED: 3,
   REAPED: 4,
+  /** The worker slot that ran it; -1: none. */
   WORKER: 5,
+  /** Numbers per chain. */
   FIELDS: 6,
 } as const;
 
 /** Fields of one recorded burst (the synchronous submit loop of a profile producer). */
 export const Burst = {
+  /** Before its first submit and after its last: ms of sharedNow(). */
   START: 0,
   END: 1,
+  /** Chains it submitted. */
   CHAINS: 2,
+  /** Numbers per burst. */
   FIELDS: 3,
 } as const;
 

@@ -6,7 +6,7 @@
  * The levels are rules of thumb for this runtime on a multi-core machine, not limits: a figure
  * under its level is not a problem, one above it is where the time goes.
  */
-import type { PointResult } from '../../record/result.js';
+import type { PointResult } from '../../index.js';
 import { ratio, us } from './format.js';
 
 export interface Finding {

@@ -4,7 +4,7 @@
  * each run. Per run: ring depth, free slots, throughput and parked workers over time, latency
  * percentiles per stage, chains per worker, and the ring counters as two tables.
  */
-import type { PointResult, ProfileResult, RingReport } from '../../record/result.js';
+import type { PointResult, ProfileResult, RingReport } from '../../index.js';
 import { findings } from './findings.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 import { barChart, esc, lineChart } from './svg.js';

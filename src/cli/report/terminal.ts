@@ -4,7 +4,7 @@
  * sweeping, a last table with the curve. Plain text (Unicode block characters); ANSI colour only
  * when asked (a terminal without NO_COLOR).
  */
-import type { PointResult, PoolReport, ProfileResult, RingReport } from '../../record/result.js';
+import type { PointResult, PoolReport, ProfileResult, RingReport } from '../../index.js';
 import { findings } from './findings.js';
 import { duration, int, pct, ratio, si, us } from './format.js';
 

@@ -19,10 +19,10 @@
  * Only the first chains of each producer are recorded (the cap is in the file's metadata); the
  * counters cover the whole run. Timestamps are microseconds from the first run's start.
  */
-import { Burst, Span, type PointTrace, type ProfileResult, type ThreadletSpan } from '../../record/result.js';
+import { Burst, Span, type PointTrace, type ProfileResult, type ThreadletSpan } from '../../index.js';
 import { round3 } from './format.js';
 
-export type { PointTrace } from '../../record/result.js';
+export type { PointTrace } from '../../index.js';
 
 type Event = Record<string, unknown>;
 
