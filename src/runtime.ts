@@ -457,7 +457,7 @@ export class Runtime {
       this.#policy = attachTo.policy;
       this.#policyId = this.#registerPolicy(this.#policy);
       this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
-      this.#client = this.#newClient();
+      this.#client = this.#newClient(false);
       runtimeCreated(this.#recordHost());
       return;
     }
@@ -505,7 +505,7 @@ export class Runtime {
     });
     this.#policyId = this.#registerPolicy(this.#policy);
     this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
-    this.#client = this.#newClient();
+    this.#client = this.#newClient(true);
     if (options.faults !== undefined) this.injectFaults(options.faults);
     const data: PumpData = { handles: this.#s.handles };
     this.#pool = new Piscina({
@@ -545,7 +545,8 @@ export class Runtime {
       },
     });
     this.#growth.start();
-    this.#stuckTimer = setInterval(() => this.#checkStuck(), STUCK_CHECK_MS).unref();
+    this.#resumeChecks();
+    this.#watchBusyEpoch();
     runtimeCreated(this.#recordHost());
   }
 
@@ -638,6 +639,72 @@ export class Runtime {
   // the worker's own completion). Node cannot interrupt a thread inside a system call: the
   // terminated thread ends when its call returns, and until then it keeps the entry (and the arena
   // memory the call may write), which is freed only after both that and the submitter's reaping.
+
+  // ---- the owner's periodic checks run only while there is work (issue 14) ----------------------
+  //
+  // An idle runtime has no timer: the stuck-chain check and the pool monitor (pool.ts) start when
+  // a client goes busy (the owner's own client calls #resumeChecks; a client on another thread
+  // bumps C.BUSY_EPOCH, which the owner waits on with Atomics.waitAsync: no timeout, no handle, no
+  // task until it is notified), and each stops at its first tick that finds nothing outstanding on
+  // any thread (C.BUSY), no worker inside a request, and the runtime open.
+
+  /** Owner: (re)start the periodic checks. Cheap when they run already. */
+  #resumeChecks(): void {
+    if (this.#stuckTimer === undefined && this.#pool !== undefined && this.#state !== 'closed') {
+      this.#stuckTimer = setInterval(this.#stuckTick, STUCK_CHECK_MS).unref();
+    }
+    this.#growth?.resume();
+  }
+
+  readonly #stuckTick = (): void => {
+    this.#checkStuck();
+    if (this.#quiet() && this.#stuckTimer !== undefined) {
+      clearInterval(this.#stuckTimer);
+      this.#stuckTimer = undefined;
+    }
+  };
+
+  /**
+   * Nothing for the owner's checks to watch: open, no client busy on any thread, no worker inside
+   * a request, no replacement worker to arm, nothing overdue or terminated and not yet gone.
+   */
+  #quiet(): boolean {
+    if (this.#state !== 'open' || this.#unarmed.size > 0 || this.#overdue.size > 0 || this.#zombies.size > 0) return false;
+    const s = this.#s;
+    const ctl = s.ctl;
+    // Pairs with the clients' add to C.BUSY when their reaper starts (client.ts): one that starts
+    // after this load also bumps C.BUSY_EPOCH (or calls #resumeChecks on this thread).
+    if (Atomics.load(ctl, C.BUSY) !== 0) return false;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.CURRENT) >= 0 && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Owner: wait (Atomics.waitAsync, no timeout) for a client on another thread to go busy, then
+   * restart the checks and wait again. Ended by #stopTimers' notify once the runtime closes.
+   */
+  #watchBusyEpoch(): void {
+    const ctl = this.#s.ctl;
+    const r = Atomics.waitAsync(ctl, C.BUSY_EPOCH, Atomics.load(ctl, C.BUSY_EPOCH));
+    const again = (): void => {
+      if (this.#state === 'closed') return;
+      this.#resumeChecks();
+      this.#watchBusyEpoch();
+    };
+    if (r.async) void r.value.then(again);
+    else queueMicrotask(again);
+  }
+
+  /**
+   * @internal For tests: whether each periodic check has a timer now (the stuck-chain check, the
+   * pool monitor, this thread's reaper bound). All false once the runtime stayed idle a moment.
+   */
+  _checksArmed(): { stuck: boolean; pool: boolean; reaper: boolean } {
+    return { stuck: this.#stuckTimer !== undefined, pool: this.#growth?.armed ?? false, reaper: this.#client.timerArmed };
+  }
 
   #checkStuck(): void {
     for (const id of this.#unarmed) this.#armWorker(id);
@@ -761,6 +828,7 @@ export class Runtime {
     // piscina loads the pump with import() (pump-entry.cts), so it may report the worker ready
     // before the pump claimed its slot: the periodic check arms it once the slot is there.
     this.#unarmed.add(threadId);
+    this.#resumeChecks();
   }
 
   /** A worker failed (error or exit) during start-up: ready() rejects with the reason. */
@@ -1054,6 +1122,8 @@ export class Runtime {
       return Promise.reject(new TypeError(`close: options.force: expected a boolean, got ${String(opts.force)}`));
     }
     if (this.#state === 'open') this.#state = 'closing';
+    // The stuck-chain check runs until the close is done (a forced close ends stuck chains with it).
+    this.#resumeChecks();
     if (opts.force === true) this.#force();
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -1150,6 +1220,11 @@ export class Runtime {
   #stopTimers(): void {
     if (this.#stuckTimer !== undefined) clearInterval(this.#stuckTimer);
     this.#stuckTimer = undefined;
+    if (this.#pool !== undefined) {
+      // Ends #watchBusyEpoch's wait (it sees the runtime closed: the state is set before any task runs).
+      Atomics.add(this.#s.ctl, C.BUSY_EPOCH, 1);
+      Atomics.notify(this.#s.ctl, C.BUSY_EPOCH);
+    }
     if (this.#policySweep !== undefined) clearInterval(this.#policySweep);
     this.#policySweep = undefined;
   }
@@ -1191,8 +1266,10 @@ export class Runtime {
     };
   }
 
-  #newClient(): Client {
+  #newClient(owner: boolean): Client {
     return new Client(this.#s, {
+      // The owner's own client restarts the periodic checks directly; others through C.BUSY_EPOCH.
+      ...(owner ? { onBusy: () => this.#resumeChecks() } : {}),
       spinUs: this.#spinUs,
       sampleMask: this.#latencySample - 1,
       maxOutstanding: this.#maxOutstanding,
@@ -1242,12 +1319,21 @@ export class Runtime {
         this.#policyUse.set(id, use);
       }
       use.objects.push(p);
-      this.#policySweep ??= setInterval(() => this.#releaseIdlePolicies(false), 1000).unref();
+      this.#policySweep ??= setInterval(this.#policySweepTick, 1000).unref();
     }
     const use = this.#policyUse.get(id)!;
     use.inflight++;
     return use;
   }
+
+  /** The sweep stops once no per-submission policy is registered (an idle runtime has no timer). */
+  readonly #policySweepTick = (): void => {
+    this.#releaseIdlePolicies(false);
+    if (this.#policyUse.size === 0 && this.#policySweep !== undefined) {
+      clearInterval(this.#policySweep);
+      this.#policySweep = undefined;
+    }
+  };
 
   /** Release the shared-table registrations of policies no submission uses now (all, when closing). */
   #releaseIdlePolicies(all: boolean): void {

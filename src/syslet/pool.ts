@@ -12,7 +12,9 @@
  *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
  *   read per such call; no timer per call.
  * - The monitor ticks every TICK_MS while work is in flight, backing off to IDLE_TICK_MS when there
- *   is none; a submission that finds no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
+ *   is none, and stopping when nothing is in flight and no client has anything outstanding (an idle
+ *   runtime has no timer); a client going busy restarts it (resume()), and a submission that finds
+ *   no worker parked brings it back to TICK_MS at once. When work waits in the submission ring and every live worker has been blocked for at
  *   least BLOCKED_MS (and, on Linux, the kernel says each sleeps rather than waits for a CPU: a
  *   worker preempted in a short call on a starved machine is not helped by another thread), it
  *   activates a spare: a worker already started and parked in reserve (starting a Node worker takes
@@ -121,6 +123,20 @@ export class PoolMonitor {
     this.#arm(TICK_MS);
   }
 
+  /**
+   * A client went busy (runtime.ts): restart the monitor if it stopped for want of work (see
+   * #tick). At the idle period: growth is as prompt as before, the first look within IDLE_TICK_MS.
+   */
+  resume(): void {
+    if (this.#timer !== undefined || this.#closed || this.#o.max <= this.#o.base) return;
+    this.#arm(IDLE_TICK_MS);
+  }
+
+  /** Whether the monitor has a tick scheduled (false when stopped, closed, or with no room to grow). */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
   stats(): PoolStats {
     const ctl = this.#s.ctl;
     this.#noteRetirements();
@@ -186,6 +202,9 @@ export class PoolMonitor {
     this.#timer = undefined;
     if (this.#closed || this.#s.shutdownState() !== 0) return;
     const inFlight = this.#check();
+    // Nothing in flight and no client busy on any thread (C.BUSY, client.ts): stop; resume()
+    // restarts it. An idle runtime has no timer (issue 14).
+    if (!inFlight && Atomics.load(this.#s.ctl, C.BUSY) === 0) return;
     this.#arm(inFlight ? TICK_MS : Math.min(IDLE_TICK_MS, this.#period * 2));
   };
 

@@ -70,8 +70,21 @@ class WorkerBlockMarker implements BlockMarker {
   }
 }
 
-/** Parked workers wake at least this often to let their own event loop run. */
+/**
+ * A parked worker whose own event loop has something pending (a timer a threadlet left, say) wakes
+ * at least this often to let it run; with nothing pending it parks without a timeout (an idle pool
+ * costs no wake-ups: issue 14).
+ */
 const PARK_SLICE_MS = 1000;
+
+/** Handles every pump worker has (piscina's ports; a request Node keeps open): nothing to run. */
+const QUIET_RESOURCES = new Set(['MessagePort', 'CloseReq']);
+
+/** How long a parked base worker may sleep: no bound unless its event loop has work pending. */
+function parkSlice(): number {
+  for (const r of process.getActiveResourcesInfo()) if (!QUIET_RESOURCES.has(r)) return PARK_SLICE_MS;
+  return Infinity;
+}
 /** The spin window never narrows below 1/MIN_SPIN_SHARE of workerSpinUs. */
 const MIN_SPIN_SHARE = 8;
 
@@ -116,14 +129,14 @@ class Pump {
     const ctl = this.#s.ctl;
     const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
     const idleMs = ctl[C.POOL_IDLE_MS]!;
-    const sliceMs = extra ? Math.min(PARK_SLICE_MS, Math.max(1, idleMs)) : PARK_SLICE_MS;
+    const extraSliceMs = Math.min(PARK_SLICE_MS, Math.max(1, idleMs));
     this.#idleSince = performance.now();
     for (;;) {
       this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
       let idx = sq.tryPop();
       if (idx === EMPTY) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
-        idx = this.#waitForWork(sliceMs);
+        idx = this.#waitForWork(extra ? extraSliceMs : -1);
         if (idx === EMPTY) {
           if (extra && performance.now() - this.#idleSince >= idleMs && sq.isEmpty()) return LoopEnd.RETIRED;
           // Timed out while parked: give this thread's event loop a turn, then look again.
@@ -158,7 +171,10 @@ class Pump {
     return 0;
   }
 
-  /** Spin if no other worker spins, else (or then) park. Returns an entry index or EMPTY. */
+  /**
+   * Spin if no other worker spins, else (or then) park, for at most `sliceMs` (-1: parkSlice()).
+   * Returns an entry index or EMPTY.
+   */
   #waitForWork(sliceMs: number): number {
     const s = this.#s;
     const sq = s.sq;
@@ -183,7 +199,7 @@ class Pump {
         }
       }
     }
-    if (s.workerPark.park(this.#slot, this.#ready, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
+    if (s.workerPark.park(this.#slot, this.#ready, sliceMs < 0 ? parkSlice() : sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
     return sq.tryPop();
   }
 
@@ -339,7 +355,7 @@ function start(data: PumpData): void {
       // Pairs with the monitor's compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
       if (Atomics.load(ctl, base + W.ROLE) === WorkerRole.EXTRA) return true;
       if (s.shutdownState() !== 0) return false;
-      if (Atomics.wait(ctl, base + W.PARK, key, PARK_SLICE_MS) === 'timed-out') {
+      if (Atomics.wait(ctl, base + W.PARK, key, parkSlice()) === 'timed-out') {
         await new Promise<void>((r) => setImmediate(r));
       }
     }
