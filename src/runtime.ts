@@ -402,6 +402,8 @@ export class Runtime {
   readonly #startTimeoutMs: number;
   /** Owner only: the stuck-worker check, and per worker slot when it was first seen overdue. */
   #stuckTimer: NodeJS.Timeout | undefined;
+  /** The submission ring's dequeue position at the last tick (#checkQueueMoves). */
+  #lastDeqPos = -1;
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Terminated workers whose threads have not exited yet (thread id -> slot and entry). */
   readonly #zombies = new Map<number, { slot: number; idx: number }>();
@@ -658,11 +660,27 @@ export class Runtime {
 
   readonly #stuckTick = (): void => {
     this.#checkStuck();
+    this.#checkQueueMoves();
     if (this.#quiet() && this.#stuckTimer !== undefined) {
       clearInterval(this.#stuckTimer);
       this.#stuckTimer = undefined;
     }
   };
+
+  /**
+   * Work queued that no worker took since the last tick, while workers sleep: wake one. A submitter
+   * wakes a worker only when more is queued than workers are awake (client.ts #wake), counting on
+   * the awake ones to come for it; one that is inside a long call (a chain waiting on a file another
+   * request is to create) never comes. Workers park without a timeout, so this tick is what takes
+   * its place (their one-second park slice did before): at most two ticks of delay.
+   */
+  #checkQueueMoves(): void {
+    const sq = this.#s.sq;
+    // Pairs with the workers' pops (the dequeue position moves with each).
+    const pos = Atomics.load(sq.i32, RingField.DEQ_POS);
+    if (pos === this.#lastDeqPos && !sq.isEmpty() && this.#s.workerPark.sleepers() > 0) this.#s.workerPark.wakeOne();
+    this.#lastDeqPos = pos;
+  }
 
   /**
    * Nothing for the owner's checks to watch: open, no client busy on any thread, no worker inside
