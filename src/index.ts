@@ -58,8 +58,9 @@ export {
   type BufferDecl,
   type AtomOptions,
 } from './syslet/chain.js';
-export type { Completion, Timing } from './syslet/encode.js';
-export type { StatusName } from './syslet/table.js';
+export type { Completion, StatusName, Timing } from './syslet/entry.js';
+/** The clock of Completion.timing: milliseconds, the same on every thread of the process. */
+export { sharedNow } from 'atomics-sync';
 export { ChainError } from './syslet/validate.js';
 export type { Grant, Policy } from './syslet/policy.js';
 export { SysletStat, type Value } from './syslet/values.js';
@@ -77,7 +78,5 @@ export {
   type SysletFlagName,
 } from './syslet/flags.js';
 export { errno, errnoName, type ErrnoName } from './syslet/errno.js';
-export type { RingCounters } from './ring/mpmc.js';
-export type { LatencySummary } from './ring/stats.js';
-export type { ArenaStats } from './ring/arena.js';
-export type { OverflowStats } from './completion/queue.js';
+export type { RingCounters, LatencySummary, ArenaStats } from 'atomics-sync';
+export type { OverflowStats } from './syslet/completion-queue.js';

@@ -11,6 +11,32 @@ export function tempDir(prefix = 'syslet-test-'): { dir: string; cleanup: () => 
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A policy's root beside a directory outside it, in a fresh temp dir `dir`: `root` (holding the
+ * directory `sub`) and `outside` exist; cleanup removes all three.
+ */
+export function rootBesideOutside(prefix: string, sub: string): { dir: string; root: string; outside: string; cleanup: () => void } {
+  const tmp = tempDir(prefix);
+  const root = path.join(tmp.dir, 'root');
+  const outside = path.join(tmp.dir, 'outside');
+  fs.mkdirSync(path.join(root, sub), { recursive: true });
+  fs.mkdirSync(outside);
+  return { dir: tmp.dir, root, outside, cleanup: tmp.cleanup };
+}
+
+/**
+ * Poll `cond` (every few milliseconds, yielding to the event loop) until it holds; throws naming
+ * `what` when it still does not after `timeoutMs`. A wait that gives up silently would let the
+ * assertions after it pass or fail for the wrong reason.
+ */
+export async function waitUntil(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** Every entry under `dir` with its mode, size and mtime: a before/after picture of a tree. */
 export function snapshot(dir: string): string[] {
   const out: string[] = [];

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { Bench } from 'tinybench';
-import { Runtime } from '../index.js';
+import { Runtime, sharedNow } from '../index.js';
 import { machine } from './machine.js';
 import { withConcurrency } from './concurrency.js';
 import { sporadicScenarios } from './sporadic.js';
@@ -37,7 +37,6 @@ import { chain, v, SYSLET_STOP_ON_NEGATIVE, type Atom, type Chain } from '../ind
 import { parseCommandLine, UsageError, type Command } from '../cli/command.js';
 import { makeTempDir } from '../cli/process.js';
 import { fsScenarios } from './fs.js';
-import { sharedNow } from '../ring/layout.js';
 
 const SCENARIOS = ['stat', 'read', 'roundtrip', 'kqueue', 'fs', 'sporadic', 'blocking'] as const;
 let JSON_OUT = false;

@@ -30,6 +30,7 @@
 import fs from 'node:fs';
 import type { Atom, Chain, Completion, Runtime } from '../index.js';
 import { readdirInOrder } from '../syslet/readdir.js';
+import { VARIABLE_BYTES, atomBytes } from '../syslet/table.js';
 import { childPrefix, joinPath, maxBytes, type DuPath } from './du-format.js';
 
 /** The fields of a stat du uses (fs.Stats and SysletStat both have them). */
@@ -93,8 +94,8 @@ export const DU_RUNTIME_OPTIONS = { slotBytes: 65536, ringSize: 64 } as const;
 /** Atoms per chain at most, and the encoded bytes we allow a batch (the slot, with room to spare). */
 const MAX_ATOMS = 256;
 const BATCH_BYTES = DU_RUNTIME_OPTIONS.slotBytes - 4096;
-/** Encoded bytes per lstat/readdir atom besides its path: table word, header, one arg, variable. */
-const ATOM_BYTES = 4 + 20 + 12 + 12;
+/** Encoded bytes per lstat/readdir atom besides its path: the atom with its one argument, its variable. */
+const ATOM_BYTES = atomBytes(1) + VARIABLE_BYTES;
 /** Fewest atoms in a chain while more are queued (spreading work thinner costs more per atom). */
 const MIN_ATOMS = 16;
 /** Tasks per inline slice while the runtime starts (a slice then lets the event loop in). */

@@ -126,7 +126,7 @@ export async function du(o: DuOptions): Promise<DuResult> {
     inlineOps,
     concurrency: o.concurrency,
     // Loaded only for a tree that outlasts the inline budget: a small one never pays for it.
-    startRuntime: async () => new (await import('../index.js')).Runtime(DU_RUNTIME_OPTIONS),
+    startRuntime: async () => (await import('../index.js')).Runtime._startUnwaited(DU_RUNTIME_OPTIONS),
   });
   try {
     await walk.run();

@@ -10,7 +10,9 @@
  *   syslet bench [--quick] [--json]         the benchmark scenarios and their ratios
  *
  * Every subcommand answers --help with its own usage (exit 0); a command-line mistake prints the
- * message and that usage to stderr (exit 2). SIGINT and SIGTERM remove temp dirs, finish a
+ * message and that usage to stderr (exit 2), and so does `syslet` without a command (as the
+ * subcommands treat a missing operand); `syslet --help` (`-h`, `help`) prints the usage to stdout
+ * (exit 0), `syslet --version` (`-V`) the version. SIGINT and SIGTERM remove temp dirs, finish a
  * progress line and exit 130 and 143; output errors are reported as GNU's close_stdout does
  * (process.ts).
  */
@@ -19,7 +21,8 @@ import { UsageError, type Command, type CommandIo } from './command.js';
 import { installSignalHandlers, processOutput, runCleanups } from './process.js';
 
 const HELP = `usage: syslet <command> [options]
-       syslet --version
+       syslet -V | --version
+       syslet -h | --help
 
 commands:
   tour                            what npm start runs: syslet du on this package's dependencies,
@@ -67,7 +70,7 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [cmd = 'help', ...rest] = argv;
+  const [cmd = '', ...rest] = argv;
   installSignalHandlers();
   // du's messages are GNU du's (`du: write error`); the others name themselves.
   const out = processOutput(cmd === 'du' ? 'du' : COMMANDS[cmd] === undefined ? 'syslet' : `syslet ${cmd}`);
@@ -96,6 +99,8 @@ async function main(argv: string[]): Promise<number> {
       case '-V':
         io.out(version());
         return 0;
+      case '':
+        throw new UsageError('', 'missing command');
       default:
         throw new UsageError('', `unknown command "${cmd}"`);
     }

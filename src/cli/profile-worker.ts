@@ -10,9 +10,8 @@
  * the main thread's final rt.stats().
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Runtime, type Atom, type Completion, type PreparedChain, type Submission } from '../index.js';
+import { Runtime, sharedNow, type Atom, type Completion, type PreparedChain, type Submission } from '../index.js';
 import { rng } from '../bench/rng.js';
-import { sharedNow } from '../ring/layout.js';
 import {
   Burst,
   Ctl,

@@ -19,9 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Runtime, type RuntimeStats } from '../index.js';
+import { Runtime, sharedNow, type RuntimeStats } from '../index.js';
 import { makeTempDir } from './process.js';
-import { sharedNow } from '../ring/layout.js';
 import { RingSampler } from '../record/sampler.js';
 import {
   delta,

@@ -3,7 +3,7 @@
  * every runtime the main thread makes, merges what the threads that attached left in the
  * directory, and writes the report, the trace and the figures when the process exits.
  *
- * Each runtime made on the main thread (Runtime.create, new Runtime, the runtime behind a library
+ * Each runtime made on the main thread (Runtime.create, the runtime behind a library
  * such as syslet/fs) is recorded from its first submission until rt.close() or the process exit
  * (rt.record(), record/recorder.ts). Threads that attach record their own part (recorder.ts,
  * recordThread: the preload does not run on worker threads, the SYSLET_PROFILE it sets does reach

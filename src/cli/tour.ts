@@ -74,7 +74,7 @@ export async function tour(o: TourOptions): Promise<number> {
   let text = '';
   const t = performance.now();
   // du's own runtime, recorded from its first chain to its close (step 3 shows the recording).
-  const rt = new Runtime(DU_RUNTIME_OPTIONS);
+  const rt = Runtime._startUnwaited(DU_RUNTIME_OPTIONS);
   const rec = rt.record({ intervalMs: 10 });
   let r: Awaited<ReturnType<typeof du>>;
   try {

@@ -44,7 +44,18 @@ import {
   NOTE_WRITE,
   type KEvent,
 } from './constants.js';
-import type { Filter, Knote, KnoteHost } from './knote.js';
+import {
+  stateOf,
+  type Filter,
+  type Knote,
+  type KnoteHost,
+  type ProcState,
+  type SignalState,
+  type StreamState,
+  type TimerState,
+  type UserState,
+  type VnodeState,
+} from './knote.js';
 
 // ---- EVFILT_AIO / EVFILT_THREADLET -------------------------------------------------------------
 
@@ -59,7 +70,7 @@ function completionFilter(name: string): Filter {
     implicitFlags: EV_ONESHOT,
     attach: () => errno.EPERM,
     detach: () => {},
-    event: (kn) => (kn.state as { done?: boolean } | undefined)?.done === true,
+    event: (kn) => kn.state.kind === 'completion' && kn.state.done,
   };
 }
 
@@ -71,17 +82,8 @@ function completionFilter(name: string): Filter {
  * count is brought up to date whenever the kqueue looks (timerAdvance: from kevent and keventSync
  * alike, and from a Node timer armed at the next deadline so that a parked kevent wakes), so a poll
  * after the deadline returns the timer even if no callback ran in between (a busy thread).
+ * Its state: TimerState (knote.ts).
  */
-interface TimerState {
-  /** The next expiry, performance.now() ms; Infinity once a one-time timer expired. */
-  next: number;
-  /** Period in ms; 0 for a one-time timer (EV_ONESHOT or NOTE_ABSTIME: filt_timerstart's to = 0). */
-  period: number;
-  /** Expirations not yet retrieved: FreeBSD's kn_data for a timer. */
-  count: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  host: KnoteHost;
-}
 
 /** FreeBSD's NOTE_TIMER_PRECMASK. */
 const NOTE_TIMER_PRECMASK = NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS;
@@ -129,7 +131,7 @@ function timerValidate(kn: Knote, fflags: number, data: unknown): { ms: number; 
 
 /** filt_timerstart: (re)start from now with a validated setting; nothing counted yet. */
 function timerStart(kn: Knote, setting: { ms: number; abs: boolean }): void {
-  const st = kn.state as TimerState;
+  const st = stateOf(kn, 'timer');
   const now = performance.now();
   st.count = 0;
   if (setting.abs) {
@@ -146,7 +148,7 @@ function timerStart(kn: Knote, setting: { ms: number; abs: boolean }): void {
 
 /** A Node timer at the next deadline, so that a kevent parked on this thread wakes for it. */
 function timerArm(kn: Knote): void {
-  const st = kn.state as TimerState;
+  const st = stateOf(kn, 'timer');
   if (st.timer !== undefined) clearTimeout(st.timer);
   st.timer = undefined;
   if (st.next === Infinity) return;
@@ -169,18 +171,19 @@ export const timerFilter: Filter = {
     const setting = timerValidate(kn, kn.sfflags, kn.sdata);
     if (typeof setting === 'number') return setting;
     if (!setting.abs) kn.flags |= EV_CLEAR;
-    kn.state = { next: Infinity, period: 0, count: 0, timer: undefined, host } satisfies TimerState;
+    kn.state = { kind: 'timer', next: Infinity, period: 0, count: 0, timer: undefined, host } satisfies TimerState;
     timerStart(kn, setting);
     return 0;
   },
   detach(kn) {
-    const st = kn.state as TimerState | undefined;
-    if (st?.timer !== undefined) clearTimeout(st.timer);
-    if (st !== undefined) st.timer = undefined;
+    const st = kn.state;
+    if (st.kind !== 'timer') return;
+    if (st.timer !== undefined) clearTimeout(st.timer);
+    st.timer = undefined;
   },
   // filt_timer: expirations not yet retrieved.
   event(kn) {
-    const st = kn.state as TimerState;
+    const st = stateOf(kn, 'timer');
     timerAdvance(st, performance.now());
     return st.count !== 0;
   },
@@ -204,7 +207,7 @@ export const timerFilter: Filter = {
   // filt_timertouch EVENT_PROCESS: data = expirations since the last retrieval, fflags 0 (the
   // registration's fflags are not echoed); EV_CLEAR (implicit unless NOTE_ABSTIME) resets the count.
   process(kn, out) {
-    const st = kn.state as TimerState;
+    const st = stateOf(kn, 'timer');
     timerAdvance(st, performance.now());
     out.data = st.count;
     out.fflags = 0;
@@ -214,7 +217,7 @@ export const timerFilter: Filter = {
 
 /** A timer's next deadline (performance.now() ms; Infinity once a one-time timer expired). */
 export function timerDeadline(kn: Knote): number {
-  return (kn.state as TimerState).next;
+  return stateOf(kn, 'timer').next;
 }
 
 /**
@@ -222,7 +225,7 @@ export function timerDeadline(kn: Knote): number {
  * and keventSync both, so that no callback has to have run). Returns its next deadline.
  */
 export function timerPoll(host: KnoteHost, kn: Knote, now: number): number {
-  const st = kn.state as TimerState;
+  const st = stateOf(kn, 'timer');
   timerAdvance(st, now);
   if (st.count !== 0) host.activate(kn);
   return st.next;
@@ -230,17 +233,13 @@ export function timerPoll(host: KnoteHost, kn: Knote, now: number): number {
 
 // ---- EVFILT_USER -------------------------------------------------------------------------------
 
-interface UserState {
-  triggered: boolean;
-}
-
 /**
  * filt_usertouch EVENT_REGISTER: NOTE_TRIGGER fires it; the control bits apply the low 24 bits to
  * the stored ones (NOTE_FFNOP, FFAND, FFOR, FFCOPY); data is stored as given; EV_CLEAR in the change
  * resets the triggered state (a triggered knote is then not returned), the stored bits persist.
  */
 function userTouch(kn: Knote, kev: KEvent): void {
-  const st = kn.state as UserState;
+  const st = stateOf(kn, 'user');
   const ff = (kev.fflags ?? 0) >>> 0;
   if ((ff & NOTE_TRIGGER) !== 0) st.triggered = true;
   const bits = ff & NOTE_FFLAGSMASK;
@@ -271,12 +270,12 @@ export const userFilter: Filter = {
    * are stored as user bits; macOS and libkqueue honour it, as the man page reads. We follow them.)
    */
   attach(_host, kn, kev) {
-    kn.state = { triggered: (((kev.fflags ?? 0) >>> 0) & NOTE_TRIGGER) !== 0 } satisfies UserState;
+    kn.state = { kind: 'user', triggered: (((kev.fflags ?? 0) >>> 0) & NOTE_TRIGGER) !== 0 } satisfies UserState;
     kn.sfflags = ((kev.fflags ?? 0) >>> 0) & NOTE_FFLAGSMASK;
     return 0;
   },
   detach() {},
-  event: (kn) => (kn.state as UserState).triggered,
+  event: (kn) => stateOf(kn, 'user').triggered,
   touch(_host, kn, kev) {
     userTouch(kn, kev);
     return 0;
@@ -286,7 +285,7 @@ export const userFilter: Filter = {
     out.data = kn.sdata;
     // filt_usertouch EVENT_PROCESS: fflags = the stored bits, data = the stored data; EV_CLEAR
     // resets only the triggered state, the stored bits persist.
-    if ((kn.flags & EV_CLEAR) !== 0) (kn.state as UserState).triggered = false;
+    if ((kn.flags & EV_CLEAR) !== 0) stateOf(kn, 'user').triggered = false;
   },
 };
 
@@ -297,11 +296,6 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
     .filter(([name]) => name !== 'SIGKILL' && name !== 'SIGSTOP')
     .map(([name, n]) => [n, name]),
 );
-
-interface SignalState {
-  name: NodeJS.Signals;
-  listener: () => void;
-}
 
 /**
  * Deliveries of a signal to this process (data = how many since the last retrieval; implicit
@@ -318,12 +312,12 @@ export const signalFilter: Filter = {
       kn.data++;
       host.activate(kn);
     };
-    kn.state = { name, listener } satisfies SignalState;
+    kn.state = { kind: 'signal', name, listener } satisfies SignalState;
     process.on(name, listener);
     return 0;
   },
   detach(kn) {
-    const st = kn.state as SignalState;
+    const st = stateOf(kn, 'signal');
     process.off(st.name, st.listener);
   },
   event: (kn) => kn.data > 0,
@@ -364,11 +358,6 @@ function waitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return ((code ?? 0) & 0xff) << 8;
 }
 
-interface ProcState {
-  child: ChildProcess;
-  listener: (code: number | null, signal: NodeJS.Signals | null) => void;
-}
-
 /**
  * A child process's exit (NOTE_EXIT; data = its wait(2) status, see WEXITSTATUS; flags EV_EOF and
  * EV_ONESHOT, implicit EV_CLEAR). The ident is a ChildProcess or the pid of a child spawned after
@@ -397,26 +386,19 @@ export const procFilter: Filter = {
       if (kn.fflags === 0) kn.flags |= EV_DROP;
       host.activate(kn);
     };
-    kn.state = { child, listener: exited } satisfies ProcState;
+    kn.state = { kind: 'proc', child, listener: exited } satisfies ProcState;
     if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
     else child.once('exit', exited);
     return 0;
   },
   detach(kn) {
-    const st = kn.state as ProcState | undefined;
-    st?.child.off('exit', st.listener);
+    const st = kn.state;
+    if (st.kind === 'proc') st.child.off('exit', st.listener);
   },
   event: (kn) => kn.fflags !== 0 || (kn.flags & EV_DROP) !== 0,
 };
 
 // ---- EVFILT_VNODE ------------------------------------------------------------------------------
-
-interface VnodeState {
-  fd: number;
-  watcher: fs.FSWatcher;
-  path: string;
-  last: fs.Stats;
-}
 
 /**
  * Changes to a file or directory, by path (or by an open file descriptor). Linux's inotify (through
@@ -442,9 +424,9 @@ export const vnodeFilter: Filter = {
       const code = (e as { code?: string }).code;
       return code !== undefined && code in errno ? errno[code as keyof typeof errno] : errno.EBADF;
     }
-    const st: VnodeState = { fd, path, last: fs.fstatSync(fd), watcher: undefined as unknown as fs.FSWatcher };
+    const st: VnodeState = { kind: 'vnode', fd, path, last: fs.fstatSync(fd), watcher: undefined };
     try {
-      st.watcher = fs.watch(path, { persistent: false }, (type) => {
+      const watcher = fs.watch(path, { persistent: false }, (type) => {
         const hint = vnodeChanges(st, type);
         const mine = hint & kn.sfflags;
         if (mine !== 0) {
@@ -452,7 +434,8 @@ export const vnodeFilter: Filter = {
           host.activate(kn);
         }
       });
-      st.watcher.on('error', () => {});
+      watcher.on('error', () => {});
+      st.watcher = watcher;
     } catch {
       fs.closeSync(fd);
       return errno.EINVAL;
@@ -461,9 +444,9 @@ export const vnodeFilter: Filter = {
     return 0;
   },
   detach(kn) {
-    const st = kn.state as VnodeState | undefined;
-    if (st === undefined) return;
-    st.watcher.close();
+    const st = kn.state;
+    if (st.kind !== 'vnode') return;
+    st.watcher?.close();
     fs.closeSync(st.fd);
   },
   event: (kn) => kn.fflags !== 0,
@@ -503,13 +486,6 @@ function vnodeChanges(st: VnodeState, type: string): number {
 
 // ---- EVFILT_READ / EVFILT_WRITE ----------------------------------------------------------------
 
-interface StreamState {
-  stream: Readable | Writable;
-  listeners: [string, (...a: unknown[]) => void][];
-  /** 'finish', 'close' or 'error' was seen (for EVFILT_WRITE: no more can be written). */
-  done: boolean;
-}
-
 function isReadable(x: unknown): x is Readable {
   return typeof x === 'object' && x !== null && typeof (x as Readable).read === 'function' && 'readableLength' in x;
 }
@@ -544,7 +520,7 @@ function readEnded(s: Readable): boolean {
 
 /** Watch `stream` for knote `kn`: each of `events` makes it active (the filter decides the rest). */
 function listen(kn: Knote, host: KnoteHost, stream: Readable | Writable, events: string[], doneEvents: string[]): number {
-  const st: StreamState = { stream, listeners: [], done: false };
+  const st: StreamState = { kind: 'stream', stream, listeners: [], done: false };
   kn.state = st;
   const on = (): void => host.activate(kn);
   const done = (): void => {
@@ -558,7 +534,7 @@ function listen(kn: Knote, host: KnoteHost, stream: Readable | Writable, events:
 }
 
 function unlisten(kn: Knote): void {
-  const st = kn.state as StreamState;
+  const st = stateOf(kn, 'stream');
   for (const [e, f] of st.listeners) st.stream.off(e, f);
 }
 
@@ -583,14 +559,14 @@ export const readFilter: Filter = {
   },
   detach: unlisten,
   event(kn) {
-    const st = kn.state as StreamState;
+    const st = stateOf(kn, 'stream');
     const s = st.stream as Readable;
     if (readEnded(s)) return true;
     const low = (kn.sfflags & NOTE_LOWAT) !== 0 && kn.sdata > 0 ? kn.sdata : 1;
     return s.readableLength >= low;
   },
   process(kn, out) {
-    const s = (kn.state as StreamState).stream as Readable;
+    const s = stateOf(kn, 'stream').stream as Readable;
     out.data = s.readableLength;
     out.fflags = 0;
     if (readEnded(s)) {
@@ -613,12 +589,12 @@ export const writeFilter: Filter = {
     const s = kn.ident;
     if (!isWritable(s)) return errno.EBADF;
     const st = listen(kn, host, s, ['drain', 'connect', 'ready'], ['finish', 'close', 'error']);
-    (kn.state as StreamState).done = s.writableFinished || s.destroyed || streamErrno(s) !== 0;
+    stateOf(kn, 'stream').done = s.writableFinished || s.destroyed || streamErrno(s) !== 0;
     return st;
   },
   detach: unlisten,
   event(kn) {
-    const st = kn.state as StreamState;
+    const st = stateOf(kn, 'stream');
     const w = st.stream as Writable & { pending?: boolean; connecting?: boolean };
     // end() was called: like shutdown(SHUT_WR), nothing more can be written from now on.
     if (w.writableEnded) st.done = true;
@@ -629,7 +605,7 @@ export const writeFilter: Filter = {
     return !w.writableNeedDrain && room > 0;
   },
   process(kn, out) {
-    const st = kn.state as StreamState;
+    const st = stateOf(kn, 'stream');
     const w = st.stream as Writable;
     out.data = st.done ? 0 : Math.max(0, w.writableHighWaterMark - w.writableLength);
     out.fflags = 0;

@@ -13,12 +13,11 @@
  * EV_ERROR entry while there is room, otherwise the call fails with that errno and later changes
  * are not applied; if any entry was produced that way (or by EV_RECEIPT) no events are collected.
  */
-import { spinUntil, Keepalive } from '../ring/wait.js';
-import type { Client } from '../syslet/client.js';
+import { EventCount, Keepalive, spinUntil } from 'atomics-sync';
+import type { Client, Submission } from '../syslet/client.js';
 import { errno, errnoName } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { E, F, RequestFlag, RequestKind } from '../syslet/table.js';
-import { entryResult } from '../syslet/encode.js';
+import { RequestFlag, RequestKind, entryFieldsMake, entryRead, entryResult, type Completion } from '../syslet/entry.js';
 import {
   EVFILT_AIO,
   EVFILT_THREADLET,
@@ -136,6 +135,8 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   readonly #keepalive = new Keepalive();
   #watching = false;
   readonly #reapBuf = new Int32Array(INGEST_BATCH);
+  /** The event fields of the entry being ingested (reused). */
+  readonly #event = entryFieldsMake();
 
   /** @internal Use rt.kqueue() (or rt.attachKqueue(handle) on another thread). */
   constructor(host: KqueueHost, handle?: KqueueHandle) {
@@ -208,7 +209,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     if (now.done) return now.events;
     const out = now.events;
     const deadline = now.timeout === Infinity ? Infinity : performance.now() + now.timeout;
-    const ring = this.#s.cqs[this.cq]!.ring;
+    const consumers = this.#s.cqs[this.cq]!.ring.consumers;
     for (;;) {
       this.#ingest();
       this.#scan(nevents, out);
@@ -217,13 +218,13 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       if (left <= 0) return out;
       // Wake for the next timer deadline too: no Node timer can run while this thread blocks.
       const until = Math.min(left, this.#timerHorizon - performance.now());
-      if (spinUntil(() => this.#s.cqs[this.cq]!.ready(), Math.min(this.#host.spinUs, until * 1000))) continue;
-      const key = ring.consumers.prepare();
-      if (this.#s.cqs[this.cq]!.ready() || this.#closed) ring.consumers.cancel();
-      else ring.consumers.waitSync(key, Math.max(0, until));
+      consumers.waitUntil(this.#ringReady, Math.min(this.#host.spinUs, until * 1000), Math.max(0, until));
       if (this.#closed) throw new KqueueError(errno.EBADF, 'kevent: the kqueue was closed');
     }
   }
+
+  /** Records wait in this kqueue's ring, or it was closed (close() notifies the ring's waiters). */
+  readonly #ringReady = (): boolean => this.#closed || this.#s.cqs[this.cq]!.ready();
 
   /**
    * Wait for a batch (Polyakov's kevent_get_events): resolves when at least `min` events are ready
@@ -334,7 +335,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       return;
     }
     kn.data = data;
-    kn.state = { done: true };
+    kn.state = { kind: 'completion', done: true };
     this.activate(kn);
   }
 
@@ -352,9 +353,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   }
 
   /** @internal It settled without reaching the ring: its event is made here. */
-  targetUnstarted(sub: { id: number; _udata: unknown; _codec?: { kind: number } | undefined }, c: { result: number }): void {
+  targetUnstarted(sub: Submission, c: Completion): void {
     if (this.#closed) return;
-    this.#completed(filterOfKind(sub._codec?.kind ?? RequestKind.CHAIN), sub.id, c.result, sub._udata);
+    this.#completed(filterOfKind(sub.kind), sub.id, c.result, sub.udata);
     this.#kick();
   }
 
@@ -485,7 +486,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
       this.#byIdent(kev.filter).set(kev.ident, kn);
     } else {
       if ((flags & EV_DELETE) !== 0) {
-        if ((kn.filter === EVFILT_AIO || kn.filter === EVFILT_THREADLET) && !(kn.state as { done: boolean }).done) {
+        if (kn.state.kind === 'completion' && !kn.state.done) {
           // The request has not completed: keep a tombstone so its completion posts no event.
           this.#drop(kn);
         } else {
@@ -530,7 +531,7 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
         // A ready completion event that a change names: give it a knote in its place.
         const kn = new Knote(ident, filter, EV_ONESHOT, 0, 0, ev.udata);
         kn.data = ev.data;
-        kn.state = { done: true };
+        kn.state = { kind: 'completion', done: true };
         this.#aio.splice(k, 1);
         this.#aioSeq.splice(k, 1);
         this.#byIdent(filter).set(ident, kn);
@@ -540,9 +541,9 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     }
     if (typeof ident !== 'number') return undefined;
     const sub = this.#host.client.find(ident);
-    if (sub === undefined || sub._target !== (this as unknown)) return undefined;
-    const created = new Knote(ident, filter, EV_ONESHOT, 0, 0, sub._udata);
-    created.state = { done: false };
+    if (sub === undefined || sub.target !== this) return undefined;
+    const created = new Knote(ident, filter, EV_ONESHOT, 0, 0, sub.udata);
+    created.state = { kind: 'completion', done: false };
     this.#byIdent(filter).set(ident, created);
     return created;
   }
@@ -579,26 +580,24 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
     const q = s.cqs[this.cq]!;
     const buf = this.#reapBuf;
     const client = this.#host.client;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const L = s.layout;
+    const ev = this.#event;
     let total = 0;
     for (;;) {
       const n = q.reap(buf, INGEST_BATCH);
       for (let k = 0; k < n; k++) {
         const idx = buf[k]!;
-        const eb = L.base(idx);
-        const id = i32[eb + E.ID]! >>> 0;
-        const flags = i32[eb + E.FLAGS]!;
-        const filter = filterOfKind(i32[eb + E.KIND]!);
+        entryRead(s, idx, ev);
+        const id = ev.id >>> 0;
+        const flags = ev.flags;
+        const filter = filterOfKind(ev.kind);
         const result = entryResult(s, idx);
         let udata: unknown;
-        if (i32[eb + E.OWNER] === client.cq) {
-          udata = client.settleOwned(idx)?._udata;
+        if (ev.owner === client.cq) {
+          udata = client.settleOwned(idx)?.udata;
         } else {
-          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? f64[L.base64(idx) + F.UDATA]! : null;
-          // Another thread submitted it: its submission settles (and frees the slot) there.
-          s.cqs[i32[eb + E.OWNER]!]!.post(idx);
+          udata = (flags & RequestFlag.UDATA_NUMBER) !== 0 ? ev.udata : null;
+          // Another thread submitted it: its submission settles (and frees the entry) there.
+          s.cqs[ev.owner]!.post(idx);
         }
         if ((flags & RequestFlag.NO_COMPLETE) !== 0 || this.#closed) continue;
         this.#completed(filter, id, result, udata);
@@ -788,13 +787,12 @@ export class Kqueue implements KnoteHost, AsyncIterable<KEvent> {
   }
 
   async #watchLoop(): Promise<void> {
-    const q = this.#s.cqs[this.cq]!;
+    const counts = [this.#s.cqs[this.cq]!.ring.consumers];
     try {
       while (this.#waiters.length > 0 && !this.#closed) {
-        if (!spinUntil(() => q.ready(), this.#host.spinUs)) {
-          const key = q.ring.consumers.prepare();
-          if (q.ready()) q.ring.consumers.cancel();
-          else await q.ring.consumers.waitAsync(key, 1000);
+        if (!spinUntil(this.#ringReady, this.#host.spinUs)) {
+          const woken = EventCount.waitAnyAsync(counts, this.#ringReady, 1000);
+          if (woken !== undefined) await woken;
         }
         this.#serve();
         await null;

@@ -1,20 +1,29 @@
 /**
  * The batcher: fs calls become atoms, the calls of a tick (and those made while earlier batches are
- * in flight) become one chain per batch, one ring slot and one completion each.
+ * in flight) become one chain per batch, one request entry and one completion each.
  *
  *   submit(call) ──► pending ──microtask──► flush: up to `maxInFlight` batches of up to MAX_ATOMS
  *                                           atoms (each `into` its own variable, no STOP flags, so
  *                                           one failure is one result, not the end of the batch)
  *   completion ──► decode: each atom's variable and value record ──► settle(call, result, value)
  *
- * A batch is submitted as a request whose codec writes the chain straight into its slot (no chain
+ * A batch is submitted as a request whose codec writes the chain straight into its entry (no chain
  * objects, no validation: every argument comes from api.ts, which checked it) and reads each atom's
- * result back from the slot (no Completion records per variable). Loaded lazily by index.ts.
+ * result back from the entry (no Completion records per variable). Loaded lazily by index.ts.
  */
 import type { Runtime } from '../runtime.js';
-import { unstartedCompletion, type RequestCodec, type Submission } from '../syslet/client.js';
-import type { Completion } from '../syslet/encode.js';
-import { releaseEntry } from '../syslet/encode.js';
+import type { RequestCodec, Submission } from '../syslet/client.js';
+import { entryRelease, valueRecords } from '../syslet/encode.js';
+import {
+  NO_VARS,
+  RequestFlag,
+  RequestKind,
+  completionRead,
+  entryFlagsAdd,
+  entryResult,
+  entryValuesLen,
+  type Completion,
+} from '../syslet/entry.js';
 import { errno } from '../syslet/errno.js';
 import { OPS, ValueKind } from '../syslet/ops.js';
 import { C, type SharedState } from '../syslet/shared.js';
@@ -22,13 +31,12 @@ import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
   ArgKind,
+  ArgWord,
+  AtomWord,
   D,
-  E,
-  F,
-  RequestFlag,
-  RequestKind,
-  STATUS_NAMES,
   VALUE_HEADER_BYTES,
+  VARIABLE_BYTES,
+  atomBytes,
 } from '../syslet/table.js';
 import { chainLayout, grantBytes } from '../syslet/validate.js';
 import { Op } from '../syslet/ops.js';
@@ -74,9 +82,9 @@ function bufBytes(c: FsCall): number {
   return c.out === undefined ? -1 : c.out.byteLength;
 }
 
-/** An atom's bytes in a slot: table word, header, arguments, variable and its flag, strings. */
-function atomBytes(c: FsCall, nparams: number): number {
-  let b = 4 + (ATOM_HEADER_WORDS + ARG_WORDS * nparams) * 4 + 12 + 8;
+/** A call's bytes in an entry: its atom (atomBytes), variable, strings and a literal. */
+function callBytes(c: FsCall, nparams: number): number {
+  let b = atomBytes(nparams) + VARIABLE_BYTES + 8;
   b += c.p1.length * 3;
   if (c.p2 !== undefined) b += c.p2.length * 3;
   return b;
@@ -102,16 +110,11 @@ class Batch implements RequestCodec {
     this.engine._decode(s, idx, this.calls);
     // The batch's own completion, as the entry's header has it (each call settled from its own
     // result above): what rt.stats(), the recorder and a kqueue see of it.
-    const eb = s.layout.base(idx);
-    const c = unstartedCompletion(sub.id, 'failed', s.f64[s.layout.base64(idx) + F.RESULT]!);
-    c.status = STATUS_NAMES[s.i32[eb + E.STATUS]!] ?? 'failed';
-    c.atom = s.i32[eb + E.ATOM]!;
-    c.steps = s.i32[eb + E.STEPS]!;
-    return c;
+    return completionRead(s, idx, sub.id, NO_VARS);
   }
 
   release(s: SharedState, idx: number): void {
-    releaseEntry(s, idx);
+    entryRelease(s, idx);
   }
 
   unstarted(c: Completion): void {
@@ -177,7 +180,7 @@ export class Engine implements Backend {
       let end = at;
       while (end < pending.length && end - at < want) {
         const c = pending[end]!;
-        const b = atomBytes(c, OPS[c.op]!.params.length);
+        const b = callBytes(c, OPS[c.op]!.params.length);
         if (end > at && bytes + b > budget) break;
         bytes += b;
         end++;
@@ -211,7 +214,7 @@ export class Engine implements Backend {
   /**
    * @internal Write `calls` as a chain into entry `idx` (Batch.encode): atom k is call k, `into`
    * variable k, next k + 1, no flags; the layout is validate.ts's chainLayout, written straight
-   * from the calls (no chain objects). Returns 0, -E2BIG (does not fit the slot) or -ENOMEM.
+   * from the calls (no chain objects). Returns 0, -E2BIG (does not fit the entry) or -ENOMEM.
    */
   _encode(s: SharedState, idx: number, calls: FsCall[]): number {
     const n = calls.length;
@@ -259,7 +262,7 @@ export class Engine implements Backend {
     const valuesAt = L.valuesAt + (grants === undefined ? 0 : grantBytes(grants.length));
     if (valuesAt > s.layout.dataBytes) return -errno.E2BIG;
 
-    // The data of writes, into arena blocks (freed by releaseEntry through the buffer table).
+    // The data of writes, into arena blocks (freed by entryRelease through the buffer table).
     let blocks: number[] | undefined;
     if (nbufs > 0) {
       blocks = [];
@@ -274,7 +277,7 @@ export class Engine implements Backend {
         if (c.data !== undefined) s.arena.u8.set(c.data, off);
         blocks.push(off);
       }
-      s.i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.HAS_BUFFERS;
+      entryFlagsAdd(s, idx, RequestFlag.HAS_BUFFERS);
     }
 
     // Pass 2: the words.
@@ -285,7 +288,6 @@ export class Engine implements Backend {
     const d8 = s.layout.dataByte(idx);
     const d64 = d8 / 8;
     i32[db + D.NATOMS] = n;
-    i32[db + D.NVARS] = n;
     i32[db + D.LITS] = L.litsAt;
     i32[db + D.VARS] = L.varsAt;
     i32[db + D.ASSIGNED] = L.assignedAt;
@@ -298,7 +300,7 @@ export class Engine implements Backend {
       for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
       i32[db + D.GRANTS] = gw;
     }
-    if (keepFds) i32[s.layout.base(idx) + E.FLAGS]! |= RequestFlag.KEEP_FDS;
+    if (keepFds) entryFlagsAdd(s, idx, RequestFlag.KEEP_FDS);
     i32[db + D.NBUFS] = nbufs;
     i32[db + D.BUFS] = L.bufsAt;
     const strBase = d8 + L.strsAt;
@@ -312,11 +314,10 @@ export class Engine implements Backend {
       i32[db + D.ATOM_TABLE + k] = at;
       let w = db + at;
       at += ATOM_HEADER_WORDS + ARG_WORDS * kinds.length;
-      i32[w] = c.op;
-      i32[w + 1] = 0;
-      i32[w + 2] = k + 1 < n ? k + 1 : -1;
-      i32[w + 3] = k;
-      i32[w + 4] = kinds.length;
+      i32[w + AtomWord.OP] = c.op;
+      i32[w + AtomWord.FLAGS] = 0;
+      i32[w + AtomWord.NEXT] = k + 1 < n ? k + 1 : -1;
+      i32[w + AtomWord.INTO] = k;
       w += ATOM_HEADER_WORDS;
       let paths = 0;
       let nums = 0;
@@ -331,15 +332,15 @@ export class Engine implements Backend {
             u8.set(bytes, strBase + str);
             len = bytes.length;
           }
-          i32[w] = ArgKind.STR;
-          i32[w + 1] = str;
-          i32[w + 2] = len;
+          i32[w + ArgWord.KIND] = ArgKind.STR;
+          i32[w + ArgWord.A] = str;
+          i32[w + ArgWord.B] = len;
           str += len;
         } else if (kind === K_BUF) {
           const bytes = bufBytes(c);
-          i32[w] = ArgKind.BUF;
-          i32[w + 1] = blocks![buf]!;
-          i32[w + 2] = bytes;
+          i32[w + ArgWord.KIND] = ArgKind.BUF;
+          i32[w + ArgWord.A] = blocks![buf]!;
+          i32[w + ArgWord.B] = bytes;
           i32[db + L.bufsAt + 2 * buf] = blocks![buf]!;
           i32[db + L.bufsAt + 2 * buf + 1] = Math.max(1, bytes);
           buf++;
@@ -347,17 +348,17 @@ export class Engine implements Backend {
           const x = nums === 0 ? c.n1 : nums === 1 ? c.n2 : c.n3;
           nums++;
           if (x === undefined) {
-            i32[w] = ArgKind.NONE;
-            i32[w + 1] = 0;
+            i32[w + ArgWord.KIND] = ArgKind.NONE;
+            i32[w + ArgWord.A] = 0;
           } else if ((x | 0) === x) {
-            i32[w] = ArgKind.INT;
-            i32[w + 1] = x;
+            i32[w + ArgWord.KIND] = ArgKind.INT;
+            i32[w + ArgWord.A] = x;
           } else {
-            i32[w] = ArgKind.NUM;
-            i32[w + 1] = lit;
+            i32[w + ArgWord.KIND] = ArgKind.NUM;
+            i32[w + ArgWord.A] = lit;
             f64[d64 + L.litsAt + lit++] = x;
           }
-          i32[w + 2] = 0;
+          i32[w + ArgWord.B] = 0;
         }
       }
       // Variable k: unassigned until atom k runs.
@@ -372,30 +373,24 @@ export class Engine implements Backend {
     const i32 = s.i32;
     const f64 = s.f64;
     const L = s.layout;
-    const eb = L.base(idx);
     const db = L.data(idx);
     const d64 = L.dataByte(idx) / 8;
     const n = calls.length;
     const values: unknown[] = new Array<unknown>(n);
-    const len = i32[eb + E.VALUES_LEN]!;
-    if (len > 0) {
-      const heap = i32[eb + E.VALUES_HEAP]!;
-      const src = heap !== 0 ? s.arena.buffer : s.buf;
-      const s32 = heap !== 0 ? s.arena.view32 : i32;
-      let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
-      const end = at + len;
-      while (at < end) {
-        const w = at / 4;
-        const slot = s32[w]!;
-        if (slot >= 0 && slot < n) values[slot] = readAtomValue(src, s32, at, calls[slot]!);
-        at = nextRecord(s32, at);
+    const len = entryValuesLen(s, idx);
+    const r = valueRecords(s, idx);
+    if (r !== undefined) {
+      const s32 = r.i32;
+      for (let at = r.at; at < r.end; at = nextRecord(s32, at)) {
+        const variable = s32[at / 4]!;
+        if (variable >= 0 && variable < n) values[variable] = readAtomValue(r.buf, s32, at, calls[variable]!);
       }
     } else if (len < 0) {
       values.fill(LOST);
     }
     const assignedAt = db + i32[db + D.ASSIGNED]!;
     const varsAt = d64 + i32[db + D.VARS]!;
-    const failure = f64[L.base64(idx) + 8]!; // F.RESULT: how the chain ended
+    const failure = entryResult(s, idx); // how the chain ended
     const nbufs = i32[db + D.NBUFS]!;
     if (nbufs > 0) {
       // Reads into arena blocks: copy what was read out before the blocks are freed.
@@ -424,7 +419,7 @@ export class Engine implements Backend {
   /** @internal The batch never reached a worker (Batch.unstarted). */
   _unstarted(calls: FsCall[], result: number): void {
     if (result === -errno.E2BIG && calls.length > 1) {
-      // It did not fit its slot after all: run it as two (not from inside the client's submit).
+      // It did not fit its entry after all: run it as two (not from inside the client's submit).
       const half = calls.length >> 1;
       queueMicrotask(() => {
         this.#inFlight--;

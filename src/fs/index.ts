@@ -62,7 +62,7 @@ function defaultBackend(): Backend | undefined {
 function start(): Promise<void> {
   starting ??= (async () => {
     const [{ Runtime }, { Engine }] = await Promise.all([import('../runtime.js'), import('./engine.js')]);
-    const rt = new Runtime({ slotBytes: 64 * 1024, ringSize: 256 });
+    const rt = Runtime._startUnwaited({ slotBytes: 64 * 1024, ringSize: 256 });
     await workersUp(rt);
     engine = new Engine(rt, settle, { ownsRuntime: true, loneToNode: true });
   })();
@@ -74,12 +74,14 @@ function start(): Promise<void> {
  * rings. Its workers hold no handle once it runs: an idle process still exits.
  */
 export async function ready(): Promise<void> {
-  // The caller waits for it: hold the process meanwhile.
-  const hold = setInterval(() => {}, 1000);
+  // The caller waits for it: hold the process meanwhile (loaded here: importing this module loads
+  // only this room's files; the import's own file reads hold the process until it resolves).
+  const hold = new (await import('atomics-sync')).Keepalive();
+  hold.hold();
   try {
     await start();
   } finally {
-    clearInterval(hold);
+    hold.dispose();
   }
 }
 

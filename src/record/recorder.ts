@@ -24,11 +24,10 @@ import path from 'node:path';
 import { isMainThread, threadId } from 'node:worker_threads';
 import type { RuntimeStats } from '../runtime.js';
 import type { Client, SettleObserver, Submission } from '../syslet/client.js';
-import type { Completion } from '../syslet/encode.js';
+import type { Completion } from '../syslet/entry.js';
 import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
-import { sharedNow } from '../ring/layout.js';
-import { RequestKind } from '../syslet/table.js';
-import { HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from '../ring/stats.js';
+import { sharedNow, HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from 'atomics-sync';
+import { RequestKind } from '../syslet/entry.js';
 import type { ThreadletCallEvent } from '../threadlet/define.js';
 import { RingSampler } from './sampler.js';
 import {
@@ -97,7 +96,7 @@ const hubs = new WeakMap<Client, Hub>();
  * (syslet/fs's batches: RequestKind.CHAIN); anything else is a threadlet call.
  */
 function isChain(sub: Submission): boolean {
-  return sub._codec === undefined || sub._codec.kind === RequestKind.CHAIN;
+  return sub.kind === RequestKind.CHAIN;
 }
 const threadletChannel = diagnostics_channel.channel('syslet:threadlet');
 

@@ -7,8 +7,7 @@
  * runtime. What only the trace needs (per-chain spans) travels beside it as a PointTrace.
  */
 import os from 'node:os';
-import type { RingCounters } from '../ring/mpmc.js';
-import type { LatencySummary } from '../ring/stats.js';
+import type { RingCounters, LatencySummary } from 'atomics-sync';
 
 /** One atom of a synthetic chain (syslet profile --mix). */
 export type OpKind = 'nop' | 'stat' | 'read';

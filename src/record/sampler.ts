@@ -8,8 +8,7 @@
  * says (the producers' queues of a profile; every queue in use for a recording).
  */
 import type { QueueStats, RuntimeStats } from '../runtime.js';
-import type { RingCounters } from '../ring/mpmc.js';
-import { sharedNow } from '../ring/layout.js';
+import { type RingCounters, sharedNow } from 'atomics-sync';
 import { delta, ringReport, type RingReport, type Samples, type WorkerReport } from './result.js';
 
 function round3(x: number): number {

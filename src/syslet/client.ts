@@ -1,24 +1,40 @@
 /**
  * The submitting and reaping side of one thread: a Client owns a completion queue, takes free
- * request slots, encodes chains into them (running any SYSLET_SYNC prefix inline), queues them for
+ * request entries, encodes chains into them (running any SYSLET_SYNC prefix inline), queues them for
  * the workers, and reaps its completion queue in batches to settle submissions.
  *
  * Each thread that submits has one Client (the Runtime's thread, and any worker that attached to
  * the runtime). A chain submitted with a kqueue completes into that kqueue's queue instead; the
  * kqueue hands the entry back here (settleOwned) so the submission settles on its own thread.
  *
- * When no slot is free, submit() reaps on the spot, and a submission that still finds none waits in
- * a FIFO here until a slot frees: a full ring is a state, not an error, and nothing is dropped.
+ * When no entry is free, submit() reaps on the spot, and a submission that still finds none waits in
+ * a FIFO here until an entry frees: a full ring is a state, not an error, and nothing is dropped.
  */
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { EventCount, Keepalive, spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, EventCount, Keepalive, spinUntil } from 'atomics-sync';
 import { errno } from './errno.js';
-import { readCompletion, releaseEntry, writeChain, writeHeader, type Completion } from './encode.js';
+import { entryRelease, readCompletion, writeChain } from './encode.js';
+import {
+  EntryState,
+  RequestFlag,
+  RequestKind,
+  Status,
+  completionUnstarted,
+  entryCancel,
+  Stamp,
+  entryFail,
+  entryStamp,
+  entryStampSet,
+  entryState,
+  entryStateMove,
+  entryStateSet,
+  entryWrite,
+  timingRead,
+  type Completion,
+  type RequestHeader,
+} from './entry.js';
 import { Interpreter, Outcome } from './interp.js';
+import { LazyThenable } from './thenable.js';
 import { C, Lifecycle, type SharedState } from './shared.js';
-import { E, EntryState, F, RequestFlag, Status } from './table.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -30,7 +46,7 @@ export interface CompletionTarget {
   /** A submission for this target settled. */
   targetSettled(sub: Submission): void;
   /**
-   * A submission for this target settled without reaching a slot (cancelled while it waited, or
+   * A submission for this target settled without reaching an entry (cancelled while it waited, or
    * refused for want of memory): no record will come through the queue, so the target makes its
    * event from the completion itself.
    */
@@ -49,7 +65,7 @@ export interface RequestCodec {
   readonly kind: number;
   /**
    * Write the request into entry `idx`'s data area. Returns 0 (queue it for a worker),
-   * ENCODED_COMPLETE (it completed already: E.STATUS and F.RESULT are written), or -errno (e.g.
+   * ENCODED_COMPLETE (it completed already: entryStatusSet wrote how), or -errno (e.g.
    * -ENOMEM: it fails unstarted).
    */
   encode(s: SharedState, idx: number): number;
@@ -59,7 +75,7 @@ export interface RequestCodec {
   release(s: SharedState, idx: number): void;
   /**
    * It settled without reaching a worker, so decode() is never called: cancelled while waiting for
-   * a slot, refused by encode(), or cancelled by close({ force }).
+   * an entry, refused by encode(), or cancelled by close({ force }).
    */
   unstarted?(c: Completion): void;
 }
@@ -81,38 +97,32 @@ export class SysletClosedError extends Error {
   }
 }
 
-/**
- * Complete entry `idx` with (status, result) in place of a worker, if its state is one of `from`
- * (a CAS: exactly one of the parties that may end an entry wins). Used for entries no worker will
- * run or finish: a dead worker's (-EOWNERDEAD), and requests still queued once the workers are gone
- * (-ECANCELED). Returns whether this call completed it.
- */
-export function completeEntry(s: SharedState, idx: number, from: readonly number[], status: number, result: number): boolean {
-  const eb = s.layout.base(idx);
-  const e64 = s.layout.base64(idx);
-  for (const state of from) {
-    if (Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.DONE) !== state) continue;
-    s.i32[eb + E.STATUS] = status;
-    s.i32[eb + E.ATOM] = s.i32[eb + E.PC]!;
-    s.f64[e64 + F.RESULT] = result;
-    s.i32[eb + E.VALUES_LEN] = 0;
-    s.i32[eb + E.VALUES_HEAP] = 0;
-    s.f64[e64 + F.T_DONE] = 0;
-    // A confined chain's descriptors are closed when it ends, this way too.
-    if (s.i32[eb + E.POLICY] !== 0) s.policies.closeHeld(s.i32[eb + E.ID]!);
-    // Release: the fields above are published by the post (the reaper's reap acquires).
-    s.cqs[s.i32[eb + E.CQ]!]!.post(idx);
-    return true;
-  }
-  return false;
-}
-
 /** Entry states in which no worker holds an entry that was queued. */
 const UNRUN = [EntryState.QUEUED, EntryState.CANCELLED] as const;
 
-export interface ValidatedSubmit {
+/** A chain to submit: its validated plan (validate.ts), encoded into the entry by encode.ts. */
+export interface ChainRequest {
+  readonly type: 'chain';
+  /**
+   * Until it is encoded; then dropped, so that a Submission kept after it settled does not keep
+   * the chain (its buffers' initial bytes, its strings) alive.
+   */
   plan: Plan | undefined;
-  codec: RequestCodec | undefined;
+  /** Names for reading its completion. */
+  readonly shape: Shape;
+}
+
+/** A request of another kind (threadlets, syslet/fs's batches): its codec writes and reads it. */
+export interface CodecRequest {
+  readonly type: 'codec';
+  readonly codec: RequestCodec;
+}
+
+/** What a submission carries to its entry. */
+export type SubmitRequest = ChainRequest | CodecRequest;
+
+export interface ValidatedSubmit {
+  request: SubmitRequest;
   varInit: readonly number[];
   deadline: number;
   stepBudget: number;
@@ -125,17 +135,13 @@ export interface ValidatedSubmit {
   ownPolicy: boolean;
 }
 
-type Settle = (c: Completion) => void;
-
 /** A submitted request: its id, and a promise of its one completion. Awaitable. */
-export class Submission implements PromiseLike<Completion> {
+export class Submission extends LazyThenable<Completion> {
   readonly id: number;
   /** The completion, once settled (readable synchronously, e.g. after an inline run). */
   completion: Completion | undefined;
 
-  /** @internal Until the chain is encoded. */ _plan: Plan | undefined;
-  /** @internal Names for decoding the completion. */ _shape: Shape | undefined;
-  /** @internal Non-chain requests. */ _codec: RequestCodec | undefined;
+  /** @internal What it carries to its entry. */ readonly _request: SubmitRequest;
   /** @internal */ _entry = -1;
   /** @internal */ _udata: unknown;
   /** @internal */ _varInit: readonly number[];
@@ -145,15 +151,12 @@ export class Submission implements PromiseLike<Completion> {
   /** @internal */ _target: CompletionTarget | undefined;
   /** @internal */ _policy: number;
   /** @internal */ _ownPolicy: boolean;
-  #promise: Promise<Completion> | undefined;
-  #resolve: Settle | undefined;
 
   /** @internal */
   constructor(id: number, v: ValidatedSubmit) {
+    super();
     this.id = id;
-    this._plan = v.plan;
-    this._shape = v.plan?.shape;
-    this._codec = v.codec;
+    this._request = v.request;
     this._varInit = v.varInit;
     this._deadline = v.deadline;
     this._stepBudget = v.stepBudget;
@@ -164,34 +167,38 @@ export class Submission implements PromiseLike<Completion> {
     this._ownPolicy = v.ownPolicy;
   }
 
-  /** A promise of the completion, created on first use (kqueue users may never need one). */
-  get promise(): Promise<Completion> {
-    if (this.#promise === undefined) {
-      if (this.completion !== undefined) this.#promise = Promise.resolve(this.completion);
-      else {
-        this.#promise = new Promise<Completion>((resolve) => {
-          this.#resolve = resolve;
-        });
-      }
-    }
-    return this.#promise;
-  }
+  // `promise` (a promise of the completion, made on first use: kqueue users may never need one)
+  // and `then` come from LazyThenable; a submission never rejects.
 
   get settled(): boolean {
     return this.completion !== undefined;
   }
 
-  then<R1 = Completion, R2 = never>(
-    onfulfilled?: ((c: Completion) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
+  /** The udata given at submission (echoed in its completion and in its kqueue event). */
+  get udata(): unknown {
+    return this._udata;
+  }
+
+  /** What it runs (RequestKind): CHAIN for a chain, else its codec's kind (THREADLET, ...). */
+  get kind(): number {
+    const r = this._request;
+    return r.type === 'chain' ? RequestKind.CHAIN : r.codec.kind;
+  }
+
+  /** Where its completion is delivered besides this promise (a kqueue), if anywhere. */
+  get target(): CompletionTarget | undefined {
+    return this._target;
+  }
+
+  /** @internal */
+  protected _settledPromise(): Promise<Completion> | undefined {
+    return this.completion === undefined ? undefined : Promise.resolve(this.completion);
   }
 
   /** @internal */
   _settle(c: Completion): void {
     this.completion = c;
-    if (this.#resolve !== undefined) this.#resolve(c);
+    this._resolveLazy(c);
   }
 }
 
@@ -230,27 +237,9 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
-/** Completion for a request that never reached a worker (cancelled while waiting, no memory). */
-export function unstartedCompletion(id: number, status: 'cancelled' | 'failed', result: number): Completion {
-  return {
-    id,
-    status,
-    atom: 0,
-    result,
-    value: undefined,
-    vars: {},
-    values: {},
-    buffers: undefined,
-    steps: 0,
-    noComplete: false,
-    valuesLost: false,
-    udata: undefined,
-  };
-}
-
 /** Watches a client's submissions settle (the recorder, record/recorder.ts). */
 export interface SettleObserver {
-  /** `sub` was submitted on this thread (it has an id; it may wait for a slot). */
+  /** `sub` was submitted on this thread (it has an id; it may wait for an entry). */
   submitted(sub: Submission): void;
   /** `sub` settled with `c` (c.timing set when it was sampled and ran on a worker). */
   settled(sub: Submission, c: Completion): void;
@@ -294,7 +283,7 @@ export class Client {
   readonly #unpushed: number[] = [];
   /** Resolvers waiting for outstanding to reach zero. */
   #drainWaiters: (() => void)[] = [];
-  /** Resolvers waiting for a free slot (room()). */
+  /** Resolvers waiting for a free entry (room()). */
   #roomWaiters: (() => void)[] = [];
   /** The reaper is parked (#park); #poked: something it cannot see in its queues happened. */
   #parked = false;
@@ -344,7 +333,7 @@ export class Client {
   }
 
   /**
-   * Submit a validated request. With `onlyIfRoom`, return undefined instead when no slot is free
+   * Submit a validated request. With `onlyIfRoom`, return undefined instead when no entry is free
    * (after reaping what finished): the request is not taken.
    */
   submit(v: ValidatedSubmit, onlyIfRoom = false): Submission | undefined {
@@ -378,14 +367,14 @@ export class Client {
     }
     if (idx === EMPTY && this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     if (idx === EMPTY) {
-      // No free slot: reap what finished right here instead of waiting for the reaper's turn. A
+      // No free entry: reap what finished right here instead of waiting for the reaper's turn. A
       // long synchronous burst of submissions keeps the workers fed this way, and its entries
       // recycle through this thread's cache.
       this.#drain();
       if (this.#waitingHead === this.#waiting.length) idx = this.#takeEntry();
     }
     if (idx === EMPTY) {
-      // Counted on the free ring as an empty event: a submission found no free slot.
+      // Counted on the free ring as an empty event: a submission found no free entry.
       this.#s.fq.noteEmpty();
       this.#waiting.push(sub);
       // Read by close() on the owning thread: it waits until no thread has a submission waiting.
@@ -420,11 +409,19 @@ export class Client {
   /** Cancel everything outstanding (close({ force: true })). */
   cancelAll(): void {
     const all = [...this.#byEntry, ...this.#waiting.slice(this.#waitingHead)];
-    for (const sub of all) if (sub !== undefined) this.#cancel(sub);
+    // Running ones last: cancelling one frees its worker, which would otherwise start a queued one
+    // before this loop reached it.
+    const running: Submission[] = [];
+    for (const sub of all) {
+      if (sub === undefined) continue;
+      if (sub._entry >= 0 && entryState(this.#s, sub._entry) === EntryState.RUNNING) running.push(sub);
+      else this.#cancel(sub);
+    }
+    for (const sub of running) this.#cancel(sub);
   }
 
   /**
-   * Resolves when a submission would find a free slot at once (backpressure for producers that
+   * Resolves when a submission would find a free entry at once (backpressure for producers that
    * must not queue without bound).
    */
   async room(): Promise<void> {
@@ -509,7 +506,7 @@ export class Client {
   #cancel(sub: Submission): number {
     if (sub.completion !== undefined) return -errno.ENOENT;
     if (sub._entry < 0) {
-      // Still waiting for a slot here: it never reached shared memory.
+      // Still waiting for an entry here: it never reached shared memory.
       const at = this.#waiting.indexOf(sub, this.#waitingHead);
       if (at >= 0) {
         this.#waiting.splice(at, 1);
@@ -518,61 +515,56 @@ export class Client {
       this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       return 0;
     }
-    const i32 = this.#s.i32;
-    const eb = this.#s.layout.base(sub._entry);
-    // Pairs with the pump's compareExchange QUEUED -> RUNNING: exactly one of the two wins.
-    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
+    // Pairs with the pump's entryClaim: exactly one of the two wins. A running one ends at its next
+    // atom boundary (a nanosleep is woken).
+    const prev = entryCancel(this.#s, sub._entry, sub.id);
     if (prev === EntryState.QUEUED) return 0;
-    if (prev === EntryState.RUNNING) {
-      // Read at the next atom boundary; wakes a nanosleep parked on this word.
-      Atomics.store(i32, eb + E.CANCEL, sub.id);
-      Atomics.notify(i32, eb + E.CANCEL);
-      return -errno.EALREADY;
-    }
-    return -errno.ENOENT;
+    return prev === EntryState.RUNNING ? -errno.EALREADY : -errno.ENOENT;
   }
 
   /** Encode `sub` into entry `idx`, run its inline prefix, and queue it for a worker. */
   #start(sub: Submission, idx: number): void {
     const s = this.#s;
-    const eb = s.layout.base(idx);
     const target = sub._target;
     const stamp = (this.#sampleTick++ & this.#sampleMask) === 0 ? sharedNow() : 0;
-    const udata = typeof sub._udata === 'number' ? sub._udata : 0;
-    const header = {
+    const numeric = typeof sub._udata === 'number';
+    const header: RequestHeader = {
       id: sub.id,
       cq: target === undefined ? this.cq : target.cq,
+      owner: this.cq,
       deadline: sub._deadline,
       stepBudget: sub._stepBudget,
       submittedAt: stamp,
-      udata,
+      udata: numeric ? (sub._udata as number) : 0,
       policy: sub._policy,
+      flags: numeric ? RequestFlag.UDATA_NUMBER : 0,
     };
     let rc: number;
-    const plan = sub._plan;
-    if (plan !== undefined) {
-      sub._plan = undefined;
+    const req = sub._request;
+    let inline = false;
+    if (req.type === 'chain') {
+      const plan = req.plan;
+      if (plan === undefined) throw new Error(`syslet: internal error: submission ${sub.id} started twice`);
+      req.plan = undefined;
+      inline = plan.startsInline;
       rc = writeChain(s, idx, plan, header, sub._varInit);
     } else {
-      const codec = sub._codec!;
-      writeHeader(s, idx, header, codec.kind, 0);
-      rc = codec.encode(s, idx);
+      entryWrite(s, idx, header, req.codec.kind, 0);
+      rc = req.codec.encode(s, idx);
     }
-    s.i32[eb + E.OWNER] = this.cq;
-    if (typeof sub._udata === 'number') s.i32[eb + E.FLAGS]! |= RequestFlag.UDATA_NUMBER;
     if (rc < 0) {
-      // The arena has no room for the request: it fails, the slot goes back.
+      // The arena has no room for the request: it fails, the entry goes back.
       this.#freeEntry(idx);
       this.#settleUnstarted(sub, 'failed', rc);
       return;
     }
     sub._entry = idx;
     this.#byEntry[idx] = sub;
-    if ((plan !== undefined && plan.startsInline) || rc === ENCODED_COMPLETE) {
-      Atomics.store(s.i32, eb + E.STATE, EntryState.RUNNING);
+    if (inline || rc === ENCODED_COMPLETE) {
+      entryStateSet(s, idx, EntryState.RUNNING);
       if (rc === ENCODED_COMPLETE || this.#interp.run(idx, true) === Outcome.ENDED) {
-        s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
-        Atomics.store(s.i32, eb + E.STATE, EntryState.DONE);
+        entryStampSet(s, idx, Stamp.DONE, 0);
+        entryStateSet(s, idx, EntryState.DONE);
         // A request that ended inline (a chain of SYNC atoms, a threadlet that finished inline)
         // still completes through its queue when a kqueue waits for it (its event must reach the
         // kqueue); otherwise it settles right here.
@@ -583,7 +575,7 @@ export class Client {
     }
     // Release: the entry's contents are published by the ring push (a seq-cst stamp store) that
     // the worker's tryPop acquires.
-    Atomics.store(s.i32, eb + E.STATE, EntryState.QUEUED);
+    entryStateSet(s, idx, EntryState.QUEUED);
     this.#push(idx);
     // The doorbell (a microtask after this burst) also checks that the workers are still there.
     this.#kick();
@@ -631,7 +623,7 @@ export class Client {
     if (!this.#s.sq.isEmpty()) this.#wake(false);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
-    // (after the burst's pushes) sees CLOSED (both seq-cst); completeEntry's CAS lets exactly one of
+    // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of
     // the two complete it. Once per burst, not per push.
     if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
@@ -640,7 +632,7 @@ export class Client {
   #completeStranded(): void {
     const by = this.#byEntry;
     for (let idx = 0; idx < by.length; idx++) {
-      if (by[idx] !== undefined) completeEntry(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
+      if (by[idx] !== undefined) entryFail(this.#s, idx, UNRUN, Status.CANCELLED, -errno.ECANCELED);
     }
     this.#wakeReaper();
   }
@@ -672,7 +664,7 @@ export class Client {
    */
   #freeEntry(idx: number): void {
     const s = this.#s;
-    Atomics.store(s.i32, s.layout.base(idx) + E.STATE, EntryState.FREE);
+    entryStateSet(s, idx, EntryState.FREE);
     if (this.#localFree.length < LOCAL_FREE || !s.fq.tryPush(idx)) {
       this.#localFree.push(idx);
       return;
@@ -694,8 +686,9 @@ export class Client {
     if (this.#reaping) return;
     this.#reaping = true;
     this.#keepalive.hold();
-    // Read by the owner's periodic checks (runtime.ts): they stop once no client is busy. Pairs
-    // with the owner's load of C.BUSY before it stops them, and its wait on C.BUSY_EPOCH.
+    // Read by the owner's periodic checks (slots.ts StuckCheck, pool.ts): they stop once no client
+    // is busy. Pairs with the owner's load of C.BUSY before it stops them, and its wait on
+    // C.BUSY_EPOCH (workers.ts).
     const ctl = this.#s.ctl;
     const was = Atomics.add(ctl, C.BUSY, 1);
     if (this.#onBusy !== undefined) this.#onBusy();
@@ -829,56 +822,47 @@ export class Client {
     const s = this.#s;
     const sub = this.#byEntry[idx];
     this.#byEntry[idx] = undefined;
-    const e64 = s.layout.base64(idx);
-    const done = s.f64[e64 + F.T_DONE]!;
+    const done = entryStamp(s, idx, Stamp.DONE);
     let reaped = 0;
     if (done !== 0) {
       reaped = sharedNow();
       this.#reapHist.record((reaped - done) * 1e6);
     }
     if (sub === undefined) {
-      // Not ours (cannot happen while each thread reaps its own queue); never leak the slot.
-      releaseEntry(s, idx);
+      // Not ours (cannot happen while each thread reaps its own queue); never leak the entry.
+      entryRelease(s, idx);
       this.#freeEntry(idx);
       return undefined;
     }
     let c: Completion;
-    if (sub._codec !== undefined) {
-      c = sub._codec.decode(s, idx, sub);
-      sub._codec.release(s, idx);
+    const req = sub._request;
+    if (req.type === 'codec') {
+      c = req.codec.decode(s, idx, sub);
+      req.codec.release(s, idx);
     } else {
-      const eb = s.layout.base(idx);
-      const state = Atomics.load(s.i32, eb + E.STATE);
-      c = readCompletion(s, idx, sub._shape!, sub.id, state);
+      const state = entryState(s, idx);
+      c = readCompletion(s, idx, req.shape, sub.id, state);
       // Ended while its worker was stuck: the worker's thread may still hold the entry. Pairs with
       // the runtime's CAS to STUCK_GONE_* when that thread exits: whoever comes second frees it.
       if (
         (state === EntryState.STUCK_TIMEDOUT || state === EntryState.STUCK_CANCELLED) &&
-        Atomics.compareExchange(s.i32, eb + E.STATE, state, EntryState.STUCK_REAPED) === state
+        entryStateMove(s, idx, state, EntryState.STUCK_REAPED)
       ) {
         this.#settle(sub, c);
         return sub;
       }
-      releaseEntry(s, idx);
+      entryRelease(s, idx);
     }
-    if (reaped !== 0) {
-      c.timing = {
-        submitted: s.f64[e64 + F.T_SUBMIT]!,
-        started: s.f64[e64 + F.T_START]!,
-        completed: done,
-        reaped,
-        worker: s.i32[s.layout.base(idx) + E.WORKER]!,
-      };
-      if (sub._codec !== undefined) c.timing.replayed = s.f64[e64 + F.T_REPLAYED]!;
-    }
+    if (reaped !== 0) c.timing = timingRead(s, idx, done, reaped, req.type === 'codec');
     this.#freeEntry(idx);
     this.#settle(sub, c);
     return sub;
   }
 
   #settleUnstarted(sub: Submission, status: 'cancelled' | 'failed', result: number): void {
-    const c = unstartedCompletion(sub.id, status, result);
-    if (sub._codec?.unstarted !== undefined) sub._codec.unstarted(c);
+    const c = completionUnstarted(sub.id, status, result);
+    const req = sub._request;
+    if (req.type === 'codec' && req.codec.unstarted !== undefined) req.codec.unstarted(c);
     if (sub._target !== undefined) sub._target.targetUnstarted(sub, c);
     this.#settle(sub, c);
   }

@@ -2,121 +2,30 @@
  * Writing a validated chain into a request entry (submitting thread) and reading its completion
  * back out (reaping thread). The layout is table.ts's; the plan's offsets come from validate.ts.
  */
-import { errno } from './errno.js';
-import type { ExecViews } from './interp.js';
 import {
-  ArgKind,
-  D,
-  E,
-  F,
-  FINAL_VALUE_SLOT,
+  NO_VALUES,
+  NO_VARS,
   RequestFlag,
   RequestKind,
   STATUS_NAMES,
   Status,
+  completionRead,
+  entryFlags,
+  entryFlagsClear,
+  entryValuesHeap,
+  entryValuesLen,
+  entryValuesSet,
+  entryWrite,
   isStuckState,
   stuckStatus,
-  type StatusName,
-} from './table.js';
+  type Completion,
+  type RequestHeader,
+} from './entry.js';
+import { errno } from './errno.js';
+import type { ExecViews } from './interp.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
 import { grantBytes, type Plan, type Shape } from './validate.js';
-import { nextRecord, readValue, type Value } from './values.js';
-
-/** Per-submission header fields. */
-export interface RequestHeader {
-  id: number;
-  cq: number;
-  /** Absolute deadline in sharedNow() milliseconds, or 0. */
-  deadline: number;
-  stepBudget: number;
-  submittedAt: number;
-  udata: number;
-  /** Policy id, 0 for none. */
-  policy: number;
-}
-
-/** How a chain ended, as the submitter sees it. */
-export interface Completion {
-  /** The submission id. */
-  id: number;
-  /**
-   * done: ran to an atom with no next; stopped: a stop condition fired at `atom`; cancelled /
-   * timedout: ended at the boundary before `atom`; exhausted: the step budget ran out before `atom`;
-   * failed: the runtime could not run it (the result says why).
-   */
-  status: StatusName;
-  /** Index of the final atom (for cancelled, timedout and exhausted: the atom that did not run). */
-  atom: number;
-  /** Its result: >= 0, or -errno. */
-  result: number;
-  /** The final atom's value, where its operation has one. */
-  value: Value | undefined;
-  /** Assigned variables, by name. */
-  vars: Record<string, number>;
-  /** Values of variables whose last assignment carried one (a stat, names, a path). */
-  values: Record<string, Value>;
-  /** Contents of the chain's declared buffers, copied out. */
-  buffers: Record<string, Buffer> | undefined;
-  /** Atoms executed. */
-  steps: number;
-  /** The chain ended at an atom with SYSLET_NO_COMPLETE: no kqueue event was posted for it. */
-  noComplete: boolean;
-  /** The values could not be carried back (the arena was full). */
-  valuesLost: boolean;
-  /** The submitter's udata. */
-  udata: unknown;
-  /**
-   * When a chain sampled for latency (option latencySample) went through each stage, in
-   * milliseconds on a clock all threads share (performance.timeOrigin + performance.now()), and the
-   * worker slot that ran it (-1: inline). For profiling; absent on chains not sampled.
-   */
-  timing?: Timing;
-}
-
-export interface Timing {
-  submitted: number;
-  started: number;
-  completed: number;
-  reaped: number;
-  worker: number;
-  /** Threadlets that moved: when the worker had replayed the journal (F.T_REPLAYED), or 0. */
-  replayed?: number;
-}
-
-/** Shared by completions without variables or values (frozen: completions are read-only). */
-const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, number>;
-const NO_VALUES: Record<string, Value> = Object.freeze({}) as Record<string, Value>;
-
-/**
- * Write entry `idx`'s header for a new request of `kind`: every field a worker, the interpreter or
- * the reaper reads, reset. The request's own data (a chain's atoms, a codec's payload) follows.
- */
-export function writeHeader(t: ExecViews, idx: number, h: RequestHeader, kind: number, flags: number): void {
-  const i32 = t.i32;
-  const f64 = t.f64;
-  const eb = t.layout.base(idx);
-  const e64 = t.layout.base64(idx);
-  i32[eb + E.ID] = h.id;
-  i32[eb + E.CANCEL] = 0;
-  i32[eb + E.CQ] = h.cq;
-  i32[eb + E.PC] = 0;
-  i32[eb + E.STEPS] = 0;
-  i32[eb + E.STEP_BUDGET] = h.stepBudget;
-  i32[eb + E.STATUS] = 0;
-  i32[eb + E.ATOM] = 0;
-  i32[eb + E.WORKER] = -1;
-  i32[eb + E.VALUES_HEAP] = 0;
-  i32[eb + E.VALUES_LEN] = 0;
-  i32[eb + E.OVF_NEXT] = -1;
-  i32[eb + E.FLAGS] = flags;
-  i32[eb + E.KIND] = kind;
-  i32[eb + E.POLICY] = h.policy;
-  f64[e64 + F.RESULT] = 0;
-  f64[e64 + F.DEADLINE] = h.deadline;
-  f64[e64 + F.T_SUBMIT] = h.submittedAt;
-  f64[e64 + F.T_START] = 0;
-  f64[e64 + F.T_DONE] = 0;
-  f64[e64 + F.UDATA] = h.udata;
-}
+import { nextRecord, readValue } from './values.js';
 
 /**
  * Write `plan` into entry `idx`. Allocates the chain's declared buffers in the arena; returns 0, or
@@ -132,7 +41,7 @@ export function writeChain(
   const bufOffsets = allocateBuffers(t, plan);
   if (typeof bufOffsets === 'number') return bufOffsets;
   const flags = (bufOffsets === undefined ? 0 : RequestFlag.HAS_BUFFERS) | (plan.keepFds === true ? RequestFlag.KEEP_FDS : 0);
-  writeHeader(t, idx, h, RequestKind.CHAIN, flags);
+  entryWrite(t, idx, h, RequestKind.CHAIN, flags);
   writeChainData(t, idx, plan, varInit, bufOffsets);
   return 0;
 }
@@ -160,7 +69,7 @@ export function allocateBuffers(t: ExecViews, plan: Plan): number[] | undefined 
 
 /**
  * Write `plan`'s atoms, literals, variables and buffer table into entry `idx`'s data area (the
- * header is written apart: writeHeader). `bufOffsets` are allocateBuffers' blocks.
+ * header is written apart: entryWrite). `bufOffsets` are allocateBuffers' blocks.
  */
 export function writeChainData(
   t: ExecViews,
@@ -179,7 +88,6 @@ export function writeChainData(
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;
   i32[db + D.NATOMS] = natoms;
-  i32[db + D.NVARS] = nvars;
   i32[db + D.LITS] = plan.litsAt;
   i32[db + D.VARS] = plan.varsAt;
   i32[db + D.ASSIGNED] = plan.assignedAt;
@@ -189,7 +97,7 @@ export function writeChainData(
     i32[db + D.VALUES] = plan.valuesAt;
     i32[db + D.GRANTS] = 0;
   } else {
-    // forSubmission() checked they fit in the slot.
+    // forSubmission() checked they fit in the entry.
     const gw = plan.valuesAt / 4;
     i32[db + gw] = grants.length;
     for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
@@ -206,25 +114,24 @@ export function writeChainData(
     const atom = plan.atoms[a]!;
     let w = db + at;
     i32[db + D.ATOM_TABLE + a] = at;
-    at += 5 + 3 * atom.args.length;
-    i32[w] = atom.code;
-    i32[w + 1] = atom.flags;
-    i32[w + 2] = atom.next;
-    i32[w + 3] = atom.into;
-    i32[w + 4] = atom.args.length;
-    w += 5;
+    at += ATOM_HEADER_WORDS + ARG_WORDS * atom.args.length;
+    i32[w + AtomWord.OP] = atom.code;
+    i32[w + AtomWord.FLAGS] = atom.flags;
+    i32[w + AtomWord.NEXT] = atom.next;
+    i32[w + AtomWord.INTO] = atom.into;
+    w += ATOM_HEADER_WORDS;
     for (const arg of atom.args) {
-      i32[w] = arg.kind;
-      i32[w + 1] = arg.a;
-      i32[w + 2] = arg.b;
+      i32[w + ArgWord.KIND] = arg.kind;
+      i32[w + ArgWord.A] = arg.a;
+      i32[w + ArgWord.B] = arg.b;
       if (arg.kind === ArgKind.STR) {
         const p = strBase + arg.a;
         if (arg.utf8 !== undefined) u8.set(arg.utf8, p);
         else u8.write(arg.str!, p, arg.b, 'latin1');
       } else if (arg.kind === ArgKind.BUF && arg.decl >= 0) {
-        i32[w + 1] = bufOffsets![arg.decl]! + arg.a;
+        i32[w + ArgWord.A] = bufOffsets![arg.decl]! + arg.a;
       }
-      w += 3;
+      w += ARG_WORDS;
     }
   }
   const lits = plan.lits;
@@ -243,12 +150,11 @@ export function writeChainData(
   }
 }
 
-/** Read the completion of entry `idx` (the chain ended; `state` is its E.STATE). Does not release anything. */
+/** Read the completion of entry `idx` (the chain ended; `state` is its state word, entryState). Does not release anything. */
 export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: number, state: number): Completion {
   const i32 = t.i32;
   const f64 = t.f64;
   const L = t.layout;
-  const eb = L.base(idx);
   const db = L.data(idx);
   const d64 = L.dataByte(idx) / 8;
   const names = shape.varNames;
@@ -264,42 +170,21 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
     }
   }
   if (isStuckState(state)) return stuckCompletion(t, idx, id, state, names, vars);
-  const flags = i32[eb + E.FLAGS]!;
-  const len = i32[eb + E.VALUES_LEN]!;
-  // Every completion has the same fields, in the same order (one hidden class for V8).
-  const c: Completion = {
-    id,
-    status: STATUS_NAMES[i32[eb + E.STATUS]!] ?? 'failed',
-    atom: i32[eb + E.ATOM]!,
-    result: f64[L.base64(idx) + F.RESULT]!,
-    value: undefined,
-    vars,
-    values: NO_VALUES,
-    buffers: undefined,
-    steps: i32[eb + E.STEPS]!,
-    noComplete: (flags & RequestFlag.NO_COMPLETE) !== 0,
-    valuesLost: len < 0,
-    udata: undefined,
-  };
-  if (len > 0) {
-    const heap = i32[eb + E.VALUES_HEAP]!;
-    const src = heap !== 0 ? t.arena.buffer : t.buf;
-    const s32 = heap !== 0 ? t.arena.view32 : i32;
-    const s64 = heap !== 0 ? t.arena.view64 : f64;
-    let at = heap !== 0 ? heap : L.dataByte(idx) + i32[db + D.VALUES]!;
-    const end = at + len;
-    while (at < end) {
-      const slot = s32[at / 4]!;
-      const v = readValue(src, s32, s64, at);
-      if (slot === FINAL_VALUE_SLOT) c.value = v;
+  const c = completionRead(t, idx, id, vars);
+  const r = valueRecords(t, idx);
+  if (r !== undefined) {
+    const s32 = r.i32;
+    for (let at = r.at; at < r.end; at = nextRecord(s32, at)) {
+      const variable = s32[at / 4]!;
+      const v = readValue(r.buf, s32, r.f64, at);
+      if (variable === FINAL_VALUE_VAR) c.value = v;
       else {
         if (c.values === NO_VALUES) c.values = {};
-        c.values[names[slot]!] = v;
+        c.values[names[variable]!] = v;
       }
-      at = nextRecord(s32, at);
     }
   }
-  if ((flags & RequestFlag.HAS_BUFFERS) !== 0) {
+  if ((entryFlags(t, idx) & RequestFlag.HAS_BUFFERS) !== 0) {
     const out: Record<string, Buffer> = {};
     const bufsAt = db + i32[db + D.BUFS]!;
     for (let k = 0; k < shape.bufferNames.length; k++) {
@@ -312,8 +197,30 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
   return c;
 }
 
+/** Where an entry's value records are: views of the memory they are in, and their byte range. */
+export interface ValueRecords {
+  buf: Buffer;
+  i32: Int32Array;
+  f64: Float64Array;
+  at: number;
+  end: number;
+}
+
 /**
- * The completion of an entry the runtime ended while its worker was stuck in a call (table.ts,
+ * Entry `idx`'s value records (writeRecord's, values.ts): in its data area, or in the arena block
+ * they spilled to; undefined when there are none (or they were lost: entryValuesLen < 0).
+ */
+export function valueRecords(t: ExecViews, idx: number): ValueRecords | undefined {
+  const len = entryValuesLen(t, idx);
+  if (len <= 0) return undefined;
+  const heap = entryValuesHeap(t, idx);
+  if (heap !== 0) return { buf: t.arena.buffer, i32: t.arena.view32, f64: t.arena.view64, at: heap, end: heap + len };
+  const at = t.layout.dataByte(idx) + t.i32[t.layout.data(idx) + D.VALUES]!;
+  return { buf: t.buf, i32: t.i32, f64: t.f64, at, end: at + len };
+}
+
+/**
+ * The completion of an entry the runtime ended while its worker was stuck in a call (entry.ts,
  * EntryState.STUCK_*): status and result come from the state word, which the terminated worker can
  * no longer change; the atom and steps are those the interpreter published when the stuck atom
  * began. Values and declared buffers are not read: the worker's thread may still write them.
@@ -326,54 +233,37 @@ function stuckCompletion(
   names: readonly string[],
   vars: Record<string, number>,
 ): Completion {
-  const eb = t.layout.base(idx);
   const db = t.layout.data(idx);
   const status = stuckStatus(state);
-  const atom = t.i32[eb + E.ATOM]!;
+  // The atom and steps as the interpreter published them; the rest from the state.
+  const c = completionRead(t, idx, id, vars);
+  c.status = STATUS_NAMES[status]!;
+  c.result = status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
+  c.noComplete = false;
+  c.valuesLost = false;
   // The stuck atom's own variable: its call may return (and store it) at any moment. Variables of
   // the atoms before it are final.
-  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + atom]! + 3]!;
+  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + c.atom]! + AtomWord.INTO]!;
   if (into >= 0 && names[into] !== undefined && names[into]! in vars) {
-    vars = { ...vars };
-    delete vars[names[into]!];
+    c.vars = { ...vars };
+    delete c.vars[names[into]!];
   }
-  return {
-    id,
-    status: STATUS_NAMES[status]!,
-    atom,
-    result: status === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED,
-    value: undefined,
-    vars,
-    values: NO_VALUES,
-    buffers: undefined,
-    steps: t.i32[eb + E.STEPS]!,
-    noComplete: false,
-    valuesLost: false,
-    udata: undefined,
-  };
-}
-
-/** The result an entry's completion carries (its RESULT word, or the stuck state's errno). */
-export function entryResult(t: ExecViews, idx: number): number {
-  const state = Atomics.load(t.i32, t.layout.base(idx) + E.STATE);
-  if (isStuckState(state)) return stuckStatus(state) === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
-  return t.f64[t.layout.base64(idx) + F.RESULT]!;
+  return c;
 }
 
 /** Free what entry `idx` holds in the arena (spilled values, declared buffers). */
-export function releaseEntry(t: ExecViews, idx: number): void {
+export function entryRelease(t: ExecViews, idx: number): void {
   const i32 = t.i32;
-  const eb = t.layout.base(idx);
-  const heap = i32[eb + E.VALUES_HEAP]!;
+  const heap = entryValuesHeap(t, idx);
   if (heap !== 0) {
     t.arena.free(heap);
-    i32[eb + E.VALUES_HEAP] = 0;
+    entryValuesSet(t, idx, 0, entryValuesLen(t, idx));
   }
-  if ((i32[eb + E.FLAGS]! & RequestFlag.HAS_BUFFERS) !== 0) {
+  if ((entryFlags(t, idx) & RequestFlag.HAS_BUFFERS) !== 0) {
     const db = t.layout.data(idx);
     const n = i32[db + D.NBUFS]!;
     const at = i32[db + D.BUFS]!;
     for (let k = 0; k < n; k++) t.arena.free(i32[db + at + 2 * k]!);
-    i32[eb + E.FLAGS]! &= ~RequestFlag.HAS_BUFFERS;
+    entryFlagsClear(t, idx, RequestFlag.HAS_BUFFERS);
   }
 }

@@ -60,14 +60,24 @@ export function errnoName(n: number): ErrnoName | undefined {
 }
 
 /**
+ * -errno for an error whose `code` names a Linux errno (e.code 'ENOENT' → -2), else undefined.
+ * The errno of a system error wherever it was thrown (an fs call, a threadlet: protocol.ts).
+ */
+export function resultOfCode(err: unknown): number | undefined {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && Object.hasOwn(errno, code) ? -errno[code as ErrnoName] : undefined;
+}
+
+/**
  * Turn an exception thrown by a Node fs call into a syscall result (`-errno`).
  * Node puts libuv's error number in `err.errno`; on Linux that is already `-errno`. Elsewhere, and
  * for Node's own argument errors, the code decides.
  */
 export function resultOfError(err: unknown): number {
+  const byCode = resultOfCode(err);
+  if (byCode !== undefined) return byCode;
   const e = err as { errno?: unknown; code?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  if (code !== undefined && code in errno) return -errno[code as ErrnoName];
   if (process.platform === 'linux' && typeof e?.errno === 'number' && e.errno < 0) return e.errno;
   switch (code) {
     case 'ERR_FS_FILE_TOO_LARGE':

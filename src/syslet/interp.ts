@@ -10,8 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
-import type { Arena } from '../ring/arena.js';
-import { sharedNow } from '../ring/layout.js';
+import { type Arena, sharedNow } from 'atomics-sync';
 import { errno, errnoName, resultOfError } from './errno.js';
 import {
   SYSLET_NO_COMPLETE,
@@ -23,25 +22,26 @@ import { Op, OPS, type PathResolve } from './ops.js';
 import { readdirInOrder } from './readdir.js';
 import { allowsOp, Resolver, type CompiledPolicy, type PolicyTable } from './policy.js';
 import {
-  ARG_WORDS,
-  ATOM_HEADER_WORDS,
-  ArgKind,
-  D,
-  E,
-  F,
-  FINAL_VALUE_SLOT,
   RequestFlag,
   Status,
-  type TableLayout,
-} from './table.js';
+  entryCancelled,
+  entryCancelWord,
+  entryEndSet,
+  entryFieldsMake,
+  entryFlags,
+  entryFlagsAdd,
+  entryProgressSet,
+  entryRead,
+  entryValuesSet,
+  type EntryFields,
+  type EntryViews,
+} from './entry.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
 import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 import type { BlockMarker } from './kinds.js';
 
 /** Views of the request table, the arena and the policies, in the calling thread. */
-export interface ExecViews {
-  readonly layout: TableLayout;
-  readonly i32: Int32Array;
-  readonly f64: Float64Array;
+export interface ExecViews extends EntryViews {
   readonly buf: Buffer;
   readonly arena: Arena;
   readonly policies: PolicyTable;
@@ -86,7 +86,9 @@ export class Interpreter {
   readonly #blocking: BlockMarker | undefined;
 
   // Per-run context (set by run(), read by the argument helpers).
-  #eb = 0;
+  /** The entry's header fields the run starts from (entryRead). */
+  readonly #run: EntryFields = entryFieldsMake();
+  #idx = 0;
   #id = 0;
   #varsBase = 0;
   #assignedBase = 0;
@@ -126,30 +128,30 @@ export class Interpreter {
     const i32 = t.i32;
     const f64 = t.f64;
     const L = t.layout;
-    const eb = L.base(idx);
-    const e64 = L.base64(idx);
     const db = L.data(idx);
     const d8 = L.dataByte(idx);
     const d64 = d8 / 8;
-    const id = i32[eb + E.ID]!;
+    const run = this.#run;
+    entryRead(t, idx, run);
+    const id = run.id;
     const natoms = i32[db + D.NATOMS]!;
     const varsBase = d64 + i32[db + D.VARS]!;
     const assignedBase = db + i32[db + D.ASSIGNED]!;
-    this.#eb = eb;
+    this.#idx = idx;
     this.#id = id;
     this.#varsBase = varsBase;
     this.#assignedBase = assignedBase;
     this.#litBase = d64 + i32[db + D.LITS]!;
     this.#strBase = d8 + i32[db + D.STRS]!;
-    const deadline = f64[e64 + F.DEADLINE]!;
+    const deadline = run.deadline;
     this.#deadline = deadline;
-    const policyId = i32[eb + E.POLICY]!;
+    const policyId = run.policy;
     this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
     const grants = i32[db + D.GRANTS]!;
     this.#grants = grants === 0 ? -1 : db + grants;
-    const budget = i32[eb + E.STEP_BUDGET]!;
-    let steps = i32[eb + E.STEPS]!;
-    let pc = i32[eb + E.PC]!;
+    const budget = run.stepBudget;
+    let steps = run.steps;
+    let pc = run.pc;
     let values: (RawValue | undefined)[] | undefined;
     let finalValue: RawValue | undefined;
     let status: number;
@@ -158,8 +160,8 @@ export class Interpreter {
     let endFlags = 0;
 
     for (;;) {
-      // Atom boundary. Acquire load: pairs with cancel()'s store of CANCEL = ID.
-      if (Atomics.load(i32, eb + E.CANCEL) === id) {
+      // Atom boundary. Acquire load: pairs with entryCancel's store of CANCEL = ID.
+      if (entryCancelled(t, idx, id)) {
         status = Status.CANCELLED;
         result = -errno.ECANCELED;
         atom = pc;
@@ -178,20 +180,18 @@ export class Interpreter {
         break;
       }
       const aw = db + i32[db + D.ATOM_TABLE + pc]!;
-      const flags = i32[aw + 1]!;
+      const flags = i32[aw + AtomWord.FLAGS]!;
       if (inline && (flags & SYSLET_SYNC) === 0) {
-        i32[eb + E.PC] = pc;
-        i32[eb + E.STEPS] = steps;
+        entryProgressSet(t, idx, pc, steps);
         return Outcome.MIGRATE;
       }
       steps++;
       // Published for the runtime: if this atom's call never returns, the runtime ends the chain
-      // from another thread (runtime.ts, stuck workers) and reports this atom and these steps.
-      i32[eb + E.PC] = pc;
-      i32[eb + E.STEPS] = steps;
+      // from another thread (slots.ts, stuck workers) and reports this atom and these steps.
+      entryProgressSet(t, idx, pc, steps);
       this.#value = undefined;
       const blocking = this.#blocking;
-      const op = i32[aw]!;
+      const op = i32[aw + AtomWord.OP]!;
       if (blocking === undefined || op === Op.NOP || op === Op.UMEM_ADD || op === Op.GETPID) {
         result = this.#exec(aw);
       } else {
@@ -211,7 +211,7 @@ export class Interpreter {
         atom = pc;
         break;
       }
-      const into = i32[aw + 3]!;
+      const into = i32[aw + AtomWord.INTO]!;
       if (into >= 0) {
         f64[varsBase + into] = result;
         i32[assignedBase + into] = 1;
@@ -228,7 +228,7 @@ export class Interpreter {
         status = Status.STOPPED;
         break;
       }
-      const next = i32[aw + 2]!;
+      const next = i32[aw + AtomWord.NEXT]!;
       if (next < 0) {
         status = Status.DONE;
         break;
@@ -239,20 +239,15 @@ export class Interpreter {
     // Descriptors a confined chain opened and did not close are closed when it ends (or, with
     // grant.keepFds, handed to the submitter).
     if (this.#policy !== undefined) {
-      if ((i32[eb + E.FLAGS]! & RequestFlag.KEEP_FDS) !== 0) t.policies.releaseHeld(id);
+      if ((entryFlags(t, idx) & RequestFlag.KEEP_FDS) !== 0) t.policies.releaseHeld(id);
       else t.policies.closeHeld(id);
     }
-    i32[eb + E.STATUS] = status;
-    i32[eb + E.ATOM] = atom;
-    i32[eb + E.STEPS] = steps;
-    i32[eb + E.WORKER] = this.#workerSlot;
-    f64[e64 + F.RESULT] = result;
-    if ((endFlags & SYSLET_NO_COMPLETE) !== 0) i32[eb + E.FLAGS]! |= RequestFlag.NO_COMPLETE;
+    entryEndSet(t, idx, status, atom, steps, this.#workerSlot, result);
+    if ((endFlags & SYSLET_NO_COMPLETE) !== 0) entryFlagsAdd(t, idx, RequestFlag.NO_COMPLETE);
     if (values !== undefined || finalValue !== undefined) {
       this.#writeValues(idx, db, d8, values, finalValue);
     } else {
-      i32[eb + E.VALUES_LEN] = 0;
-      i32[eb + E.VALUES_HEAP] = 0;
+      entryValuesSet(t, idx, 0, 0);
     }
     return Outcome.ENDED;
   }
@@ -265,7 +260,6 @@ export class Interpreter {
     finalValue: RawValue | undefined,
   ): void {
     const t = this.#t;
-    const eb = t.layout.base(idx);
     let need = finalValue === undefined ? 0 : recordBytes(finalValue);
     if (values !== undefined) {
       for (const v of values) if (v !== undefined) need += recordBytes(v);
@@ -275,50 +269,49 @@ export class Interpreter {
     let i32 = t.i32;
     let f64 = t.f64;
     let at: number;
+    let heap = 0;
     if (valuesAt + need <= t.layout.dataBytes) {
       at = d8 + valuesAt;
-      t.i32[eb + E.VALUES_HEAP] = 0;
     } else {
       at = t.arena.allocate(need);
       if (at < 0) {
         // The arena is full: the values cannot travel. The completion says so (valuesLost).
-        t.i32[eb + E.VALUES_HEAP] = 0;
-        t.i32[eb + E.VALUES_LEN] = -errno.ENOMEM;
+        entryValuesSet(t, idx, 0, -errno.ENOMEM);
         return;
       }
-      t.i32[eb + E.VALUES_HEAP] = at;
+      heap = at;
       buf = t.arena.buffer;
       i32 = t.arena.view32;
       f64 = t.arena.view64;
     }
     const start = at;
-    if (finalValue !== undefined) at = writeRecord(buf, i32, f64, at, FINAL_VALUE_SLOT, finalValue);
+    if (finalValue !== undefined) at = writeRecord(buf, i32, f64, at, FINAL_VALUE_VAR, finalValue);
     if (values !== undefined) {
       for (let s = 0; s < values.length; s++) {
         const v = values[s];
         if (v !== undefined) at = writeRecord(buf, i32, f64, at, s, v);
       }
     }
-    t.i32[eb + E.VALUES_LEN] = at - start;
+    entryValuesSet(t, idx, heap, at - start);
   }
 
-  // Argument access. `aw` is the atom's first word; argument k starts at aw + A0 + 3k.
+  // Argument access. `aw` is the atom's first word; argument k starts at aw + A0 + ARG_WORDS * k.
 
   #kind(aw: number, k: number): number {
-    return this.#t.i32[aw + A0 + ARG_WORDS * k]!;
+    return this.#t.i32[aw + A0 + ARG_WORDS * k + ArgWord.KIND]!;
   }
 
   /** A numeric argument; NaN for an unassigned variable (the caller returns -EFAULT). */
   #num(aw: number, k: number): number {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
-    switch (i32[w]!) {
+    switch (i32[w + ArgWord.KIND]!) {
       case ArgKind.INT:
-        return i32[w + 1]!;
+        return i32[w + ArgWord.A]!;
       case ArgKind.NUM:
-        return this.#t.f64[this.#litBase + i32[w + 1]!]!;
+        return this.#t.f64[this.#litBase + i32[w + ArgWord.A]!]!;
       case ArgKind.VAR: {
-        const v = i32[w + 1]!;
+        const v = i32[w + ArgWord.A]!;
         return i32[this.#assignedBase + v] === 1 ? this.#t.f64[this.#varsBase + v]! : Number.NaN;
       }
       default:
@@ -349,8 +342,8 @@ export class Interpreter {
   #raw(aw: number, k: number): string | Buffer {
     const i32 = this.#t.i32;
     const w = aw + A0 + ARG_WORDS * k;
-    const start = this.#strBase + i32[w + 1]!;
-    const end = start + i32[w + 2]!;
+    const start = this.#strBase + i32[w + ArgWord.A]!;
+    const end = start + i32[w + ArgWord.B]!;
     const s = this.#t.buf.toString('utf8', start, end);
     if (!s.includes('\ufffd') || isUtf8(this.#t.buf.subarray(start, end))) return s;
     return Buffer.from(this.#t.buf.subarray(start, end));
@@ -426,7 +419,7 @@ export class Interpreter {
 
   #exec(aw: number): number {
     const i32 = this.#t.i32;
-    const op = i32[aw]!;
+    const op = i32[aw + AtomWord.OP]!;
     const policy = this.#policy;
     if (policy !== undefined && !allowsOp(policy, op)) return -errno.EACCES;
     this.#op = op;
@@ -574,7 +567,7 @@ export class Interpreter {
         case Op.NANOSLEEP:
           return this.#nanosleep(this.#num(aw, 0));
         case Op.UMEM_ADD: {
-          const v = i32[aw + A0 + 1]!;
+          const v = i32[aw + A0 + ArgWord.A]!;
           const inc = this.#num(aw, 1);
           if (i32[this.#assignedBase + v] !== 1 || Number.isNaN(inc)) return -errno.EFAULT;
           const f64 = this.#t.f64;
@@ -639,8 +632,8 @@ export class Interpreter {
     const fd = this.#num(aw, 0);
     if (!isFd(fd)) return badFd(fd);
     const bw = aw + A0 + ARG_WORDS;
-    const off = i32[bw + 1]!;
-    const len = i32[bw + 2]!;
+    const off = i32[bw + ArgWord.A]!;
+    const len = i32[bw + ArgWord.B]!;
     const count = this.#num(aw, 2);
     if (Number.isNaN(count)) return -errno.EFAULT;
     if (!Number.isInteger(count) || count < 0) return -errno.EINVAL;
@@ -680,7 +673,7 @@ export class Interpreter {
         const mode = this.#num(aw, 2);
         if (!Number.isInteger(flags) || !Number.isInteger(mode)) return badInt(flags, mode);
         const bw = aw + A0 + 3 * ARG_WORDS;
-        return this.#writeFile(path, flags, mode, this.#t.i32[bw + 1]!, this.#t.i32[bw + 2]!);
+        return this.#writeFile(path, flags, mode, this.#t.i32[bw + ArgWord.A]!, this.#t.i32[bw + ArgWord.B]!);
       }
       case Op.SCANDIR: {
         const path = this.#path(aw, 0, true);
@@ -835,7 +828,7 @@ export class Interpreter {
     if (Number.isNaN(ns)) return -errno.EFAULT;
     if (ns < 0) return -errno.EINVAL;
     const i32 = this.#t.i32;
-    const w = this.#eb + E.CANCEL;
+    const w = entryCancelWord(this.#t.layout, this.#idx);
     const end = performance.now() + ns / 1e6;
     for (;;) {
       const cur = Atomics.load(i32, w);

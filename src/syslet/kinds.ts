@@ -2,8 +2,8 @@
  * Request kinds other than chains (threadlets), on the worker side. A module listed in
  * WORKER_MODULES registers a handler for its kind when the pump imports it at start-up; the pump
  * calls the handler for each entry of that kind, awaits it if it returns a promise, and posts the
- * entry to its completion queue afterwards. The handler writes the entry's completion fields
- * (E.STATUS, E.ATOM, F.RESULT, ...) and whatever its codec reads back on the submitting thread.
+ * entry to its completion queue afterwards. The handler writes how the request ended (entry.ts,
+ * entryStatusSet) and whatever its codec reads back on the submitting thread.
  */
 import type { SharedState } from './shared.js';
 
@@ -19,8 +19,6 @@ export interface BlockMarker {
 
 export interface RequestContext {
   readonly s: SharedState;
-  /** The worker slot running it. */
-  readonly slot: number;
   /** Wrap every call that may block in it (threadlets: each intercepted call run for real). */
   readonly blocking: BlockMarker;
 }

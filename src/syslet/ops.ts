@@ -1,7 +1,8 @@
 /**
  * The operations table: every atom operation, its opcode, its parameters and the kind of value it
  * returns beside its number. Shared by the validator (caller side) and the interpreter (workers and
- * the caller's inline prefix); the implementations live in exec.ts.
+ * the caller's inline prefix), which implements them (interp.ts). The list below is the one place
+ * an operation is named: OpName, OPS and Op are derived from it.
  */
 
 /**
@@ -72,8 +73,11 @@ const p = (name: string, kind: ParamKind, optional = false, resolve?: PathResolv
 /** A path parameter naming the entry itself (not following a symlink in its last component). */
 const lp = (name: string): ParamSpec => p(name, 'path', false, 'nofollow');
 
+/** An entry of SPECS: an OpSpec without what is derived (code, minArgs, needs' default). */
+type SpecIn = Omit<OpSpec, 'code' | 'minArgs' | 'needs' | 'name'> & { readonly name: string; readonly needs?: readonly string[] };
+
 /** Opcodes are positions in this list; append only. */
-const SPECS: readonly (Omit<OpSpec, 'code' | 'minArgs' | 'needs'> & { needs?: readonly OpName[] })[] = [
+const SPECS = [
   { name: 'nop', params: [p('result', 'num', true)], value: ValueKind.NONE, doc: 'returns its argument (default 0); no system call' },
   { name: 'open', params: [p('path', 'path', false, 'open'), p('flags', 'oflags'), p('mode', 'int', true)], value: ValueKind.NONE, doc: 'open(2): returns a file descriptor' },
   { name: 'close', params: [p('fd', 'fd')], value: ValueKind.NONE, doc: 'close(2)' },
@@ -113,102 +117,32 @@ const SPECS: readonly (Omit<OpSpec, 'code' | 'minArgs' | 'needs'> & { needs?: re
   { name: 'mkdirp', params: [lp('path'), p('mode', 'int', true)], value: ValueKind.STRING, doc: 'mkdir -p (fs.mkdir recursive): value is the first directory created, if any', needs: ['mkdir'] },
   { name: 'mkdtemp', params: [lp('prefix')], value: ValueKind.STRING, doc: 'mkdtemp(3), prefix + six random characters: value is the directory made', needs: ['mkdir'] },
   { name: 'truncate', params: [p('path', 'path', false, 'open'), p('length', 'int', true)], value: ValueKind.NONE, doc: 'open r+, ftruncate (length defaults to 0), close (fs.truncate)', needs: ['open', 'ftruncate', 'close'] },
-];
+] as const satisfies readonly SpecIn[];
 
-export const OPS: readonly OpSpec[] = SPECS.map((s, code) =>
+/** An operation's name ('stat', 'readdir', ...). */
+export type OpName = (typeof SPECS)[number]['name'];
+
+/** Compile-time check: every name in a `needs` list is an operation. */
+type NeedsNames = (typeof SPECS)[number] extends infer S ? (S extends { readonly needs: readonly (infer N)[] } ? N : never) : never;
+const NEEDS_ARE_OPS: [Exclude<NeedsNames, OpName>] extends [never] ? true : never = true;
+void NEEDS_ARE_OPS;
+
+export const OPS: readonly OpSpec[] = (SPECS as readonly SpecIn[]).map((s, code) =>
   Object.freeze({
     ...s,
+    name: s.name as OpName,
     code,
     minArgs: s.params.filter((q) => q.optional !== true).length,
-    needs: s.needs ?? [s.name as OpName],
+    needs: (s.needs ?? [s.name]) as readonly OpName[],
   }),
 );
 
 export const OP_BY_NAME: ReadonlyMap<string, OpSpec> = new Map(OPS.map((o) => [o.name, o]));
 
-export type OpName =
-  | 'nop'
-  | 'open'
-  | 'close'
-  | 'read'
-  | 'pread'
-  | 'write'
-  | 'pwrite'
-  | 'fstat'
-  | 'stat'
-  | 'lstat'
-  | 'fsync'
-  | 'fdatasync'
-  | 'ftruncate'
-  | 'rename'
-  | 'unlink'
-  | 'mkdir'
-  | 'rmdir'
-  | 'readdir'
-  | 'readlink'
-  | 'symlink'
-  | 'link'
-  | 'chmod'
-  | 'utimes'
-  | 'access'
-  | 'copyfile'
-  | 'realpath'
-  | 'nanosleep'
-  | 'umem_add'
-  | 'getpid'
-  | 'readfile'
-  | 'writefile'
-  | 'scandir'
-  | 'stat_ns'
-  | 'lstat_ns'
-  | 'mkdirp'
-  | 'mkdtemp'
-  | 'truncate';
-
-function code(name: OpName): number {
-  return OP_BY_NAME.get(name)!.code;
-}
-
-/** Opcodes by name, for the interpreter's switch. */
-export const Op = {
-  NOP: code('nop'),
-  OPEN: code('open'),
-  CLOSE: code('close'),
-  READ: code('read'),
-  PREAD: code('pread'),
-  WRITE: code('write'),
-  PWRITE: code('pwrite'),
-  FSTAT: code('fstat'),
-  STAT: code('stat'),
-  LSTAT: code('lstat'),
-  FSYNC: code('fsync'),
-  FDATASYNC: code('fdatasync'),
-  FTRUNCATE: code('ftruncate'),
-  RENAME: code('rename'),
-  UNLINK: code('unlink'),
-  MKDIR: code('mkdir'),
-  RMDIR: code('rmdir'),
-  READDIR: code('readdir'),
-  READLINK: code('readlink'),
-  SYMLINK: code('symlink'),
-  LINK: code('link'),
-  CHMOD: code('chmod'),
-  UTIMES: code('utimes'),
-  ACCESS: code('access'),
-  COPYFILE: code('copyfile'),
-  REALPATH: code('realpath'),
-  NANOSLEEP: code('nanosleep'),
-  UMEM_ADD: code('umem_add'),
-  GETPID: code('getpid'),
-  READFILE: code('readfile'),
-  WRITEFILE: code('writefile'),
-  SCANDIR: code('scandir'),
-  STAT_NS: code('stat_ns'),
-  LSTAT_NS: code('lstat_ns'),
-  MKDIRP: code('mkdirp'),
-  MKDTEMP: code('mkdtemp'),
-  TRUNCATE: code('truncate'),
-} as const;
+/** Opcodes by name in capitals (Op.STAT), for the interpreter's switch. */
+export const Op = Object.freeze(Object.fromEntries(OPS.map((o) => [o.name.toUpperCase(), o.code]))) as {
+  readonly [K in OpName as Uppercase<K>]: number;
+};
 
 /**
  * Per opcode, the policy mask bits it needs (see OpSpec.needs). Bits exist for opcodes 0-31 only;

@@ -27,8 +27,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Arena } from '../ring/arena.js';
-import { WORD_BYTES } from '../ring/layout.js';
+import { type Arena, SharedMutex, WORD_BYTES } from 'atomics-sync';
 import { errno, resultOfError } from './errno.js';
 import { OP_BY_NAME, OP_NEED_MASK, OPS, type OpName, type PathResolve } from './ops.js';
 
@@ -60,6 +59,7 @@ export const MAX_FDS = 4096;
 
 /** Shared table layout (Int32 words). */
 const P_COUNT = 0;
+/** The SharedMutex word of register() and release(). */
 const P_LOCK = 1;
 /** One past the highest descriptor the descriptor table has recorded (see FdTable). */
 const P_FD_HWM = 2;
@@ -117,10 +117,17 @@ export class PolicyTable {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
   readonly #cache = new Map<number, { gen: number; p: CompiledPolicy }>();
+  /**
+   * Guards the records' words and the count for register() and release() (rare: a policy object's
+   * first submission, and its release once idle); lookup() reads without it, ordered by the
+   * generation and count words.
+   */
+  readonly #lock: SharedMutex;
 
   constructor(readonly sab: SharedArrayBuffer) {
     this.i32 = new Int32Array(sab);
     this.u8 = new Uint8Array(sab);
+    this.#lock = new SharedMutex(this.i32, P_LOCK);
   }
 
   static create(): PolicyTable {
@@ -140,8 +147,7 @@ export class PolicyTable {
     if (rootBytes.length + cwdBytes.length > PATH_BYTES) {
       throw new RangeError(`policy: root and cwd together longer than ${PATH_BYTES} bytes`);
     }
-    // Registration is rare: a spin lock is enough (Atomics.wait would be overkill).
-    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    this.#lock.lock();
     try {
       const n = this.i32[P_COUNT]!;
       let free = 0;
@@ -179,19 +185,19 @@ export class PolicyTable {
       if (id > n) Atomics.store(this.i32, P_COUNT, id);
       return id;
     } finally {
-      Atomics.store(this.i32, P_LOCK, 0);
+      this.#lock.unlock();
     }
   }
 
   /** Drop one registration of policy `id` (from register()); its record is reused once none is left. */
   release(id: number): void {
     if (id < 1 || id > MAX_POLICIES) return;
-    while (Atomics.compareExchange(this.i32, P_LOCK, 0, 1) !== 0);
+    this.#lock.lock();
     try {
       const b = P_HEADER + (id - 1) * P_WORDS;
       if (this.i32[b + R_REFS]! > 0) this.i32[b + R_REFS]!--;
     } finally {
-      Atomics.store(this.i32, P_LOCK, 0);
+      this.#lock.unlock();
     }
   }
 
@@ -287,13 +293,7 @@ export class PolicyTable {
 
   /** How many descriptors the confined chain `owner` holds. */
   held(owner: number): number {
-    const i32 = this.i32;
-    const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
-    let n = 0;
-    for (let fd = 0; fd < hwm; fd++) {
-      if (i32[FD_OWNER + fd] === owner && Atomics.load(i32, FD_STATE + fd) === FD_HELD) n++;
-    }
-    return n;
+    return this.#eachHeld(owner, undefined);
   }
 
   /**
@@ -301,30 +301,36 @@ export class PolicyTable {
    * grant.keepFds): they stay open, as if an unconfined chain had opened them.
    */
   releaseHeld(owner: number): number {
-    const i32 = this.i32;
-    const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
-    let n = 0;
-    for (let fd = 0; fd < hwm; fd++) {
-      if (i32[FD_OWNER + fd] !== owner || Atomics.load(i32, FD_STATE + fd) !== FD_HELD) continue;
-      this.recordOpen(fd, 0);
-      n++;
-    }
-    return n;
+    return this.#eachHeld(owner, this.#handOver);
   }
 
   /** Close every descriptor the confined chain `owner` still holds (it ended). Returns how many. */
   closeHeld(owner: number): number {
+    return this.#eachHeld(owner, this.#closeOne);
+  }
+
+  readonly #handOver = (fd: number): void => {
+    this.recordOpen(fd, 0);
+  };
+
+  readonly #closeOne = (fd: number): void => {
+    this.recordClose(fd);
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // Closed behind the chain's back (not by a chain): nothing left to release.
+    }
+  };
+
+  /** Apply `act` (if any) to each descriptor the confined chain `owner` holds; returns how many. */
+  #eachHeld(owner: number, act: ((fd: number) => void) | undefined): number {
     const i32 = this.i32;
     const hwm = Math.min(Atomics.load(i32, P_FD_HWM), FD_SLOTS);
     let n = 0;
     for (let fd = 0; fd < hwm; fd++) {
+      // Acquire load of the state: pairs with recordOpen()'s release store.
       if (i32[FD_OWNER + fd] !== owner || Atomics.load(i32, FD_STATE + fd) !== FD_HELD) continue;
-      this.recordClose(fd);
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // Closed behind the chain's back (not by a chain): nothing left to release.
-      }
+      if (act !== undefined) act(fd);
       n++;
     }
     return n;

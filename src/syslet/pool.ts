@@ -32,6 +32,7 @@ import { readFileSync } from 'node:fs';
 import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
 import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
+import type { WorkerSlots } from './slots.js';
 
 /** A worker counts as blocked once it has been in one call this long. */
 export const BLOCKED_MS = 1;
@@ -77,6 +78,8 @@ export interface PoolMonitorOptions {
   max: number;
   pumpFile: string;
   data: PumpData;
+  /** The worker slots: the words this monitor reads, and the spares it activates. */
+  slots: WorkerSlots;
   resourceLimits?: ResourceLimits;
   /** A worker thread that this monitor started has exited (recover what it held). */
   onExit: (threadId: number) => void;
@@ -124,7 +127,7 @@ export class PoolMonitor {
   }
 
   /**
-   * A client went busy (runtime.ts): restart the monitor if it stopped for want of work (see
+   * A client went busy (workers.ts resumeChecks): restart the monitor if it stopped for want of work (see
    * #tick). At the idle period: growth is as prompt as before, the first look within IDLE_TICK_MS.
    */
   resume(): void {
@@ -143,7 +146,7 @@ export class PoolMonitor {
     return {
       base: this.#o.base,
       max: this.#o.max,
-      size: this.#size(),
+      size: this.#o.slots.poolSize(),
       spares: Math.max(0, Atomics.load(ctl, C.POOL_RESERVE)),
       started: this.#started,
       grew: this.#grew,
@@ -172,21 +175,9 @@ export class PoolMonitor {
     const exits: Promise<number>[] = [];
     for (const w of this.#threads) {
       const exit = w.terminate();
-      if (!this.#inSystemCall(w.threadId)) exits.push(exit);
+      if (!this.#o.slots.inCall(w.threadId)) exits.push(exit);
     }
     await Promise.all(exits);
-  }
-
-  /** Whether thread `threadId` is stamped as inside a call that may block (W.BLOCKED_SINCE). */
-  #inSystemCall(threadId: number): boolean {
-    const s = this.#s;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      const b = s.workerBase(w);
-      if (s.ctl[b + W.THREAD_ID] === threadId && Atomics.load(s.ctl, b + W.STATE) !== WorkerState.FREE) {
-        return Atomics.load(s.ctl, b + W.BLOCKED_SINCE) !== 0;
-      }
-    }
-    return false;
   }
 
   #arm(period: number): void {
@@ -246,7 +237,7 @@ export class PoolMonitor {
     if (!this.#waiting(threshold, now, true)) return true;
     const who = live === 1 ? 'the only worker' : `all ${live} workers`;
     const why = `${who} blocked for ${BLOCKED_MS} ms or more in a system call or intercepted call while ${queued} request${queued === 1 ? '' : 's'} waited`;
-    if (this.#activateSpare()) {
+    if (this.#o.slots.activateSpare()) {
       this.#grew++;
       this.#refusing = false;
       this.#record('grew', why);
@@ -297,23 +288,6 @@ export class PoolMonitor {
     return !this.#closed && this.#o.base + this.#threads.size < this.#o.max && this.#sparesOrStarting() === 0;
   }
 
-  /** Activate a spare parked in reserve. Returns false when none is ready. */
-  #activateSpare(): boolean {
-    const s = this.#s;
-    const ctl = s.ctl;
-    if (Atomics.load(ctl, C.POOL_RESERVE) <= 0) return false;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      const b = s.workerBase(w);
-      // Pairs with the spare's load of W.ROLE before its wait on W.PARK (pump.ts, reserve()).
-      if (Atomics.compareExchange(ctl, b + W.ROLE, WorkerRole.RESERVE, WorkerRole.EXTRA) !== WorkerRole.RESERVE) continue;
-      Atomics.sub(ctl, C.POOL_RESERVE, 1);
-      Atomics.add(ctl, b + W.PARK, 1);
-      Atomics.notify(ctl, b + W.PARK);
-      return true;
-    }
-    return false;
-  }
-
   #spawnSpare(): void {
     if (!this.#mayStartSpare()) return;
     const w = new Worker(this.#o.pumpFile, {
@@ -338,23 +312,7 @@ export class PoolMonitor {
 
   /** Threads this monitor started that are not (or not yet) extras: spares, and spares starting. */
   #sparesOrStarting(): number {
-    const s = this.#s;
-    let extras = 0;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      if (Atomics.load(s.ctl, s.workerBase(w) + W.ROLE) === WorkerRole.EXTRA) extras++;
-    }
-    return this.#threads.size - extras;
-  }
-
-  /** Workers of the pool: base and extras (a worker activated a moment ago included), not spares. */
-  #size(): number {
-    const s = this.#s;
-    let n = 0;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      const b = s.workerBase(w);
-      if (Atomics.load(s.ctl, b + W.STATE) === WorkerState.RUNNING && Atomics.load(s.ctl, b + W.ROLE) !== WorkerRole.RESERVE) n++;
-    }
-    return n;
+    return this.#threads.size - this.#o.slots.extras();
   }
 
   /** Extras retire on their own (pump.ts): note each in the history. */
@@ -371,7 +329,7 @@ export class PoolMonitor {
     this.#history.push({
       at: Math.round(performance.now() - this.#t0),
       change,
-      size: this.#size(),
+      size: this.#o.slots.poolSize(),
       reason,
     });
   }

@@ -8,7 +8,7 @@
  * submission finds a hot worker without a futex wake-up); the others park at once. A submitter
  * wakes a parked worker only when nobody spins, and a worker that finds more work queued behind
  * the entry it took wakes one more, so a burst ramps up the whole pool. Workers park in a
- * WaiterSet (ring/wait.ts), which wakes the lowest-numbered parked worker: work that arrives at a
+ * WaiterSet (atomics-sync), which wakes the lowest-numbered parked worker: work that arrives at a
  * server's pace keeps going to the same worker, whose code V8 has optimized and whose caches are
  * warm. The spin window adapts as the reaper's does: it narrows while spins find nothing (work
  * milliseconds apart, where a spin only costs CPU) and widens again when they pay.
@@ -17,10 +17,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_threads';
-import { sharedNow } from '../ring/layout.js';
-import { EMPTY, RingField } from '../ring/mpmc.js';
-import { HistogramWriter } from '../ring/stats.js';
-import { spinUntil } from '../ring/wait.js';
+import { sharedNow, EMPTY, RingField, HistogramWriter, spinUntil } from 'atomics-sync';
 import { Interpreter } from './interp.js';
 import {
   C,
@@ -29,12 +26,28 @@ import {
   SharedState,
   W,
   WorkerRole,
-  WorkerState,
   type SharedHandles,
 } from './shared.js';
 import { errno } from './errno.js';
+import { PARK_SLICE_MS, WorkerSlots, parkSlice } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
-import { E, EntryState, F, RequestKind, Status } from './table.js';
+import {
+  RequestKind,
+  Stamp,
+  Status,
+  entryClaim,
+  entryDone,
+  entryFieldsMake,
+  entryId,
+  entryPost,
+  entryRead,
+  entryStamp,
+  entryStampSet,
+  entryStatusSet,
+  entrySteps,
+  entryWorkerSet,
+  type EntryFields,
+} from './entry.js';
 
 /** What the runtime puts in workerData.syslet. */
 export interface PumpData {
@@ -70,21 +83,6 @@ class WorkerBlockMarker implements BlockMarker {
   }
 }
 
-/**
- * A parked worker whose own event loop has something pending (a timer a threadlet left, say) wakes
- * at least this often to let it run; with nothing pending it parks without a timeout (an idle pool
- * costs no wake-ups: issue 14).
- */
-const PARK_SLICE_MS = 1000;
-
-/** Handles every pump worker has (piscina's ports; a request Node keeps open): nothing to run. */
-const QUIET_RESOURCES = new Set(['MessagePort', 'CloseReq']);
-
-/** How long a parked base worker may sleep: no bound unless its event loop has work pending. */
-function parkSlice(): number {
-  for (const r of process.getActiveResourcesInfo()) if (!QUIET_RESOURCES.has(r)) return PARK_SLICE_MS;
-  return Infinity;
-}
 /** The spin window never narrows below 1/MIN_SPIN_SHARE of workerSpinUs. */
 const MIN_SPIN_SHARE = 8;
 
@@ -100,6 +98,8 @@ class Pump {
   #spinUs: number;
   readonly #ready: () => boolean;
   readonly #ctx: RequestContext;
+  /** The header of the entry being run (entryRead; reused). */
+  readonly #run: EntryFields = entryFieldsMake();
   /** Sum of the fault-injection chances (0: none; re-read per request). */
   #faults = 0;
 
@@ -117,7 +117,7 @@ class Pump {
     this.#maxSpinUs = s.ctl[C.WORKER_SPIN_US]!;
     this.#spinUs = this.#maxSpinUs;
     this.#ready = () => !s.sq.isEmpty() || s.shutdownState() !== 0;
-    this.#ctx = { s, slot, blocking };
+    this.#ctx = { s, blocking };
   }
 
   /**
@@ -206,40 +206,33 @@ class Pump {
   /** Run entry `idx`; a promise when its kind's handler is asynchronous. */
   #runEntry(idx: number): Promise<void> | undefined {
     const s = this.#s;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const eb = s.layout.base(idx);
-    const e64 = s.layout.base64(idx);
+    const run = this.#run;
+    entryRead(s, idx, run);
+    const id = run.id;
     // Say what this worker holds before claiming it, so that if the worker dies from here on, the
-    // runtime finds the entry (recoverWorker in runtime.ts) and completes it with -EOWNERDEAD.
-    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, i32[eb + E.ID]!);
+    // runtime finds the entry (WorkerSlots.recover, slots.ts) and completes it with -EOWNERDEAD.
+    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, id);
     Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
-    // Claim the entry. Pairs with cancel()'s compareExchange QUEUED -> CANCELLED: exactly one wins.
-    const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
-    const cancelled = prev === EntryState.CANCELLED;
-    if (cancelled) {
-      // Cancelled before it started: the interpreter ends it at its first boundary.
-      i32[eb + E.CANCEL] = i32[eb + E.ID]!;
-      Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
-    }
-    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
-    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 0) injectFault(fault);
+    // Claim the entry. Pairs with cancel()'s entryCancel: exactly one wins. One cancelled before it
+    // started is claimed too: the interpreter ends it at its first boundary.
+    const cancelled = entryClaim(s, idx);
+    const fault = this.#faults === 0 ? 0 : this.#fault(id);
+    if (fault !== 0 && (id & 1) === 0) injectFault(fault);
     // Latency is sampled: the submitter stamped T_SUBMIT (non-zero) on the chains it picked.
-    const submitted = f64[e64 + F.T_SUBMIT]!;
+    const submitted = entryStamp(s, idx, Stamp.SUBMITTED);
     let t0 = 0;
     if (submitted !== 0) {
       t0 = sharedNow();
-      f64[e64 + F.T_START] = t0;
+      entryStampSet(s, idx, Stamp.STARTED, t0);
       this.#queued.record((t0 - submitted) * 1e6);
     }
-    const kind = i32[eb + E.KIND]!;
+    const kind = run.kind;
     if (kind === RequestKind.CHAIN || cancelled) {
       this.#interp.run(idx, false);
     } else {
       const handler = requestHandler(kind);
       if (handler === undefined) {
-        i32[eb + E.STATUS] = Status.FAILED;
-        f64[e64 + F.RESULT] = -errno.ENOSYS;
+        entryStatusSet(s, idx, Status.FAILED, -errno.ENOSYS);
       } else {
         const r = handler(this.#ctx, idx);
         if (r !== undefined) return r.then(() => this.#finishEntry(idx, submitted, t0));
@@ -251,30 +244,29 @@ class Pump {
 
   #finishEntry(idx: number, submitted: number, t0: number): void {
     const s = this.#s;
-    const i32 = s.i32;
-    const f64 = s.f64;
-    const eb = s.layout.base(idx);
-    const e64 = s.layout.base64(idx);
     const ctl = s.ctl;
     // Half the injected faults strike after the atoms ran and before the completion is posted.
-    const fault = this.#faults === 0 ? 0 : this.#fault(i32[eb + E.ID]!);
-    if (fault !== 0 && (i32[eb + E.ID]! & 1) === 1) injectFault(fault);
-    i32[eb + E.WORKER] = this.#slot;
+    if (this.#faults !== 0) {
+      const id = entryId(s, idx);
+      const fault = this.#fault(id);
+      if (fault !== 0 && (id & 1) === 1) injectFault(fault);
+    }
+    entryWorkerSet(s, idx, this.#slot);
     if (submitted !== 0) {
       const t1 = sharedNow();
-      f64[e64 + F.T_DONE] = t1;
+      entryStampSet(s, idx, Stamp.DONE, t1);
       this.#running.record((t1 - t0) * 1e6);
     } else {
-      f64[e64 + F.T_DONE] = 0;
+      entryStampSet(s, idx, Stamp.DONE, 0);
     }
     ctl[this.#slotBase + W.CHAINS]!++;
-    ctl[this.#slotBase + W.ATOMS]! += i32[eb + E.STEPS]!;
-    // Pairs with the runtime's CAS RUNNING -> STUCK_* (runtime.ts, #endStuck): when the runtime
+    ctl[this.#slotBase + W.ATOMS]! += entrySteps(s, idx);
+    // Pairs with the owner's entryEnd RUNNING -> STUCK_* (slots.ts, endStuck): when the runtime
     // ended this chain because this worker stayed in one call past its deadline or cancel, the
     // completion is posted already and this (terminated) worker must not post another.
-    const won = Atomics.compareExchange(i32, eb + E.STATE, EntryState.RUNNING, EntryState.DONE) === EntryState.RUNNING;
+    const won = entryDone(s, idx);
     Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
-    if (won) s.cqs[i32[eb + E.CQ]!]!.post(idx);
+    if (won) entryPost(s, idx);
   }
 }
 
@@ -291,99 +283,32 @@ function injectFault(kind: number): void {
   for (;;) hog.push(new Array<number>(1 << 20).fill(hog.length));
 }
 
-/**
- * Claim a free worker slot: base workers from the bottom, spares from the top, so that extras sit
- * above the base pool and the lowest-first wake-up (WaiterSet) leaves them idle first.
- */
-function claimSlot(s: SharedState, spare: boolean): number {
-  for (let k = 0; k < s.maxWorkers; k++) {
-    const w = spare ? s.maxWorkers - 1 - k : k;
-    const b = s.workerBase(w) + W.STATE;
-    if (Atomics.compareExchange(s.ctl, b, WorkerState.FREE, WorkerState.RUNNING) === WorkerState.FREE) {
-      return w;
-    }
-  }
-  return -1;
-}
-
-/**
- * Resolves when this worker may take requests: at once for the runtime's first workers, and for a
- * replacement once the runtime armed it (W.ARMED: piscina reported it ready) or the runtime shuts down.
- */
-async function armed(s: SharedState, base: number): Promise<void> {
-  if (Atomics.load(s.ctl, C.ARMING) === 0) return;
-  // Pairs with the runtime's store and notify of W.ARMED.
-  while (Atomics.load(s.ctl, base + W.ARMED) === 0 && s.shutdownState() === 0) {
-    const r = Atomics.waitAsync(s.ctl, base + W.ARMED, 0, PARK_SLICE_MS);
-    if (r.async) await r.value;
-  }
-}
-
 function start(data: PumpData): void {
   const s = new SharedState(data.handles);
-  const slot = claimSlot(s, data.role === 'spare');
+  const slots = new WorkerSlots(s);
+  const slot = slots.claim(data.role === 'spare', threadId, osThreadId());
   if (slot < 0) throw new Error('syslet pump: no free worker slot (option maxWorkers exceeds the slots)');
-  const base = s.workerBase(slot);
-  const ctl = s.ctl;
-  Atomics.store(ctl, base + W.ARMED, 0);
-  ctl[base + W.THREAD_ID] = threadId;
-  ctl[base + W.CURRENT] = -1;
-  ctl[base + W.BLOCKED_SINCE] = 0;
-  ctl[base + W.OS_TID] = osThreadId();
-  Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
-  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(ctl, base + W.MESSAGES);
+  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, s.workerBase(slot) + W.MESSAGES);
   const pump = new Pump(s, slot);
-  const goLive = (): void => {
-    Atomics.store(ctl, base + W.LIVE, 1);
-    Atomics.add(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
-  };
-  const leaveLive = (): void => {
-    if (Atomics.exchange(ctl, base + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
-  };
-  /**
-   * A spare: wait in reserve until activated (true) or shut down (false). `counted`: the caller
-   * already counted it in C.POOL_RESERVE.
-   */
-  const reserve = async (counted: boolean): Promise<boolean> => {
-    Atomics.store(ctl, base + W.ROLE, WorkerRole.RESERVE);
-    // Counted after the role is set: the monitor activates only slots it finds in RESERVE.
-    if (!counted) Atomics.add(ctl, C.POOL_RESERVE, 1);
-    for (;;) {
-      const key = Atomics.load(ctl, base + W.PARK);
-      // Pairs with the monitor's compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
-      if (Atomics.load(ctl, base + W.ROLE) === WorkerRole.EXTRA) return true;
-      if (s.shutdownState() !== 0) return false;
-      if (Atomics.wait(ctl, base + W.PARK, key, parkSlice()) === 'timed-out') {
-        await new Promise<void>((r) => setImmediate(r));
-      }
-    }
-  };
   const run = async (): Promise<void> => {
     await Promise.all(WORKER_MODULES.map((m) => import(m)));
     if (data.role === 'spare') {
-      if (!(await reserve(false))) return;
+      if (!(await slots.reserve(slot, false))) return;
     } else {
       // A piscina worker that replaces a dead one waits until piscina reported it ready (W.ARMED);
       // spares are started by the pool monitor, not piscina, and are never armed.
-      await armed(s, base);
+      await slots.armed(slot);
     }
     for (;;) {
-      goLive();
+      slots.live(slot);
       if ((await pump.loop()) === LoopEnd.SHUTDOWN) return;
-      // An extra worker that stayed idle: it leaves the pool (see pool.ts).
-      leaveLive();
-      Atomics.add(ctl, C.S_POOL_RETIRED, 1);
-      // Something queued since it looked: wake a parked worker for it (else the monitor grows).
-      if (!s.sq.isEmpty()) s.workerPark.wakeOne();
-      // Back to reserve when there is no spare, else exit (the slot is free for the next one).
-      if (s.shutdownState() === 0 && Atomics.compareExchange(ctl, C.POOL_RESERVE, 0, 1) === 0) {
-        if (!(await reserve(true))) return;
+      // An extra worker that stayed idle: it leaves the pool (see pool.ts), back to reserve when
+      // there is no spare, else it exits (the slot is free for the next one).
+      if (slots.retire(slot)) {
+        if (!(await slots.reserve(slot, true))) return;
         continue;
       }
-      Atomics.store(ctl, base + W.ROLE, WorkerRole.BASE);
-      Atomics.store(ctl, base + W.STATE, WorkerState.FREE);
+      slots.free(slot);
       return;
     }
   };
@@ -392,10 +317,7 @@ function start(data: PumpData): void {
   // the worker count as live (Runtime.ready() waits for that).
   setImmediate(() => {
     run().then(
-      () => {
-        if (Atomics.load(ctl, base + W.STATE) !== WorkerState.FREE) Atomics.store(ctl, base + W.STATE, WorkerState.EXITED);
-        leaveLive();
-      },
+      () => slots.exit(slot),
       (err: unknown) => {
         // An error escaping the pump is a bug: let it crash the worker so piscina replaces it.
         setImmediate(() => {

@@ -4,20 +4,18 @@
  *   ctl    control words: shutdown flag, id counter, configuration, completion-queue blocks,
  *          worker slots, then Float64 latency histograms
  *   rings  the submission ring, the free ring, the completion rings
- *   table  the request entries (table.ts)
- *   arena  the shared heap (ring/arena.ts)
+ *   table  the request entries (table.ts; their headers: entry.ts)
+ *   arena  the shared heap (atomics-sync's Arena)
  *   policies  the policy table (policy.ts)
  *
  * The creating thread lays them out (SharedState.create); workers and attached threads receive the
  * buffers through postMessage/workerData (setup only) and build their own views (new SharedState).
- * This file and table.ts are all that the worker entry and the caller side share.
+ * The worker entry (pump.ts) and the caller side (client.ts) both import this file, the request
+ * entry's layout and accessors (entry.ts, table.ts), the rings (src/ring) and the interpreter
+ * (interp.ts), which both run: a worker whole chains, the caller a chain's SYSLET_SYNC prefix.
  */
-import { Arena } from '../ring/arena.js';
-import { CACHE_LINE_WORDS, WORD_BYTES, alignUp, sharedNow } from '../ring/layout.js';
-import { Ring, RingField } from '../ring/mpmc.js';
-import { WaiterSet } from '../ring/wait.js';
-import { HISTOGRAM_WORDS } from '../ring/stats.js';
-import { CompletionQueue, CqField } from '../completion/queue.js';
+import { Arena, CACHE_LINE_WORDS, WORD_BYTES, alignUp, sharedNow, Ring, RingField, WaiterSet, HISTOGRAM_WORDS } from 'atomics-sync';
+import { CompletionQueue, CqField } from './completion-queue.js';
 import type { ExecViews } from './interp.js';
 import { PolicyTable } from './policy.js';
 import { TableLayout } from './table.js';
@@ -61,7 +59,7 @@ export const C = {
   S_POOL_RETIRED: 3 * CACHE_LINE_WORDS + 15,
   /**
    * Parked workers, one bit per worker slot (MAX_WORKER_SLOTS / 32 words, two cache lines): the
-   * bitmap of the workers' WaiterSet (ring/wait.ts); each worker parks on its slot's W.PARK.
+   * bitmap of the workers' WaiterSet (atomics-sync); each worker parks on its slot's W.PARK.
    */
   PARKED: 4 * CACHE_LINE_WORDS,
   /**
@@ -89,7 +87,7 @@ export const C = {
   BUSY: 7 * CACHE_LINE_WORDS + 1,
   /**
    * Bumped and notified by a client on another thread whose add to BUSY found 0: the owner waits on
-   * it with Atomics.waitAsync (no timeout, no handle) to restart its checks (runtime.ts).
+   * it with Atomics.waitAsync (no timeout, no handle) to restart its checks (workers.ts).
    */
   BUSY_EPOCH: 7 * CACHE_LINE_WORDS + 2,
   /** Completion-queue blocks start here, CqField.WORDS each. */

@@ -4,8 +4,7 @@
  * what was expected and what was got. Nothing is refused later for a reason knowable here.
  */
 import { constants as fsConstants } from 'node:fs';
-import type { Arena } from '../ring/arena.js';
-import { alignUp } from '../ring/layout.js';
+import { type Arena, alignUp } from 'atomics-sync';
 import { kBufferOrigins, type Chain } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';
@@ -86,7 +85,7 @@ export interface ChainLayout {
 export interface Plan extends ChainLayout {
   shape: Shape;
   atoms: PlanAtom[];
-  varIndex: Map<string, number>;
+  varIndex: ReadonlyMap<string, number>;
   /** Initial values; NaN = not assigned. */
   varInit: readonly number[];
   lits: readonly number[];
@@ -113,7 +112,7 @@ export interface AddressArg {
 
 export interface ValidateContext {
   arena: Arena;
-  /** Data bytes per request slot. */
+  /** Data bytes per request entry (option slotBytes). */
   slotBytes: number;
   /** Most atoms a chain may have. */
   maxAtoms?: number;
@@ -302,7 +301,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
     sc.varNames.length === 0 && sc.buffers.length === 0
       ? EMPTY_SHAPE
       : { varNames: sc.varNames, bufferNames: sc.buffers.map((b) => b.name) };
-  const plan = layOut(atoms, strBytes, shape, sc.varIndex ?? NO_VARS, sc.varInit, sc.lits, sc.buffers, sc.addresses);
+  const plan = layOut(atoms, strBytes, shape, sc.varIndex ?? NO_VAR_INDEX, sc.varInit, sc.lits, sc.buffers, sc.addresses);
   if (plan.valuesAt > ctx.slotBytes) {
     throw new ChainError(
       `chain: larger than the ring can hold: it encodes to ${plan.valuesAt} bytes, a ring slot holds ${ctx.slotBytes} (option slotBytes)`,
@@ -328,13 +327,13 @@ export function chainLayout(natoms: number, atomWords: number, nlits: number, nv
 
 /**
  * The encoded form's layout for `atoms` (their string arguments' offsets `a` already assigned,
- * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the slot.
+ * `strBytes` in all), relative to the data area. The caller checks `valuesAt` against the entry's data area.
  */
 export function layOut(
   atoms: PlanAtom[],
   strBytes: number,
   shape: Shape,
-  varIndex: Map<string, number>,
+  varIndex: ReadonlyMap<string, number>,
   varInit: readonly number[],
   lits: readonly number[],
   buffers: readonly BufferPlan[],
@@ -359,7 +358,7 @@ export function layOut(
 /**
  * The plan to encode for one submission: under a policy (`confined`), every bare arena address
  * must lie inside a buffer the submission grants (ChainError naming the atom otherwise); granted
- * descriptors travel with the chain. Throws TypeError when they do not fit in the slot.
+ * descriptors travel with the chain. Throws TypeError when they do not fit in the entry.
  */
 export function forSubmission(planIn: Plan, confined: boolean, grant: GrantSpec, slotBytes: number): Plan {
   let plan = planIn;
@@ -471,7 +470,8 @@ function planAtom(a: unknown, i: number, n: number, sc: Scope): PlanAtom {
 }
 
 const EMPTY_ARGS: readonly unknown[] = [];
-const NO_VARS: Map<string, number> = new Map();
+/** The variable index of a chain that names none (never written). */
+const NO_VAR_INDEX: ReadonlyMap<string, number> = new Map();
 
 function argError(op: OpSpec, k: number, i: number, expected: string, x: unknown): ChainError {
   return new ChainError(

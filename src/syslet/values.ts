@@ -3,7 +3,8 @@
  * writes them once, when the chain ends, as records in the entry's values area (or in an arena
  * block when they do not fit); the reaper decodes them.
  *
- * Record: [slot i32, kind i32, bytes i32, pad i32] then `bytes` of payload, padded to 8.
+ * Record: [variable i32, kind i32, bytes i32, pad i32] then `bytes` of payload, padded to 8; the
+ * variable is the index of the one the value belongs to, or FINAL_VALUE_VAR for the final atom's.
  *   STAT    14 Float64: dev ino mode nlink uid gid rdev size blksize blocks atimeMs mtimeMs ctimeMs birthtimeMs
  *   NAMES   UTF-8 of the names joined by NUL (names cannot contain NUL)
  *   STRING  UTF-8
@@ -14,7 +15,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { BigIntStats, Stats } from 'node:fs';
-import { alignUp } from '../ring/layout.js';
+import { alignUp } from 'atomics-sync';
 import { ValueKind } from './ops.js';
 import { VALUE_HEADER_BYTES } from './table.js';
 
@@ -167,7 +168,7 @@ export function writeRecord(
   i32: Int32Array,
   f64: Float64Array,
   at: number,
-  slot: number,
+  variable: number,
   v: RawValue,
 ): number {
   const kind = kindOf(v);
@@ -228,7 +229,7 @@ export function writeRecord(
     bytes = text.length === 0 ? 0 : buf.write(text, payload, 'utf8');
   }
   const w = at / 4;
-  i32[w] = slot;
+  i32[w] = variable;
   i32[w + 1] = kind;
   i32[w + 2] = bytes;
   i32[w + 3] = 0;

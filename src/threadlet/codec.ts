@@ -1,23 +1,28 @@
 /**
  * The calling thread's side of a threadlet entry: the RequestCodec that writes the request (module
- * URL, name, arguments, journal) into a request slot and reads the worker's result back into the
+ * URL, name, arguments, journal) into a request entry and reads the worker's result back into the
  * handle, at the moment the completion is reaped (synchronously: a kevent caller that sees the
  * EVFILT_THREADLET event finds the handle settled).
  */
 import { ENCODED_COMPLETE, type RequestCodec, type Submission } from '../syslet/client.js';
-import type { Completion } from '../syslet/encode.js';
-import { errno, errnoName } from '../syslet/errno.js';
+import {
+  NO_VARS,
+  RequestKind,
+  STATUS_NAMES,
+  Status,
+  completionRead,
+  entryStatus,
+  entryStatusSet,
+  type Completion,
+} from '../syslet/entry.js';
+import { errno, errnoName, resultOfCode } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { E, F, RequestKind, STATUS_NAMES, Status } from '../syslet/table.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import type { ThreadletHandle } from './handle.js';
 import { closeFds } from './journal.js';
-import { TD, freeRecord, recordBytes, resultForThrow, writeRecord } from './protocol.js';
+import { TD, THREADLET_THREW, freeRecord, recordBytes, writeRecord } from './protocol.js';
 import { unpack, unpackedGraph } from './pack.js';
 import { fromWire, type ErrorClass } from './wire.js';
-
-const NO_VARS: Record<string, number> = Object.freeze({}) as Record<string, number>;
-const NO_VALUES = Object.freeze({}) as Completion['values'];
 
 export class ThreadletCodec<R> implements RequestCodec {
   readonly kind = RequestKind.THREADLET;
@@ -49,8 +54,8 @@ export class ThreadletCodec<R> implements RequestCodec {
     const h = this.#handle;
     if (this.#request === undefined) {
       // Finished inline; submitted so that its kqueue gets the event. data: 0, or the error's errno.
-      s.i32[s.layout.base(idx) + E.STATUS] = h.state === 'fulfilled' ? Status.DONE : Status.FAILED;
-      s.f64[s.layout.base64(idx) + F.RESULT] = h.state === 'fulfilled' ? 0 : resultForThrow(h.error);
+      if (h.state === 'fulfilled') entryStatusSet(s, idx, Status.DONE, 0);
+      else entryStatusSet(s, idx, Status.FAILED, resultOfCode(h.error) ?? THREADLET_THREW);
       return ENCODED_COMPLETE;
     }
     const rc = writeRecord(s, idx, 'req', this.#request);
@@ -71,25 +76,10 @@ export class ThreadletCodec<R> implements RequestCodec {
   }
 
   decode(s: SharedState, idx: number, sub: Submission): Completion {
-    const eb = s.layout.base(idx);
-    const status = s.i32[eb + E.STATUS]!;
-    const result = s.f64[s.layout.base64(idx) + F.RESULT]!;
+    const c = completionRead(s, idx, sub.id, NO_VARS);
     const h = this.#handle;
-    if (h.state === 'pending') this.#settle(s, idx, status, result);
-    return {
-      id: sub.id,
-      status: STATUS_NAMES[status] ?? 'failed',
-      atom: 0,
-      result,
-      value: undefined,
-      vars: NO_VARS,
-      values: NO_VALUES,
-      buffers: undefined,
-      steps: s.i32[eb + E.STEPS]!,
-      noComplete: false,
-      valuesLost: false,
-      udata: undefined,
-    };
+    if (h.state === 'pending') this.#settle(s, idx, entryStatus(s, idx), c.result);
+    return c;
   }
 
   release(s: SharedState, idx: number): void {

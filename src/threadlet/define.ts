@@ -15,7 +15,7 @@
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Kqueue } from '../completion/kqueue.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 import type { Runtime } from '../runtime.js';
 import { ThreadletCodec } from './codec.js';
 import { ThreadletError } from './errors.js';

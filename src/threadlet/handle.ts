@@ -3,6 +3,7 @@
  * finished inline; otherwise when the worker's completion is reaped. Readable synchronously
  * (state, value, error, result()) and awaitable (a thenable; `promise` on demand).
  */
+import { LazyThenable } from '../syslet/thenable.js';
 import { ThreadletError } from './errors.js';
 
 /** Where a threadlet ran. */
@@ -17,7 +18,7 @@ export type Placement =
 export type ThreadletState = 'pending' | 'fulfilled' | 'rejected';
 
 /** A threadlet call: its state, and its value or error once settled. Awaitable. */
-export class ThreadletHandle<R> implements PromiseLike<R> {
+export class ThreadletHandle<R> extends LazyThenable<R> {
   /** The threadlet's name. */
   readonly threadlet: string;
   state: ThreadletState = 'pending';
@@ -40,12 +41,9 @@ export class ThreadletHandle<R> implements PromiseLike<R> {
   /** Intercepted calls its inline run made and journaled (for 'migrated': what the worker replayed). */
   journaled = 0;
 
-  #promise: Promise<R> | undefined = undefined;
-  #resolve: ((v: R) => void) | undefined = undefined;
-  #reject: ((e: unknown) => void) | undefined = undefined;
-
   /** @internal */
   constructor(threadlet: string) {
+    super();
     this.threadlet = threadlet;
   }
 
@@ -60,29 +58,15 @@ export class ThreadletHandle<R> implements PromiseLike<R> {
     throw new ThreadletError(this.threadlet, 'result(): still running (await the handle, or check settled first)');
   }
 
-  /**
-   * A promise of the value, created on first use. A rejected handle that nobody awaits raises no
-   * unhandled rejection: the promise exists only once somebody asks for it.
-   */
-  get promise(): Promise<R> {
-    if (this.#promise === undefined) {
-      if (this.state === 'fulfilled') this.#promise = Promise.resolve(this.value as R);
-      else if (this.state === 'rejected') this.#promise = Promise.reject(this.error);
-      else {
-        this.#promise = new Promise<R>((resolve, reject) => {
-          this.#resolve = resolve;
-          this.#reject = reject;
-        });
-      }
-    }
-    return this.#promise;
-  }
+  // `promise` (made on first use: a rejected handle that nobody awaits raises no unhandled
+  // rejection, since the promise exists only once somebody asks for it) and `then` come from
+  // LazyThenable.
 
-  then<R1 = R, R2 = never>(
-    onfulfilled?: ((v: R) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise.then(onfulfilled, onrejected);
+  /** @internal */
+  protected _settledPromise(): Promise<R> | undefined {
+    if (this.state === 'fulfilled') return Promise.resolve(this.value as R);
+    if (this.state === 'rejected') return Promise.reject(this.error);
+    return undefined;
   }
 
   catch<R2 = never>(onrejected?: ((e: unknown) => R2 | PromiseLike<R2>) | null): Promise<R | R2> {
@@ -94,7 +78,7 @@ export class ThreadletHandle<R> implements PromiseLike<R> {
     if (this.state !== 'pending') return;
     this.state = 'fulfilled';
     this.value = v;
-    if (this.#resolve !== undefined) this.#resolve(v);
+    this._resolveLazy(v);
   }
 
   /** @internal */
@@ -102,6 +86,6 @@ export class ThreadletHandle<R> implements PromiseLike<R> {
     if (this.state !== 'pending') return;
     this.state = 'rejected';
     this.error = e;
-    if (this.#reject !== undefined) this.#reject(e);
+    this._rejectLazy(e);
   }
 }

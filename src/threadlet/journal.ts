@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import type { CallSpec, InterceptContext, AnyFunction, OutputRange } from './original.js';
 import { bytesOf, original, state } from './original.js';
-import { sharedNow } from '../ring/layout.js';
+import { sharedNow } from 'atomics-sync';
 import { likelyCause, type CallSeen } from './cause.js';
 import { isNativeCall } from './native.js';
 import { ThreadletDivergenceError, ThreadletError } from './errors.js';

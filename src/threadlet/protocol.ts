@@ -41,17 +41,13 @@ export interface ThreadletRequest {
   g?: boolean;
 }
 
-/** F.RESULT of a threadlet that threw something other than an error with a Linux errno `code`. */
+/**
+ * The result of a threadlet that threw something other than an error with a Linux errno `code`
+ * (one that did: -errno, resultOfCode).
+ */
 export const THREADLET_THREW = -errno.EIO;
-/** F.RESULT when the runtime could not run it (module or name not found, a value that cannot travel, divergence). */
+/** The result when the runtime could not run it (module or name not found, a value that cannot travel, divergence). */
 export const THREADLET_UNRUNNABLE = -errno.EINVAL;
-
-/** F.RESULT for a threadlet that threw `e`: -errno for a system error (e.code 'ENOENT' → -2), else THREADLET_THREW. */
-export function resultForThrow(e: unknown): number {
-  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
-  if (typeof code === 'string' && Object.hasOwn(errno, code)) return -errno[code as keyof typeof errno];
-  return THREADLET_THREW;
-}
 
 /** Write `bytes` as the entry's request or result. Returns 0, or -ENOMEM (the arena is full). */
 export function writeRecord(s: SharedState, idx: number, which: 'req' | 'res', bytes: Uint8Array): number {

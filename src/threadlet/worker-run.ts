@@ -12,14 +12,14 @@
 import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { RequestContext } from '../syslet/kinds.js';
-import { errno } from '../syslet/errno.js';
+import { Stamp, Status, entryCancelled, entryId, entryProgressSet, entryStampSet, entryStatusSet } from '../syslet/entry.js';
+import { errno, resultOfCode } from '../syslet/errno.js';
 import type { SharedState } from '../syslet/shared.js';
-import { E, F, Status } from '../syslet/table.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import { installInterception } from './intercept.js';
 import { applyRegistrations, type LoaderEntry } from './loaders.js';
 import { Replayer, closeLeftOpen, outcomeToWire, runUnder, settledOutcome } from './journal.js';
-import { THREADLET_UNRUNNABLE, recordBytes, resultForThrow, writeRecord, type ThreadletRequest } from './protocol.js';
+import { THREADLET_THREW, THREADLET_UNRUNNABLE, recordBytes, writeRecord, type ThreadletRequest } from './protocol.js';
 import { lookup, type Registered } from './registry.js';
 import { pack, unpack, unpackedGraph } from './pack.js';
 import { fromWire } from './wire.js';
@@ -70,9 +70,7 @@ function complete(s: SharedState, idx: number, name: string, status: number, res
     result = -errno.ENOMEM;
     if (writeRecord(s, idx, 'res', bytes) < 0) result = -errno.ENOMEM; // Not even that: the bare errno.
   }
-  const eb = s.layout.base(idx);
-  s.i32[eb + E.STATUS] = status;
-  s.f64[s.layout.base64(idx) + F.RESULT] = result;
+  entryStatusSet(s, idx, status, result);
 }
 
 function fail(s: SharedState, idx: number, name: string, e: unknown): void {
@@ -82,7 +80,7 @@ function fail(s: SharedState, idx: number, name: string, e: unknown): void {
       ? -errno.ECANCELED
       : e instanceof ThreadletError
         ? THREADLET_UNRUNNABLE
-        : resultForThrow(e);
+        : (resultOfCode(e) ?? THREADLET_THREW);
   complete(s, idx, name, status, result, true, e);
 }
 
@@ -93,11 +91,9 @@ function failUntaken(s: SharedState, idx: number, req: ThreadletRequest, e: unkn
 }
 
 function cancelCheck(s: SharedState, idx: number, name: string): () => Error | undefined {
-  const i32 = s.i32;
-  const w = s.layout.base(idx) + E.CANCEL;
-  const id = i32[s.layout.base(idx) + E.ID]!;
-  // Acquire load: pairs with cancel()'s store of CANCEL = ID on the submitting thread.
-  return () => (Atomics.load(i32, w) === id ? new ThreadletCancelledError(name, 'cancelled while running on a worker') : undefined);
+  const id = entryId(s, idx);
+  // Acquire load: pairs with entryCancel's store of CANCEL = ID on the submitting thread.
+  return () => (entryCancelled(s, idx, id) ? new ThreadletCancelledError(name, 'cancelled while running on a worker') : undefined);
 }
 
 /**
@@ -145,8 +141,8 @@ function run(ctx: RequestContext, idx: number, req: ThreadletRequest, r: Registe
     blocking: blockingOf(ctx),
   });
   const ran = underCwd(req.c, () => runUnder(replay, r.fn, args));
-  s.i32[s.layout.base(idx) + E.STEPS] = replay.real;
-  s.f64[s.layout.base64(idx) + F.T_REPLAYED] = replay.replayedAt;
+  entryProgressSet(s, idx, 0, replay.real);
+  entryStampSet(s, idx, Stamp.REPLAYED, replay.replayedAt);
   // A divergence or cancellation decides first, whatever the function returned or threw.
   const bad = replay.finish();
   if (bad !== undefined) {
@@ -235,7 +231,7 @@ function importFailure(url: string, e: unknown): string {
 /** The THREADLET request handler (see worker.ts). */
 export function handle(ctx: RequestContext, idx: number): void | Promise<void> {
   const s = ctx.s;
-  s.f64[s.layout.base64(idx) + F.T_REPLAYED] = 0;
+  entryStampSet(s, idx, Stamp.REPLAYED, 0);
   let req: ThreadletRequest;
   try {
     req = unpack(recordBytes(s, idx, 'req') ?? new Uint8Array(0)) as ThreadletRequest;

@@ -8,7 +8,7 @@
  * each worker waits for that import; the ones after it run synchronously.
  */
 import { registerRequestHandler, type RequestContext, type RequestHandler } from '../syslet/kinds.js';
-import { RequestKind } from '../syslet/table.js';
+import { RequestKind } from '../syslet/entry.js';
 
 let run: RequestHandler | undefined;
 let loading: Promise<RequestHandler> | undefined;

@@ -49,6 +49,24 @@ describe('syslet: help, version, usage errors', () => {
     expect(u.stderr).toMatch(/^syslet: unknown command "frobnicate"\n\nusage: syslet <command>/);
     expect(syslet(['help']).stdout).toMatch(/^usage: syslet <command>/);
   });
+
+  it('-V is --version; --help and -h print the usage on stdout, exit 0', () => {
+    const v = syslet(['-V']);
+    expect([v.status, v.stdout, v.stderr]).toEqual([0, `syslet ${PKG.version}\n`, '']);
+    for (const flag of ['--help', '-h']) {
+      const h = syslet([flag]);
+      expect(h.status).toBe(0);
+      expect(h.stderr).toBe('');
+      expect(h.stdout).toMatch(/^usage: syslet <command> \[options\]\n {7}syslet -V \| --version\n/);
+    }
+  });
+
+  it('no command is a usage error: the message and the usage on stderr, nothing on stdout, exit 2', () => {
+    const r = syslet([]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^syslet: missing command\n\nusage: syslet <command>/);
+  });
 });
 
 describe('syslet demo', () => {

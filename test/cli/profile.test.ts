@@ -18,6 +18,7 @@ import { parseProfileArgs, profileCommand } from '../../dist/cli/profile-command
 import { UsageError } from '../../dist/cli/command.js';
 import { bar, renderTerminal, sparkline } from '../../dist/cli/report/terminal.js';
 import { tempDir } from '../helpers.js';
+import { expectWellFormed, type TraceEvent } from '../trace.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const tmp = tempDir('syslet-profile-test-');
@@ -329,18 +330,6 @@ describe('syslet profile --sweep', () => {
   });
 });
 
-interface TraceEvent {
-  ph: string;
-  name: string;
-  pid: number;
-  tid: number;
-  ts?: number;
-  dur?: number;
-  id?: number;
-  cat?: string;
-  args?: Record<string, unknown>;
-}
-
 describe('syslet profile --trace', () => {
   it('writes trace-event JSON: a track per producer and worker slot, spans per chain, counter tracks', () => {
     const file = path.join(tmp.dir, 'trace.json');
@@ -356,14 +345,7 @@ describe('syslet profile --trace', () => {
     };
     expect(t.displayTimeUnit).toBe('ms');
     const ev = t.traceEvents;
-    for (const e of ev) {
-      expect(['M', 'X', 'b', 'e', 'C']).toContain(e.ph);
-      expect(typeof e.name).toBe('string');
-      expect(e.pid).toBe(1);
-      expect(Number.isInteger(e.tid)).toBe(true);
-      if (e.ph !== 'M') expect(e.ts).toBeGreaterThanOrEqual(0);
-      if (e.ph === 'X') expect(e.dur).toBeGreaterThanOrEqual(0);
-    }
+    expectWellFormed(ev, ['M', 'X', 'b', 'e', 'C'], 1);
     const threads = new Map(ev.filter((e) => e.name === 'thread_name').map((e) => [e.tid, (e.args as { name: string }).name]));
     const names = [...threads.values()];
     expect(names.filter((n) => /^producer \d$/.test(n)).sort()).toEqual(['producer 1', 'producer 2']);

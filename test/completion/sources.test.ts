@@ -58,11 +58,19 @@ import { useRuntime } from '../helpers.js';
 
 const env = useRuntime({ workers: 1 });
 
-/** Collect events until `done` says so or `ms` pass; returns everything seen. */
+/**
+ * Collect events until `done` says so; returns everything seen. Throws (with what it saw) when `ms`
+ * pass first: every caller expects the events to come.
+ */
 async function until(kq: Kqueue, done: (seen: KEvent[]) => boolean, ms = 5000): Promise<KEvent[]> {
   const seen: KEvent[] = [];
   const end = performance.now() + ms;
-  while (!done(seen) && performance.now() < end) seen.push(...(await kq.kevent(null, 16, Math.max(1, end - performance.now()))));
+  while (!done(seen)) {
+    if (performance.now() >= end) {
+      throw new Error(`timed out after ${ms} ms waiting until ${done.toString()}; saw ${JSON.stringify(seen.map((e) => ({ ...e, ident: String(e.ident), udata: String(e.udata) })))}`);
+    }
+    seen.push(...(await kq.kevent(null, 16, Math.max(1, end - performance.now()))));
+  }
   return seen;
 }
 

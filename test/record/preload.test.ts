@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProfileResult } from '../../dist/index.js';
 import { tempDir } from '../helpers.js';
+import { expectWellFormed, type TraceEvent } from '../trace.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const APP = path.join(ROOT, 'test/fixtures/record/app.mjs');
@@ -22,19 +23,6 @@ function run(args: string[], env: Record<string, string> = {}): SpawnSyncReturns
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   if (r.error !== undefined) throw r.error;
   return r;
-}
-
-interface TraceEvent {
-  ph: string;
-  name: string;
-  cat?: string;
-  pid: number;
-  tid: number;
-  ts?: number;
-  dur?: number;
-  id?: number;
-  s?: string;
-  args?: Record<string, unknown>;
 }
 
 describe('node --import syslet/profile', () => {
@@ -95,13 +83,7 @@ describe('node --import syslet/profile', () => {
   it('trace: valid Chrome trace-event JSON, a span per chain submitted, threadlets where they ran', () => {
     const t = JSON.parse(fs.readFileSync(files.trace, 'utf8')) as { traceEvents: TraceEvent[]; displayTimeUnit: string; metadata: Record<string, unknown> };
     expect(t.displayTimeUnit).toBe('ms');
-    const phases = new Set(['M', 'X', 'b', 'e', 'C', 'i']);
-    for (const e of t.traceEvents) {
-      expect(phases.has(e.ph), JSON.stringify(e)).toBe(true);
-      expect(Number.isInteger(e.pid) && Number.isInteger(e.tid), JSON.stringify(e)).toBe(true);
-      if (e.ph !== 'M') expect(e.ts! >= 0 && Number.isFinite(e.ts), JSON.stringify(e)).toBe(true);
-      if (e.ph === 'X') expect(e.dur! >= 0, JSON.stringify(e)).toBe(true);
-    }
+    expectWellFormed(t.traceEvents, ['M', 'X', 'b', 'e', 'C', 'i']);
     // Async spans: each 'b' closed by an 'e' of the same id, never earlier, and lanes never overlap.
     const open = new Map<string, number>();
     let spans = 0;

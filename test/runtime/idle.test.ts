@@ -9,17 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Runtime, chain } from '../../dist/index.js';
+import { waitUntil } from '../helpers.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 type Armed = { stuck: boolean; pool: boolean; reaper: boolean };
 const checks = (rt: Runtime): Armed => (rt as unknown as { _checksArmed(): Armed })._checksArmed();
 const NONE: Armed = { stuck: false, pool: false, reaper: false };
-
-/** Poll (generously: a loaded machine delays timers) until `cond` holds; the caller asserts after. */
-async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-}
 
 const parks = (rt: Runtime): number => rt.stats().workers.reduce((n, w) => n + w.parks, 0);
 
@@ -31,13 +27,13 @@ describe('an idle runtime has no timer', () => {
       const s = rt.submit(chain().nanosleep(300e6).build());
       expect(checks(rt)).toEqual({ stuck: true, pool: true, reaper: true });
       expect((await s).status).toBe('done');
-      await waitUntil(() => !checks(rt).stuck && !checks(rt).pool && !checks(rt).reaper);
+      await waitUntil('every check stopped', () => !checks(rt).stuck && !checks(rt).pool && !checks(rt).reaper);
       expect(checks(rt)).toEqual(NONE);
       // The next request starts them again at once (the owner's client goes busy).
       const again = rt.submit(chain().nop(1).build());
       expect(checks(rt)).toEqual({ stuck: true, pool: true, reaper: true });
       expect((await again).result).toBe(1);
-      await waitUntil(() => !checks(rt).stuck && !checks(rt).pool && !checks(rt).reaper);
+      await waitUntil('every check stopped', () => !checks(rt).stuck && !checks(rt).pool && !checks(rt).reaper);
       expect(checks(rt)).toEqual(NONE);
     } finally {
       await rt.close();
@@ -48,7 +44,7 @@ describe('an idle runtime has no timer', () => {
     const rt = await Runtime.create({ workers: 2 });
     try {
       await rt.run({ atoms: [{ op: 'nop' }] });
-      await waitUntil(() => !checks(rt).stuck && !checks(rt).reaper);
+      await waitUntil('the stuck check and the reaper bound stopped', () => !checks(rt).stuck && !checks(rt).reaper);
       const before = parks(rt);
       // Longer than the old park slice (1 s): a worker parked with a timeout would have re-parked.
       await new Promise((r) => setTimeout(r, 1500));
@@ -63,7 +59,7 @@ describe('an idle runtime has no timer', () => {
     const rt = await Runtime.create({ workers: 1 });
     try {
       await rt.run({ atoms: [{ op: 'nop' }] });
-      await waitUntil(() => !checks(rt).stuck);
+      await waitUntil('the stuck check stopped', () => !checks(rt).stuck);
       expect(checks(rt).stuck).toBe(false);
       // One 300 ms sleep submitted on another thread; the owner itself has nothing outstanding.
       const w = new Worker(fixture('attached-busy.mjs'), { workerData: { handle: rt.share(), n: 1, sleepNs: 300e6 } });
@@ -73,12 +69,12 @@ describe('an idle runtime has no timer', () => {
         });
         w.on('error', reject);
       });
-      await waitUntil(() => checks(rt).stuck);
+      await waitUntil("the attached thread's request started the stuck check", () => checks(rt).stuck);
       expect(checks(rt).stuck).toBe(true);
       const r = await done;
       expect(r.completions).toEqual([{ id: expect.any(Number) as number, status: 'done', result: 1 }]);
       await w.terminate();
-      await waitUntil(() => !checks(rt).stuck);
+      await waitUntil('the stuck check stopped', () => !checks(rt).stuck);
       expect(checks(rt).stuck).toBe(false);
     } finally {
       await rt.close();

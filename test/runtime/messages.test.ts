@@ -1,6 +1,12 @@
-import { MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, MessagePort, Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Runtime, chain } from '../../dist/index.js';
+import { postMessages } from '../fixtures/post-messages.mjs';
+
+/** postMessage calls every worker made, by the worker-side counter (SYSLET_COUNT_MESSAGES=1). */
+function workerPosts(rt: Runtime): number {
+  return rt.stats().workers.reduce((n, w) => n + w.messages, 0);
+}
 
 describe('the hot path sends no messages', () => {
   it('10,000 chains cost zero postMessage calls in either direction', async () => {
@@ -22,15 +28,25 @@ describe('the hot path sends no messages', () => {
       return workerPost.apply(this, a);
     };
     try {
-      const before = rt.stats().workers.reduce((n, w) => n + w.messages, 0);
+      const before = workerPosts(rt);
       const subs = [];
       for (let i = 0; i < 10_000; i++) subs.push(rt.submit(chain().nop(i).build()));
       const done = await Promise.all(subs.map((s) => s.promise));
       expect(done.length).toBe(10_000);
       const st = rt.stats();
       expect(st.workers.reduce((n, w) => n + w.chains, 0)).toBe(10_100);
-      expect(st.workers.reduce((n, w) => n + w.messages, 0) - before).toBe(0);
+      expect(workerPosts(rt) - before).toBe(0);
       expect(mainPosts).toBe(0);
+
+      // Positive controls: both counters count when messages are sent. A threadlet on a worker
+      // posts exactly 5 messages on a port of its own; this thread posts 1.
+      expect(await postMessages.submit(rt, [5], { start: 'worker' })).toBe(5);
+      expect(workerPosts(rt) - before).toBe(5);
+      const { port1, port2 } = new MessageChannel();
+      port1.postMessage('one');
+      port1.close();
+      port2.close();
+      expect(mainPosts).toBe(1);
     } finally {
       MessagePort.prototype.postMessage = portPost;
       Worker.prototype.postMessage = workerPost;

@@ -3,19 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime, chain, errno, type Chain } from '../../dist/index.js';
-import { tempDir } from '../helpers.js';
+import { rootBesideOutside } from '../helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: ReturnType<typeof rootBesideOutside>;
 let root: string;
 let outside: string;
 let rt: Runtime;
 
 beforeAll(async () => {
-  tmp = tempDir();
-  root = path.join(tmp.dir, 'root');
-  outside = path.join(tmp.dir, 'outside');
-  fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
-  fs.mkdirSync(outside);
+  tmp = rootBesideOutside('syslet-test-', 'sub');
+  ({ root, outside } = tmp);
   fs.writeFileSync(path.join(root, 'inside.txt'), 'in');
   fs.writeFileSync(path.join(outside, 'secret.txt'), 'secret');
   fs.symlinkSync(outside, path.join(root, 'evil'));
@@ -89,11 +86,11 @@ describe('allowed operations', () => {
     expect(c.vars).toEqual({ a: 0, b: -errno.EACCES, c: -errno.EACCES });
   });
 
-  it('refuses a policy that names an unknown operation', () => {
+  it('refuses a policy that names an unknown operation', async () => {
     expect(() => rt.submit(chain().nop().build(), { policy: { allow: ['stat', 'exec' as never] } })).toThrow(
       /^submit: policy\.allow: unknown operation "exec"; expected one of nop, open, close/,
     );
-    expect(() => new Runtime({ policy: { root: 7 as never } })).toThrow('options.policy.root: expected a directory path');
+    await expect(Runtime.create({ policy: { root: 7 as never } })).rejects.toThrow('options.policy.root: expected a directory path');
   });
 });
 

@@ -8,9 +8,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError, OPS, Runtime, type Atom, type Chain } from '../../dist/index.js';
-import { snapshot, tempDir } from '../helpers.js';
+import { rootBesideOutside, snapshot } from '../helpers.js';
 
-let tmp: ReturnType<typeof tempDir>;
+let tmp: ReturnType<typeof rootBesideOutside>;
 let root: string;
 let outside: string;
 let rt: Runtime;
@@ -20,11 +20,8 @@ let hostBuf: Buffer;
 const HOST_BYTES = 'HOST-MEMORY-NOT-FOR-CHAINS';
 
 beforeAll(async () => {
-  tmp = tempDir('syslet-prop-');
-  root = path.join(tmp.dir, 'root');
-  outside = path.join(tmp.dir, 'outside');
-  fs.mkdirSync(path.join(root, 'd'), { recursive: true });
-  fs.mkdirSync(outside);
+  tmp = rootBesideOutside('syslet-prop-', 'd');
+  ({ root, outside } = tmp);
   fs.writeFileSync(path.join(root, 'f'), 'inside');
   fs.writeFileSync(path.join(outside, 'secret'), 'outside');
   fs.symlinkSync(outside, path.join(root, 'out'));

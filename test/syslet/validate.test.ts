@@ -148,8 +148,9 @@ describe('bad input is refused at submit with a precise error', () => {
 
   it('a chain larger than the ring can hold', () => {
     const atoms = Array.from({ length: 40 }, (_, i) => ({ op: 'stat' as const, args: [`/some/rather/long/path/number/${i}`] }));
+    // 40 atoms of 4 header words and one 3-word argument, 40 variables, 40 paths of 31-32 bytes.
     expect(refusal({ atoms }).message).toBe(
-      'chain: larger than the ring can hold: it encodes to 2776 bytes, a ring slot holds 1024 (option slotBytes)',
+      'chain: larger than the ring can hold: it encodes to 2616 bytes, a ring slot holds 1024 (option slotBytes)',
     );
   });
 
@@ -160,10 +161,20 @@ describe('bad input is refused at submit with a precise error', () => {
     expect(() => rt.submit(c, { stepBudget: 0 })).toThrow("submit: stepBudget: expected a positive integer up to the runtime's 1000000 (option stepBudget), got 0");
   });
 
-  it('bad runtime options', () => {
-    expect(() => new Runtime({ ringSize: 1000 })).toThrow('options.ringSize: expected a power of two, got 1000');
-    expect(() => new Runtime({ workers: 0 })).toThrow('options.workers: expected an integer from 1 to 256, got 0');
-    expect(() => new Runtime({ wrokers: 2 } as never)).toThrow('options.wrokers: unknown option');
+  it('bad runtime options', async () => {
+    await expect(Runtime.create({ ringSize: 1000 })).rejects.toThrow('options.ringSize: expected a power of two, got 1000');
+    await expect(Runtime.create({ workers: 0 })).rejects.toThrow('options.workers: expected an integer from 1 to 256, got 0');
+    await expect(Runtime.create({ wrokers: 2 } as never)).rejects.toThrow('options.wrokers: unknown option');
+    await expect(Runtime.create({ workers: 4, maxWorkers: 3 })).rejects.toThrow('options.maxWorkers: expected an integer from 4 to 512, got 3');
+    await expect(Runtime.create({ slotBytes: 260 })).rejects.toThrow('options.slotBytes: expected a multiple of 8, got 260');
+    await expect(Runtime.create({ faults: { oom: 2 } })).rejects.toThrow('faults.oom: expected a chance from 0 to 1, got 2');
+    await expect(Runtime.create(null as never)).rejects.toThrow('options: expected an object, got null');
+  });
+
+  it('a Runtime is made by its factories only: new Runtime() from JavaScript is refused', () => {
+    const Ctor = Runtime as unknown as new (o: unknown) => Runtime;
+    expect(() => new Ctor({ workers: 2 })).toThrow('new Runtime(): use await Runtime.create(options), or Runtime.attach(handle) on another thread');
+    expect(() => Runtime.attach({} as never)).toThrow('attach: expected a handle from rt.share(), got [object Object]');
   });
 
   it('nothing was submitted by any refusal', () => {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EVFILT_THREADLET, EV_DELETE, EV_ONESHOT, errno } from '../../dist/index.js';
 import { THREADLET_THREW, THREADLET_UNRUNNABLE, ThreadletCancelledError } from '../../dist/threadlet/index.js';
-import { addOne, readsMissing, sleepThenStat, sleepy, throwsUnregistered, writesThread } from '../fixtures/threadlet/fns.mjs';
-import { useRuntime } from '../helpers.js';
+import { addOne, gatedWrite, readsMissing, sleepy, throwsUnregistered, writesThread } from '../fixtures/threadlet/fns.mjs';
+import { useRuntime, waitUntil } from '../helpers.js';
 import { workerRuns } from './helpers.js';
 
 const env = useRuntime({ workers: 2 });
@@ -72,16 +72,25 @@ describe('EVFILT_THREADLET', () => {
     kq.close();
   });
 
-  it('cancelled on the worker: data -ECANCELED, and the call after the sleep never ran', async () => {
+  it('cancelled on the worker: data -ECANCELED, and the call after the gate never ran', async () => {
     const kq = env.rt.kqueue();
     const f = path.join(env.dir, 'cancelled');
-    const h = sleepThenStat.submit(env.rt, [f, 100], { kq, start: 'worker' });
-    // 0: it had not started (it never will); -EALREADY: it is sleeping, and its next call throws.
-    expect([0, -errno.EALREADY]).toContain(env.rt.cancel(h.id!));
-    const evs = await kq.kevent(null, 4);
-    expect(evs.map((e) => [e.ident, e.data])).toEqual([[h.id, -errno.ECANCELED]]);
-    await expect(h).rejects.toBeInstanceOf(ThreadletCancelledError);
-    expect(fs.existsSync(f)).toBe(false);
-    kq.close();
+    const marker = path.join(env.dir, 'cancelled-runs');
+    const release = path.join(env.dir, 'cancelled-release');
+    const h = gatedWrite.submit(env.rt, [marker, release, f], { kq, start: 'worker' });
+    try {
+      // It wrote its marker: it runs on a worker, waiting for a release that does not come, so
+      // the cancel finds it running (-EALREADY) and its next look throws.
+      await waitUntil('the threadlet runs on a worker', () => fs.existsSync(marker));
+      expect(env.rt.cancel(h.id!)).toBe(-errno.EALREADY);
+      const evs = await kq.kevent(null, 4);
+      expect(evs.map((e) => [e.ident, e.data])).toEqual([[h.id, -errno.ECANCELED]]);
+      await expect(h).rejects.toBeInstanceOf(ThreadletCancelledError);
+      expect(fs.existsSync(f)).toBe(false);
+    } finally {
+      // Should an assertion fail, the threadlet is let go, so the runtime can close.
+      fs.writeFileSync(release, '');
+      kq.close();
+    }
   });
 });

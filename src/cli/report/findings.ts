@@ -69,7 +69,7 @@ export function findings(p: PointResult): Finding[] {
       level: '1,000 µs',
       high: L.submitToStart.p99 > NS_PER_MS,
       meaning:
-        'chains wait in the submission ring for a worker: the workers are all busy (more workers, or shorter chains), were parked (see the parks), or had not started yet (a runtime made with new Runtime() takes chains before its workers run; await Runtime.create() does not).',
+        'chains wait in the submission ring for a worker: the workers are all busy (more workers, or shorter chains), were parked (see the parks), or had not started yet (a runtime started without waiting, as syslet du and syslet/fs start theirs, takes chains before its workers run; await Runtime.create() does not).',
     },
     {
       figure: 'complete → reap p99',

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Arena } from '../../dist/ring/arena.js';
-import { HistogramSnapshot, HistogramWriter, HISTOGRAM_WORDS, bucketLow, bucketOf } from '../../dist/ring/stats.js';
+import { Arena, HistogramSnapshot, HistogramWriter, HISTOGRAM_WORDS, bucketLow, bucketOf } from '../dist/index.js';
 
 describe('Arena (buddy allocator)', () => {
   it('allocates power-of-two blocks, reuses and coalesces them', () => {

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { EMPTY, Ring, RingField } from '../../dist/ring/mpmc.js';
+import { EMPTY, Ring, RingField } from '../dist/index.js';
 
-const FIXTURE = new URL('../fixtures/ring-worker.mjs', import.meta.url);
+const FIXTURE = new URL('./fixtures/ring-worker.mjs', import.meta.url);
 
 function runThread(data: Record<string, unknown>): Promise<void> {
   return new Promise((resolve, reject) => {

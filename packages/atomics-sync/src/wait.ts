@@ -338,10 +338,6 @@ export class Keepalive {
     this.#timer?.unref();
   }
 
-  get held(): boolean {
-    return this.#held;
-  }
-
   /** Whether a timer exists (held, or released less than one tick ago). */
   get armed(): boolean {
     return this.#timer !== undefined;

@@ -10,10 +10,9 @@
  *
  * Consumers call reap(): the ring first, then, once it is empty, the backlog.
  */
-import { SharedMutex } from '../ring/lock.js';
-import { EMPTY, type Ring } from '../ring/mpmc.js';
-import { CACHE_LINE_WORDS } from '../ring/layout.js';
-import { E, type TableLayout } from '../syslet/table.js';
+import { SharedMutex, EMPTY, type Ring, CACHE_LINE_WORDS } from 'atomics-sync';
+import { entryOverflowNext, entryOverflowNextSet } from './entry.js';
+import type { TableLayout } from './table.js';
 
 /** Per-queue control words (in the runtime's control block), relative to the queue's base. */
 export const CqField = {
@@ -77,10 +76,10 @@ export class CompletionQueue {
     const ctl = this.ctl;
     const b = this.base;
     const t = this.table;
-    t[this.layout.base(idx) + E.OVF_NEXT] = -1;
+    entryOverflowNextSet(t, this.layout, idx, -1);
     const tail = ctl[b + CqField.OVF_TAIL]!;
     if (ctl[b + CqField.OVF_COUNT] === 0) ctl[b + CqField.OVF_HEAD] = idx;
-    else t[this.layout.base(tail) + E.OVF_NEXT] = idx;
+    else entryOverflowNextSet(t, this.layout, tail, idx);
     ctl[b + CqField.OVF_TAIL] = idx;
     const n = ctl[b + CqField.OVF_COUNT]! + 1;
     Atomics.store(ctl, b + CqField.OVF_COUNT, n);
@@ -114,7 +113,7 @@ export class CompletionQueue {
       let count = ctl[b + CqField.OVF_COUNT]!;
       while (n < max && count > 0) {
         out[n++] = head;
-        head = this.table[this.layout.base(head) + E.OVF_NEXT]!;
+        head = entryOverflowNext(this.table, this.layout, head);
         count--;
       }
       ctl[b + CqField.OVF_HEAD] = count === 0 ? -1 : head;

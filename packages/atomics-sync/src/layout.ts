@@ -1,5 +1,5 @@
 /**
- * Shared-memory vocabulary used by every region in src/ring/.
+ * Shared-memory vocabulary used by every region of this package.
  *
  * Every shared word lives in an Int32Array (Atomics.wait/notify need one) and is addressed by a
  * named index. Words that different threads write at high rates are kept CACHE_LINE_WORDS apart so
@@ -10,7 +10,6 @@
 export const WORD_BYTES = 4;
 /** 64-byte cache lines, in words. */
 export const CACHE_LINE_WORDS = 16;
-export const CACHE_LINE_BYTES = CACHE_LINE_WORDS * WORD_BYTES;
 
 /** Round `n` up to a multiple of `to` (a power of two). */
 export function alignUp(n: number, to: number): number {
@@ -19,13 +18,6 @@ export function alignUp(n: number, to: number): number {
 
 export function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-}
-
-/** Smallest power of two >= n (n >= 1, result <= 2^30). */
-export function nextPowerOfTwo(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
 
 /** Current time in milliseconds on a clock that all threads of the process share. */
