@@ -277,7 +277,7 @@ export class Runtime {
     }
     this.#policyId = this.#registerPolicy(this.#settings.policy);
     this.#runtimePolicyUse = Object.freeze({ id: this.#policyId, own: false });
-    this.#client = this.#newClient();
+    this.#client = this.#newClient(origin.kind === 'owner');
     if (origin.kind === 'owner') {
       const o = origin.config;
       this.#workers = new Workers(this.#s, {
@@ -528,6 +528,8 @@ export class Runtime {
       return Promise.reject(new TypeError(`close: options.force: expected a boolean, got ${String(opts.force)}`));
     }
     if (this.#state === 'open') this.#state = 'closing';
+    // The stuck-chain check runs until the close is done (a forced close ends stuck chains with it).
+    this.#workers?.resumeChecks();
     if (opts.force === true) this.#force();
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -621,6 +623,15 @@ export class Runtime {
     this.#policySweep = undefined;
   }
 
+  /**
+   * @internal For tests: whether each periodic check has a timer now (the owner's stuck-chain
+   * check and pool monitor, workers.ts; this thread's reaper bound, client.ts). All false once the
+   * runtime stayed idle a moment (issue 14).
+   */
+  _checksArmed(): { stuck: boolean; pool: boolean; reaper: boolean } {
+    return { stuck: false, pool: false, ...this.#workers?.checksArmed(), reaper: this.#client.timerArmed };
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -658,8 +669,11 @@ export class Runtime {
     };
   }
 
-  #newClient(): Client {
+  #newClient(owner: boolean): Client {
     return new Client(this.#s, {
+      // The owner's own client restarts the periodic checks directly (read when called: the
+      // workers are made after the client); a client on another thread through C.BUSY_EPOCH.
+      ...(owner ? { onBusy: () => this.#workers?.resumeChecks() } : {}),
       spinUs: this.#settings.spinUs,
       sampleMask: this.#settings.latencySample - 1,
       maxOutstanding: this.#settings.maxOutstanding,
@@ -710,12 +724,21 @@ export class Runtime {
         this.#policyUse.set(id, use);
       }
       use.objects.push(p);
-      this.#policySweep ??= setInterval(() => this.#releaseIdlePolicies(false), 1000).unref();
+      this.#policySweep ??= setInterval(this.#policySweepTick, 1000).unref();
     }
     const use = this.#policyUse.get(id)!;
     use.inflight++;
     return use;
   }
+
+  /** The sweep stops once no per-submission policy is registered (an idle runtime has no timer). */
+  readonly #policySweepTick = (): void => {
+    this.#releaseIdlePolicies(false);
+    if (this.#policyUse.size === 0 && this.#policySweep !== undefined) {
+      clearInterval(this.#policySweep);
+      this.#policySweep = undefined;
+    }
+  };
 
   /** Release the shared-table registrations of policies no submission uses now (all, when closing). */
   #releaseIdlePolicies(all: boolean): void {

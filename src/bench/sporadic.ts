@@ -14,6 +14,12 @@
  * contender at the 2 ms pace, divided by the calls; the idle figure is the same counter over 10 s
  * with a runtime open and nothing outstanding.
  *
+ * `legs` traces where one `rt.run(stat)` at the 2 ms pace spends its time, from the completion's
+ * `timing` (a runtime of its own that stamps every call, latencySample 1) and this thread's clock:
+ * submit (the call until the entry is stamped), to start (encode, the futex wake of the parked
+ * worker, its wake-up), run (the worker's interpreter and the stat), to reaped (the completion's
+ * wake of this thread's loop through Atomics.waitAsync), to settled (the promise's continuation).
+ *
  * `wake primitives` measures the two ways a worker can wake this thread's event loop, stripped of
  * everything else: a worker parked in Atomics.wait is woken with Atomics.notify, runs one statSync,
  * and answers through Atomics.notify to an Atomics.waitAsync here, or through a MessagePort (a
@@ -138,12 +144,54 @@ export async function sporadicScenarios(
     const c0 = cpuUs();
     await sleep(seconds * 1000);
     results.push({ scenario: 'idle runtime (open, nothing outstanding)', contender: `syslet: CPU over ${seconds} s, % of one core`, cpuPercent: ((cpuUs() - c0) / (seconds * 1e6)) * 100, samples: 1 });
-    results.push(...(await wakePrimitives(file, quick, log)));
   } finally {
     kq.close();
     await rt.close();
   }
+  results.push(...(await legs(file, workers, quick, log)));
+  results.push(...(await wakePrimitives(file, quick, log)));
   return results;
+}
+
+/** Medians over one paced run of each leg of `rt.run(stat)` (see the header), beside fs.promises.stat. */
+async function legs(file: string, workers: number, quick: boolean, log: (s: string) => void): Promise<Result[]> {
+  log('running sporadic legs (2 ms pace, every call stamped) ...');
+  const rt = await Runtime.create({ workers, latencySample: 1 });
+  const stat = rt.prepare({ atoms: [{ op: 'stat', args: [file] }] });
+  const now = (): number => performance.timeOrigin + performance.now();
+  const names = ['submit', 'to start', 'run', 'to reaped', 'to settled', 'total', 'fs.promises.stat'] as const;
+  const v = new Map<string, number[]>(names.map((n) => [n, []]));
+  const calls = quick ? 100 : 300;
+  try {
+    for (let i = 0; i < (quick ? 500 : 3000); i++) {
+      await rt.run(stat);
+      await fs.promises.stat(file);
+    }
+    for (let i = 0; i < calls; i++) {
+      await sleep(2);
+      const t0 = now();
+      const c = await rt.run(stat);
+      const t1 = now();
+      const t = c.timing!;
+      const us = (a: number, b: number): number => (b - a) * 1000;
+      v.get('submit')!.push(us(t0, t.submitted));
+      v.get('to start')!.push(us(t.submitted, t.started));
+      v.get('run')!.push(us(t.started, t.completed));
+      v.get('to reaped')!.push(us(t.completed, t.reaped));
+      v.get('to settled')!.push(us(t.reaped, t1));
+      v.get('total')!.push(us(t0, t1));
+      await sleep(2);
+      const f0 = now();
+      await fs.promises.stat(file);
+      v.get('fs.promises.stat')!.push(us(f0, now()));
+    }
+  } finally {
+    await rt.close();
+  }
+  return names.map((n) => {
+    const sorted = v.get(n)!.sort((a, b) => a - b);
+    return { scenario: 'sporadic legs of rt.run(stat), one call every 2 ms', contender: n, p50us: quantile(sorted, 0.5), p99us: quantile(sorted, 0.99), samples: calls };
+  });
 }
 
 // ---- wake primitives ---------------------------------------------------------------------------

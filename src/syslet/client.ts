@@ -217,10 +217,19 @@ export interface ClientOptions {
   onSubmit?: (saturated: boolean) => void;
   /** A submission with its own policy (ValidatedSubmit.ownPolicy) settled. */
   releasePolicy?: (policy: number) => void;
+  /**
+   * The runtime owner's thread: called when this client goes from nothing outstanding to something
+   * (its reaper starts), to restart the owner's periodic checks. Without it (a client on an attached
+   * thread), the client wakes the owner through C.BUSY_EPOCH instead when C.BUSY was 0.
+   */
+  onBusy?: () => void;
 }
 
 const REAP_BATCH = 1024;
-/** The longest a parked reaper sleeps before it looks again by itself (see #park). */
+/**
+ * While submissions are outstanding, a parked reaper is poked to look again at least this often
+ * (see #park): by the keepalive's timer, not by a timeout on the wait itself.
+ */
 const PARK_BOUND_MS = 200;
 /** Free entries a thread keeps for itself (see #freeEntry). */
 const LOCAL_FREE = 64;
@@ -264,7 +273,8 @@ export class Client {
   #waitingHead = 0;
   #outstanding = 0;
   #reaping = false;
-  readonly #keepalive = new Keepalive();
+  readonly #keepalive = new Keepalive({ ms: PARK_BOUND_MS, fn: () => this.#wakeReaper() });
+  readonly #onBusy: (() => void) | undefined;
   readonly #reapBuf = new Int32Array(REAP_BATCH);
   /** A synchronous burst of submissions is under way (its doorbell microtask is queued). */
   #burst = false;
@@ -298,6 +308,7 @@ export class Client {
     this.#maxOutstanding = opts.maxOutstanding;
     this.#onSubmit = opts.onSubmit;
     this.#releasePolicy = opts.releasePolicy;
+    this.#onBusy = opts.onBusy;
   }
 
   /** Latency sampling: submissions are timed when (tick & mask) === 0 (0: every one). */
@@ -307,6 +318,11 @@ export class Client {
 
   set sampleMask(mask: number) {
     this.#sampleMask = mask;
+  }
+
+  /** @internal Whether the reaper's look-again timer exists (see Keepalive); false when idle. */
+  get timerArmed(): boolean {
+    return this.#keepalive.armed;
   }
 
   get outstanding(): number {
@@ -674,6 +690,16 @@ export class Client {
     if (this.#reaping) return;
     this.#reaping = true;
     this.#keepalive.hold();
+    // Read by the owner's periodic checks (slots.ts StuckCheck, pool.ts): they stop once no client
+    // is busy. Pairs with the owner's load of C.BUSY before it stops them, and its wait on
+    // C.BUSY_EPOCH (workers.ts).
+    const ctl = this.#s.ctl;
+    const was = Atomics.add(ctl, C.BUSY, 1);
+    if (this.#onBusy !== undefined) this.#onBusy();
+    else if (was === 0) {
+      Atomics.add(ctl, C.BUSY_EPOCH, 1);
+      Atomics.notify(ctl, C.BUSY_EPOCH);
+    }
     void this.#reapLoop();
   }
 
@@ -712,6 +738,7 @@ export class Client {
       }
     } finally {
       this.#reaping = false;
+      Atomics.sub(this.#s.ctl, C.BUSY, 1);
       this.#keepalive.release();
       this.#returnCachedEntries();
     }
@@ -738,10 +765,13 @@ export class Client {
     if (this.#parkForSlot) counts.push(s.fq.consumers);
     this.#parked = true;
     try {
-      // Bounded even when a completion's notify is what wakes it: a wake-up lost anywhere (a
-      // once-in-many-runs hang was seen under load and not yet explained) then costs at most
-      // PARK_BOUND_MS of latency instead of a hang; it re-drains and parks again.
-      const woken = EventCount.waitAnyAsync(counts, this.#parkReady, this.#parkForSlot ? 100 : PARK_BOUND_MS);
+      // No timeout on the wait: a finite one makes V8 post a delayed task per park (a write to the
+      // loop's eventfd and one more turn of the event loop per call, measured with strace at one
+      // call every 2 ms; issue 14). The bound against a wake-up lost anywhere (a once-in-many-runs
+      // hang was seen under load and not yet explained) is the keepalive's tick instead: every
+      // PARK_BOUND_MS while anything is outstanding it pokes this park (#wakeReaper), which
+      // re-drains and parks again. Waiting for a slot other threads hold looks every 100 ms.
+      const woken = EventCount.waitAnyAsync(counts, this.#parkReady, this.#parkForSlot ? 100 : Infinity);
       if (woken !== undefined) await woken;
     } finally {
       this.#parked = false;

@@ -203,6 +203,20 @@ export class PoolMonitor {
     if (this.#timer === undefined) this.#watch();
   }
 
+  /**
+   * A client went busy (workers.ts resumeChecks): tick again if the monitor was waiting on
+   * C.POOL_WATCH for want of work (see #idle). Cheap when it ticks already.
+   */
+  resume(): void {
+    if (this.#timer !== undefined || this.#closed || this.#o.max <= this.#o.base) return;
+    this.#watch();
+  }
+
+  /** Whether the monitor has a tick scheduled (false when stopped, closed, or with no room to grow). */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
   stats(): PoolStats {
     const ctl = this.#s.ctl;
     this.#noteRetirements();

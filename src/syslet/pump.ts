@@ -30,7 +30,7 @@ import {
 } from './shared.js';
 import { errno } from './errno.js';
 import { baseWorkers, busyWorkers, wantPoolWatch } from './pool.js';
-import { PARK_SLICE_MS, WorkerSlots } from './slots.js';
+import { PARK_SLICE_MS, WorkerSlots, parkSlice } from './slots.js';
 import { requestHandler, WORKER_MODULES, type BlockMarker, type RequestContext } from './kinds.js';
 import {
   EntryState,
@@ -137,7 +137,7 @@ class Pump {
     const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
     this.#extra = extra;
     const idleMs = ctl[C.POOL_IDLE_MS]!;
-    const sliceMs = extra ? Math.min(PARK_SLICE_MS, Math.max(1, idleMs)) : PARK_SLICE_MS;
+    const extraSliceMs = Math.min(PARK_SLICE_MS, Math.max(1, idleMs));
     this.#idleSince = performance.now();
     for (;;) {
       this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
@@ -147,14 +147,14 @@ class Pump {
         // Until the others block again (the pool monitor wakes it through W.PARK) or the slice ends.
         // Not in the workers' WaiterSet: a submission would wake it only for it to park again.
         const key = Atomics.load(ctl, this.#slotBase + W.PARK);
-        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + W.PARK, key, sliceMs) !== 'not-equal') ctl[this.#slotBase + W.PARKS]!++;
+        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + W.PARK, key, extraSliceMs) !== 'not-equal') ctl[this.#slotBase + W.PARKS]!++;
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
       let idx = sq.tryPop();
       if (idx === EMPTY) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
-        idx = this.#waitForWork(sliceMs);
+        idx = this.#waitForWork(extra ? extraSliceMs : -1);
         if (idx === EMPTY) {
           if (extra && performance.now() - this.#idleSince >= idleMs && sq.isEmpty()) return LoopEnd.RETIRED;
           // Timed out while parked: give this thread's event loop a turn, then look again.
@@ -201,7 +201,10 @@ class Pump {
     return 0;
   }
 
-  /** Spin if no other worker spins, else (or then) park. Returns an entry index or EMPTY. */
+  /**
+   * Spin if no other worker spins, else (or then) park, for at most `sliceMs` (-1: parkSlice()).
+   * Returns an entry index or EMPTY.
+   */
   #waitForWork(sliceMs: number): number {
     const s = this.#s;
     const sq = s.sq;
@@ -226,7 +229,7 @@ class Pump {
         }
       }
     }
-    if (s.workerPark.park(this.#slot, this.#ready, sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
+    if (s.workerPark.park(this.#slot, this.#ready, sliceMs < 0 ? parkSlice() : sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
     // Woken for work while the others compute: an extra leaves it to them (see #capped).
     return this.#extra && this.#capped() ? EMPTY : sq.tryPop();
   }

@@ -87,6 +87,17 @@ export const C = {
    * own cache line: submitters update it while workers read the configuration line above.
    */
   WAITING: 7 * CACHE_LINE_WORDS,
+  /**
+   * Clients (all threads) with submissions outstanding: each adds 1 when its reaper starts and
+   * subtracts 1 when it stops (client.ts). The owner's periodic checks (the stuck-chain check, the
+   * pool monitor) stop once they see 0 and nothing running, so an idle runtime has no timer.
+   */
+  BUSY: 7 * CACHE_LINE_WORDS + 1,
+  /**
+   * Bumped and notified by a client on another thread whose add to BUSY found 0: the owner waits on
+   * it with Atomics.waitAsync (no timeout, no handle) to restart its checks (workers.ts).
+   */
+  BUSY_EPOCH: 7 * CACHE_LINE_WORDS + 2,
   /** Completion-queue blocks start here, CqField.WORDS each. */
   CQ_BLOCKS: 8 * CACHE_LINE_WORDS,
 } as const;

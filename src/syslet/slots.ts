@@ -22,7 +22,7 @@
  */
 import { HistogramSnapshot, RingField, sharedNow } from 'atomics-sync';
 import { errno } from './errno.js';
-import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
+import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, Lifecycle, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import {
   EntryState,
   RequestKind,
@@ -63,8 +63,24 @@ export interface SlotStats {
   startToComplete: HistogramSnapshot;
 }
 
-/** Parked workers (spares, replacements waiting to be armed) wake at least this often. */
+/**
+ * Replacements waiting to be armed wake at least this often; a parked base worker or spare whose
+ * own event loop has something pending (a timer a threadlet left, say) too (parkSlice). With
+ * nothing pending those park without a timeout (an idle pool costs no wake-ups: issue 14).
+ */
 export const PARK_SLICE_MS = 1000;
+
+/** Handles every pump worker has (piscina's ports; a request Node keeps open): nothing to run. */
+const QUIET_RESOURCES = new Set(['MessagePort', 'CloseReq']);
+
+/**
+ * How long a parked base worker or spare may sleep, in ms: PARK_SLICE_MS when this thread's event
+ * loop has work pending (an active resource other than QUIET_RESOURCES), else Infinity (no bound).
+ */
+export function parkSlice(): number {
+  for (const r of process.getActiveResourcesInfo()) if (!QUIET_RESOURCES.has(r)) return PARK_SLICE_MS;
+  return Infinity;
+}
 
 /**
  * The entry verbs the owner's side needs (recover, zombieExited): given by the owner (workers.ts)
@@ -188,7 +204,7 @@ export class WorkerSlots {
       // Pairs with activateSpare()'s compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
       if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.EXTRA) return true;
       if (this.#s.shutdownState() !== 0) return false;
-      if (Atomics.wait(ctl, b + W.PARK, key, PARK_SLICE_MS) === 'timed-out') {
+      if (Atomics.wait(ctl, b + W.PARK, key, parkSlice()) === 'timed-out') {
         await new Promise<void>((r) => setImmediate(r));
       }
     }
@@ -383,6 +399,48 @@ export class WorkerSlots {
     else setImmediate(() => this.#pushFree(idx));
   }
 
+  /** Whether some thread piscina reported ready waits for its slot to be armed (armPending). */
+  get armsPending(): boolean {
+    return this.#unarmed.size > 0;
+  }
+
+  /**
+   * Nothing for the owner's periodic checks to watch (StuckCheck; issue 14): the runtime open
+   * (C.LIFECYCLE), no client busy on any thread (C.BUSY), no worker inside a request, and no
+   * thread waiting to be armed.
+   */
+  quiet(): boolean {
+    const s = this.#s;
+    const ctl = this.#ctl;
+    if (this.#unarmed.size > 0 || Atomics.load(ctl, C.LIFECYCLE) !== Lifecycle.OPEN) return false;
+    // Pairs with the clients' add to C.BUSY when their reaper starts (client.ts): one that starts
+    // after this load also bumps C.BUSY_EPOCH (or, on the owner's thread, restarts the checks).
+    if (Atomics.load(ctl, C.BUSY) !== 0) return false;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + W.CURRENT) >= 0 && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Work queued that no worker took since the last look (`lastPos`: the submission ring's dequeue
+   * position then), while workers sleep: wake one. Returns the position now, for the next look.
+   *
+   * A submitter wakes a worker only when more is queued than workers are awake (client.ts #wake),
+   * counting on the awake ones to come for it; one that is inside a long call (a chain waiting on a
+   * file another request is to create) never comes. Base workers park without a timeout
+   * (parkSlice), so the owner's tick (StuckCheck) takes the place their one-second park slice had:
+   * at most two ticks of delay.
+   */
+  wakeStalled(lastPos: number): number {
+    const s = this.#s;
+    // Pairs with the workers' pops (the dequeue position moves with each).
+    const pos = Atomics.load(s.sq.i32, RingField.DEQ_POS);
+    if (pos === lastPos && !s.sq.isEmpty() && s.workerPark.sleepers() > 0) s.workerPark.wakeOne();
+    return pos;
+  }
+
   /** Whether thread `threadId` is stamped as inside a call that may block (W.BLOCKED_SINCE). */
   inCall(threadId: number): boolean {
     const w = this.find(threadId, true);
@@ -497,11 +555,18 @@ export const STUCK_GRACE_MS = 200;
  */
 export type ThreadEnder = (threadId: number) => ((why: string) => void) | undefined;
 
-/** The owner's periodic check for stuck workers. start() and stop() are its one seam. */
+/**
+ * The owner's periodic check for stuck workers. start() and stop() are its one seam. It runs only
+ * while there is something to watch (issue 14): it stops by itself at its first tick that finds
+ * nothing (WorkerSlots.quiet, and nothing overdue or ended and not yet gone), and the owner starts
+ * it again when a client goes busy (workers.ts resumeChecks).
+ */
 export class StuckCheck {
   readonly #slots: WorkerSlots;
   readonly #ender: ThreadEnder;
   #timer: NodeJS.Timeout | undefined;
+  /** The submission ring's dequeue position at the last tick (WorkerSlots.wakeStalled). */
+  #lastDeqPos = -1;
   /** Per worker slot, when it was first seen overdue on which request. */
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Ended workers whose threads have not exited yet (thread id -> slot and entry). */
@@ -512,10 +577,25 @@ export class StuckCheck {
     this.#ender = ender;
   }
 
-  /** Check every STUCK_CHECK_MS (the timer holds no handle). */
+  /**
+   * Check every STUCK_CHECK_MS (the timer holds no handle) until a tick finds nothing to watch.
+   * Cheap when it runs already.
+   */
   start(): void {
-    this.#timer ??= setInterval(() => this.check(), STUCK_CHECK_MS).unref();
+    this.#timer ??= setInterval(this.#tick, STUCK_CHECK_MS).unref();
   }
+
+  /** Whether the check has a timer now. */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  readonly #tick = (): void => {
+    this.check();
+    // Riding on the same timer: queued work no worker took since the last tick.
+    this.#lastDeqPos = this.#slots.wakeStalled(this.#lastDeqPos);
+    if (this.#overdue.size === 0 && this.#zombies.size === 0 && this.#slots.quiet()) this.stop();
+  };
 
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);

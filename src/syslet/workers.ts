@@ -62,6 +62,8 @@ export class Workers {
   #started = false;
   #startError: Error | undefined;
   #closed = false;
+  /** stopTimers() ran: the periodic checks stay stopped. */
+  #timersStopped = false;
 
   constructor(s: SharedState, o: WorkersOptions) {
     this.#s = s;
@@ -92,6 +94,8 @@ export class Workers {
     this.#pool.on('workerCreate', (w: { id: number }) => {
       this.#watch();
       this.slots.arm(w.id);
+      // Its pump has not claimed a slot yet: the stuck check's tick arms it once it has.
+      if (this.slots.armsPending) this.resumeChecks();
     });
     this.#pool.on('error', () => {});
     // Spares and extras are started by the monitor, not by piscina.
@@ -107,6 +111,7 @@ export class Workers {
     this.#growth.start();
     this.#stuck = new StuckCheck(this.slots, (threadId) => this.#ender(threadId));
     this.#stuck.start();
+    this.#watchBusyEpoch();
   }
 
   /**
@@ -163,9 +168,51 @@ export class Workers {
     return this.#stuck.zombies;
   }
 
-  /** Stop the periodic checks (close() and a failed start-up). */
+  // ---- the periodic checks run only while there is work (issue 14) ------------------------------
+  //
+  // An idle runtime has no timer: the stuck-chain check (StuckCheck) and the pool monitor (pool.ts)
+  // start when a client goes busy (the owner's own client calls resumeChecks(); a client on another
+  // thread bumps C.BUSY_EPOCH, which #watchBusyEpoch waits on with Atomics.waitAsync: no timeout,
+  // no handle, no task until it is notified), and each stops at its first tick that finds nothing
+  // outstanding on any thread (C.BUSY), no worker inside a request, and the runtime open.
+
+  /** (Re)start the periodic checks. Cheap when they run already; nothing once stopTimers() ran. */
+  resumeChecks(): void {
+    if (this.#timersStopped) return;
+    this.#stuck.start();
+    this.#growth.resume();
+  }
+
+  /** Whether each periodic check has a timer now (Runtime._checksArmed, for tests). */
+  checksArmed(): { stuck: boolean; pool: boolean } {
+    return { stuck: this.#stuck.armed, pool: this.#growth.armed };
+  }
+
+  /**
+   * Wait (Atomics.waitAsync, no timeout) for a client on another thread to go busy, then restart
+   * the checks and wait again. Ended by stopTimers()' notify.
+   */
+  #watchBusyEpoch(): void {
+    const ctl = this.#s.ctl;
+    // Pairs with the add and notify on C.BUSY_EPOCH of a client whose add to C.BUSY found 0 (client.ts #ensureReaper).
+    const r = Atomics.waitAsync(ctl, C.BUSY_EPOCH, Atomics.load(ctl, C.BUSY_EPOCH));
+    const again = (): void => {
+      if (this.#timersStopped) return;
+      this.resumeChecks();
+      this.#watchBusyEpoch();
+    };
+    if (r.async) void r.value.then(again);
+    else queueMicrotask(again);
+  }
+
+  /** Stop the periodic checks for good (close() and a failed start-up). */
   stopTimers(): void {
+    this.#timersStopped = true;
     this.#stuck.stop();
+    // Ends #watchBusyEpoch's wait (it sees #timersStopped).
+    const ctl = this.#s.ctl;
+    Atomics.add(ctl, C.BUSY_EPOCH, 1);
+    Atomics.notify(ctl, C.BUSY_EPOCH);
   }
 
   /** Stop every worker thread (after the pumps were told to shut down, C.SHUTDOWN). */

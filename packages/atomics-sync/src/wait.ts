@@ -310,15 +310,25 @@ export class WaiterSet {
  * A ref'd libuv handle held while a thread has something outstanding, so that the process stays
  * alive while a pending Atomics.waitAsync (which holds no handle of its own) waits for a worker.
  * Released when nothing is outstanding, so an idle process exits.
+ *
+ * With a `tick`, the handle is also a periodic timer: `tick.fn` runs every `tick.ms` while held
+ * (the reaper's look-again bound, client.ts). Once released it stops by itself at its next firing
+ * (at most `tick.ms` later), so an idle thread has no timer at all, and a thread that goes idle
+ * and busy again every few milliseconds reuses one timer instead of making one per busy spell.
  */
 export class Keepalive {
   #timer: ReturnType<typeof setInterval> | undefined;
   #held = false;
+  readonly #tick: { readonly ms: number; readonly fn: () => void } | undefined;
+
+  constructor(tick?: { readonly ms: number; readonly fn: () => void }) {
+    this.#tick = tick;
+  }
 
   hold(): void {
     if (this.#held) return;
     this.#held = true;
-    if (this.#timer === undefined) this.#timer = setInterval(noop, 2 ** 30);
+    if (this.#timer === undefined) this.#timer = setInterval(this.#fire, this.#tick?.ms ?? 2 ** 30);
     else this.#timer.ref();
   }
 
@@ -328,14 +338,26 @@ export class Keepalive {
     this.#timer?.unref();
   }
 
+  /** Whether a timer exists (held, or released less than one tick ago). */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  readonly #fire = (): void => {
+    if (this.#held) {
+      this.#tick?.fn();
+      return;
+    }
+    // Released since the last firing: stop (hold() makes a new timer).
+    if (this.#tick !== undefined) this.dispose();
+  };
+
   dispose(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#held = false;
   }
 }
-
-function noop(): void {}
 
 /**
  * Busy-wait until `ready()` holds or `budgetUs` microseconds pass. Returns whether it held.
