@@ -34,7 +34,7 @@ import {
   type ValidatedSubmit,
 } from './syslet/client.js';
 import { EntryState, Status, entryCancelEvery, entryFail, entryState, type Completion } from './syslet/entry.js';
-import { C, Lifecycle, SharedState, MAX_WORKER_SLOTS, type SharedHandles } from './syslet/shared.js';
+import { ControlWord, Lifecycle, SharedState, MAX_WORKER_SLOTS, type SharedHandles } from './syslet/shared.js';
 import { wantPoolWatch, type PoolStats } from './syslet/pool.js';
 import { WorkerSlots, type WorkerStats } from './syslet/slots.js';
 import { SysletStartError, Workers } from './syslet/workers.js';
@@ -254,7 +254,7 @@ export class Runtime {
       const h = origin.handle;
       this.workers = 0;
       this.#s = new SharedState(h.handles);
-      const life = Atomics.load(this.#s.ctl, C.LIFECYCLE);
+      const life = Atomics.load(this.#s.ctl, ControlWord.LIFECYCLE);
       if (life !== Lifecycle.OPEN) throw new SysletClosedError('attach', life === Lifecycle.CLOSED ? 'closed' : 'closing');
       this.#workers = undefined;
       this.#settings = threadSettings(h);
@@ -301,18 +301,18 @@ export class Runtime {
 
   #storeFaults(f: FaultChances): void {
     const ctl = this.#s.ctl;
-    Atomics.store(ctl, C.FAULT_SEED, f.seed);
-    Atomics.store(ctl, C.FAULT_PUMP_ERROR, f.pumpError);
-    Atomics.store(ctl, C.FAULT_EXIT, f.workerExit);
-    Atomics.store(ctl, C.FAULT_OOM, f.oom);
+    Atomics.store(ctl, ControlWord.FAULT_SEED, f.seed);
+    Atomics.store(ctl, ControlWord.FAULT_PUMP_ERROR, f.pumpError);
+    Atomics.store(ctl, ControlWord.FAULT_EXIT, f.workerExit);
+    Atomics.store(ctl, ControlWord.FAULT_OOM, f.oom);
   }
 
   /** create() failed: stop what started and release the shared memory's claims. */
   async #abortStart(): Promise<void> {
     this.#state = 'closed';
-    Atomics.store(this.#s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
+    Atomics.store(this.#s.ctl, ControlWord.LIFECYCLE, Lifecycle.CLOSED);
     this.#stopTimers();
-    Atomics.store(this.#s.ctl, C.SHUTDOWN, 1);
+    Atomics.store(this.#s.ctl, ControlWord.SHUTDOWN, 1);
     this.#s.sq.consumers.notifyAll();
     await this.#workers?.abort();
     this.#client.dispose();
@@ -542,7 +542,7 @@ export class Runtime {
     const s = this.#s;
     if (this.#workers !== undefined) {
       // Attached clients cancel what waits in their FIFOs when they see FORCED (client.ts).
-      if (Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.FORCED);
+      if (Atomics.load(s.ctl, ControlWord.LIFECYCLE) < Lifecycle.FORCED) Atomics.store(s.ctl, ControlWord.LIFECYCLE, Lifecycle.FORCED);
       // Every request in shared memory, whichever thread submitted it: as cancel() does. Pairs with
       // the pump's CAS QUEUED -> RUNNING, and the interpreter's boundary load of CANCEL. Queued
       // ones first (entryCancelEvery): cancelling a running one frees its worker, which would
@@ -562,8 +562,8 @@ export class Runtime {
   async #shutdown(): Promise<void> {
     const s = this.#s;
     const workers = this.#workers;
-    if (workers !== undefined && Atomics.load(s.ctl, C.LIFECYCLE) < Lifecycle.DRAINING) {
-      Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.DRAINING);
+    if (workers !== undefined && Atomics.load(s.ctl, ControlWord.LIFECYCLE) < Lifecycle.DRAINING) {
+      Atomics.store(s.ctl, ControlWord.LIFECYCLE, Lifecycle.DRAINING);
     }
     await this.#client.drained();
     stopRecordings(this.#client);
@@ -572,12 +572,12 @@ export class Runtime {
     if (workers !== undefined) {
       // Other threads' requests: queued, running, or waiting in their FIFOs for a slot.
       await this.#quiesce();
-      Atomics.store(s.ctl, C.SHUTDOWN, 1);
+      Atomics.store(s.ctl, ControlWord.SHUTDOWN, 1);
       s.workerPark.wakeAll();
       await workers.destroy();
       // Pairs with the load of LIFECYCLE after a push in client.ts #start: a request queued after
       // the workers were gone is completed here or by its submitter, exactly once.
-      Atomics.store(s.ctl, C.LIFECYCLE, Lifecycle.CLOSED);
+      Atomics.store(s.ctl, ControlWord.LIFECYCLE, Lifecycle.CLOSED);
       for (let idx = 0; idx < s.layout.capacity; idx++) {
         entryFail(s, idx, UNRUN_FROM, Status.CANCELLED, -errno.ECANCELED);
       }
@@ -608,7 +608,7 @@ export class Runtime {
         const st = entryState(s, idx);
         busy = st === EntryState.QUEUED || st === EntryState.RUNNING || st === EntryState.CANCELLED;
       }
-      const waiting = Atomics.load(s.ctl, C.WAITING) > 0;
+      const waiting = Atomics.load(s.ctl, ControlWord.WAITING) > 0;
       if (!busy && !waiting) return;
       if (busy) idleSince = -1;
       else if (idleSince < 0) idleSince = performance.now();
@@ -641,7 +641,7 @@ export class Runtime {
   /** Throw a SysletClosedError naming `call` unless this runtime (and the one it joined) is open. */
   #checkOpen(call: string): void {
     if (this.#state !== 'open') throw new SysletClosedError(call, this.#state);
-    const life = Atomics.load(this.#s.ctl, C.LIFECYCLE);
+    const life = Atomics.load(this.#s.ctl, ControlWord.LIFECYCLE);
     if (life !== Lifecycle.OPEN) throw new SysletClosedError(call, life === Lifecycle.CLOSED ? 'closed' : 'closing');
   }
 
@@ -672,7 +672,7 @@ export class Runtime {
   #newClient(owner: boolean): Client {
     return new Client(this.#s, {
       // The owner's own client restarts the periodic checks directly (read when called: the
-      // workers are made after the client); a client on another thread through C.BUSY_EPOCH.
+      // workers are made after the client); a client on another thread through ControlWord.BUSY_EPOCH.
       ...(owner ? { onBusy: () => this.#workers?.resumeChecks() } : {}),
       spinUs: this.#settings.spinUs,
       sampleMask: this.#settings.latencySample - 1,

@@ -222,7 +222,7 @@ describe('rooms and arrows', () => {
       "src/threadlet/y.ts:1 imports '../runtime.js': threadlet (rank 3) is below runtime.ts (rank 5)",
     ]);
     // The package never reaches back into syslet.
-    expect(violations(arrowsOf(`packages/${PACKAGE}/src/z.ts`, "import { E } from '../../../src/syslet/table.js';"))).toEqual([
+    expect(violations(arrowsOf(`packages/${PACKAGE}/src/z.ts`, "import { EntryWord } from '../../../src/syslet/table.js';"))).toEqual([
       `packages/${PACKAGE}/src/z.ts:1 imports '../../../src/syslet/table.js': ${PACKAGE} imports nothing of syslet`,
     ]);
   });

@@ -26,14 +26,14 @@ import {
 } from '../syslet/entry.js';
 import { errno } from '../syslet/errno.js';
 import { OPS, ValueKind } from '../syslet/ops.js';
-import { C, type SharedState } from '../syslet/shared.js';
+import { ControlWord, type SharedState } from '../syslet/shared.js';
 import {
   ARG_WORDS,
   ATOM_HEADER_WORDS,
   ArgKind,
   ArgWord,
   AtomWord,
-  D,
+  DataWord,
   VALUE_HEADER_BYTES,
   VARIABLE_BYTES,
   atomBytes,
@@ -58,8 +58,8 @@ const FD_OPS: ReadonlySet<number> = new Set([Op.READ, Op.WRITE, Op.PREAD, Op.PWR
 const MAX_ATOMS = 256;
 /** Data-area bytes a batch leaves free (alignment, the values area's first records). */
 const SLACK_BYTES = 256;
-/** Fixed words of an encoded chain before its atoms (D.ATOM_TABLE). */
-const CHAIN_HEADER_BYTES = D.ATOM_TABLE * 4 + 8;
+/** Fixed words of an encoded chain before its atoms (DataWord.ATOM_TABLE). */
+const CHAIN_HEADER_BYTES = DataWord.ATOM_TABLE * 4 + 8;
 
 export interface EngineOptions {
   /** Batches in flight at once. @default twice the workers, at least 2 */
@@ -137,7 +137,7 @@ export class Engine implements Backend {
   constructor(rt: Runtime, settle: Settle, opts: EngineOptions = {}) {
     this.#rt = rt;
     this.#settle = settle;
-    this.#slotBytes = new Int32Array(rt.share().handles.ctl)[C.SLOT_BYTES]!;
+    this.#slotBytes = new Int32Array(rt.share().handles.ctl)[ControlWord.SLOT_BYTES]!;
     this.#maxInFlight = opts.maxInFlight ?? Math.max(2, 2 * rt.workers);
     this.#owns = opts.ownsRuntime === true;
     this.#loneToNode = opts.loneToNode === true;
@@ -287,22 +287,22 @@ export class Engine implements Backend {
     const db = s.layout.data(idx);
     const d8 = s.layout.dataByte(idx);
     const d64 = d8 / 8;
-    i32[db + D.NATOMS] = n;
-    i32[db + D.LITS] = L.litsAt;
-    i32[db + D.VARS] = L.varsAt;
-    i32[db + D.ASSIGNED] = L.assignedAt;
-    i32[db + D.STRS] = L.strsAt;
-    i32[db + D.VALUES] = valuesAt;
-    if (grants === undefined) i32[db + D.GRANTS] = 0;
+    i32[db + DataWord.NATOMS] = n;
+    i32[db + DataWord.LITS] = L.litsAt;
+    i32[db + DataWord.VARS] = L.varsAt;
+    i32[db + DataWord.ASSIGNED] = L.assignedAt;
+    i32[db + DataWord.STRS] = L.strsAt;
+    i32[db + DataWord.VALUES] = valuesAt;
+    if (grants === undefined) i32[db + DataWord.GRANTS] = 0;
     else {
       const gw = L.valuesAt / 4;
       i32[db + gw] = grants.length;
       for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
-      i32[db + D.GRANTS] = gw;
+      i32[db + DataWord.GRANTS] = gw;
     }
     if (keepFds) entryFlagsAdd(s, idx, RequestFlag.KEEP_FDS);
-    i32[db + D.NBUFS] = nbufs;
-    i32[db + D.BUFS] = L.bufsAt;
+    i32[db + DataWord.NBUFS] = nbufs;
+    i32[db + DataWord.BUFS] = L.bufsAt;
     const strBase = d8 + L.strsAt;
     let str = 0;
     let lit = 0;
@@ -311,7 +311,7 @@ export class Engine implements Backend {
     for (let k = 0; k < n; k++) {
       const c = calls[k]!;
       const kinds = PARAM_KINDS[c.op]!;
-      i32[db + D.ATOM_TABLE + k] = at;
+      i32[db + DataWord.ATOM_TABLE + k] = at;
       let w = db + at;
       at += ATOM_HEADER_WORDS + ARG_WORDS * kinds.length;
       i32[w + AtomWord.OP] = c.op;
@@ -388,13 +388,13 @@ export class Engine implements Backend {
     } else if (len < 0) {
       values.fill(LOST);
     }
-    const assignedAt = db + i32[db + D.ASSIGNED]!;
-    const varsAt = d64 + i32[db + D.VARS]!;
+    const assignedAt = db + i32[db + DataWord.ASSIGNED]!;
+    const varsAt = d64 + i32[db + DataWord.VARS]!;
     const failure = entryResult(s, idx); // how the chain ended
-    const nbufs = i32[db + D.NBUFS]!;
+    const nbufs = i32[db + DataWord.NBUFS]!;
     if (nbufs > 0) {
       // Reads into arena blocks: copy what was read out before the blocks are freed.
-      const bufsAt = db + i32[db + D.BUFS]!;
+      const bufsAt = db + i32[db + DataWord.BUFS]!;
       let b = 0;
       for (let k = 0; k < n; k++) {
         const c = calls[k]!;

@@ -27,7 +27,7 @@ import type { RuntimeStats } from '../runtime.js';
 import type { PoolStats } from '../syslet/pool.js';
 import type { Client, SettleObserver, Submission } from '../syslet/client.js';
 import type { Completion } from '../syslet/entry.js';
-import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
+import { ControlWord, H_START_TO_COMPLETE, H_SUBMIT_TO_START, type SharedState } from '../syslet/shared.js';
 import { sharedNow, HistogramSnapshot, HISTOGRAM_BUCKETS, bucketLow, type LatencySummary } from 'atomics-sync';
 import { RequestKind } from '../syslet/entry.js';
 import type { ThreadletCallEvent } from '../threadlet/define.js';
@@ -188,7 +188,7 @@ export class Recording {
     this.#spans = new Float64Array(Math.min(this.#cap, 1024) * Span.FIELDS);
     // The id counter's current value (it pairs with nextId()'s Atomics.add on every thread): the
     // ids handed out from here on are this recording's.
-    this.#firstId = (Atomics.load(host.s.ctl, C.NEXT_ID) + 1) >>> 0;
+    this.#firstId = (Atomics.load(host.s.ctl, ControlWord.NEXT_ID) + 1) >>> 0;
     this.#hist0 = histograms(host.s);
     this.#fromMs = performance.now();
     this.#sampler = new RingSampler(() => host.stats(), () => true, this.#intervalMs);
@@ -517,7 +517,7 @@ export const THREAD_REPORTS_DIR = '.threads';
 export interface ThreadReport {
   /** The recording process. */
   pid: number;
-  /** The runtime's C.RUNTIME_KEY. */
+  /** The runtime's ControlWord.RUNTIME_KEY. */
   key: number;
   result: ProfileResult;
   /** The trace, its Float64Arrays as arrays. */
@@ -530,9 +530,9 @@ export function runtimeCreated(host: RecordHost): void {
   else if (PROFILE_DIR !== undefined && !isMainThread) recordThread(host, PROFILE_DIR);
 }
 
-/** The runtime's key (C.RUNTIME_KEY): the same number in every thread that maps it. */
+/** The runtime's key (ControlWord.RUNTIME_KEY): the same number in every thread that maps it. */
 export function runtimeKey(host: RecordHost): number {
-  return Atomics.load(host.s.ctl, C.RUNTIME_KEY);
+  return Atomics.load(host.s.ctl, ControlWord.RUNTIME_KEY);
 }
 
 /** A worker thread's runtime: record it, and leave the recording in `dir` when it stops. */

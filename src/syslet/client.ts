@@ -34,7 +34,7 @@ import {
 } from './entry.js';
 import { Interpreter, Outcome } from './interp.js';
 import { LazyThenable } from './thenable.js';
-import { C, Lifecycle, type SharedState } from './shared.js';
+import { ControlWord, Lifecycle, type SharedState } from './shared.js';
 import type { Plan, Shape } from './validate.js';
 
 /** Where a submission's completion goes instead of this client's queue (a kqueue). */
@@ -220,7 +220,7 @@ export interface ClientOptions {
   /**
    * The runtime owner's thread: called when this client goes from nothing outstanding to something
    * (its reaper starts), to restart the owner's periodic checks. Without it (a client on an attached
-   * thread), the client wakes the owner through C.BUSY_EPOCH instead when C.BUSY was 0.
+   * thread), the client wakes the owner through ControlWord.BUSY_EPOCH instead when ControlWord.BUSY was 0.
    */
   onBusy?: () => void;
 }
@@ -379,7 +379,7 @@ export class Client {
       this.#s.fq.noteEmpty();
       this.#waiting.push(sub);
       // Read by close() on the owning thread: it waits until no thread has a submission waiting.
-      Atomics.add(this.#s.ctl, C.WAITING, 1);
+      Atomics.add(this.#s.ctl, ControlWord.WAITING, 1);
     } else this.#start(sub, idx);
     if (this.#outstanding > 0) this.#ensureReaper();
     return sub;
@@ -511,7 +511,7 @@ export class Client {
       const at = this.#waiting.indexOf(sub, this.#waitingHead);
       if (at >= 0) {
         this.#waiting.splice(at, 1);
-        Atomics.sub(this.#s.ctl, C.WAITING, 1);
+        Atomics.sub(this.#s.ctl, ControlWord.WAITING, 1);
       }
       this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       return 0;
@@ -629,7 +629,7 @@ export class Client {
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
     // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of
     // the two complete it. Once per burst, not per push.
-    if (Atomics.load(this.#s.ctl, C.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
+    if (Atomics.load(this.#s.ctl, ControlWord.LIFECYCLE) === Lifecycle.CLOSED) this.#completeStranded();
   };
 
   /** The workers are gone: complete this thread's requests still queued with -ECANCELED. */
@@ -652,7 +652,7 @@ export class Client {
       this.#onSubmit?.(true);
       return;
     }
-    if (first || sq.size() > Atomics.load(this.#s.ctl, C.WORKERS_LIVE) - sleepers) park.wakeOne();
+    if (first || sq.size() > Atomics.load(this.#s.ctl, ControlWord.WORKERS_LIVE) - sleepers) park.wakeOne();
   }
 
   /** A free entry: this thread's cache first (warm in this core's cache), then the free ring. */
@@ -691,14 +691,14 @@ export class Client {
     this.#reaping = true;
     this.#keepalive.hold();
     // Read by the owner's periodic checks (slots.ts StuckCheck, pool.ts): they stop once no client
-    // is busy. Pairs with the owner's load of C.BUSY before it stops them, and its wait on
-    // C.BUSY_EPOCH (workers.ts).
+    // is busy. Pairs with the owner's load of ControlWord.BUSY before it stops them, and its wait on
+    // ControlWord.BUSY_EPOCH (workers.ts).
     const ctl = this.#s.ctl;
-    const was = Atomics.add(ctl, C.BUSY, 1);
+    const was = Atomics.add(ctl, ControlWord.BUSY, 1);
     if (this.#onBusy !== undefined) this.#onBusy();
     else if (was === 0) {
-      Atomics.add(ctl, C.BUSY_EPOCH, 1);
-      Atomics.notify(ctl, C.BUSY_EPOCH);
+      Atomics.add(ctl, ControlWord.BUSY_EPOCH, 1);
+      Atomics.notify(ctl, ControlWord.BUSY_EPOCH);
     }
     void this.#reapLoop();
   }
@@ -738,7 +738,7 @@ export class Client {
       }
     } finally {
       this.#reaping = false;
-      Atomics.sub(this.#s.ctl, C.BUSY, 1);
+      Atomics.sub(this.#s.ctl, ControlWord.BUSY, 1);
       this.#keepalive.release();
       this.#returnCachedEntries();
     }
@@ -805,13 +805,13 @@ export class Client {
       for (const r of w) r();
     }
     // A forced close (or workers already gone) cancels what still waits for a slot here.
-    const cancelWaiting = Atomics.load(this.#s.ctl, C.LIFECYCLE) >= Lifecycle.FORCED;
+    const cancelWaiting = Atomics.load(this.#s.ctl, ControlWord.LIFECYCLE) >= Lifecycle.FORCED;
     while (this.#waitingHead < this.#waiting.length) {
       const idx = cancelWaiting ? EMPTY : this.#takeEntry();
       if (idx === EMPTY && !cancelWaiting) return;
       const sub = this.#waiting[this.#waitingHead]!;
       this.#waiting[this.#waitingHead++] = undefined as unknown as Submission;
-      Atomics.sub(this.#s.ctl, C.WAITING, 1);
+      Atomics.sub(this.#s.ctl, ControlWord.WAITING, 1);
       if (cancelWaiting) this.#settleUnstarted(sub, 'cancelled', -errno.ECANCELED);
       else this.#start(sub, idx);
     }

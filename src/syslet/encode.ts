@@ -23,7 +23,7 @@ import {
 } from './entry.js';
 import { errno } from './errno.js';
 import type { ExecViews } from './interp.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, DataWord, FINAL_VALUE_VAR } from './table.js';
 import { grantBytes, type Plan, type Shape } from './validate.js';
 import { nextRecord, readValue } from './values.js';
 
@@ -87,25 +87,25 @@ export function writeChainData(
 
   const natoms = plan.atoms.length;
   const nvars = plan.varInit.length;
-  i32[db + D.NATOMS] = natoms;
-  i32[db + D.LITS] = plan.litsAt;
-  i32[db + D.VARS] = plan.varsAt;
-  i32[db + D.ASSIGNED] = plan.assignedAt;
-  i32[db + D.STRS] = plan.strsAt;
+  i32[db + DataWord.NATOMS] = natoms;
+  i32[db + DataWord.LITS] = plan.litsAt;
+  i32[db + DataWord.VARS] = plan.varsAt;
+  i32[db + DataWord.ASSIGNED] = plan.assignedAt;
+  i32[db + DataWord.STRS] = plan.strsAt;
   const grants = plan.grantFds;
   if (grants === undefined || grants.length === 0) {
-    i32[db + D.VALUES] = plan.valuesAt;
-    i32[db + D.GRANTS] = 0;
+    i32[db + DataWord.VALUES] = plan.valuesAt;
+    i32[db + DataWord.GRANTS] = 0;
   } else {
     // forSubmission() checked they fit in the entry.
     const gw = plan.valuesAt / 4;
     i32[db + gw] = grants.length;
     for (let k = 0; k < grants.length; k++) i32[db + gw + 1 + k] = grants[k]!;
-    i32[db + D.GRANTS] = gw;
-    i32[db + D.VALUES] = plan.valuesAt + grantBytes(grants.length);
+    i32[db + DataWord.GRANTS] = gw;
+    i32[db + DataWord.VALUES] = plan.valuesAt + grantBytes(grants.length);
   }
-  i32[db + D.NBUFS] = plan.buffers.length;
-  i32[db + D.BUFS] = plan.bufsAt;
+  i32[db + DataWord.NBUFS] = plan.buffers.length;
+  i32[db + DataWord.BUFS] = plan.bufsAt;
 
   const u8 = t.buf;
   const strBase = d8 + plan.strsAt;
@@ -113,7 +113,7 @@ export function writeChainData(
   for (let a = 0; a < natoms; a++) {
     const atom = plan.atoms[a]!;
     let w = db + at;
-    i32[db + D.ATOM_TABLE + a] = at;
+    i32[db + DataWord.ATOM_TABLE + a] = at;
     at += ATOM_HEADER_WORDS + ARG_WORDS * atom.args.length;
     i32[w + AtomWord.OP] = atom.code;
     i32[w + AtomWord.FLAGS] = atom.flags;
@@ -160,8 +160,8 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
   const names = shape.varNames;
   let vars = NO_VARS;
   if (names.length > 0) {
-    const assignedAt = db + i32[db + D.ASSIGNED]!;
-    const varsAt = d64 + i32[db + D.VARS]!;
+    const assignedAt = db + i32[db + DataWord.ASSIGNED]!;
+    const varsAt = d64 + i32[db + DataWord.VARS]!;
     for (let k = 0; k < names.length; k++) {
       if (i32[assignedAt + k] === 1) {
         if (vars === NO_VARS) vars = {};
@@ -186,7 +186,7 @@ export function readCompletion(t: ExecViews, idx: number, shape: Shape, id: numb
   }
   if ((entryFlags(t, idx) & RequestFlag.HAS_BUFFERS) !== 0) {
     const out: Record<string, Buffer> = {};
-    const bufsAt = db + i32[db + D.BUFS]!;
+    const bufsAt = db + i32[db + DataWord.BUFS]!;
     for (let k = 0; k < shape.bufferNames.length; k++) {
       const off = i32[bufsAt + 2 * k]!;
       const size = i32[bufsAt + 2 * k + 1]!;
@@ -215,7 +215,7 @@ export function valueRecords(t: ExecViews, idx: number): ValueRecords | undefine
   if (len <= 0) return undefined;
   const heap = entryValuesHeap(t, idx);
   if (heap !== 0) return { buf: t.arena.buffer, i32: t.arena.view32, f64: t.arena.view64, at: heap, end: heap + len };
-  const at = t.layout.dataByte(idx) + t.i32[t.layout.data(idx) + D.VALUES]!;
+  const at = t.layout.dataByte(idx) + t.i32[t.layout.data(idx) + DataWord.VALUES]!;
   return { buf: t.buf, i32: t.i32, f64: t.f64, at, end: at + len };
 }
 
@@ -243,7 +243,7 @@ function stuckCompletion(
   c.valuesLost = false;
   // The stuck atom's own variable: its call may return (and store it) at any moment. Variables of
   // the atoms before it are final.
-  const into = t.i32[db + t.i32[db + D.ATOM_TABLE + c.atom]! + AtomWord.INTO]!;
+  const into = t.i32[db + t.i32[db + DataWord.ATOM_TABLE + c.atom]! + AtomWord.INTO]!;
   if (into >= 0 && names[into] !== undefined && names[into]! in vars) {
     c.vars = { ...vars };
     delete c.vars[names[into]!];
@@ -261,8 +261,8 @@ export function entryRelease(t: ExecViews, idx: number): void {
   }
   if ((entryFlags(t, idx) & RequestFlag.HAS_BUFFERS) !== 0) {
     const db = t.layout.data(idx);
-    const n = i32[db + D.NBUFS]!;
-    const at = i32[db + D.BUFS]!;
+    const n = i32[db + DataWord.NBUFS]!;
+    const at = i32[db + DataWord.BUFS]!;
     for (let k = 0; k < n; k++) t.arena.free(i32[db + at + 2 * k]!);
     entryFlagsClear(t, idx, RequestFlag.HAS_BUFFERS);
   }

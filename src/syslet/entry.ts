@@ -20,7 +20,7 @@ import type { TableLayout } from './table.js';
 import type { Value } from './values.js';
 
 /** Int32 field indices within an entry (relative to the entry's first word). */
-export const E = {
+export const EntryWord = {
   /** EntryState; advanced with Atomics.store / compareExchange. */
   STATE: 0,
   /** The request id (u32 stored as i32). */
@@ -57,7 +57,7 @@ export const E = {
 } as const;
 
 /** Float64 field indices relative to the entry's first Float64 word. */
-export const F = {
+export const EntryF64 = {
   /** How it ended: >= 0, or -errno. */
   RESULT: 8,
   /** Absolute deadline (sharedNow() ms) or 0. */
@@ -70,7 +70,7 @@ export const F = {
   /**
    * Threadlets: when the worker finished replaying the journal of one that moved (sharedNow() ms),
    * or 0. Written by the worker (worker-run.ts) before the completion is posted (the post's
-   * release publishes it to the reaper). Bytes 120..127 of the header; E.POLICY is at 112..115.
+   * release publishes it to the reaper). Bytes 120..127 of the header; EntryWord.POLICY is at 112..115.
    */
   T_REPLAYED: 15,
 } as const;
@@ -123,7 +123,7 @@ export const RequestFlag = {
   NO_COMPLETE: 0x1,
   /** Declared buffers are copied out into the completion before they are freed. */
   HAS_BUFFERS: 0x2,
-  /** F.UDATA holds the submitter's udata (a number): events reaped on another thread carry it. */
+  /** EntryF64.UDATA holds the submitter's udata (a number): events reaped on another thread carry it. */
   UDATA_NUMBER: 0x4,
   /**
    * Under a policy: descriptors the chain leaves open stay open when it ends, handed to the
@@ -191,38 +191,38 @@ export function entryWrite(t: EntryViews, idx: number, h: RequestHeader, kind: n
   const f64 = t.f64;
   const eb = t.layout.base(idx);
   const e64 = t.layout.base64(idx);
-  i32[eb + E.ID] = h.id;
-  i32[eb + E.CANCEL] = 0;
-  i32[eb + E.CQ] = h.cq;
-  i32[eb + E.PC] = 0;
-  i32[eb + E.STEPS] = 0;
-  i32[eb + E.STEP_BUDGET] = h.stepBudget;
-  i32[eb + E.STATUS] = 0;
-  i32[eb + E.ATOM] = 0;
-  i32[eb + E.WORKER] = -1;
-  i32[eb + E.VALUES_HEAP] = 0;
-  i32[eb + E.VALUES_LEN] = 0;
-  i32[eb + E.OVF_NEXT] = -1;
-  i32[eb + E.FLAGS] = h.flags | flags;
-  i32[eb + E.KIND] = kind;
-  i32[eb + E.OWNER] = h.owner;
-  i32[eb + E.POLICY] = h.policy;
-  f64[e64 + F.RESULT] = 0;
-  f64[e64 + F.DEADLINE] = h.deadline;
-  f64[e64 + F.T_SUBMIT] = h.submittedAt;
-  f64[e64 + F.T_START] = 0;
-  f64[e64 + F.T_DONE] = 0;
-  f64[e64 + F.UDATA] = h.udata;
+  i32[eb + EntryWord.ID] = h.id;
+  i32[eb + EntryWord.CANCEL] = 0;
+  i32[eb + EntryWord.CQ] = h.cq;
+  i32[eb + EntryWord.PC] = 0;
+  i32[eb + EntryWord.STEPS] = 0;
+  i32[eb + EntryWord.STEP_BUDGET] = h.stepBudget;
+  i32[eb + EntryWord.STATUS] = 0;
+  i32[eb + EntryWord.ATOM] = 0;
+  i32[eb + EntryWord.WORKER] = -1;
+  i32[eb + EntryWord.VALUES_HEAP] = 0;
+  i32[eb + EntryWord.VALUES_LEN] = 0;
+  i32[eb + EntryWord.OVF_NEXT] = -1;
+  i32[eb + EntryWord.FLAGS] = h.flags | flags;
+  i32[eb + EntryWord.KIND] = kind;
+  i32[eb + EntryWord.OWNER] = h.owner;
+  i32[eb + EntryWord.POLICY] = h.policy;
+  f64[e64 + EntryF64.RESULT] = 0;
+  f64[e64 + EntryF64.DEADLINE] = h.deadline;
+  f64[e64 + EntryF64.T_SUBMIT] = h.submittedAt;
+  f64[e64 + EntryF64.T_START] = 0;
+  f64[e64 + EntryF64.T_DONE] = 0;
+  f64[e64 + EntryF64.UDATA] = h.udata;
 }
 
 /** Set RequestFlag bits on entry `idx` (by the thread that holds it). */
 export function entryFlagsAdd(t: EntryViews, idx: number, flags: number): void {
-  t.i32[t.layout.base(idx) + E.FLAGS]! |= flags;
+  t.i32[t.layout.base(idx) + EntryWord.FLAGS]! |= flags;
 }
 
 /** Clear RequestFlag bits on entry `idx` (by the thread that holds it). */
 export function entryFlagsClear(t: EntryViews, idx: number, flags: number): void {
-  t.i32[t.layout.base(idx) + E.FLAGS]! &= ~flags;
+  t.i32[t.layout.base(idx) + EntryWord.FLAGS]! &= ~flags;
 }
 
 /**
@@ -231,17 +231,17 @@ export function entryFlagsClear(t: EntryViews, idx: number, flags: number): void
  * and DONE around an inline run.
  */
 export function entryStateSet(t: EntryViews, idx: number, state: number): void {
-  Atomics.store(t.i32, t.layout.base(idx) + E.STATE, state);
+  Atomics.store(t.i32, t.layout.base(idx) + EntryWord.STATE, state);
 }
 
 /** Entry `idx`'s state (Atomics.load). */
 export function entryState(t: EntryViews, idx: number): number {
-  return Atomics.load(t.i32, t.layout.base(idx) + E.STATE);
+  return Atomics.load(t.i32, t.layout.base(idx) + EntryWord.STATE);
 }
 
 /** Move entry `idx` from state `from` to `to` if it is in `from` (a CAS). Returns whether it moved. */
 export function entryStateMove(t: EntryViews, idx: number, from: number, to: number): boolean {
-  return Atomics.compareExchange(t.i32, t.layout.base(idx) + E.STATE, from, to) === from;
+  return Atomics.compareExchange(t.i32, t.layout.base(idx) + EntryWord.STATE, from, to) === from;
 }
 
 /**
@@ -254,10 +254,10 @@ export function entryStateMove(t: EntryViews, idx: number, from: number, to: num
 export function entryCancel(t: EntryViews, idx: number, id: number | undefined): number {
   const i32 = t.i32;
   const eb = t.layout.base(idx);
-  const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
+  const prev = Atomics.compareExchange(i32, eb + EntryWord.STATE, EntryState.QUEUED, EntryState.CANCELLED);
   if (prev === EntryState.RUNNING) {
-    Atomics.store(i32, eb + E.CANCEL, id ?? i32[eb + E.ID]!);
-    Atomics.notify(i32, eb + E.CANCEL);
+    Atomics.store(i32, eb + EntryWord.CANCEL, id ?? i32[eb + EntryWord.ID]!);
+    Atomics.notify(i32, eb + EntryWord.CANCEL);
   }
   return prev;
 }
@@ -271,7 +271,7 @@ export function entryCancel(t: EntryViews, idx: number, id: number | undefined):
 export function entryCancelEvery(t: EntryViews): void {
   const capacity = t.layout.capacity;
   for (let idx = 0; idx < capacity; idx++) {
-    Atomics.compareExchange(t.i32, t.layout.base(idx) + E.STATE, EntryState.QUEUED, EntryState.CANCELLED);
+    Atomics.compareExchange(t.i32, t.layout.base(idx) + EntryWord.STATE, EntryState.QUEUED, EntryState.CANCELLED);
   }
   for (let idx = 0; idx < capacity; idx++) entryCancel(t, idx, undefined);
 }
@@ -280,12 +280,12 @@ export function entryCancelEvery(t: EntryViews): void {
 
 /** Entry `idx`'s request id (u32 stored as i32; compare it with the id as stored). */
 export function entryId(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.ID]!;
+  return t.i32[t.layout.base(idx) + EntryWord.ID]!;
 }
 
 /** Entry `idx`'s RequestFlag bits. */
 export function entryFlags(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.FLAGS]!;
+  return t.i32[t.layout.base(idx) + EntryWord.FLAGS]!;
 }
 
 /**
@@ -297,16 +297,16 @@ export function entryFlags(t: EntryViews, idx: number): number {
 export function entryClaim(t: EntryViews, idx: number): boolean {
   const i32 = t.i32;
   const eb = t.layout.base(idx);
-  const prev = Atomics.compareExchange(i32, eb + E.STATE, EntryState.QUEUED, EntryState.RUNNING);
+  const prev = Atomics.compareExchange(i32, eb + EntryWord.STATE, EntryState.QUEUED, EntryState.RUNNING);
   if (prev !== EntryState.CANCELLED) return false;
-  i32[eb + E.CANCEL] = i32[eb + E.ID]!;
-  Atomics.store(i32, eb + E.STATE, EntryState.RUNNING);
+  i32[eb + EntryWord.CANCEL] = i32[eb + EntryWord.ID]!;
+  Atomics.store(i32, eb + EntryWord.STATE, EntryState.RUNNING);
   return true;
 }
 
 /** Int32 index of entry `idx`'s cancellation word (equals the id once cancelled; a nanosleep parks on it). */
 export function entryCancelWord(layout: TableLayout, idx: number): number {
-  return layout.base(idx) + E.CANCEL;
+  return layout.base(idx) + EntryWord.CANCEL;
 }
 
 /**
@@ -314,7 +314,7 @@ export function entryCancelWord(layout: TableLayout, idx: number): number {
  * store of CANCEL = id.
  */
 export function entryCancelled(t: EntryViews, idx: number, id: number): boolean {
-  return Atomics.load(t.i32, t.layout.base(idx) + E.CANCEL) === id;
+  return Atomics.load(t.i32, t.layout.base(idx) + EntryWord.CANCEL) === id;
 }
 
 /**
@@ -334,7 +334,7 @@ export interface EntryFields {
   /** Absolute deadline (sharedNow() ms), or 0. */
   deadline: number;
   policy: number;
-  /** F.UDATA (meaningful with RequestFlag.UDATA_NUMBER). */
+  /** EntryF64.UDATA (meaningful with RequestFlag.UDATA_NUMBER). */
   udata: number;
 }
 
@@ -349,16 +349,16 @@ export function entryRead(t: EntryViews, idx: number, out: EntryFields): void {
   const f64 = t.f64;
   const eb = t.layout.base(idx);
   const e64 = t.layout.base64(idx);
-  out.id = i32[eb + E.ID]!;
-  out.kind = i32[eb + E.KIND]!;
-  out.flags = i32[eb + E.FLAGS]!;
-  out.owner = i32[eb + E.OWNER]!;
-  out.pc = i32[eb + E.PC]!;
-  out.steps = i32[eb + E.STEPS]!;
-  out.stepBudget = i32[eb + E.STEP_BUDGET]!;
-  out.deadline = f64[e64 + F.DEADLINE]!;
-  out.policy = i32[eb + E.POLICY]!;
-  out.udata = f64[e64 + F.UDATA]!;
+  out.id = i32[eb + EntryWord.ID]!;
+  out.kind = i32[eb + EntryWord.KIND]!;
+  out.flags = i32[eb + EntryWord.FLAGS]!;
+  out.owner = i32[eb + EntryWord.OWNER]!;
+  out.pc = i32[eb + EntryWord.PC]!;
+  out.steps = i32[eb + EntryWord.STEPS]!;
+  out.stepBudget = i32[eb + EntryWord.STEP_BUDGET]!;
+  out.deadline = f64[e64 + EntryF64.DEADLINE]!;
+  out.policy = i32[eb + EntryWord.POLICY]!;
+  out.udata = f64[e64 + EntryF64.UDATA]!;
 }
 
 /**
@@ -368,13 +368,13 @@ export function entryRead(t: EntryViews, idx: number, out: EntryFields): void {
  */
 export function entryProgressSet(t: EntryViews, idx: number, pc: number, steps: number): void {
   const eb = t.layout.base(idx);
-  t.i32[eb + E.PC] = pc;
-  t.i32[eb + E.STEPS] = steps;
+  t.i32[eb + EntryWord.PC] = pc;
+  t.i32[eb + EntryWord.STEPS] = steps;
 }
 
 /** Steps entry `idx`'s run took (atoms; threadlets: calls run for real). */
 export function entrySteps(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.STEPS]!;
+  return t.i32[t.layout.base(idx) + EntryWord.STEPS]!;
 }
 
 /**
@@ -383,7 +383,7 @@ export function entrySteps(t: EntryViews, idx: number): number {
  * worker (DONE is 0 otherwise: the reaper times only what has it), REPLAYED by a threadlet's worker
  * when it had replayed the journal of one that moved.
  */
-export const Stamp = { SUBMITTED: F.T_SUBMIT, STARTED: F.T_START, DONE: F.T_DONE, REPLAYED: F.T_REPLAYED } as const;
+export const Stamp = { SUBMITTED: EntryF64.T_SUBMIT, STARTED: EntryF64.T_START, DONE: EntryF64.T_DONE, REPLAYED: EntryF64.T_REPLAYED } as const;
 export type Stamp = (typeof Stamp)[keyof typeof Stamp];
 
 /** Entry `idx`'s time stamp `stamp` (sharedNow() ms), or 0. */
@@ -408,32 +408,32 @@ export function entryEndSet(
 ): void {
   const i32 = t.i32;
   const eb = t.layout.base(idx);
-  i32[eb + E.STATUS] = status;
-  i32[eb + E.ATOM] = atom;
-  i32[eb + E.STEPS] = steps;
-  i32[eb + E.WORKER] = worker;
-  t.f64[t.layout.base64(idx) + F.RESULT] = result;
+  i32[eb + EntryWord.STATUS] = status;
+  i32[eb + EntryWord.ATOM] = atom;
+  i32[eb + EntryWord.STEPS] = steps;
+  i32[eb + EntryWord.WORKER] = worker;
+  t.f64[t.layout.base64(idx) + EntryF64.RESULT] = result;
 }
 
 /** How entry `idx` ended (Status; 0 while it has not). */
 export function entryStatus(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.STATUS]!;
+  return t.i32[t.layout.base(idx) + EntryWord.STATUS]!;
 }
 
 /** Write a request's status and result (a codec's handler, an event-only request). */
 export function entryStatusSet(t: EntryViews, idx: number, status: number, result: number): void {
-  t.i32[t.layout.base(idx) + E.STATUS] = status;
-  t.f64[t.layout.base64(idx) + F.RESULT] = result;
+  t.i32[t.layout.base(idx) + EntryWord.STATUS] = status;
+  t.f64[t.layout.base64(idx) + EntryF64.RESULT] = result;
 }
 
 /** Arena offset of entry `idx`'s values, or 0 (in the data area, or none). */
 export function entryValuesHeap(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.VALUES_HEAP]!;
+  return t.i32[t.layout.base(idx) + EntryWord.VALUES_HEAP]!;
 }
 
 /** Bytes of entry `idx`'s values (0: none; -ENOMEM: they could not be carried back). */
 export function entryValuesLen(t: EntryViews, idx: number): number {
-  return t.i32[t.layout.base(idx) + E.VALUES_LEN]!;
+  return t.i32[t.layout.base(idx) + EntryWord.VALUES_LEN]!;
 }
 
 /**
@@ -442,13 +442,13 @@ export function entryValuesLen(t: EntryViews, idx: number): number {
  */
 export function entryValuesSet(t: EntryViews, idx: number, heap: number, len: number): void {
   const eb = t.layout.base(idx);
-  t.i32[eb + E.VALUES_HEAP] = heap;
-  t.i32[eb + E.VALUES_LEN] = len;
+  t.i32[eb + EntryWord.VALUES_HEAP] = heap;
+  t.i32[eb + EntryWord.VALUES_LEN] = len;
 }
 
 /** Set the worker slot that ran entry `idx`. */
 export function entryWorkerSet(t: EntryViews, idx: number, worker: number): void {
-  t.i32[t.layout.base(idx) + E.WORKER] = worker;
+  t.i32[t.layout.base(idx) + EntryWord.WORKER] = worker;
 }
 
 // ---- the end of an entry's life ----------------------------------------------------------------
@@ -468,31 +468,31 @@ export function entryDone(t: EntryViews, idx: number): boolean {
  * by the post (the reaper's reap acquires).
  */
 export function entryPost(s: SharedState, idx: number): void {
-  s.cqs[s.i32[s.layout.base(idx) + E.CQ]!]!.post(idx);
+  s.cqs[s.i32[s.layout.base(idx) + EntryWord.CQ]!]!.post(idx);
 }
 
 /**
  * End entry `idx` in place of a worker, if its state is one of `from`: move it to `to` (a CAS:
  * exactly one of the parties that may end an entry wins) and write `status` and `result` (the atom
- * is the one it was at, E.PC; no values). The caller then posts it (entryPost) once its own
+ * is the one it was at, EntryWord.PC; no values). The caller then posts it (entryPost) once its own
  * bookkeeping is done, or calls entryFail, which does both. Used for entries no worker will run or
  * finish: a dead worker's (-EOWNERDEAD), requests still queued once the workers are gone
  * (-ECANCELED), and a chain whose worker is stuck in a call (to STUCK_*: slots.ts). A confined
  * chain's descriptors are closed here when it ends DONE; a stuck one's when its thread exits. An
- * arena block the run spilled values to stays recorded (E.VALUES_HEAP), for entryRelease to free.
+ * arena block the run spilled values to stays recorded (EntryWord.VALUES_HEAP), for entryRelease to free.
  * Returns whether this call ended it.
  */
 export function entryEnd(s: SharedState, idx: number, from: readonly number[], to: number, status: number, result: number): boolean {
   const i32 = s.i32;
   const eb = s.layout.base(idx);
   for (const state of from) {
-    if (Atomics.compareExchange(i32, eb + E.STATE, state, to) !== state) continue;
-    i32[eb + E.STATUS] = status;
-    i32[eb + E.ATOM] = i32[eb + E.PC]!;
-    i32[eb + E.VALUES_LEN] = 0;
-    s.f64[s.layout.base64(idx) + F.RESULT] = result;
-    s.f64[s.layout.base64(idx) + F.T_DONE] = 0;
-    if (to === EntryState.DONE && i32[eb + E.POLICY] !== 0) s.policies.closeHeld(i32[eb + E.ID]!);
+    if (Atomics.compareExchange(i32, eb + EntryWord.STATE, state, to) !== state) continue;
+    i32[eb + EntryWord.STATUS] = status;
+    i32[eb + EntryWord.ATOM] = i32[eb + EntryWord.PC]!;
+    i32[eb + EntryWord.VALUES_LEN] = 0;
+    s.f64[s.layout.base64(idx) + EntryF64.RESULT] = result;
+    s.f64[s.layout.base64(idx) + EntryF64.T_DONE] = 0;
+    if (to === EntryState.DONE && i32[eb + EntryWord.POLICY] !== 0) s.policies.closeHeld(i32[eb + EntryWord.ID]!);
     return true;
   }
   return false;
@@ -510,20 +510,20 @@ export function entryFail(s: SharedState, idx: number, from: readonly number[], 
 
 /** The result an entry's completion carries (its RESULT word, or the stuck state's errno). */
 export function entryResult(t: EntryViews, idx: number): number {
-  const state = Atomics.load(t.i32, t.layout.base(idx) + E.STATE);
+  const state = Atomics.load(t.i32, t.layout.base(idx) + EntryWord.STATE);
   if (isStuckState(state)) return stuckStatus(state) === Status.TIMEDOUT ? -errno.ETIME : -errno.ECANCELED;
-  return t.f64[t.layout.base64(idx) + F.RESULT]!;
+  return t.f64[t.layout.base64(idx) + EntryF64.RESULT]!;
 }
 
 // ---- reaping (the completion queue's consumer holds the entry) ---------------------------------
 
 /** Link entry `idx` into a completion queue's overflow backlog (the queue's lock held). */
 export function entryOverflowNextSet(i32: Int32Array, layout: TableLayout, idx: number, next: number): void {
-  i32[layout.base(idx) + E.OVF_NEXT] = next;
+  i32[layout.base(idx) + EntryWord.OVF_NEXT] = next;
 }
 
 export function entryOverflowNext(i32: Int32Array, layout: TableLayout, idx: number): number {
-  return i32[layout.base(idx) + E.OVF_NEXT]!;
+  return i32[layout.base(idx) + EntryWord.OVF_NEXT]!;
 }
 
 /** How a chain ended, as the submitter sees it. */
@@ -570,7 +570,7 @@ export interface Timing {
   completed: number;
   reaped: number;
   worker: number;
-  /** Threadlets that moved: when the worker had replayed the journal (F.T_REPLAYED), or 0. */
+  /** Threadlets that moved: when the worker had replayed the journal (EntryF64.T_REPLAYED), or 0. */
   replayed?: number;
 }
 
@@ -621,15 +621,15 @@ export function completionUnstarted(id: number, status: 'cancelled' | 'failed', 
 export function completionRead(t: EntryViews, idx: number, id: number, vars: Record<string, number>): Completion {
   const i32 = t.i32;
   const eb = t.layout.base(idx);
-  const len = i32[eb + E.VALUES_LEN]!;
+  const len = i32[eb + EntryWord.VALUES_LEN]!;
   return completionMake(
     id,
-    STATUS_NAMES[i32[eb + E.STATUS]!] ?? 'failed',
-    i32[eb + E.ATOM]!,
-    t.f64[t.layout.base64(idx) + F.RESULT]!,
+    STATUS_NAMES[i32[eb + EntryWord.STATUS]!] ?? 'failed',
+    i32[eb + EntryWord.ATOM]!,
+    t.f64[t.layout.base64(idx) + EntryF64.RESULT]!,
     vars,
-    i32[eb + E.STEPS]!,
-    (i32[eb + E.FLAGS]! & RequestFlag.NO_COMPLETE) !== 0,
+    i32[eb + EntryWord.STEPS]!,
+    (i32[eb + EntryWord.FLAGS]! & RequestFlag.NO_COMPLETE) !== 0,
     len < 0,
   );
 }
@@ -638,12 +638,12 @@ export function completionRead(t: EntryViews, idx: number, id: number, vars: Rec
 export function timingRead(t: EntryViews, idx: number, done: number, reaped: number, replayed: boolean): Timing {
   const e64 = t.layout.base64(idx);
   const timing: Timing = {
-    submitted: t.f64[e64 + F.T_SUBMIT]!,
-    started: t.f64[e64 + F.T_START]!,
+    submitted: t.f64[e64 + EntryF64.T_SUBMIT]!,
+    started: t.f64[e64 + EntryF64.T_START]!,
     completed: done,
     reaped,
-    worker: t.i32[t.layout.base(idx) + E.WORKER]!,
+    worker: t.i32[t.layout.base(idx) + EntryWord.WORKER]!,
   };
-  if (replayed) timing.replayed = t.f64[e64 + F.T_REPLAYED]!;
+  if (replayed) timing.replayed = t.f64[e64 + EntryF64.T_REPLAYED]!;
   return timing;
 }

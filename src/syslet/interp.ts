@@ -36,7 +36,7 @@ import {
   type EntryFields,
   type EntryViews,
 } from './entry.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, D, FINAL_VALUE_VAR } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, ArgWord, AtomWord, DataWord, FINAL_VALUE_VAR } from './table.js';
 import { DirentList, recordBytes, writeRecord, type RawValue } from './values.js';
 import type { BlockMarker } from './kinds.js';
 
@@ -134,20 +134,20 @@ export class Interpreter {
     const run = this.#run;
     entryRead(t, idx, run);
     const id = run.id;
-    const natoms = i32[db + D.NATOMS]!;
-    const varsBase = d64 + i32[db + D.VARS]!;
-    const assignedBase = db + i32[db + D.ASSIGNED]!;
+    const natoms = i32[db + DataWord.NATOMS]!;
+    const varsBase = d64 + i32[db + DataWord.VARS]!;
+    const assignedBase = db + i32[db + DataWord.ASSIGNED]!;
     this.#idx = idx;
     this.#id = id;
     this.#varsBase = varsBase;
     this.#assignedBase = assignedBase;
-    this.#litBase = d64 + i32[db + D.LITS]!;
-    this.#strBase = d8 + i32[db + D.STRS]!;
+    this.#litBase = d64 + i32[db + DataWord.LITS]!;
+    this.#strBase = d8 + i32[db + DataWord.STRS]!;
     const deadline = run.deadline;
     this.#deadline = deadline;
     const policyId = run.policy;
     this.#policy = policyId === 0 ? undefined : t.policies.lookup(policyId);
-    const grants = i32[db + D.GRANTS]!;
+    const grants = i32[db + DataWord.GRANTS]!;
     this.#grants = grants === 0 ? -1 : db + grants;
     const budget = run.stepBudget;
     let steps = run.steps;
@@ -179,7 +179,7 @@ export class Interpreter {
         atom = pc;
         break;
       }
-      const aw = db + i32[db + D.ATOM_TABLE + pc]!;
+      const aw = db + i32[db + DataWord.ATOM_TABLE + pc]!;
       const flags = i32[aw + AtomWord.FLAGS]!;
       if (inline && (flags & SYSLET_SYNC) === 0) {
         entryProgressSet(t, idx, pc, steps);
@@ -264,7 +264,7 @@ export class Interpreter {
     if (values !== undefined) {
       for (const v of values) if (v !== undefined) need += recordBytes(v);
     }
-    const valuesAt = t.i32[db + D.VALUES]!;
+    const valuesAt = t.i32[db + DataWord.VALUES]!;
     let buf = t.buf;
     let i32 = t.i32;
     let f64 = t.f64;

@@ -9,7 +9,7 @@ import type { SharedState } from './shared.js';
 
 /**
  * Brackets a call that may block (a system call; not pure JS), so the pool can tell a worker that
- * waits from one that computes (pool.ts): enter() stamps the worker's W.BLOCKED_SINCE, leave()
+ * waits from one that computes (pool.ts): enter() stamps the worker's WorkerWord.BLOCKED_SINCE, leave()
  * clears it. Calls do not nest.
  */
 export interface BlockMarker {

@@ -6,13 +6,13 @@
  * workers, `workers`, sized for CPU work) is the set of processors; the monitor below, on the
  * runtime's thread, watches it through shared memory:
  *
- * - Every worker stamps W.BLOCKED_SINCE when it enters a call that may block (a system-call atom of
+ * - Every worker stamps WorkerWord.BLOCKED_SINCE when it enters a call that may block (a system-call atom of
  *   a chain, nanosleep included; an intercepted fs or child_process call or Atomics.wait of a
  *   threadlet, execSync included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of
  *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
  *   read per such call; no timer per call.
  * - The monitor ticks every TICK_MS while work is in flight (queued or running) and has no timer at
- *   all when none is: it then waits (Atomics.waitAsync, no CPU) on C.POOL_WATCH, which a thread
+ *   all when none is: it then waits (Atomics.waitAsync, no CPU) on ControlWord.POOL_WATCH, which a thread
  *   sets when it starts a submission burst or a submission finds no worker parked, and an extra
  *   sets when it retires (wantPoolWatch). A submission on the runtime's own thread calls poke()
  *   instead, which also looks at once (at most every LOOK_TICKS) when it found no worker parked:
@@ -41,7 +41,7 @@
 import { readFileSync } from 'node:fs';
 import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
 import { sharedNow } from 'atomics-sync';
-import { C, TICKS_PER_MS, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
+import { ControlWord, TICKS_PER_MS, WorkerWord, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
 import type { WorkerSlots } from './slots.js';
 
@@ -87,7 +87,7 @@ export interface PoolStats {
    * (performance.timeOrigin + performance.now()): an event happened at startedAt + at.
    */
   startedAt: number;
-  /** The monitor's 1 ms tick is armed (work in flight); false: it has no timer and waits on C.POOL_WATCH. */
+  /** The monitor's 1 ms tick is armed (work in flight); false: it has no timer and waits on ControlWord.POOL_WATCH. */
   watching: boolean;
   /** Times the monitor looked at the workers (ticks and looks from submissions). */
   looks: number;
@@ -106,7 +106,7 @@ export function baseWorkers(s: SharedState): number {
   let n = 0;
   for (let w = 0; w < s.maxWorkers; w++) {
     const b = s.workerBase(w);
-    if (Atomics.load(ctl, b + W.LIVE) === 1 && Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) n++;
+    if (Atomics.load(ctl, b + WorkerWord.LIVE) === 1 && Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.BASE) n++;
   }
   return n;
 }
@@ -122,10 +122,10 @@ export function busyWorkers(s: SharedState, except: number): number {
   let n = 0;
   for (let w = 0; w < s.maxWorkers; w++) {
     const b = s.workerBase(w);
-    if (w === except || Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.CURRENT) < 0) continue;
-    // Pairs with the workers' stores of W.CURRENT and W.BLOCKED_SINCE: a stale read only lets an
+    if (w === except || Atomics.load(ctl, b + WorkerWord.LIVE) !== 1 || Atomics.load(ctl, b + WorkerWord.CURRENT) < 0) continue;
+    // Pairs with the workers' stores of WorkerWord.CURRENT and WorkerWord.BLOCKED_SINCE: a stale read only lets an
     // extra take one more entry, or wait one more tick for the monitor.
-    const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+    const since = Atomics.load(ctl, b + WorkerWord.BLOCKED_SINCE);
     if (since === 0 || ((now - since) | 0) < threshold) n++;
   }
   return n;
@@ -139,8 +139,8 @@ export function wantPoolWatch(ctl: Int32Array): void {
   // Pairs with the monitor's store of 0 before its last look and its Atomics.waitAsync (#idle):
   // either this CAS finds 0 and the notify ends that wait (or the wait finds 1 and does not start),
   // or the monitor's look comes after this thread's submission and sees it.
-  if (Atomics.load(ctl, C.POOL_WATCH) === 0 && Atomics.compareExchange(ctl, C.POOL_WATCH, 0, 1) === 0) {
-    Atomics.notify(ctl, C.POOL_WATCH);
+  if (Atomics.load(ctl, ControlWord.POOL_WATCH) === 0 && Atomics.compareExchange(ctl, ControlWord.POOL_WATCH, 0, 1) === 0) {
+    Atomics.notify(ctl, ControlWord.POOL_WATCH);
   }
 }
 
@@ -163,7 +163,7 @@ export class PoolMonitor {
   /** Spares and extras this monitor started, alive or starting. */
   readonly #threads = new Set<Worker>();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** An Atomics.waitAsync on C.POOL_WATCH is pending. */
+  /** An Atomics.waitAsync on ControlWord.POOL_WATCH is pending. */
   #listening = false;
   /** SharedState.ticks() at the last look, and the looks in all. */
   #lastLook = 0;
@@ -205,7 +205,7 @@ export class PoolMonitor {
 
   /**
    * A client went busy (workers.ts resumeChecks): tick again if the monitor was waiting on
-   * C.POOL_WATCH for want of work (see #idle). Cheap when it ticks already.
+   * ControlWord.POOL_WATCH for want of work (see #idle). Cheap when it ticks already.
    */
   resume(): void {
     if (this.#timer !== undefined || this.#closed || this.#o.max <= this.#o.base) return;
@@ -224,16 +224,16 @@ export class PoolMonitor {
       base: this.#o.base,
       max: this.#o.max,
       size: this.#o.slots.poolSize(),
-      spares: Math.max(0, Atomics.load(ctl, C.POOL_RESERVE)),
+      spares: Math.max(0, Atomics.load(ctl, ControlWord.POOL_RESERVE)),
       started: this.#started,
       grew: this.#grew,
-      retired: Atomics.load(ctl, C.S_POOL_RETIRED),
+      retired: Atomics.load(ctl, ControlWord.S_POOL_RETIRED),
       atBound: this.#atBound,
       history: this.#history.slice(),
       startedAt: this.#t0,
       watching: this.#timer !== undefined,
       looks: this.#looks,
-      warmed: Atomics.load(ctl, C.S_POOL_WARMED),
+      warmed: Atomics.load(ctl, ControlWord.S_POOL_WARMED),
     };
   }
 
@@ -254,7 +254,7 @@ export class PoolMonitor {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     // Ends the pending Atomics.waitAsync of #idle (it would not keep the process alive either).
-    Atomics.notify(this.#s.ctl, C.POOL_WATCH);
+    Atomics.notify(this.#s.ctl, ControlWord.POOL_WATCH);
     const exits: Promise<number>[] = [];
     for (const w of this.#threads) {
       const exit = w.terminate();
@@ -267,7 +267,7 @@ export class PoolMonitor {
   #watch(): void {
     if (this.#closed || this.#s.shutdownState() !== 0) return;
     // Submitters on other threads need not notify while this is 1 (wantPoolWatch).
-    Atomics.store(this.#s.ctl, C.POOL_WATCH, 1);
+    Atomics.store(this.#s.ctl, ControlWord.POOL_WATCH, 1);
     this.#timer = setTimeout(this.#tick, TICK_MS);
     // The monitor never keeps the process alive on its own.
     this.#timer.unref();
@@ -281,19 +281,19 @@ export class PoolMonitor {
   };
 
   /**
-   * Nothing in flight: no timer; wait on C.POOL_WATCH until a thread submits (wantPoolWatch) or an
+   * Nothing in flight: no timer; wait on ControlWord.POOL_WATCH until a thread submits (wantPoolWatch) or an
    * extra retires. The runtime's own submissions call poke() instead.
    */
   #idle(): void {
     const ctl = this.#s.ctl;
     // Pairs with wantPoolWatch's CAS 0 -> 1 (see there): store 0, then look once more.
-    Atomics.store(ctl, C.POOL_WATCH, 0);
+    Atomics.store(ctl, ControlWord.POOL_WATCH, 0);
     if (this.#check()) {
       this.#watch();
       return;
     }
     if (this.#listening || this.#closed) return;
-    const r = Atomics.waitAsync(ctl, C.POOL_WATCH, 0);
+    const r = Atomics.waitAsync(ctl, ControlWord.POOL_WATCH, 0);
     if (!r.async) {
       this.#watch();
       return;
@@ -322,17 +322,17 @@ export class PoolMonitor {
     let busy = 0;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + W.LIVE) !== 1) {
+      if (Atomics.load(ctl, b + WorkerWord.LIVE) !== 1) {
         // Activated a moment ago and not taking work yet: the pool is growing already.
-        if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) joining++;
+        if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING) joining++;
         continue;
       }
       live++;
-      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.BASE) base++;
-      const current = Atomics.load(ctl, b + W.CURRENT);
+      if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.BASE) base++;
+      const current = Atomics.load(ctl, b + WorkerWord.CURRENT);
       if (current >= 0) running++;
       // Pairs with the worker's stores in its BlockMarker (pump.ts).
-      const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+      const since = Atomics.load(ctl, b + WorkerWord.BLOCKED_SINCE);
       const long = since !== 0 && ((now - since) | 0) >= threshold;
       if (long) blocked++;
       else if (current >= 0) busy++;
@@ -351,7 +351,7 @@ export class PoolMonitor {
     }
     // Nothing to activate and a spare on its way (or the bound reached, below): no need to ask the
     // kernel about every worker on each look while it starts.
-    const ready = Atomics.load(ctl, C.POOL_RESERVE) > 0;
+    const ready = Atomics.load(ctl, ControlWord.POOL_RESERVE) > 0;
     const atBound = this.#o.base + this.#threads.size >= this.#o.max && this.#sparesOrStarting() === 0;
     if (!ready && !atBound) {
       this.#spawnSpare();
@@ -378,16 +378,16 @@ export class PoolMonitor {
     return true;
   }
 
-  /** Wake every idle extra waiting on its W.PARK (pump.ts, #capped); each looks at the cap again. */
+  /** Wake every idle extra waiting on its WorkerWord.PARK (pump.ts, #capped); each looks at the cap again. */
   #wakeCapped(): void {
     const s = this.#s;
     const ctl = s.ctl;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + W.LIVE) !== 1 || Atomics.load(ctl, b + W.ROLE) !== WorkerRole.EXTRA || Atomics.load(ctl, b + W.CURRENT) >= 0) continue;
-      // Pairs with the extra's load of W.PARK before its Atomics.wait: it sleeps on the old value.
-      Atomics.add(ctl, b + W.PARK, 1);
-      Atomics.notify(ctl, b + W.PARK);
+      if (Atomics.load(ctl, b + WorkerWord.LIVE) !== 1 || Atomics.load(ctl, b + WorkerWord.ROLE) !== WorkerRole.EXTRA || Atomics.load(ctl, b + WorkerWord.CURRENT) >= 0) continue;
+      // Pairs with the extra's load of WorkerWord.PARK before its Atomics.wait: it sleeps on the old value.
+      Atomics.add(ctl, b + WorkerWord.PARK, 1);
+      Atomics.notify(ctl, b + WorkerWord.PARK);
     }
   }
 
@@ -401,10 +401,10 @@ export class PoolMonitor {
     const ctl = s.ctl;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + W.LIVE) !== 1) continue;
-      const since = Atomics.load(ctl, b + W.BLOCKED_SINCE);
+      if (Atomics.load(ctl, b + WorkerWord.LIVE) !== 1) continue;
+      const since = Atomics.load(ctl, b + WorkerWord.BLOCKED_SINCE);
       if (since === 0 || ((now - since) | 0) < threshold) continue;
-      const tid = ctl[b + W.OS_TID]!;
+      const tid = ctl[b + WorkerWord.OS_TID]!;
       let asleep = true;
       if (tid !== 0) {
         try {
@@ -455,10 +455,10 @@ export class PoolMonitor {
 
   /** Extras retire on their own (pump.ts): note each in the history. */
   #noteRetirements(): void {
-    const n = Atomics.load(this.#s.ctl, C.S_POOL_RETIRED);
+    const n = Atomics.load(this.#s.ctl, ControlWord.S_POOL_RETIRED);
     while (this.#retiredSeen < n) {
       this.#retiredSeen++;
-      this.#record('retired', `an extra worker stayed idle for ${this.#s.ctl[C.POOL_IDLE_MS]} ms`);
+      this.#record('retired', `an extra worker stayed idle for ${this.#s.ctl[ControlWord.POOL_IDLE_MS]} ms`);
     }
   }
 

@@ -20,11 +20,11 @@ import { MessagePort, isMainThread, threadId, workerData } from 'node:worker_thr
 import { sharedNow, EMPTY, RingField, HistogramWriter, spinUntil } from 'atomics-sync';
 import { Interpreter } from './interp.js';
 import {
-  C,
+  ControlWord,
   H_START_TO_COMPLETE,
   H_SUBMIT_TO_START,
   SharedState,
-  W,
+  WorkerWord,
   WorkerRole,
   type SharedHandles,
 } from './shared.js';
@@ -68,14 +68,14 @@ export interface PumpData {
 const LoopEnd = { SHUTDOWN: 0, RETIRED: 1 } as const;
 type LoopEnd = (typeof LoopEnd)[keyof typeof LoopEnd];
 
-/** Marks its worker blocked (W.BLOCKED_SINCE) around calls that may block. */
+/** Marks its worker blocked (WorkerWord.BLOCKED_SINCE) around calls that may block. */
 class WorkerBlockMarker implements BlockMarker {
   readonly #s: SharedState;
   readonly #word: number;
 
   constructor(s: SharedState, slot: number) {
     this.#s = s;
-    this.#word = s.workerBase(slot) + W.BLOCKED_SINCE;
+    this.#word = s.workerBase(slot) + WorkerWord.BLOCKED_SINCE;
   }
 
   enter(): void {
@@ -121,7 +121,7 @@ class Pump {
     this.#interp = new Interpreter(s, slot, blocking);
     this.#queued = new HistogramWriter(s.ctl64, s.workerHist(slot, H_SUBMIT_TO_START));
     this.#running = new HistogramWriter(s.ctl64, s.workerHist(slot, H_START_TO_COMPLETE));
-    this.#maxSpinUs = s.ctl[C.WORKER_SPIN_US]!;
+    this.#maxSpinUs = s.ctl[ControlWord.WORKER_SPIN_US]!;
     this.#spinUs = this.#maxSpinUs;
     this.#ready = () => !s.sq.isEmpty() || s.shutdownState() !== 0;
     this.#ctx = { s, blocking };
@@ -129,25 +129,25 @@ class Pump {
 
   /**
    * Run entries until shutdown, or (an extra worker, see pool.ts) until it stayed idle for
-   * C.POOL_IDLE_MS with nothing queued: then it retires.
+   * ControlWord.POOL_IDLE_MS with nothing queued: then it retires.
    */
   async loop(): Promise<LoopEnd> {
     const sq = this.#s.sq;
     const ctl = this.#s.ctl;
-    const extra = Atomics.load(ctl, this.#slotBase + W.ROLE) === WorkerRole.EXTRA;
+    const extra = Atomics.load(ctl, this.#slotBase + WorkerWord.ROLE) === WorkerRole.EXTRA;
     this.#extra = extra;
-    const idleMs = ctl[C.POOL_IDLE_MS]!;
+    const idleMs = ctl[ControlWord.POOL_IDLE_MS]!;
     const extraSliceMs = Math.min(PARK_SLICE_MS, Math.max(1, idleMs));
     this.#idleSince = performance.now();
     for (;;) {
-      this.#faults = ctl[C.FAULT_PUMP_ERROR]! + ctl[C.FAULT_EXIT]! + ctl[C.FAULT_OOM]!;
+      this.#faults = ctl[ControlWord.FAULT_PUMP_ERROR]! + ctl[ControlWord.FAULT_EXIT]! + ctl[ControlWord.FAULT_OOM]!;
       if (extra && this.#capped()) {
         if (this.#s.shutdownState() !== 0) return LoopEnd.SHUTDOWN;
         if (performance.now() - this.#idleSince >= idleMs) return LoopEnd.RETIRED;
-        // Until the others block again (the pool monitor wakes it through W.PARK) or the slice ends.
+        // Until the others block again (the pool monitor wakes it through WorkerWord.PARK) or the slice ends.
         // Not in the workers' WaiterSet: a submission would wake it only for it to park again.
-        const key = Atomics.load(ctl, this.#slotBase + W.PARK);
-        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + W.PARK, key, extraSliceMs) !== 'not-equal') ctl[this.#slotBase + W.PARKS]!++;
+        const key = Atomics.load(ctl, this.#slotBase + WorkerWord.PARK);
+        if (this.#capped() && Atomics.wait(ctl, this.#slotBase + WorkerWord.PARK, key, extraSliceMs) !== 'not-equal') ctl[this.#slotBase + WorkerWord.PARKS]!++;
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
@@ -188,13 +188,13 @@ class Pump {
    */
   #fault(id: number): number {
     const ctl = this.#s.ctl;
-    let x = (id ^ ctl[C.FAULT_SEED]!) >>> 0;
+    let x = (id ^ ctl[ControlWord.FAULT_SEED]!) >>> 0;
     x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
     x = Math.imul(x ^ (x >>> 16), 0x45d9f3b) >>> 0;
     const roll = ((x ^ (x >>> 16)) >>> 0) % 1_000_000;
-    const pe = ctl[C.FAULT_PUMP_ERROR]!;
-    const ex = ctl[C.FAULT_EXIT]!;
-    const oom = ctl[C.FAULT_OOM]!;
+    const pe = ctl[ControlWord.FAULT_PUMP_ERROR]!;
+    const ex = ctl[ControlWord.FAULT_EXIT]!;
+    const oom = ctl[ControlWord.FAULT_OOM]!;
     if (roll < pe) return FAULT_PUMP_ERROR;
     if (roll < pe + ex) return FAULT_EXIT;
     if (roll < pe + ex + oom) return FAULT_OOM;
@@ -214,9 +214,9 @@ class Pump {
     // us spinning skips the wake-up, so we re-check the ring after leaving the spinner role.
     if (Atomics.compareExchange(sq.i32, RingField.C_SPINNERS, 0, 1) === 0) {
       // Recorded so that if this worker dies while spinning, the runtime gives the role back.
-      Atomics.store(ctl, this.#slotBase + W.SPINNING, 1);
+      Atomics.store(ctl, this.#slotBase + WorkerWord.SPINNING, 1);
       const found = spinUntil(this.#ready, this.#spinUs);
-      Atomics.store(ctl, this.#slotBase + W.SPINNING, 0);
+      Atomics.store(ctl, this.#slotBase + WorkerWord.SPINNING, 0);
       Atomics.sub(sq.i32, RingField.C_SPINNERS, 1);
       this.#spinUs = found
         ? Math.min(this.#maxSpinUs, this.#spinUs * 2 + 1)
@@ -224,12 +224,12 @@ class Pump {
       if (found && !(this.#extra && this.#capped())) {
         const v = sq.tryPop();
         if (v !== EMPTY) {
-          ctl[this.#slotBase + W.SPIN_HITS]!++;
+          ctl[this.#slotBase + WorkerWord.SPIN_HITS]!++;
           return v;
         }
       }
     }
-    if (s.workerPark.park(this.#slot, this.#ready, sliceMs < 0 ? parkSlice() : sliceMs)) ctl[this.#slotBase + W.PARKS]!++;
+    if (s.workerPark.park(this.#slot, this.#ready, sliceMs < 0 ? parkSlice() : sliceMs)) ctl[this.#slotBase + WorkerWord.PARKS]!++;
     // Woken for work while the others compute: an extra leaves it to them (see #capped).
     return this.#extra && this.#capped() ? EMPTY : sq.tryPop();
   }
@@ -247,8 +247,8 @@ class Pump {
     const id = run.id;
     // Say what this worker holds before claiming it, so that if the worker dies from here on, the
     // runtime finds the entry (WorkerSlots.recover, slots.ts) and completes it with -EOWNERDEAD.
-    Atomics.store(s.ctl, this.#slotBase + W.CURRENT_ID, id);
-    Atomics.store(s.ctl, this.#slotBase + W.CURRENT, idx);
+    Atomics.store(s.ctl, this.#slotBase + WorkerWord.CURRENT_ID, id);
+    Atomics.store(s.ctl, this.#slotBase + WorkerWord.CURRENT, idx);
     // Claim the entry. Pairs with cancel()'s entryCancel: exactly one wins. One cancelled before it
     // started is claimed too: the interpreter ends it at its first boundary.
     const cancelled = entryClaim(s, idx);
@@ -295,13 +295,13 @@ class Pump {
     } else {
       entryStampSet(s, idx, Stamp.DONE, 0);
     }
-    ctl[this.#slotBase + W.CHAINS]!++;
-    ctl[this.#slotBase + W.ATOMS]! += entrySteps(s, idx);
+    ctl[this.#slotBase + WorkerWord.CHAINS]!++;
+    ctl[this.#slotBase + WorkerWord.ATOMS]! += entrySteps(s, idx);
     // Pairs with the owner's entryEnd RUNNING -> STUCK_* (slots.ts, endStuck): when the runtime
     // ended this chain because this worker stayed in one call past its deadline or cancel, the
     // completion is posted already and this (terminated) worker must not post another.
     const won = entryDone(s, idx);
-    Atomics.store(ctl, this.#slotBase + W.CURRENT, -1);
+    Atomics.store(ctl, this.#slotBase + WorkerWord.CURRENT, -1);
     if (won) entryPost(s, idx);
   }
 }
@@ -324,14 +324,14 @@ function start(data: PumpData): void {
   const slots = new WorkerSlots(s);
   const slot = slots.claim(data.role === 'spare', threadId, osThreadId());
   if (slot < 0) throw new Error('syslet pump: no free worker slot (option maxWorkers exceeds the slots)');
-  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, s.workerBase(slot) + W.MESSAGES);
+  if (process.env.SYSLET_COUNT_MESSAGES === '1') countMessages(s.ctl, s.workerBase(slot) + WorkerWord.MESSAGES);
   const pump = new Pump(s, slot);
   const run = async (): Promise<void> => {
     await Promise.all(WORKER_MODULES.map((m) => import(m)));
     if (data.role === 'spare') {
       if (!(await slots.reserve(slot, false))) return;
     } else {
-      // A piscina worker that replaces a dead one waits until piscina reported it ready (W.ARMED);
+      // A piscina worker that replaces a dead one waits until piscina reported it ready (WorkerWord.ARMED);
       // spares are started by the pool monitor, not piscina, and are never armed.
       await slots.armed(slot);
     }
@@ -376,7 +376,7 @@ const WARM_UP_CHAINS = 4000;
  * worker. The chains (one stat of "/" each: harmless, and the hot path of a burst of small calls)
  * go through a Pump of a private SharedState (two entries, no other thread), from the ring to the
  * completion queue, so the runtime's tables, counters and histograms never see them. Returns how
- * many completed with status done and result 0 (C.S_POOL_WARMED sums them: every one should).
+ * many completed with status done and result 0 (ControlWord.S_POOL_WARMED sums them: every one should).
  */
 const WARM_SLOT_BYTES = 512;
 
@@ -443,7 +443,7 @@ if (!isMainThread && data !== undefined) {
     void warmUp(WARM_UP_CHAINS)
       .catch(() => 0)
       .then((ok) => {
-        Atomics.add(new SharedState(data.handles).ctl, C.S_POOL_WARMED, ok);
+        Atomics.add(new SharedState(data.handles).ctl, ControlWord.S_POOL_WARMED, ok);
         start(data);
       });
   } else start(data);

@@ -21,7 +21,7 @@ import { PolicyTable } from './policy.js';
 import { TableLayout } from './table.js';
 
 /** Control words (Int32 indices in ctl). */
-export const C = {
+export const ControlWord = {
   MAGIC: 0,
   /** 1 once close() began: pumps finish what is queued, then exit. 2: exit now. */
   SHUTDOWN: 1,
@@ -59,7 +59,7 @@ export const C = {
   S_POOL_RETIRED: 3 * CACHE_LINE_WORDS + 15,
   /**
    * Parked workers, one bit per worker slot (MAX_WORKER_SLOTS / 32 words, two cache lines): the
-   * bitmap of the workers' WaiterSet (atomics-sync); each worker parks on its slot's W.PARK.
+   * bitmap of the workers' WaiterSet (atomics-sync); each worker parks on its slot's WorkerWord.PARK.
    */
   PARKED: 4 * CACHE_LINE_WORDS,
   /**
@@ -71,7 +71,7 @@ export const C = {
   S_STUCK_ENDED: 6 * CACHE_LINE_WORDS + 1,
   /**
    * 1 once Runtime.create() resolved: from then on a new (replacement) worker's pump waits for its
-   * W.ARMED before it takes requests (see W.ARMED).
+   * WorkerWord.ARMED before it takes requests (see WorkerWord.ARMED).
    */
   ARMING: 6 * CACHE_LINE_WORDS + 2,
   /**
@@ -103,7 +103,7 @@ export const C = {
 } as const;
 
 /** Worker slot words, relative to the slot's base. */
-export const W = {
+export const WorkerWord = {
   /** WorkerState. */
   STATE: 0,
   THREAD_ID: 1,
@@ -120,7 +120,7 @@ export const W = {
   CURRENT_ID: 8,
   /** 1 while this worker holds the submission ring's spinner role. */
   SPINNING: 9,
-  /** 1 once this worker counts in C.WORKERS_LIVE (its pump started). */
+  /** 1 once this worker counts in ControlWord.WORKERS_LIVE (its pump started). */
   LIVE: 10,
   /** The word this worker parks on (its eventcount in the workers' WaiterSet). */
   PARK: 11,
@@ -155,7 +155,7 @@ export const WorkerRole = { BASE: 0, RESERVE: 1, EXTRA: 2 } as const;
 /** Ticks per millisecond of SharedState.ticks(): an int32 of them wraps after 9 hours. */
 export const TICKS_PER_MS = 64;
 
-/** Values of C.LIFECYCLE, in order. */
+/** Values of ControlWord.LIFECYCLE, in order. */
 export const Lifecycle = {
   OPEN: 0,
   /** close() began: new submissions are refused, accepted ones still run. */
@@ -168,7 +168,7 @@ export const Lifecycle = {
 
 const CTL_MAGIC = 0x5359534c; // "SYSL"
 
-/** Most worker slots a runtime can have: one bit each in C.PARKED. */
+/** Most worker slots a runtime can have: one bit each in ControlWord.PARKED. */
 export const MAX_WORKER_SLOTS = 2 * CACHE_LINE_WORDS * 32;
 
 /** Histograms per worker slot: submit-to-start, start-to-complete. Per queue: complete-to-reap. */
@@ -198,12 +198,12 @@ export interface SharedHandles {
 
 /** The ctl word that says whether completion queue `q` is claimed. */
 function cqStateWord(q: number): number {
-  return C.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE;
+  return ControlWord.CQ_BLOCKS + q * CqField.WORDS + CqField.STATE;
 }
 
 function ctlGeometry(numCqs: number, maxWorkers: number) {
-  const workersAt = C.CQ_BLOCKS + numCqs * CqField.WORDS;
-  const words = workersAt + maxWorkers * W.WORDS;
+  const workersAt = ControlWord.CQ_BLOCKS + numCqs * CqField.WORDS;
+  const words = workersAt + maxWorkers * WorkerWord.WORDS;
   const histAt = alignUp(words * WORD_BYTES, 64) / 8; // Float64 index
   const histWords = (maxWorkers * 2 + numCqs) * HISTOGRAM_WORDS;
   return { workersAt, histAt, bytes: (histAt + histWords) * 8 };
@@ -251,20 +251,20 @@ export class SharedState implements ExecViews {
     const g = ctlGeometry(cfg.numCqs, cfg.maxWorkers);
     const ctlSab = new SharedArrayBuffer(g.bytes);
     const ctl = new Int32Array(ctlSab);
-    ctl[C.TABLE_CAPACITY] = cfg.tableCapacity;
-    ctl[C.SLOT_BYTES] = cfg.slotBytes;
-    ctl[C.NUM_CQS] = cfg.numCqs;
-    ctl[C.CQ_CAPACITY] = cfg.cqCapacity;
-    ctl[C.MAX_WORKERS] = cfg.maxWorkers;
-    ctl[C.WORKER_SPIN_US] = cfg.workerSpinUs;
-    ctl[C.EPOCH_S] = Math.floor(sharedNow() / 1000);
-    ctl[C.POOL_IDLE_MS] = cfg.extraIdleMs;
+    ctl[ControlWord.TABLE_CAPACITY] = cfg.tableCapacity;
+    ctl[ControlWord.SLOT_BYTES] = cfg.slotBytes;
+    ctl[ControlWord.NUM_CQS] = cfg.numCqs;
+    ctl[ControlWord.CQ_CAPACITY] = cfg.cqCapacity;
+    ctl[ControlWord.MAX_WORKERS] = cfg.maxWorkers;
+    ctl[ControlWord.WORKER_SPIN_US] = cfg.workerSpinUs;
+    ctl[ControlWord.EPOCH_S] = Math.floor(sharedNow() / 1000);
+    ctl[ControlWord.POOL_IDLE_MS] = cfg.extraIdleMs;
     for (let q = 0; q < cfg.numCqs; q++) {
-      const b = C.CQ_BLOCKS + q * CqField.WORDS;
+      const b = ControlWord.CQ_BLOCKS + q * CqField.WORDS;
       ctl[b + CqField.OVF_HEAD] = -1;
       ctl[b + CqField.OVF_TAIL] = -1;
     }
-    for (let w = 0; w < cfg.maxWorkers; w++) ctl[g.workersAt + w * W.WORDS + W.CURRENT] = -1;
+    for (let w = 0; w < cfg.maxWorkers; w++) ctl[g.workersAt + w * WorkerWord.WORDS + WorkerWord.CURRENT] = -1;
 
     const rg = ringsGeometry(cfg.tableCapacity, cfg.numCqs, cfg.cqCapacity);
     const ringsSab = new SharedArrayBuffer(rg.bytes);
@@ -279,8 +279,8 @@ export class SharedState implements ExecViews {
     const arena = Arena.create(cfg.arenaBytes);
     // Published with the rest of the block by the MAGIC store below (other threads get the buffer
     // through postMessage after it).
-    Atomics.store(ctl, C.RUNTIME_KEY, (Math.random() * 0x7fffffff) | 1);
-    Atomics.store(ctl, C.MAGIC, CTL_MAGIC);
+    Atomics.store(ctl, ControlWord.RUNTIME_KEY, (Math.random() * 0x7fffffff) | 1);
+    Atomics.store(ctl, ControlWord.MAGIC, CTL_MAGIC);
     return new SharedState({
       ctl: ctlSab,
       rings: ringsSab,
@@ -294,14 +294,14 @@ export class SharedState implements ExecViews {
   constructor(h: SharedHandles) {
     this.handles = h;
     this.ctl = new Int32Array(h.ctl);
-    if (Atomics.load(this.ctl, C.MAGIC) !== CTL_MAGIC) throw new Error('not a syslet runtime control block');
-    const tableCapacity = this.ctl[C.TABLE_CAPACITY]!;
-    const slotBytes = this.ctl[C.SLOT_BYTES]!;
-    this.numCqs = this.ctl[C.NUM_CQS]!;
-    this.maxWorkers = this.ctl[C.MAX_WORKERS]!;
+    if (Atomics.load(this.ctl, ControlWord.MAGIC) !== CTL_MAGIC) throw new Error('not a syslet runtime control block');
+    const tableCapacity = this.ctl[ControlWord.TABLE_CAPACITY]!;
+    const slotBytes = this.ctl[ControlWord.SLOT_BYTES]!;
+    this.numCqs = this.ctl[ControlWord.NUM_CQS]!;
+    this.maxWorkers = this.ctl[ControlWord.MAX_WORKERS]!;
     const g = ctlGeometry(this.numCqs, this.maxWorkers);
     this.workersAt = g.workersAt;
-    this.#epochMs = this.ctl[C.EPOCH_S]! * 1000;
+    this.#epochMs = this.ctl[ControlWord.EPOCH_S]! * 1000;
     this.histAt = g.histAt;
     this.ctl64 = new Float64Array(h.ctl);
     this.layout = new TableLayout(tableCapacity, slotBytes);
@@ -310,15 +310,15 @@ export class SharedState implements ExecViews {
     this.buf = Buffer.from(h.table);
     this.arena = new Arena(h.arena);
     this.policies = new PolicyTable(h.policies);
-    const rg = ringsGeometry(tableCapacity, this.numCqs, this.ctl[C.CQ_CAPACITY]!);
+    const rg = ringsGeometry(tableCapacity, this.numCqs, this.ctl[ControlWord.CQ_CAPACITY]!);
     this.sq = new Ring(h.rings, rg.sq);
     this.fq = new Ring(h.rings, rg.fq);
     this.workerPark = new WaiterSet({
       words: this.ctl,
-      bitmap: C.PARKED,
+      bitmap: ControlWord.PARKED,
       waiters: this.maxWorkers,
-      first: g.workersAt + W.PARK,
-      stride: W.WORDS,
+      first: g.workersAt + WorkerWord.PARK,
+      stride: WorkerWord.WORDS,
       counts: this.sq.i32,
       sleepers: RingField.C_SLEEPERS,
       parks: RingField.S_CONSUMER_PARKS,
@@ -327,13 +327,13 @@ export class SharedState implements ExecViews {
     this.cqs = [];
     for (let q = 0; q < this.numCqs; q++) {
       const ring = new Ring(h.rings, rg.cq0 + q * rg.cqBytes);
-      this.cqs.push(new CompletionQueue(ring, this.ctl, C.CQ_BLOCKS + q * CqField.WORDS, this.i32, this.layout));
+      this.cqs.push(new CompletionQueue(ring, this.ctl, ControlWord.CQ_BLOCKS + q * CqField.WORDS, this.i32, this.layout));
     }
   }
 
   /** First word of worker slot `w`. */
   workerBase(w: number): number {
-    return this.workersAt + w * W.WORDS;
+    return this.workersAt + w * WorkerWord.WORDS;
   }
 
   /** Float64 index of worker slot `w`'s histogram `which`. */
@@ -370,14 +370,14 @@ export class SharedState implements ExecViews {
   /** A fresh request id: u32, never 0. */
   nextId(): number {
     for (;;) {
-      const id = (Atomics.add(this.ctl, C.NEXT_ID, 1) + 1) >>> 0;
+      const id = (Atomics.add(this.ctl, ControlWord.NEXT_ID, 1) + 1) >>> 0;
       if (id !== 0) return id;
     }
   }
 
   /**
    * Now, in ticks (1/TICKS_PER_MS ms) since the runtime's epoch, as an int32 that is never 0 (0
-   * means "not blocked" in W.BLOCKED_SINCE). Compare two with `(a - b) | 0`: exact for spans under
+   * means "not blocked" in WorkerWord.BLOCKED_SINCE). Compare two with `(a - b) | 0`: exact for spans under
    * 9 hours, across the wrap too.
    */
   ticks(): number {
@@ -385,6 +385,6 @@ export class SharedState implements ExecViews {
   }
 
   shutdownState(): number {
-    return Atomics.load(this.ctl, C.SHUTDOWN);
+    return Atomics.load(this.ctl, ControlWord.SHUTDOWN);
   }
 }

@@ -8,7 +8,7 @@
 import type { Atom, Chain } from './chain.js';
 import { ChainError, chainLayout } from './validate.js';
 import { OP_BY_NAME, type OpSpec } from './ops.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, D, VARIABLE_BYTES } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, DataWord, VARIABLE_BYTES } from './table.js';
 
 const WORD = 4;
 
@@ -16,7 +16,7 @@ const WORD = 4;
  * Bytes of a chain's encoded form that do not depend on its atoms, at most: the header words before
  * the atom table (64 bytes) and the padding of its two 8-byte-aligned parts (at most 4 + 7).
  */
-export const CHAIN_BASE_BYTES = D.ATOM_TABLE * WORD + 4 + 7;
+export const CHAIN_BASE_BYTES = DataWord.ATOM_TABLE * WORD + 4 + 7;
 
 /** `i`: the atom's index in its chain, or -1 for a lone atom. */
 function opOf(atom: Atom, i: number): OpSpec {

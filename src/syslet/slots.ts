@@ -3,7 +3,7 @@
  * their life. tokio's blocking pool is the model: the pool's shared state lives behind one object,
  * and every thread that touches it does so through that object's verbs.
  *
- * A slot's life (W.STATE, WorkerState):
+ * A slot's life (WorkerWord.STATE, WorkerState):
  *
  *   FREE ──claim (the worker's pump, CAS)──► RUNNING ──exit (the pump returned)──► EXITED
  *     ▲                                        │  │
@@ -11,18 +11,18 @@
  *     ├──────── free (an extra retired, pump) ◄──────────────────────────────────────────────────┘
  *     └──────── zombieExited (the ended thread is gone) ◄── EXITED
  *
- * and, inside RUNNING, whether the worker counts in C.WORKERS_LIVE (W.LIVE: its pump loop runs),
- * its role (W.ROLE: base, a spare in reserve, an extra), and whether it may take requests yet
- * (W.ARMED). Both sides of every pairing on these words are in this file: the worker's (pump.ts)
+ * and, inside RUNNING, whether the worker counts in ControlWord.WORKERS_LIVE (WorkerWord.LIVE: its pump loop runs),
+ * its role (WorkerWord.ROLE: base, a spare in reserve, an extra), and whether it may take requests yet
+ * (WorkerWord.ARMED). Both sides of every pairing on these words are in this file: the worker's (pump.ts)
  * and the owner's (the runtime's thread, workers.ts; the pool monitor, pool.ts). The per-request
- * words (W.CURRENT, W.SPINNING, W.BLOCKED_SINCE, the counters) are written by the pump's hot path
+ * words (WorkerWord.CURRENT, WorkerWord.SPINNING, WorkerWord.BLOCKED_SINCE, the counters) are written by the pump's hot path
  * and read here.
  *
  * "Slot" here means a worker slot only; a request's entry in the table is an entry (table.ts).
  */
 import { HistogramSnapshot, RingField, sharedNow } from 'atomics-sync';
 import { errno } from './errno.js';
-import { C, H_START_TO_COMPLETE, H_SUBMIT_TO_START, Lifecycle, W, WorkerRole, WorkerState, type SharedState } from './shared.js';
+import { ControlWord, H_START_TO_COMPLETE, H_SUBMIT_TO_START, Lifecycle, WorkerWord, WorkerRole, WorkerState, type SharedState } from './shared.js';
 import {
   EntryState,
   RequestKind,
@@ -143,13 +143,13 @@ export class WorkerSlots {
       const w = spare ? n - 1 - k : k;
       const b = this.#s.workerBase(w);
       // Pairs with the CASes and stores that free a slot (recover, free, zombieExited).
-      if (Atomics.compareExchange(ctl, b + W.STATE, WorkerState.FREE, WorkerState.RUNNING) !== WorkerState.FREE) continue;
-      Atomics.store(ctl, b + W.ARMED, 0);
-      ctl[b + W.THREAD_ID] = threadId;
-      ctl[b + W.CURRENT] = -1;
-      ctl[b + W.BLOCKED_SINCE] = 0;
-      ctl[b + W.OS_TID] = osTid;
-      Atomics.store(ctl, b + W.ROLE, WorkerRole.BASE);
+      if (Atomics.compareExchange(ctl, b + WorkerWord.STATE, WorkerState.FREE, WorkerState.RUNNING) !== WorkerState.FREE) continue;
+      Atomics.store(ctl, b + WorkerWord.ARMED, 0);
+      ctl[b + WorkerWord.THREAD_ID] = threadId;
+      ctl[b + WorkerWord.CURRENT] = -1;
+      ctl[b + WorkerWord.BLOCKED_SINCE] = 0;
+      ctl[b + WorkerWord.OS_TID] = osTid;
+      Atomics.store(ctl, b + WorkerWord.ROLE, WorkerRole.BASE);
       return w;
     }
     return -1;
@@ -157,13 +157,13 @@ export class WorkerSlots {
 
   /**
    * Resolves when the worker in slot `w` may take requests: at once for the runtime's first
-   * workers, and for a replacement once the owner armed it (W.ARMED: piscina reported it ready) or
+   * workers, and for a replacement once the owner armed it (WorkerWord.ARMED: piscina reported it ready) or
    * the runtime shuts down.
    */
   async armed(w: number): Promise<void> {
     const ctl = this.#ctl;
-    if (Atomics.load(ctl, C.ARMING) === 0) return;
-    const word = this.#s.workerBase(w) + W.ARMED;
+    if (Atomics.load(ctl, ControlWord.ARMING) === 0) return;
+    const word = this.#s.workerBase(w) + WorkerWord.ARMED;
     // Pairs with the store and notify in arm().
     while (Atomics.load(ctl, word) === 0 && this.#s.shutdownState() === 0) {
       const r = Atomics.waitAsync(ctl, word, 0, PARK_SLICE_MS);
@@ -171,40 +171,40 @@ export class WorkerSlots {
     }
   }
 
-  /** Slot `w`'s pump loop runs: it counts in C.WORKERS_LIVE (Runtime.ready() waits on it). */
+  /** Slot `w`'s pump loop runs: it counts in ControlWord.WORKERS_LIVE (Runtime.ready() waits on it). */
   live(w: number): void {
     const ctl = this.#ctl;
-    Atomics.store(ctl, this.#s.workerBase(w) + W.LIVE, 1);
-    Atomics.add(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
+    Atomics.store(ctl, this.#s.workerBase(w) + WorkerWord.LIVE, 1);
+    Atomics.add(ctl, ControlWord.WORKERS_LIVE, 1);
+    Atomics.notify(ctl, ControlWord.WORKERS_LIVE);
   }
 
   /**
-   * Slot `w` no longer counts in C.WORKERS_LIVE. The exchange makes it once whoever calls it: the
+   * Slot `w` no longer counts in ControlWord.WORKERS_LIVE. The exchange makes it once whoever calls it: the
    * pump leaving its loop, the owner recovering a dead thread, the owner ending a stuck one.
    */
   leaveLive(w: number): void {
     const ctl = this.#ctl;
-    if (Atomics.exchange(ctl, this.#s.workerBase(w) + W.LIVE, 0) === 1) Atomics.sub(ctl, C.WORKERS_LIVE, 1);
-    Atomics.notify(ctl, C.WORKERS_LIVE);
+    if (Atomics.exchange(ctl, this.#s.workerBase(w) + WorkerWord.LIVE, 0) === 1) Atomics.sub(ctl, ControlWord.WORKERS_LIVE, 1);
+    Atomics.notify(ctl, ControlWord.WORKERS_LIVE);
   }
 
   /**
    * A spare in slot `w`: wait in reserve until the pool monitor activates it (true) or the runtime
-   * shuts down (false). `counted`: the caller already counted it in C.POOL_RESERVE.
+   * shuts down (false). `counted`: the caller already counted it in ControlWord.POOL_RESERVE.
    */
   async reserve(w: number, counted: boolean): Promise<boolean> {
     const ctl = this.#ctl;
     const b = this.#s.workerBase(w);
-    Atomics.store(ctl, b + W.ROLE, WorkerRole.RESERVE);
+    Atomics.store(ctl, b + WorkerWord.ROLE, WorkerRole.RESERVE);
     // Counted after the role is set: the monitor activates only slots it finds in RESERVE.
-    if (!counted) Atomics.add(ctl, C.POOL_RESERVE, 1);
+    if (!counted) Atomics.add(ctl, ControlWord.POOL_RESERVE, 1);
     for (;;) {
-      const key = Atomics.load(ctl, b + W.PARK);
+      const key = Atomics.load(ctl, b + WorkerWord.PARK);
       // Pairs with activateSpare()'s compareExchange RESERVE -> EXTRA, then its add and notify on PARK.
-      if (Atomics.load(ctl, b + W.ROLE) === WorkerRole.EXTRA) return true;
+      if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.EXTRA) return true;
       if (this.#s.shutdownState() !== 0) return false;
-      if (Atomics.wait(ctl, b + W.PARK, key, parkSlice()) === 'timed-out') {
+      if (Atomics.wait(ctl, b + WorkerWord.PARK, key, parkSlice()) === 'timed-out') {
         await new Promise<void>((r) => setImmediate(r));
       }
     }
@@ -212,28 +212,28 @@ export class WorkerSlots {
 
   /**
    * The extra in slot `w` stayed idle and left the pool: it no longer counts as live, and the
-   * retirement is counted (C.S_POOL_RETIRED, noted by the monitor). Back to reserve when there is
+   * retirement is counted (ControlWord.S_POOL_RETIRED, noted by the monitor). Back to reserve when there is
    * no spare (true: the caller then waits in reserve(w, true)); else false, and it should free(w).
    */
   retire(w: number): boolean {
     const ctl = this.#ctl;
     this.leaveLive(w);
-    Atomics.add(ctl, C.S_POOL_RETIRED, 1);
+    Atomics.add(ctl, ControlWord.S_POOL_RETIRED, 1);
     // Something queued since it looked: wake a parked worker for it (else the monitor grows).
     if (!this.#s.sq.isEmpty()) this.#s.workerPark.wakeOne();
-    return this.#s.shutdownState() === 0 && Atomics.compareExchange(ctl, C.POOL_RESERVE, 0, 1) === 0;
+    return this.#s.shutdownState() === 0 && Atomics.compareExchange(ctl, ControlWord.POOL_RESERVE, 0, 1) === 0;
   }
 
   /** Give slot `w` back (its counters stay for stats until it is claimed again). */
   free(w: number): void {
     const b = this.#s.workerBase(w);
-    Atomics.store(this.#ctl, b + W.ROLE, WorkerRole.BASE);
-    Atomics.store(this.#ctl, b + W.STATE, WorkerState.FREE);
+    Atomics.store(this.#ctl, b + WorkerWord.ROLE, WorkerRole.BASE);
+    Atomics.store(this.#ctl, b + WorkerWord.STATE, WorkerState.FREE);
   }
 
   /** The pump in slot `w` returned (shutdown): the slot stays EXITED unless it was freed. */
   exit(w: number): void {
-    const word = this.#s.workerBase(w) + W.STATE;
+    const word = this.#s.workerBase(w) + WorkerWord.STATE;
     if (Atomics.load(this.#ctl, word) !== WorkerState.FREE) Atomics.store(this.#ctl, word, WorkerState.EXITED);
     this.leaveLive(w);
   }
@@ -242,7 +242,7 @@ export class WorkerSlots {
 
   /** The thread id of slot `w`'s worker (the last one, for a FREE slot). */
   threadOf(w: number): number {
-    return this.#ctl[this.#s.workerBase(w) + W.THREAD_ID]!;
+    return this.#ctl[this.#s.workerBase(w) + WorkerWord.THREAD_ID]!;
   }
 
   /** The RUNNING slot of thread `threadId` (any slot in use, with `anyState`), or -1. */
@@ -250,15 +250,15 @@ export class WorkerSlots {
     const ctl = this.#ctl;
     for (let w = 0; w < this.#s.maxWorkers; w++) {
       const b = this.#s.workerBase(w);
-      if (ctl[b + W.THREAD_ID] !== threadId) continue;
-      const state = Atomics.load(ctl, b + W.STATE);
+      if (ctl[b + WorkerWord.THREAD_ID] !== threadId) continue;
+      const state = Atomics.load(ctl, b + WorkerWord.STATE);
       if (state === WorkerState.RUNNING || (anyState && state !== WorkerState.FREE)) return w;
     }
     return -1;
   }
 
   /**
-   * piscina reported worker `threadId` ready: let its pump take requests (W.ARMED). Its slot is
+   * piscina reported worker `threadId` ready: let its pump take requests (WorkerWord.ARMED). Its slot is
    * claimed already unless piscina reported it before the pump claimed one (piscina loads the pump
    * with import(), pump-entry.cts): then armPending() arms it once the slot is there.
    */
@@ -268,7 +268,7 @@ export class WorkerSlots {
       this.#unarmed.add(threadId);
       return;
     }
-    const word = this.#s.workerBase(w) + W.ARMED;
+    const word = this.#s.workerBase(w) + WorkerWord.ARMED;
     // Pairs with the load in armed().
     Atomics.store(this.#ctl, word, 1);
     Atomics.notify(this.#ctl, word);
@@ -296,23 +296,23 @@ export class WorkerSlots {
     const w = this.find(threadId);
     if (w < 0) return;
     const b = s.workerBase(w);
-    const idx = Atomics.load(ctl, b + W.CURRENT);
+    const idx = Atomics.load(ctl, b + WorkerWord.CURRENT);
     if (idx >= 0) {
-      if (entryId(s, idx) === Atomics.load(ctl, b + W.CURRENT_ID) && this.#entries.ownerDead(idx)) {
-        Atomics.add(ctl, C.S_OWNER_DEAD, 1);
+      if (entryId(s, idx) === Atomics.load(ctl, b + WorkerWord.CURRENT_ID) && this.#entries.ownerDead(idx)) {
+        Atomics.add(ctl, ControlWord.S_OWNER_DEAD, 1);
       }
     }
-    if (Atomics.load(ctl, b + W.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
+    if (Atomics.load(ctl, b + WorkerWord.SPINNING) === 1) Atomics.sub(s.sq.i32, RingField.C_SPINNERS, 1);
     // A worker stopped while parked leaves its bit: a wake-up sent there would reach nobody.
     s.workerPark.cancel(w);
-    Atomics.add(ctl, C.S_WORKER_DEATHS, 1);
+    Atomics.add(ctl, ControlWord.S_WORKER_DEATHS, 1);
     this.leaveLive(w);
-    ctl[b + W.CURRENT] = -1;
-    ctl[b + W.SPINNING] = 0;
-    ctl[b + W.BLOCKED_SINCE] = 0;
+    ctl[b + WorkerWord.CURRENT] = -1;
+    ctl[b + WorkerWord.SPINNING] = 0;
+    ctl[b + WorkerWord.BLOCKED_SINCE] = 0;
     // A spare that died leaves the reserve.
-    if (Atomics.compareExchange(ctl, b + W.ROLE, WorkerRole.RESERVE, WorkerRole.BASE) === WorkerRole.RESERVE) {
-      Atomics.sub(ctl, C.POOL_RESERVE, 1);
+    if (Atomics.compareExchange(ctl, b + WorkerWord.ROLE, WorkerRole.RESERVE, WorkerRole.BASE) === WorkerRole.RESERVE) {
+      Atomics.sub(ctl, ControlWord.POOL_RESERVE, 1);
     }
     // The slot is free for the replacement (keeping its counters for stats until reused).
     this.free(w);
@@ -327,12 +327,12 @@ export class WorkerSlots {
     const ctl = this.#ctl;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      const idx = Atomics.load(ctl, b + W.CURRENT);
-      if (idx < 0 || Atomics.load(ctl, b + W.STATE) !== WorkerState.RUNNING) {
+      const idx = Atomics.load(ctl, b + WorkerWord.CURRENT);
+      if (idx < 0 || Atomics.load(ctl, b + WorkerWord.STATE) !== WorkerState.RUNNING) {
         fine(w);
         continue;
       }
-      const id = Atomics.load(ctl, b + W.CURRENT_ID);
+      const id = Atomics.load(ctl, b + WorkerWord.CURRENT_ID);
       const e = this.#entry;
       entryRead(s, idx, e);
       const overdue =
@@ -362,11 +362,11 @@ export class WorkerSlots {
       ? entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_CANCELLED, Status.CANCELLED, -errno.ECANCELED)
       : entryEnd(s, idx, STUCK_FROM, EntryState.STUCK_TIMEDOUT, Status.TIMEDOUT, -errno.ETIME);
     if (!ended) return 0;
-    Atomics.store(ctl, b + W.STATE, WorkerState.EXITED);
+    Atomics.store(ctl, b + WorkerWord.STATE, WorkerState.EXITED);
     this.leaveLive(w);
-    Atomics.add(ctl, C.S_STUCK_ENDED, 1);
+    Atomics.add(ctl, ControlWord.S_STUCK_ENDED, 1);
     entryPost(s, idx);
-    return ctl[b + W.THREAD_ID]!;
+    return ctl[b + WorkerWord.THREAD_ID]!;
   }
 
   /**
@@ -389,8 +389,8 @@ export class WorkerSlots {
       this.#pushFree(idx);
     }
     const b = s.workerBase(w);
-    this.#ctl[b + W.CURRENT] = -1;
-    Atomics.store(this.#ctl, b + W.STATE, WorkerState.FREE);
+    this.#ctl[b + WorkerWord.CURRENT] = -1;
+    Atomics.store(this.#ctl, b + WorkerWord.STATE, WorkerState.FREE);
   }
 
   /** Give entry `idx` back to the free ring (retrying while the ring reports a transient full). */
@@ -406,19 +406,19 @@ export class WorkerSlots {
 
   /**
    * Nothing for the owner's periodic checks to watch (StuckCheck; issue 14): the runtime open
-   * (C.LIFECYCLE), no client busy on any thread (C.BUSY), no worker inside a request, and no
+   * (ControlWord.LIFECYCLE), no client busy on any thread (ControlWord.BUSY), no worker inside a request, and no
    * thread waiting to be armed.
    */
   quiet(): boolean {
     const s = this.#s;
     const ctl = this.#ctl;
-    if (this.#unarmed.size > 0 || Atomics.load(ctl, C.LIFECYCLE) !== Lifecycle.OPEN) return false;
-    // Pairs with the clients' add to C.BUSY when their reaper starts (client.ts): one that starts
-    // after this load also bumps C.BUSY_EPOCH (or, on the owner's thread, restarts the checks).
-    if (Atomics.load(ctl, C.BUSY) !== 0) return false;
+    if (this.#unarmed.size > 0 || Atomics.load(ctl, ControlWord.LIFECYCLE) !== Lifecycle.OPEN) return false;
+    // Pairs with the clients' add to ControlWord.BUSY when their reaper starts (client.ts): one that starts
+    // after this load also bumps ControlWord.BUSY_EPOCH (or, on the owner's thread, restarts the checks).
+    if (Atomics.load(ctl, ControlWord.BUSY) !== 0) return false;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + W.CURRENT) >= 0 && Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING) return false;
+      if (Atomics.load(ctl, b + WorkerWord.CURRENT) >= 0 && Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING) return false;
     }
     return true;
   }
@@ -441,11 +441,11 @@ export class WorkerSlots {
     return pos;
   }
 
-  /** Whether thread `threadId` is stamped as inside a call that may block (W.BLOCKED_SINCE). */
+  /** Whether thread `threadId` is stamped as inside a call that may block (WorkerWord.BLOCKED_SINCE). */
   inCall(threadId: number): boolean {
     const w = this.find(threadId, true);
     // Pairs with the worker's stores in its BlockMarker (pump.ts).
-    return w >= 0 && Atomics.load(this.#ctl, this.#s.workerBase(w) + W.BLOCKED_SINCE) !== 0;
+    return w >= 0 && Atomics.load(this.#ctl, this.#s.workerBase(w) + WorkerWord.BLOCKED_SINCE) !== 0;
   }
 
   /**
@@ -455,14 +455,14 @@ export class WorkerSlots {
   activateSpare(): boolean {
     const s = this.#s;
     const ctl = this.#ctl;
-    if (Atomics.load(ctl, C.POOL_RESERVE) <= 0) return false;
+    if (Atomics.load(ctl, ControlWord.POOL_RESERVE) <= 0) return false;
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      // Pairs with the spare's load of W.ROLE before its wait on W.PARK (reserve()).
-      if (Atomics.compareExchange(ctl, b + W.ROLE, WorkerRole.RESERVE, WorkerRole.EXTRA) !== WorkerRole.RESERVE) continue;
-      Atomics.sub(ctl, C.POOL_RESERVE, 1);
-      Atomics.add(ctl, b + W.PARK, 1);
-      Atomics.notify(ctl, b + W.PARK);
+      // Pairs with the spare's load of WorkerWord.ROLE before its wait on WorkerWord.PARK (reserve()).
+      if (Atomics.compareExchange(ctl, b + WorkerWord.ROLE, WorkerRole.RESERVE, WorkerRole.EXTRA) !== WorkerRole.RESERVE) continue;
+      Atomics.sub(ctl, ControlWord.POOL_RESERVE, 1);
+      Atomics.add(ctl, b + WorkerWord.PARK, 1);
+      Atomics.notify(ctl, b + WorkerWord.PARK);
       return true;
     }
     return false;
@@ -472,7 +472,7 @@ export class WorkerSlots {
   extras(): number {
     let n = 0;
     for (let w = 0; w < this.#s.maxWorkers; w++) {
-      if (Atomics.load(this.#ctl, this.#s.workerBase(w) + W.ROLE) === WorkerRole.EXTRA) n++;
+      if (Atomics.load(this.#ctl, this.#s.workerBase(w) + WorkerWord.ROLE) === WorkerRole.EXTRA) n++;
     }
     return n;
   }
@@ -483,7 +483,7 @@ export class WorkerSlots {
     let n = 0;
     for (let w = 0; w < this.#s.maxWorkers; w++) {
       const b = this.#s.workerBase(w);
-      if (Atomics.load(ctl, b + W.STATE) === WorkerState.RUNNING && Atomics.load(ctl, b + W.ROLE) !== WorkerRole.RESERVE) n++;
+      if (Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING && Atomics.load(ctl, b + WorkerWord.ROLE) !== WorkerRole.RESERVE) n++;
     }
     return n;
   }
@@ -497,19 +497,19 @@ export class WorkerSlots {
     const startToComplete = new HistogramSnapshot();
     for (let w = 0; w < s.maxWorkers; w++) {
       const b = s.workerBase(w);
-      const state = Atomics.load(ctl, b + W.STATE);
+      const state = Atomics.load(ctl, b + WorkerWord.STATE);
       if (state === WorkerState.FREE) continue;
-      const role = Atomics.load(ctl, b + W.ROLE);
+      const role = Atomics.load(ctl, b + WorkerWord.ROLE);
       workers.push({
         slot: w,
-        threadId: ctl[b + W.THREAD_ID]!,
+        threadId: ctl[b + WorkerWord.THREAD_ID]!,
         state: state !== WorkerState.RUNNING ? 'exited' : role === WorkerRole.RESERVE ? 'spare' : 'running',
         role: role === WorkerRole.BASE ? 'base' : 'extra',
-        chains: ctl[b + W.CHAINS]!,
-        atoms: ctl[b + W.ATOMS]!,
-        parks: ctl[b + W.PARKS]!,
-        spinHits: ctl[b + W.SPIN_HITS]!,
-        messages: Atomics.load(ctl, b + W.MESSAGES),
+        chains: ctl[b + WorkerWord.CHAINS]!,
+        atoms: ctl[b + WorkerWord.ATOMS]!,
+        parks: ctl[b + WorkerWord.PARKS]!,
+        spinHits: ctl[b + WorkerWord.SPIN_HITS]!,
+        messages: Atomics.load(ctl, b + WorkerWord.MESSAGES),
       });
       submitToStart.add(s.ctl64, s.workerHist(w, H_SUBMIT_TO_START));
       startToComplete.add(s.ctl64, s.workerHist(w, H_START_TO_COMPLETE));
@@ -521,9 +521,9 @@ export class WorkerSlots {
   deaths(): { workerDeaths: number; ownerDeadCompletions: number; stuckWorkersEnded: number } {
     const ctl = this.#ctl;
     return {
-      workerDeaths: Atomics.load(ctl, C.S_WORKER_DEATHS),
-      ownerDeadCompletions: Atomics.load(ctl, C.S_OWNER_DEAD),
-      stuckWorkersEnded: Atomics.load(ctl, C.S_STUCK_ENDED),
+      workerDeaths: Atomics.load(ctl, ControlWord.S_WORKER_DEATHS),
+      ownerDeadCompletions: Atomics.load(ctl, ControlWord.S_OWNER_DEAD),
+      stuckWorkersEnded: Atomics.load(ctl, ControlWord.S_STUCK_ENDED),
     };
   }
 }

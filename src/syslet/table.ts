@@ -20,7 +20,7 @@ import { ENTRY_HEADER_BYTES } from './entry.js';
  * The data area, as written by encode.ts. Word offsets are relative to the data area's first word,
  * byte offsets to its first byte.
  */
-export const D = {
+export const DataWord = {
   NATOMS: 0,
   /* 1: unused. */
   /** Float64 index (relative to the data area) of the literal pool. */

@@ -9,7 +9,7 @@ import { kBufferOrigins, type Chain } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';
 import { granted, type GrantSpec } from './policy.js';
-import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, D } from './table.js';
+import { ARG_WORDS, ATOM_HEADER_WORDS, ArgKind, DataWord } from './table.js';
 
 /** A chain refused at submission. */
 export class ChainError extends TypeError {
@@ -315,7 +315,7 @@ export function validate(chain: unknown, ctx: ValidateContext): Plan {
  * `nlits` float literals, `nvars` variables, `nbufs` declared buffers and `strBytes` of strings.
  */
 export function chainLayout(natoms: number, atomWords: number, nlits: number, nvars: number, nbufs: number, strBytes: number): ChainLayout {
-  const atomsAt = D.ATOM_TABLE + natoms;
+  const atomsAt = DataWord.ATOM_TABLE + natoms;
   const litsAt = alignUp((atomsAt + atomWords) * 4, 8) / 8;
   const varsAt = litsAt + nlits;
   const assignedAt = (varsAt + nvars) * 2;

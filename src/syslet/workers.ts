@@ -16,7 +16,7 @@ import { Keepalive } from 'atomics-sync';
 import { entryRelease } from './encode.js';
 import { EntryState, Status, entryFail } from './entry.js';
 import { errno } from './errno.js';
-import { C, type SharedState } from './shared.js';
+import { ControlWord, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
 import { PoolMonitor, type PoolStats } from './pool.js';
 import { StuckCheck, WorkerSlots } from './slots.js';
@@ -127,7 +127,7 @@ export class Workers {
     keep.hold();
     try {
       for (;;) {
-        const live = Atomics.load(ctl, C.WORKERS_LIVE);
+        const live = Atomics.load(ctl, ControlWord.WORKERS_LIVE);
         if (live >= want) {
           this.#started = true;
           return;
@@ -140,7 +140,7 @@ export class Workers {
             );
           }
         }
-        const r = Atomics.waitAsync(ctl, C.WORKERS_LIVE, live, 50);
+        const r = Atomics.waitAsync(ctl, ControlWord.WORKERS_LIVE, live, 50);
         if (r.async) await r.value;
       }
     } finally {
@@ -148,10 +148,10 @@ export class Workers {
     }
   }
 
-  /** Runtime.create() resolved: from now on replacement workers wait to be armed (shared.ts, W.ARMED). */
+  /** Runtime.create() resolved: from now on replacement workers wait to be armed (shared.ts, WorkerWord.ARMED). */
   started(): void {
     this.#started = true;
-    Atomics.store(this.#s.ctl, C.ARMING, 1);
+    Atomics.store(this.#s.ctl, ControlWord.ARMING, 1);
   }
 
   /** A submission burst started, or a submission found every worker awake (`saturated`): see PoolMonitor.poke. */
@@ -172,9 +172,9 @@ export class Workers {
   //
   // An idle runtime has no timer: the stuck-chain check (StuckCheck) and the pool monitor (pool.ts)
   // start when a client goes busy (the owner's own client calls resumeChecks(); a client on another
-  // thread bumps C.BUSY_EPOCH, which #watchBusyEpoch waits on with Atomics.waitAsync: no timeout,
+  // thread bumps ControlWord.BUSY_EPOCH, which #watchBusyEpoch waits on with Atomics.waitAsync: no timeout,
   // no handle, no task until it is notified), and each stops at its first tick that finds nothing
-  // outstanding on any thread (C.BUSY), no worker inside a request, and the runtime open.
+  // outstanding on any thread (ControlWord.BUSY), no worker inside a request, and the runtime open.
 
   /** (Re)start the periodic checks. Cheap when they run already; nothing once stopTimers() ran. */
   resumeChecks(): void {
@@ -194,8 +194,8 @@ export class Workers {
    */
   #watchBusyEpoch(): void {
     const ctl = this.#s.ctl;
-    // Pairs with the add and notify on C.BUSY_EPOCH of a client whose add to C.BUSY found 0 (client.ts #ensureReaper).
-    const r = Atomics.waitAsync(ctl, C.BUSY_EPOCH, Atomics.load(ctl, C.BUSY_EPOCH));
+    // Pairs with the add and notify on ControlWord.BUSY_EPOCH of a client whose add to ControlWord.BUSY found 0 (client.ts #ensureReaper).
+    const r = Atomics.waitAsync(ctl, ControlWord.BUSY_EPOCH, Atomics.load(ctl, ControlWord.BUSY_EPOCH));
     const again = (): void => {
       if (this.#timersStopped) return;
       this.resumeChecks();
@@ -211,11 +211,11 @@ export class Workers {
     this.#stuck.stop();
     // Ends #watchBusyEpoch's wait (it sees #timersStopped).
     const ctl = this.#s.ctl;
-    Atomics.add(ctl, C.BUSY_EPOCH, 1);
-    Atomics.notify(ctl, C.BUSY_EPOCH);
+    Atomics.add(ctl, ControlWord.BUSY_EPOCH, 1);
+    Atomics.notify(ctl, ControlWord.BUSY_EPOCH);
   }
 
-  /** Stop every worker thread (after the pumps were told to shut down, C.SHUTDOWN). */
+  /** Stop every worker thread (after the pumps were told to shut down, ControlWord.SHUTDOWN). */
   async destroy(): Promise<void> {
     await this.#pool.destroy();
     await this.#growth.close();

@@ -20,7 +20,7 @@ import type { SharedState } from '../syslet/shared.js';
 import { ThreadletCancelledError, ThreadletError } from './errors.js';
 import type { ThreadletHandle } from './handle.js';
 import { closeFds } from './journal.js';
-import { TD, THREADLET_THREW, freeRecord, recordBytes, writeRecord } from './protocol.js';
+import { ThreadletData, THREADLET_THREW, freeRecord, recordBytes, writeRecord } from './protocol.js';
 import { unpack, unpackedGraph } from './pack.js';
 import { fromWire, type ErrorClass } from './wire.js';
 
@@ -47,10 +47,10 @@ export class ThreadletCodec<R> implements RequestCodec {
 
   encode(s: SharedState, idx: number): number {
     const db = s.layout.data(idx);
-    s.i32[db + TD.REQ_AT] = 0;
-    s.i32[db + TD.REQ_LEN] = 0;
-    s.i32[db + TD.RES_AT] = 0;
-    s.i32[db + TD.RES_LEN] = 0;
+    s.i32[db + ThreadletData.REQ_AT] = 0;
+    s.i32[db + ThreadletData.REQ_LEN] = 0;
+    s.i32[db + ThreadletData.RES_AT] = 0;
+    s.i32[db + ThreadletData.RES_LEN] = 0;
     const h = this.#handle;
     if (this.#request === undefined) {
       // Finished inline; submitted so that its kqueue gets the event. data: 0, or the error's errno.

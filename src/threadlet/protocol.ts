@@ -4,10 +4,10 @@
  *
  * Data area of an entry of kind RequestKind.THREADLET (Int32 words from its first word):
  *
- *   TD.REQ_AT   arena offset of the request bytes, or 0: they follow the header in the data area
- *   TD.REQ_LEN  their length
- *   TD.RES_AT   arena offset of the result bytes, or 0: in the data area (over the request)
- *   TD.RES_LEN  their length; 0 when there is no result record
+ *   ThreadletData.REQ_AT   arena offset of the request bytes, or 0: they follow the header in the data area
+ *   ThreadletData.REQ_LEN  their length
+ *   ThreadletData.RES_AT   arena offset of the result bytes, or 0: in the data area (over the request)
+ *   ThreadletData.RES_LEN  their length; 0 when there is no result record
  *
  * Ownership follows the entry: the submitter writes the request and frees its arena block when it
  * reaps the entry; the worker reads the request (copying it out) before writing the result, and
@@ -18,8 +18,9 @@ import type { SharedState } from '../syslet/shared.js';
 import type { JournalEntry, Pending } from './journal.js';
 import type { LoaderEntry } from './loaders.js';
 
-export const TD = { REQ_AT: 0, REQ_LEN: 1, RES_AT: 2, RES_LEN: 3 } as const;
-export const TD_HEADER_BYTES = 16;
+/** Int32 words at the start of a threadlet entry's data area (see the layout above). */
+export const ThreadletData = { REQ_AT: 0, REQ_LEN: 1, RES_AT: 2, RES_LEN: 3 } as const;
+export const THREADLET_DATA_HEADER_BYTES = 16;
 
 /** The request, as v8-serialized into the entry. */
 export interface ThreadletRequest {
@@ -52,10 +53,10 @@ export const THREADLET_UNRUNNABLE = -errno.EINVAL;
 /** Write `bytes` as the entry's request or result. Returns 0, or -ENOMEM (the arena is full). */
 export function writeRecord(s: SharedState, idx: number, which: 'req' | 'res', bytes: Uint8Array): number {
   const db = s.layout.data(idx);
-  const at = which === 'req' ? TD.REQ_AT : TD.RES_AT;
-  const len = which === 'req' ? TD.REQ_LEN : TD.RES_LEN;
-  if (bytes.byteLength <= s.layout.dataBytes - TD_HEADER_BYTES) {
-    s.buf.set(bytes, s.layout.dataByte(idx) + TD_HEADER_BYTES);
+  const at = which === 'req' ? ThreadletData.REQ_AT : ThreadletData.RES_AT;
+  const len = which === 'req' ? ThreadletData.REQ_LEN : ThreadletData.RES_LEN;
+  if (bytes.byteLength <= s.layout.dataBytes - THREADLET_DATA_HEADER_BYTES) {
+    s.buf.set(bytes, s.layout.dataByte(idx) + THREADLET_DATA_HEADER_BYTES);
     s.i32[db + at] = 0;
   } else {
     const off = s.arena.allocate(bytes.byteLength);
@@ -74,18 +75,18 @@ export function writeRecord(s: SharedState, idx: number, which: 'req' | 'res', b
 /** The entry's request or result bytes (a view of shared memory; undefined when there are none). */
 export function recordBytes(s: SharedState, idx: number, which: 'req' | 'res'): Uint8Array | undefined {
   const db = s.layout.data(idx);
-  const off = s.i32[db + (which === 'req' ? TD.REQ_AT : TD.RES_AT)]!;
-  const n = s.i32[db + (which === 'req' ? TD.REQ_LEN : TD.RES_LEN)]!;
+  const off = s.i32[db + (which === 'req' ? ThreadletData.REQ_AT : ThreadletData.RES_AT)]!;
+  const n = s.i32[db + (which === 'req' ? ThreadletData.REQ_LEN : ThreadletData.RES_LEN)]!;
   if (n <= 0) return undefined;
   return off === 0
-    ? s.buf.subarray(s.layout.dataByte(idx) + TD_HEADER_BYTES, s.layout.dataByte(idx) + TD_HEADER_BYTES + n)
+    ? s.buf.subarray(s.layout.dataByte(idx) + THREADLET_DATA_HEADER_BYTES, s.layout.dataByte(idx) + THREADLET_DATA_HEADER_BYTES + n)
     : s.arena.u8.subarray(off, off + n);
 }
 
 /** Free the request's or result's arena block, if it has one. */
 export function freeRecord(s: SharedState, idx: number, which: 'req' | 'res'): void {
   const db = s.layout.data(idx);
-  const at = db + (which === 'req' ? TD.REQ_AT : TD.RES_AT);
+  const at = db + (which === 'req' ? ThreadletData.REQ_AT : ThreadletData.RES_AT);
   const off = s.i32[at]!;
   if (off !== 0) {
     s.arena.free(off);

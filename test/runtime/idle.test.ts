@@ -55,7 +55,7 @@ describe('an idle runtime has no timer', () => {
     }
   });
 
-  it("an attached thread's request restarts the owner's checks (through C.BUSY_EPOCH), and they stop after", async () => {
+  it("an attached thread's request restarts the owner's checks (through ControlWord.BUSY_EPOCH), and they stop after", async () => {
     const rt = await Runtime.create({ workers: 1 });
     try {
       await rt.run({ atoms: [{ op: 'nop' }] });
