@@ -249,11 +249,16 @@ async function wakePrimitives(file: string, quick: boolean, log: (s: string) => 
 /** The probe's worker: park, stat, answer the way it is asked to. */
 async function probeWorker(p: { i32: Int32Array; port: import('node:worker_threads').MessagePort; file: string }): Promise<void> {
   const { i32, port, file } = p;
+  // k is read before 'ready' and before each answer: the caller asks again only after an answer,
+  // so its add always moves REQUEST off k. Read after the answer (as before), a request made while
+  // this thread was descheduled between answering and reading was taken for the old value, and
+  // the wait never ended (the bench hung once in 'wake primitives' on the shared machine).
+  let k = Atomics.load(i32, Probe.REQUEST);
   port.postMessage('ready');
   for (;;) {
-    const k = Atomics.load(i32, Probe.REQUEST);
     // Pairs with the caller's Atomics.add + notify on REQUEST.
     Atomics.wait(i32, Probe.REQUEST, k);
+    k = Atomics.load(i32, Probe.REQUEST);
     if (Atomics.load(i32, Probe.STOP) === 1) break;
     fs.statSync(file);
     if (Atomics.load(i32, Probe.BY_PORT) === 1) port.postMessage(1);
