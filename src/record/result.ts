@@ -81,6 +81,7 @@ export interface ProducerReport {
   cq: number;
   submitted: number;
   completed: number;
+  /** Chains that ended with an error: a status other than 'done', or a negative result (-errno). */
   failed: number;
   bursts: number;
 }
@@ -142,6 +143,7 @@ export interface PointResult {
   config: PointConfig;
   /** From GO to the last producer's drained report. */
   elapsedMs: number;
+  /** `failed`: chains that ended with an error (a status other than 'done', or a negative result). */
   chains: { submitted: number; completed: number; failed: number; perSec: number };
   atoms: { executed: number; perSec: number };
   rings: { submission: RingReport; free: RingReport; completion: RingReport[] };

@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { PointResult, ProfileResult } from '../../dist/cli/profile.js';
 import { parseProfileArgs, profileCommand } from '../../dist/cli/profile-command.js';
 import { UsageError } from '../../dist/cli/command.js';
+import { findings } from '../../dist/cli/report/findings.js';
 import { bar, renderTerminal, sparkline } from '../../dist/cli/report/terminal.js';
 import { tempDir } from '../helpers.js';
 import { expectWellFormed, type TraceEvent } from '../trace.js';
@@ -115,7 +116,7 @@ describe('syslet profile: the terminal report', () => {
       'syslet profile: 2 producers · 2 workers · ring 256 · completion ring 256 · mix nop · 16 chains per burst · 1 atom per chain',
     );
     expect(lines[1]).toMatch(/^machine: .+, \d+ CPUs?, \w+ \w+, Node v\d+\.\d+\.\d+; 250 ms per run$/);
-    const chains = /^chains: (\S+) submitted, (\S+) completed, 0 failed in \d+ ms: \S+ chains\/s, \S+ atoms\/s$/m.exec(out);
+    const chains = /^chains: (\S+) submitted, (\S+) completed, 0 errors in \d+ ms: \S+ chains\/s, \S+ atoms\/s$/m.exec(out);
     expect(chains).not.toBeNull();
     const n = (s: string): number => Number(s.replaceAll(',', ''));
     expect(n(chains![1]!)).toBe(n(chains![2]!));
@@ -170,7 +171,7 @@ describe('syslet profile: the terminal report', () => {
     expect(workerChains).toBe(n(chains![1]!));
 
     const pr = lines.findIndex((l) => l.startsWith('producer '));
-    expect(lines[pr]!.split(/\s{2,}/)).toEqual(['producer', 'submitted', 'completed', 'failed', 'bursts', 'queue']);
+    expect(lines[pr]!.split(/\s{2,}/)).toEqual(['producer', 'submitted', 'completed', 'errors', 'bursts', 'queue']);
     let submitted = 0;
     for (const row of lines.slice(pr + 1, pr + 3)) {
       const [, sub, done, failed] = row.trim().split(/\s+/);
@@ -271,6 +272,25 @@ describe('syslet profile --json', () => {
     expect(p.config.atoms).toBe(3);
     checkCounts(p);
     expect(fs.readdirSync(own)).toEqual([]);
+  });
+});
+
+describe('syslet profile: findings', () => {
+  it('a recording with no chains has no parks-per-chain ratio and flags nothing about it', () => {
+    const r = profile([...SHORT, '--json']);
+    expect(r.status).toBe(0);
+    const point = (JSON.parse(r.stdout) as ProfileResult).points[0]!;
+    // As a recorded program that started a runtime and ran nothing: its workers parked twice.
+    const idle: PointResult = {
+      ...point,
+      chains: { ...point.chains, submitted: 0, completed: 0, failed: 0 },
+      rings: { ...point.rings, submission: { ...point.rings.submission, consumerParks: 2 } },
+    };
+    const parks = findings(idle).find((f) => f.figure === 'worker parks per 1,000 chains')!;
+    expect([parks.value, parks.high]).toEqual(['no chains', false]);
+    // The same parks over 10 chains are 200 per 1,000: high.
+    const ten = findings({ ...idle, chains: { ...idle.chains, submitted: 10, completed: 10 } });
+    expect(ten.find((f) => f.figure === 'worker parks per 1,000 chains')).toMatchObject({ value: '200.0', high: true });
   });
 });
 

@@ -23,7 +23,7 @@ describe('syslet tour (npm start)', () => {
       expect(out).toMatch(/ in all \(\d+ top-level entries\)\n/);
       expect(out).toMatch(/GNU du -sk says [\d,]+ KiB \(the same\)/);
       expect(out).toContain('2. syslet profile: 300ms of no-op, stat and 4 KiB read chains');
-      expect(out).toMatch(/chains: ([\d,]+) submitted, \1 completed, 0 failed/);
+      expect(out).toMatch(/chains: ([\d,]+) submitted, \1 completed, 0 errors/);
       expect(out).toMatch(/4\. syslet\/fs: .* over 5,000 files of 4 KiB/);
       expect(out).toMatch(/ stat {6}syslet\/fs [\d,]+\/s, node:fs\/promises [\d,]+\/s: \d+\.\d\dx\n/);
       expect(out).toMatch(/ readFile {2}syslet\/fs [\d,]+\/s, node:fs\/promises [\d,]+\/s: \d+\.\d\dx\n/);
@@ -33,7 +33,7 @@ describe('syslet tour (npm start)', () => {
       const duChains = Number(/ ([\d,]+) chains carrying /.exec(out)![1]!.replace(/,/g, ''));
       expect(out).toContain("3. the recorder on step 1's own syslet du run");
       expect(out).toContain(`syslet record: syslet du -d 1 `);
-      expect(out).toContain(`chains: ${duChains.toLocaleString('en-US')} submitted, ${duChains.toLocaleString('en-US')} completed, 0 failed`);
+      expect(out).toContain(`chains: ${duChains.toLocaleString('en-US')} submitted, ${duChains.toLocaleString('en-US')} completed, 0 errors`);
       expect(fs.readFileSync(path.join(tmp.dir, 'du-record.html'), 'utf8')).toMatch(/^<!doctype html>/i);
       const duTrace = JSON.parse(fs.readFileSync(path.join(tmp.dir, 'du-record.trace.json'), 'utf8')) as { traceEvents: { ph: string; cat?: string }[] };
       expect(duTrace.traceEvents.filter((e) => e.ph === 'b' && e.cat === 'chain')).toHaveLength(duChains);

@@ -124,7 +124,7 @@ describe('node --import syslet/profile', () => {
     expect(r.stdout.startsWith(plain.stdout)).toBe(true);
     const rest = r.stdout.slice(plain.stdout.length);
     expect(rest).toContain(`syslet record: node ${APP}\n`);
-    expect(rest).toContain(`chains: ${CHAINS} submitted, ${CHAINS} completed, 0 failed`);
+    expect(rest).toContain(`chains: ${CHAINS} submitted, ${CHAINS} completed, 0 errors`);
     expect(rest).toContain('what the figures say');
     const html = /HTML report: (\S+)/.exec(rest)![1]!;
     const trace = /trace: (\S+)/.exec(rest)![1]!;

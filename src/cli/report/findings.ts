@@ -26,7 +26,8 @@ const NS_PER_MS = 1e6;
 export function findings(p: PointResult): Finding[] {
   const sq = p.rings.submission;
   const done = Math.max(1, p.chains.completed);
-  const parksPer1k = (sq.consumerParks * 1000) / done;
+  // No chains: no ratio (2 parks over 0 chains is not "high").
+  const parksPer1k = p.chains.completed > 0 ? (sq.consumerParks * 1000) / done : undefined;
   const overflow = p.rings.completion.reduce((a, q) => a + (q.overflow?.total ?? 0), 0);
   const cqRetries = p.rings.completion.reduce((a, q) => a + q.pushRetries, 0);
   const cqPushes = p.rings.completion.reduce((a, q) => a + q.pushes, 0);
@@ -57,9 +58,9 @@ export function findings(p: PointResult): Finding[] {
     },
     {
       figure: 'worker parks per 1,000 chains',
-      value: parksPer1k.toFixed(1),
+      value: parksPer1k === undefined ? 'no chains' : parksPer1k.toFixed(1),
       level: '50',
-      high: parksPer1k > 50,
+      high: parksPer1k !== undefined && parksPer1k > 50,
       meaning:
         'workers run out of work and sleep between chains: submissions come in trickles, and each wake-up is a futex round trip (tens of µs) before the chain starts. Submit in bursts, or raise workerSpinUs when latency matters more than idle CPU.',
     },

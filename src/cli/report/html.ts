@@ -299,7 +299,7 @@ function pointSection(p: PointResult, idx: string, sweep: boolean): string {
   );
   out.push(
     tableHtml(
-      [p.runtime === undefined ? 'producer' : 'thread', 'completion queue', 'submitted', 'completed', 'failed', 'bursts'],
+      [p.runtime === undefined ? 'producer' : 'thread', 'completion queue', 'submitted', 'completed', 'errors', 'bursts'],
       p.producers.map((q) => [q.thread ?? String(q.producer), String(q.cq), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts)]),
     ),
   );

@@ -212,7 +212,7 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
   if (showConfig) out.push(...wrapText(configLine(p), cols, ' · '));
   out.push(
     ...wrapText(
-      `chains: ${int(p.chains.submitted)} submitted, ${int(p.chains.completed)} completed, ${int(p.chains.failed)} failed` +
+      `chains: ${int(p.chains.submitted)} submitted, ${int(p.chains.completed)} completed, ${int(p.chains.failed)} errors` +
         ` in ${duration(p.elapsedMs)}: ${si(p.chains.perSec)} chains/s, ${si(p.atoms.perSec)} atoms/s`,
       cols,
     ),
@@ -275,7 +275,7 @@ function point(p: PointResult, o: TerminalOptions, paint_: Paint, showConfig: bo
     const w = p.workers[i - 1]!;
     out.push(wBar >= 4 ? `${wLines[i]}  ${paint_.chart(bar(total > 0 ? w.chains / total : 0, wBar))}` : wLines[i]!);
   }
-  const pRows = [[p.runtime === undefined ? 'producer' : 'thread', 'submitted', 'completed', 'failed', 'bursts', 'queue']];
+  const pRows = [[p.runtime === undefined ? 'producer' : 'thread', 'submitted', 'completed', 'errors', 'bursts', 'queue']];
   for (const q of p.producers) pRows.push([q.thread ?? String(q.producer), int(q.submitted), int(q.completed), int(q.failed), int(q.bursts), String(q.cq)]);
   out.push('');
   out.push(...fitTable(pRows, paint_, cols));
