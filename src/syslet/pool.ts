@@ -41,9 +41,9 @@
 import { readFileSync } from 'node:fs';
 import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
 import { sharedNow } from 'atomics-sync';
-import { ControlWord, TICKS_PER_MS, WorkerWord, WorkerRole, WorkerState, type SharedState } from './shared.js';
+import { ControlWord, TICKS_PER_MS, WorkerWord, WorkerRole, type SharedState } from './shared.js';
 import type { PumpData } from './pump.js';
-import type { WorkerSlots } from './slots.js';
+import { slotCensusMake, type WorkerSlots } from './slots.js';
 
 /** A worker counts as blocked once it has been in one call this long. */
 export const BLOCKED_MS = 1;
@@ -168,6 +168,8 @@ export class PoolMonitor {
   /** SharedState.ticks() at the last look, and the looks in all. */
   #lastLook = 0;
   #looks = 0;
+  /** Reused by every look (#check). */
+  readonly #census = slotCensusMake();
   #closed = false;
   #grew = 0;
   #started = 0;
@@ -314,29 +316,7 @@ export class PoolMonitor {
     this.#lastLook = now;
     this.#looks++;
     const threshold = BLOCKED_MS * TICKS_PER_MS;
-    let live = 0;
-    let blocked = 0;
-    let running = 0;
-    let joining = 0;
-    let base = 0;
-    let busy = 0;
-    for (let w = 0; w < s.maxWorkers; w++) {
-      const b = s.workerBase(w);
-      if (Atomics.load(ctl, b + WorkerWord.LIVE) !== 1) {
-        // Activated a moment ago and not taking work yet: the pool is growing already.
-        if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING) joining++;
-        continue;
-      }
-      live++;
-      if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.BASE) base++;
-      const current = Atomics.load(ctl, b + WorkerWord.CURRENT);
-      if (current >= 0) running++;
-      // Pairs with the worker's stores in its BlockMarker (pump.ts).
-      const since = Atomics.load(ctl, b + WorkerWord.BLOCKED_SINCE);
-      const long = since !== 0 && ((now - since) | 0) >= threshold;
-      if (long) blocked++;
-      else if (current >= 0) busy++;
-    }
+    const { live, base, running, blocked, busy, joining } = this.#o.slots.census(now, threshold, this.#census);
     // The first sign of blocking (a worker asleep in the kernel in a stamped call): have a spare
     // ready for when all workers block.
     if (blocked > 0 && this.#mayStartSpare() && this.#waiting(threshold, now, false)) this.#spawnSpare();

@@ -109,6 +109,27 @@ const NO_ENTRIES: SlotEntries = {
   },
 };
 
+/** What one look at the worker slots found (WorkerSlots.census). Counts of workers. */
+export interface SlotCensus {
+  /** Taking work (WorkerWord.LIVE). */
+  live: number;
+  /** Live, of the base pool (WorkerRole.BASE). */
+  base: number;
+  /** Live and inside a request. */
+  running: number;
+  /** Live and inside a stamped call (WorkerWord.BLOCKED_SINCE) for at least the threshold. */
+  blocked: number;
+  /** Live, inside a request and not blocked that long: computing. */
+  busy: number;
+  /** Extras activated from reserve and not taking work yet. */
+  joining: number;
+}
+
+/** A SlotCensus of zeros, for a caller to reuse (census() overwrites every field). */
+export function slotCensusMake(): SlotCensus {
+  return { live: 0, base: 0, running: 0, blocked: 0, busy: 0, joining: 0 };
+}
+
 export class WorkerSlots {
   readonly #s: SharedState;
   readonly #ctl: Int32Array;
@@ -466,6 +487,35 @@ export class WorkerSlots {
       return true;
     }
     return false;
+  }
+
+  /**
+   * One look at every worker slot, for the pool monitor (pool.ts): fills and returns `out`.
+   * `thresholdTicks` (sharedNow ticks, TICKS_PER_MS per ms) is how long a stamped call must have
+   * lasted at `now` for its worker to count as blocked. Loads only; pairs with the worker's stores
+   * of WorkerWord.LIVE (live()), WorkerWord.CURRENT (the pump) and WorkerWord.BLOCKED_SINCE (its
+   * BlockMarker), and the monitor's CAS of WorkerWord.ROLE (activateSpare()).
+   */
+  census(now: number, thresholdTicks: number, out: SlotCensus): SlotCensus {
+    const s = this.#s;
+    const ctl = this.#ctl;
+    out.live = out.base = out.running = out.blocked = out.busy = out.joining = 0;
+    for (let w = 0; w < s.maxWorkers; w++) {
+      const b = s.workerBase(w);
+      if (Atomics.load(ctl, b + WorkerWord.LIVE) !== 1) {
+        // Activated a moment ago and not taking work yet: the pool is growing already.
+        if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.EXTRA && Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING) out.joining++;
+        continue;
+      }
+      out.live++;
+      if (Atomics.load(ctl, b + WorkerWord.ROLE) === WorkerRole.BASE) out.base++;
+      const current = Atomics.load(ctl, b + WorkerWord.CURRENT);
+      if (current >= 0) out.running++;
+      const since = Atomics.load(ctl, b + WorkerWord.BLOCKED_SINCE);
+      if (since !== 0 && ((now - since) | 0) >= thresholdTicks) out.blocked++;
+      else if (current >= 0) out.busy++;
+    }
+    return out;
   }
 
   /** Slots whose worker is an extra (activated from reserve). */
