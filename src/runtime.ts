@@ -632,6 +632,14 @@ export class Runtime {
     return { stuck: false, pool: false, ...this.#workers?.checksArmed(), reaper: this.#client.timerArmed };
   }
 
+  /**
+   * @internal For tests: how many times this thread's reaper park was ended by its keepalive's
+   * second tick because a poke's notify did not end it (a lost wake-up; client.ts #wakeReaper).
+   */
+  _forcedUnparks(): number {
+    return this.#client.forcedUnparks;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

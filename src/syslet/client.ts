@@ -289,6 +289,10 @@ export class Client {
   /** The reaper is parked (#park); #poked: something it cannot see in its queues happened. */
   #parked = false;
   #poked = false;
+  /** Ends the current park from this thread (a poke whose notify did not end it: #wakeReaper). */
+  #unpark: (() => void) | undefined;
+  /** Parks ended that way: a wake-up lost in shared memory (for tests and the next investigation). */
+  #forcedUnparks = 0;
   /** The parked reaper also waits for a free slot (all it has waits for one). */
   #parkForSlot = false;
   /** Queues (kqueues' completion queues) this thread's reaper also drains, with their drain. */
@@ -321,6 +325,11 @@ export class Client {
   }
 
   /** @internal Whether the reaper's look-again timer exists (see Keepalive); false when idle. */
+  /** Reaper parks ended by the keepalive's second tick, not by a notify (#wakeReaper): lost wake-ups. */
+  get forcedUnparks(): number {
+    return this.#forcedUnparks;
+  }
+
   get timerArmed(): boolean {
     return this.#keepalive.armed;
   }
@@ -704,7 +713,16 @@ export class Client {
   }
 
   #wakeReaper(): void {
-    if (!this.#parked || this.#poked) return;
+    if (!this.#parked) return;
+    if (this.#poked) {
+      // Poked one tick ago and still parked: the notify did not end the wait (#parkReady holds
+      // since the poke, so any re-check would have). End the park here, so that a wake-up lost
+      // anywhere costs at most two ticks, never a hang (one was seen under load in CI, twice, and
+      // not reproduced alone).
+      this.#forcedUnparks++;
+      this.#unpark?.();
+      return;
+    }
     this.#poked = true;
     // Pairs with #parkReady's read of #poked (same thread) and the parked waitAsync on this queue.
     this.#s.cqs[this.cq]!.ring.consumers.notifyAll();
@@ -772,8 +790,14 @@ export class Client {
       // PARK_BOUND_MS while anything is outstanding it pokes this park (#wakeReaper), which
       // re-drains and parks again. Waiting for a slot other threads hold looks every 100 ms.
       const woken = EventCount.waitAnyAsync(counts, this.#parkReady, this.#parkForSlot ? 100 : Infinity);
-      if (woken !== undefined) await woken;
+      if (woken !== undefined) {
+        await new Promise<void>((resolve) => {
+          this.#unpark = resolve;
+          void woken.then(() => resolve());
+        });
+      }
     } finally {
+      this.#unpark = undefined;
       this.#parked = false;
       this.#poked = false;
     }

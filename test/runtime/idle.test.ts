@@ -8,6 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { EventCount } from 'atomics-sync';
 import { Runtime, chain } from '../../dist/index.js';
 import { waitUntil } from '../helpers.js';
 
@@ -76,6 +77,28 @@ describe('an idle runtime has no timer', () => {
       await w.terminate();
       await waitUntil('the stuck check stopped', () => !checks(rt).stuck);
       expect(checks(rt).stuck).toBe(false);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it("a reaper park whose wake-up is lost ends at the keepalive's next tick, never hangs (and none is lost normally)", async () => {
+    const rt = await Runtime.create({ workers: 1 });
+    const unparks = (): number => (rt as unknown as { _forcedUnparks(): number })._forcedUnparks();
+    try {
+      // Control: a 600 ms sleep, the reaper parked across two ticks or more, its pokes delivered.
+      expect((await rt.run(chain().nanosleep(600e6).nop(1).build())).result).toBe(1);
+      expect(unparks()).toBe(0);
+      // Lose every notify made on this thread (the keepalive's pokes among them) during a 2 s sleep:
+      // the worker's own completion notify (another thread) still ends the last park.
+      const notifyAll = EventCount.prototype.notifyAll;
+      EventCount.prototype.notifyAll = function lost(): void {};
+      try {
+        expect((await rt.run(chain().nanosleep(2000e6).nop(2).build())).result).toBe(2);
+      } finally {
+        EventCount.prototype.notifyAll = notifyAll;
+      }
+      expect(unparks()).toBeGreaterThan(0);
     } finally {
       await rt.close();
     }
