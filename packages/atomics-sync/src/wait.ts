@@ -156,9 +156,41 @@ export class EventCount {
       for (const c of counts) c.cancel();
       return undefined;
     }
-    // The losers of the race stay registered until their own notify or timeout (then #woke
-    // counts them out): their SLEEPERS only costs a notifier a spare notify meanwhile.
-    return Promise.race(counts.map((c, k) => c.waitAsync(keys[k]!, timeoutMs)));
+    // The losers of the race stay registered (a pending Atomics.waitAsync cannot be withdrawn)
+    // until their own notify or timeout. A notify that reaches such a loser first took the one
+    // wake-up that word's notifier gave (notify() wakes one waiter, FIFO, and holds the WAKING
+    // token until a woken waiter re-checks), and a loser re-checks nothing: it passes the wake-up on
+    // to the next waiter on the word (#forward), so the waiter that re-checks still gets it.
+    const race = { settled: false };
+    return Promise.race(counts.map((c, k) => c.#waitRaced(keys[k]!, timeoutMs, race)));
+  }
+
+  /** waitAsync for one eventcount of a waitAnyAsync race: the first to settle wins it. */
+  #waitRaced(key: number, timeoutMs: number, race: { settled: boolean }): Promise<WaitResult> {
+    Atomics.add(this.i32, this.f.parks, 1);
+    const r = Atomics.waitAsync(this.i32, this.f.event, key, timeoutMs);
+    if (!r.async) {
+      race.settled = true;
+      this.#woke();
+      return Promise.resolve(r.value);
+    }
+    return r.value.then((v) => {
+      const lost = race.settled;
+      race.settled = true;
+      if (lost && v === 'ok') this.#forward();
+      else this.#woke();
+      return v;
+    });
+  }
+
+  /**
+   * A waiter that lost its waitAnyAsync race was notified: leave (SLEEPERS) and hand the wake-up to
+   * the next waiter on the word, keeping the WAKING token for it to drop; with nobody left there,
+   * drop the token (as #woke does), so the next notify is not skipped.
+   */
+  #forward(): void {
+    Atomics.sub(this.i32, this.f.sleepers, 1);
+    if (Atomics.notify(this.i32, this.f.event, 1) === 0) Atomics.store(this.i32, this.f.waking, 0);
   }
 
   /** Wake everybody (shutdown, close). */
