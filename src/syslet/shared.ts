@@ -150,7 +150,16 @@ export const WorkerState = { FREE: 0, RUNNING: 1, EXITED: 2 } as const;
  * reserve, not woken by submitters; an extra, activated from reserve because every other worker was
  * blocked while work waited, which retires when idle.
  */
-export const WorkerRole = { BASE: 0, RESERVE: 1, EXTRA: 2 } as const;
+export const WorkerRole = {
+  BASE: 0,
+  RESERVE: 1,
+  EXTRA: 2,
+  /**
+   * A spare the monitor started, from its slot claim until it parks in reserve (its warm-up runs
+   * then): not of the pool yet, not ready to activate.
+   */
+  STARTING: 3,
+} as const;
 
 /** Ticks per millisecond of SharedState.ticks(): an int32 of them wraps after 9 hours. */
 export const TICKS_PER_MS = 64;

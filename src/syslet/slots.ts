@@ -170,7 +170,7 @@ export class WorkerSlots {
       ctl[b + WorkerWord.CURRENT] = -1;
       ctl[b + WorkerWord.BLOCKED_SINCE] = 0;
       ctl[b + WorkerWord.OS_TID] = osTid;
-      Atomics.store(ctl, b + WorkerWord.ROLE, WorkerRole.BASE);
+      Atomics.store(ctl, b + WorkerWord.ROLE, spare ? WorkerRole.STARTING : WorkerRole.BASE);
       return w;
     }
     return -1;
@@ -527,13 +527,14 @@ export class WorkerSlots {
     return n;
   }
 
-  /** Workers of the pool: base and extras (a worker activated a moment ago included), not spares. */
+  /** Workers of the pool: base and extras (a worker activated a moment ago included), not spares (starting or in reserve). */
   poolSize(): number {
     const ctl = this.#ctl;
     let n = 0;
     for (let w = 0; w < this.#s.maxWorkers; w++) {
       const b = this.#s.workerBase(w);
-      if (Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING && Atomics.load(ctl, b + WorkerWord.ROLE) !== WorkerRole.RESERVE) n++;
+      const role = Atomics.load(ctl, b + WorkerWord.ROLE);
+      if (Atomics.load(ctl, b + WorkerWord.STATE) === WorkerState.RUNNING && role !== WorkerRole.RESERVE && role !== WorkerRole.STARTING) n++;
     }
     return n;
   }
@@ -553,7 +554,7 @@ export class WorkerSlots {
       workers.push({
         slot: w,
         threadId: ctl[b + WorkerWord.THREAD_ID]!,
-        state: state !== WorkerState.RUNNING ? 'exited' : role === WorkerRole.RESERVE ? 'spare' : 'running',
+        state: state !== WorkerState.RUNNING ? 'exited' : role === WorkerRole.RESERVE || role === WorkerRole.STARTING ? 'spare' : 'running',
         role: role === WorkerRole.BASE ? 'base' : 'extra',
         chains: ctl[b + WorkerWord.CHAINS]!,
         atoms: ctl[b + WorkerWord.ATOMS]!,
