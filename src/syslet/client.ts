@@ -33,7 +33,6 @@ import {
   type RequestHeader,
 } from './entry.js';
 import { Interpreter, Outcome } from './interp.js';
-import { workersInRequest } from './slots.js';
 import { LazyThenable } from './thenable.js';
 import { ControlWord, Lifecycle, type SharedState } from './shared.js';
 import type { Plan, Shape } from './validate.js';
@@ -630,17 +629,11 @@ export class Client {
 
   readonly #doorbell = (): void => {
     this.#burst = false;
-    // Something this burst queued is still there and more than the awake workers that are free to
-    // take it: wake a parked worker. An awake worker inside a request does not count (it may be in
-    // a long call: the burst's first request, a 200 ms nanosleep, and the entries behind it would
-    // wait for it while another worker stays parked); one woken for the first submission and not
-    // at the ring yet does (a lone request at a server's pace wakes one worker, not two: issue 14).
-    const s = this.#s;
-    if (!s.sq.isEmpty()) {
-      const park = s.workerPark;
-      const free = Atomics.load(s.ctl, ControlWord.WORKERS_LIVE) - park.sleepers() - workersInRequest(s);
-      if (s.sq.size() > free) this.#wake(true);
-    }
+    // Something this burst queued is still there: wake a parked worker for it, as the first
+    // submission does. Not #wake(false)'s count of awake workers: an awake worker may be busy in
+    // a long call (the burst's first request, a 200 ms nanosleep), and the entries behind it would
+    // wait for it while another worker stays parked.
+    if (!this.#s.sq.isEmpty()) this.#wake(true);
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
     // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of

@@ -125,22 +125,6 @@ export interface SlotCensus {
   joining: number;
 }
 
-/**
- * Live workers inside a request now (WorkerWord.CURRENT >= 0): the submitting client's doorbell
- * (client.ts) does not count them as free to take what its burst queued. Loads only; pairs with
- * the pump's stores of WorkerWord.CURRENT and live()'s of WorkerWord.LIVE. A stale read wakes one
- * worker too many or leaves the entry to the next wake-up, never loses it.
- */
-export function workersInRequest(s: SharedState): number {
-  const ctl = s.ctl;
-  let n = 0;
-  for (let w = 0; w < s.maxWorkers; w++) {
-    const b = s.workerBase(w);
-    if (Atomics.load(ctl, b + WorkerWord.LIVE) === 1 && Atomics.load(ctl, b + WorkerWord.CURRENT) >= 0) n++;
-  }
-  return n;
-}
-
 /** A SlotCensus of zeros, for a caller to reuse (census() overwrites every field). */
 export function slotCensusMake(): SlotCensus {
   return { live: 0, base: 0, running: 0, blocked: 0, busy: 0, joining: 0 };
