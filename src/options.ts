@@ -13,7 +13,6 @@ import { isPowerOfTwo, sharedNow } from 'atomics-sync';
 import type { Kqueue } from './completion/kqueue.js';
 import type { SubmitRequest, ValidatedSubmit } from './syslet/client.js';
 import { compilePolicy, NO_POLICY, type Grant, type Policy, type PolicySpec } from './syslet/policy.js';
-import type { Plan } from './syslet/validate.js';
 
 export interface RuntimeOptions {
   /**

@@ -15,7 +15,6 @@
  * self-contained HTML page (report/html) and a Chrome trace-event file (report/trace).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -31,7 +30,7 @@ import {
   type SweepParam,
 } from '../index.js';
 import { makeTempDir } from './process.js';
-import { delta, machineInfo, RingSampler, SWEEP_PARAMS } from '../record/index.js';
+import { delta, machineInfo, RingSampler } from '../record/index.js';
 import { Ctl, type ProducerData, type ProducerDone, type ProducerMessage } from './profile-protocol.js';
 import { round3 } from './report/format.js';
 

@@ -5,7 +5,7 @@
  */
 import { constants as fsConstants } from 'node:fs';
 import { type Arena, alignUp } from 'atomics-sync';
-import { kBufferOrigins, type Chain } from './chain.js';
+import { kBufferOrigins } from './chain.js';
 import { SYSLET_ASYNC, SYSLET_FLAGS_MASK, SYSLET_SYNC } from './flags.js';
 import { OP_BY_NAME, OPS, Op, openFlagsFromString, type OpSpec } from './ops.js';
 import { granted, type GrantSpec } from './policy.js';
