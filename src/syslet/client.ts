@@ -278,6 +278,12 @@ export class Client {
   readonly #reapBuf = new Int32Array(REAP_BATCH);
   /** A synchronous burst of submissions is under way (its doorbell microtask is queued). */
   #burst = false;
+  /** The submission ring's dequeue position when this burst began (its doorbell counts pops since). */
+  #burstDequeued = 0;
+  /** Parked workers this burst woke (#wake). */
+  #burstWakes = 0;
+  /** The next #kick is the burst's first (it wakes a worker unless one spins). */
+  #burstFirst = false;
   /** Entries this thread freed and keeps for its next submissions (LIFO: cache-warm). */
   readonly #localFree: number[] = [];
   /** Encoded entries the submission ring refused for a moment (see #push). */
@@ -586,6 +592,8 @@ export class Client {
     // Release: the entry's contents are published by the ring push (a seq-cst stamp store) that
     // the worker's tryPop acquires.
     entryStateSet(s, idx, EntryState.QUEUED);
+    // Before the push: a pop of this entry counts among the burst's pops (see #doorbell).
+    this.#beginBurst();
     this.#push(idx);
     // The doorbell (a microtask after this burst) also checks that the workers are still there.
     this.#kick();
@@ -617,9 +625,8 @@ export class Client {
    * submissions costs a handful of futex wake-ups, not one each.
    */
   #kick(): void {
-    if (!this.#burst) {
-      this.#burst = true;
-      queueMicrotask(this.#doorbell);
+    if (this.#burstFirst) {
+      this.#burstFirst = false;
       this.#onSubmit?.(false);
       this.#wake(true);
     } else {
@@ -627,13 +634,31 @@ export class Client {
     }
   }
 
+  /** Before a push: the first of a synchronous burst notes the ring's dequeue position and queues the doorbell. */
+  #beginBurst(): void {
+    if (this.#burst) return;
+    this.#burst = true;
+    this.#burstFirst = true;
+    this.#burstDequeued = this.#s.sq.dequeuePosition();
+    this.#burstWakes = 0;
+    queueMicrotask(this.#doorbell);
+  }
+
   readonly #doorbell = (): void => {
     this.#burst = false;
-    // Something this burst queued is still there: wake a parked worker for it, as the first
-    // submission does. Not #wake(false)'s count of awake workers: an awake worker may be busy in
-    // a long call (the burst's first request, a 200 ms nanosleep), and the entries behind it would
-    // wait for it while another worker stays parked.
-    if (!this.#s.sq.isEmpty()) this.#wake(true);
+    // Something this burst queued is still there: wake a parked worker for it unless a worker this
+    // burst woke is still on its way to the ring. Not #wake(false)'s count of awake workers: an
+    // awake worker may be busy in a long call (the burst's first request, a 200 ms nanosleep), and
+    // the entries behind it would wait for it while another worker stays parked. Workers on their
+    // way: the burst's wake-ups less the pops since it began. Every pop counts, also one by a
+    // worker the burst did not wake, so the count errs low (an extra wake-up), never high: a lone
+    // request whose worker has not reached the ring yet wakes nobody else, and the second of two
+    // sleeps queued behind the first (whose worker popped it) wakes a parked worker.
+    const sq = this.#s.sq;
+    if (!sq.isEmpty()) {
+      const onTheirWay = this.#burstWakes - ((sq.dequeuePosition() - this.#burstDequeued) | 0);
+      if (sq.size() > onTheirWay) this.#wake(true);
+    }
     // Pairs with the owner's close(): it stores Lifecycle.CLOSED once the workers are gone, then
     // sweeps the table for queued entries. Either it sees an entry this burst queued, or this load
     // (after the burst's pushes) sees CLOSED (both seq-cst); entryFail's CAS lets exactly one of
@@ -661,7 +686,7 @@ export class Client {
       this.#onSubmit?.(true);
       return;
     }
-    if (first || sq.size() > Atomics.load(this.#s.ctl, ControlWord.WORKERS_LIVE) - sleepers) park.wakeOne();
+    if ((first || sq.size() > Atomics.load(this.#s.ctl, ControlWord.WORKERS_LIVE) - sleepers) && park.wakeOne() >= 0) this.#burstWakes++;
   }
 
   /** A free entry: this thread's cache first (warm in this core's cache), then the free ring. */
@@ -735,6 +760,7 @@ export class Client {
         if (this.#outstanding === 0) return;
         if (this.#unpushed.length > 0) {
           // A worker is between claiming and releasing a submission slot: retry shortly.
+          this.#beginBurst();
           this.#pushUnpushed();
           this.#kick();
           await yieldToEventLoop();

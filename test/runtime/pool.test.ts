@@ -286,6 +286,29 @@ describe('pool growth', () => {
     }
   });
 
+  it('a lone request wakes one parked worker, not a second one for the same entry', async () => {
+    // A server's pace: each request arrives with every worker parked. The burst's doorbell (a
+    // microtask right after the submission) runs before the woken worker reaches the ring; it must
+    // count that worker as on its way, not wake another for the entry it will take.
+    const rt = await Runtime.create({ workers: 2, maxWorkers: 2, workerSpinUs: 0 });
+    try {
+      const sub = (): { parks: number; wakes: number } => {
+        const r = rt.stats().rings.submission;
+        return { parks: r.consumerParks, wakes: r.consumerWakes };
+      };
+      await waitUntil('both workers parked', () => sub().parks >= 2);
+      for (let i = 0; i < 20; i++) {
+        const before = sub();
+        expect(await rt.run(statChain)).toMatchObject({ status: 'done', result: 0 });
+        // Every worker woken parks again (no spinning), so the next request finds both parked.
+        await waitUntil('the woken workers parked again', () => sub().parks - before.parks >= sub().wakes - before.wakes);
+        expect(sub().wakes - before.wakes).toBe(1);
+      }
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('an extra takes no new work while as many workers compute as the base pool has', async () => {
     const rt = await Runtime.create({ workers: 1, maxWorkers: 3, extraWorkerIdleMs: 60_000, stepBudget: 2 ** 31 - 1 });
     // Cancelled in `finally` too: a failed expectation must not leave close() waiting for a loop.

@@ -270,6 +270,14 @@ export class Ring {
     return n < 0 ? 0 : n > this.capacity ? this.capacity : n;
   }
 
+  /**
+   * The dequeue position: a free-running 32-bit count of pops that wraps. Compare two readings with
+   * `(later - earlier) | 0` (pops in between, exact while fewer than 2^31). Atomics.load, seq-cst.
+   */
+  dequeuePosition(): number {
+    return Atomics.load(this.i32, RingField.DEQ_POS);
+  }
+
   /** True when no published item waits at the dequeue position. Cheap: two loads. */
   isEmpty(): boolean {
     const pos = Atomics.load(this.i32, RingField.DEQ_POS);
