@@ -26,7 +26,16 @@ export interface RuntimeOptions {
    * CPU-bound work never grows the pool), plus the one spare kept parked to take over at once
    * (started when a worker is first seen blocked). An integer from `workers` (a fixed pool, no
    * spare) to 512. See stats().pool.
-   * @default max(workers, 4 * os.availableParallelism()), at most 512
+   *
+   * Twice the cores by default, not more: each worker is a V8 isolate (tens of MB), and every child
+   * process a worker starts (`execSync`) is a fork() of the whole process (libuv forks on Linux),
+   * which takes longer the more memory the process maps (spawnSync of /bin/true: p50 1.7-2.2 ms
+   * alone, 3.4-5.5 ms beside 8 idle workers) while the event loop's thread waits on the memory
+   * map in page faults (sampled: 11-16% of its time with a growing pool, 1-3% with a fixed one). Measured on 2
+   * cores (bench/RESULTS.md, issue 19): a bound of 8 gave the server 1.03-1.09x the async rewrite's
+   * requests/s with an event-loop delay p99 2.4-3.1x piscina's; a bound of 4, 0.96-1.10x with
+   * 1.58-1.73x; a bound of 3 (piscina's own default thread count), 0.80-0.90x with 1.42-1.73x.
+   * @default max(workers, 2 * os.availableParallelism()), at most 512
    */
   maxWorkers?: number;
   /** Milliseconds an extra worker finds nothing to do before it retires: 1 to 2^31 - 1. @default 5000 */
@@ -205,7 +214,7 @@ export function parseRuntimeOptions(options: unknown): RuntimeConfig {
     return v;
   };
   const workers = int('workers');
-  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 4 * os.availableParallelism())), workers);
+  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 2 * os.availableParallelism())), workers);
   const extraWorkerIdleMs = int('extraWorkerIdleMs');
   const ringSize = int('ringSize');
   const completionRingSize = int('completionRingSize', ringSize);
