@@ -286,6 +286,34 @@ describe('pool growth', () => {
     }
   });
 
+  it.runIf(fs.existsSync('/proc/self/task'))('keeps one /proc descriptor per worker it asked the kernel about, and closes them with the runtime', async () => {
+    // The monitor reads each blocked worker's state (proc(5): R or not) through a descriptor kept
+    // open per slot; growing needs that read, so after a growth some are open, never more than the
+    // slots, and none once the runtime closed.
+    const procFds = (): number =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return /^\/proc\/\d+\/task\/\d+\/stat$/.test(fs.readlinkSync(`/proc/self/fd/${fd}`));
+        } catch {
+          return false;
+        }
+      }).length;
+    const before = procFds();
+    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
+    const gate = rt.submit(sleepChain);
+    try {
+      for (const c of await settleAll(Array.from({ length: 50 }, () => rt.submit(statChain)))) expect(c).toMatchObject({ status: 'done', result: 0 });
+      expect(rt.stats().pool!.grew).toBeGreaterThanOrEqual(1);
+      const open = procFds() - before;
+      expect(open).toBeGreaterThanOrEqual(1);
+      expect(open).toBeLessThanOrEqual(3);
+    } finally {
+      rt.cancel(gate.id);
+      await rt.close();
+    }
+    expect(procFds()).toBe(before);
+  });
+
   it('a lone request wakes one parked worker, not a second one for the same entry', async () => {
     // A server's pace: each request arrives with every worker parked. The burst's doorbell (a
     // microtask right after the submission) runs before the woken worker reaches the ring; it must
