@@ -35,7 +35,9 @@ export interface RuntimeOptions {
    * cores (bench/RESULTS.md, issue 19): a bound of 8 gave the server 1.03-1.09x the async rewrite's
    * requests/s with an event-loop delay p99 2.4-3.1x piscina's; a bound of 4, 0.96-1.10x with
    * 1.58-1.73x; a bound of 3 (piscina's own default thread count), 0.80-0.90x with 1.42-1.73x.
-   * @default max(workers, 2 * os.availableParallelism()), at most 512
+   * At least 4 (libuv's own pool for blocking calls, UV_THREADPOOL_SIZE), so a one- or two-core
+   * container still has threads to hand blocked work to.
+   * @default max(workers, 4, 2 * os.availableParallelism()), at most 512
    */
   maxWorkers?: number;
   /** Milliseconds an extra worker finds nothing to do before it retires: 1 to 2^31 - 1. @default 5000 */
@@ -214,7 +216,7 @@ export function parseRuntimeOptions(options: unknown): RuntimeConfig {
     return v;
   };
   const workers = int('workers');
-  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 2 * os.availableParallelism())), workers);
+  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 4, 2 * os.availableParallelism())), workers);
   const extraWorkerIdleMs = int('extraWorkerIdleMs');
   const ringSize = int('ringSize');
   const completionRingSize = int('completionRingSize', ringSize);

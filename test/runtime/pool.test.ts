@@ -6,6 +6,7 @@
 // asserts a duration.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -386,6 +387,18 @@ describe('pool growth', () => {
     await expect(Runtime.create({ extraWorkerIdleMs: 0 })).rejects.toThrow(
       'options.extraWorkerIdleMs: expected an integer from 1 to 2147483647, got 0',
     );
+  });
+
+  it('bounds the pool by default at max(workers, 4, 2 x availableParallelism)', async () => {
+    const ap = os.availableParallelism();
+    for (const workers of [1, 2]) {
+      const rt = await Runtime.create({ workers });
+      try {
+        expect(rt.stats().pool).toMatchObject({ base: workers, max: Math.min(512, Math.max(workers, 4, 2 * ap)) });
+      } finally {
+        await rt.close();
+      }
+    }
   });
 
   it('a fixed pool (maxWorkers = workers) starts no spare and never grows', async () => {
