@@ -31,11 +31,12 @@ export interface RuntimeOptions {
    * process a worker starts (`execSync`) is a fork() of the whole process (libuv forks on Linux),
    * which takes longer the more memory the process maps (spawnSync of /bin/true: p50 1.7-2.2 ms
    * alone, 3.4-5.5 ms beside 8 idle workers) while the event loop's thread waits on the memory
-   * map in page faults (sampled: 11-16% of its time with a growing pool, 1-3% with a fixed one). Measured on 2
-   * cores (bench/RESULTS.md, issue 19): a bound of 8 gave the server 1.03-1.09x the async rewrite's
-   * requests/s with an event-loop delay p99 2.4-3.1x piscina's; a bound of 4, 0.96-1.10x with
-   * 1.58-1.73x; a bound of 3 (piscina's own default thread count), 0.80-0.90x with 1.42-1.73x.
-   * At least 4 (libuv's own pool for blocking calls, UV_THREADPOOL_SIZE), so a one- or two-core
+   * map in page faults (sampled: 11-16% of its time with a growing pool, 1-3% with a fixed one).
+   * Measured on 2 cores (bench/RESULTS.md, issue 19), the blocking server's slow workload: a bound of 8 gave
+   * 1.03-1.12x the async rewrite's requests/s with an event-loop delay p99 2.36-3.10x piscina's; a
+   * bound of 4, 0.96-1.18x with 1.69-2.05x (1.35-1.71x once the pool monitor stopped allocating
+   * for its /proc reads); a bound of 3 (piscina's own default thread count), 0.80-0.90x with
+   * 1.42-1.73x. At least 4 (libuv's own pool for blocking calls, UV_THREADPOOL_SIZE), so a one- or two-core
    * container still has threads to hand blocked work to.
    * @default max(workers, 4, 2 * os.availableParallelism()), at most 512
    */
@@ -202,21 +203,25 @@ export function parseRuntimeOptions(options: unknown): RuntimeConfig {
   }
   const o = options as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!OPTION_NAMES.has(k)) throw new TypeError(`options.${k}: unknown option`);
+    if (OPTION_NAMES.has(k)) continue;
+    const near = [...OPTION_NAMES].find((n) => n.toLowerCase() === k.toLowerCase());
+    throw new TypeError(`options.${k}: unknown option${near === undefined ? '' : `; did you mean ${near}?`}`);
   }
-  const int = (name: IntegerOption, fallback?: number, min?: number): number => {
+  /** `min`: a lower bound set by another option, named by `minFrom` in the error. */
+  const int = (name: IntegerOption, fallback?: number, min?: number, minFrom?: string): number => {
     const [least, most, dflt] = INTEGER_OPTIONS[name];
     const lo = min ?? least;
     const v = o[name];
     if (v === undefined) return fallback ?? (typeof dflt === 'function' ? dflt() : dflt!);
     if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > most) {
-      throw new TypeError(`options.${name}: expected an integer from ${lo} to ${most}, got ${String(v)}`);
+      const got = typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v);
+      throw new TypeError(`options.${name}: expected an integer from ${lo}${minFrom === undefined ? '' : ` (${minFrom})`} to ${most}, got ${got}`);
     }
     if (POWER_OF_TWO.has(name) && !isPowerOfTwo(v)) throw new TypeError(`options.${name}: expected a power of two, got ${v}`);
     return v;
   };
   const workers = int('workers');
-  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 4, 2 * os.availableParallelism())), workers);
+  const maxWorkers = int('maxWorkers', Math.min(512, Math.max(workers, 4, 2 * os.availableParallelism())), workers, 'workers');
   const extraWorkerIdleMs = int('extraWorkerIdleMs');
   const ringSize = int('ringSize');
   const completionRingSize = int('completionRingSize', ringSize);

@@ -640,6 +640,14 @@ export class Runtime {
     return this.#client.forcedUnparks;
   }
 
+  /**
+   * @internal For tests: parked workers the owner's 50 ms tick woke for queued work that no worker
+   * took between two ticks (slots.ts wakeStalled): wake-ups that come from no submitter.
+   */
+  _stallWakes(): number {
+    return this.#workers?.stallWakes ?? 0;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -121,7 +121,7 @@ async function sleepsThenStats(file: string, workers: number, quick: boolean, lo
       // that has run for a while is (the sporadic scenario does the same).
       if (cold) {
         cold = false;
-        out.push({ scenario: SLEEPS_THEN_STATS, contender: `${name}, cold code (the process's first burst)`, ms: await round(), samples: 1 });
+        out.push({ scenario: SLEEPS_THEN_STATS, contender: 'syslet, default pool, first burst (cold)', ms: await round(), samples: 1 });
       }
       for (let i = 0; i < WARM_BURSTS; i++) await Promise.all(Array.from({ length: 1000 }, () => rt.run(stat)));
       const ms: number[] = [];

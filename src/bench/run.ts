@@ -416,7 +416,7 @@ function report(results: Result[], m: Record<string, string | number>): void {
     lines.push(scenario);
     for (const r of rows) {
       if (r.loopDelayP99ms !== undefined) {
-        const ratio = r === ours ? '' : `   syslet is ${(ours.opsPerSec! / r.opsPerSec!).toFixed(2)}x, loop delay ${(ours.loopDelayP99ms! / r.loopDelayP99ms).toFixed(2)}x`;
+        const ratio = r === ours ? '' : `   syslet's req/s ${(ours.opsPerSec! / r.opsPerSec!).toFixed(2)}x (higher is better), its loop delay ${(ours.loopDelayP99ms! / r.loopDelayP99ms).toFixed(2)}x (lower is better)`;
         lines.push(
           `  ${r.contender.padEnd(42)} ${fmt(r.opsPerSec!).padStart(7)} req/s  p50 ${(r.p50us! / 1000).toFixed(1).padStart(6)} ms  p99 ${(r.p99us! / 1000).toFixed(1).padStart(6)} ms  loop delay p99 ${r.loopDelayP99ms.toFixed(1).padStart(5)} ms${r.errors ? `  ${r.errors} errors` : ''}${ratio}`,
         );

@@ -454,12 +454,17 @@ export class WorkerSlots {
    * (parkSlice), so the owner's tick (StuckCheck) takes the place their one-second park slice had:
    * at most two ticks of delay.
    */
-  wakeStalled(lastPos: number): number {
+  wakeStalled(lastPos: number): { pos: number; woke: boolean } {
     const s = this.#s;
     // Pairs with the workers' pops (the dequeue position moves with each).
-    const pos = Atomics.load(s.sq.i32, RingField.DEQ_POS);
-    if (pos === lastPos && !s.sq.isEmpty() && s.workerPark.sleepers() > 0) s.workerPark.wakeOne();
-    return pos;
+    const pos = s.sq.dequeuePosition();
+    const woke = pos === lastPos && !s.sq.isEmpty() && s.workerPark.sleepers() > 0 && s.workerPark.wakeOne() >= 0;
+    return { pos, woke };
+  }
+
+  /** The submission ring's dequeue position (for wakeStalled's next look). */
+  dequeuePosition(): number {
+    return this.#s.sq.dequeuePosition();
   }
 
   /** Whether thread `threadId` is stamped as inside a call that may block (WorkerWord.BLOCKED_SINCE). */
@@ -616,8 +621,10 @@ export class StuckCheck {
   readonly #slots: WorkerSlots;
   readonly #ender: ThreadEnder;
   #timer: NodeJS.Timeout | undefined;
-  /** The submission ring's dequeue position at the last tick (WorkerSlots.wakeStalled). */
+  /** The submission ring's dequeue position at the last tick, or at start() (WorkerSlots.wakeStalled). */
   #lastDeqPos = -1;
+  /** Parked workers the ticks woke for queued work nobody took (wakeStalled). */
+  #stallWakes = 0;
   /** Per worker slot, when it was first seen overdue on which request. */
   readonly #overdue = new Map<number, { id: number; since: number }>();
   /** Ended workers whose threads have not exited yet (thread id -> slot and entry). */
@@ -633,7 +640,15 @@ export class StuckCheck {
    * Cheap when it runs already.
    */
   start(): void {
-    this.#timer ??= setInterval(this.#tick, STUCK_CHECK_MS).unref();
+    if (this.#timer !== undefined) return;
+    // The first tick looks for pops since now, not since the last tick of an earlier busy spell.
+    this.#lastDeqPos = this.#slots.dequeuePosition();
+    this.#timer = setInterval(this.#tick, STUCK_CHECK_MS).unref();
+  }
+
+  /** Parked workers its ticks woke for queued work no worker took between two ticks. */
+  get stallWakes(): number {
+    return this.#stallWakes;
   }
 
   /** Whether the check has a timer now. */
@@ -644,7 +659,9 @@ export class StuckCheck {
   readonly #tick = (): void => {
     this.check();
     // Riding on the same timer: queued work no worker took since the last tick.
-    this.#lastDeqPos = this.#slots.wakeStalled(this.#lastDeqPos);
+    const { pos, woke } = this.#slots.wakeStalled(this.#lastDeqPos);
+    this.#lastDeqPos = pos;
+    if (woke) this.#stallWakes++;
     if (this.#overdue.size === 0 && this.#zombies.size === 0 && this.#slots.quiet()) this.stop();
   };
 

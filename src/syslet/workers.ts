@@ -164,6 +164,11 @@ export class Workers {
   }
 
   /** Ended stuck workers whose threads are still blocked in their call. */
+  /** Parked workers the stuck check's ticks woke for queued work nobody took (Runtime._stallWakes). */
+  get stallWakes(): number {
+    return this.#stuck.stallWakes;
+  }
+
   get stuckThreads(): number {
     return this.#stuck.zombies;
   }

@@ -120,14 +120,14 @@ describe('close: one promise, escalated by force', () => {
   });
 
   it('a forced close during a nanosleep reports -ECANCELED, a deadline during one -ETIME (never done with -EINTR)', async () => {
-    const rt = await Runtime.create({ workers: 2 });
+    // latencySample 1: every start is counted (latency.submitToStart), after the worker's claim.
+    const rt = await Runtime.create({ workers: 2, latencySample: 1 });
     // A deadline long enough that the chain is asleep when it passes (even on a loaded machine).
     const timed = rt.run(chain().nop(1).nanosleep(10e9).build(), { timeoutMs: 1000 });
     expect(await timed).toMatchObject({ status: 'timedout', result: -errno.ETIME, atom: 1, steps: 2 });
     const sleeping = rt.submit(chain().nanosleep(10e9).build());
-    // Asleep in a worker (popped from the submission ring), not still queued.
-    await waitUntil('a worker popped the sleeping chain', () => rt.stats().rings.submission.occupancy === 0);
-    await new Promise((r) => setTimeout(r, 50));
+    // Started in a worker (claimed, not only popped), not still queued: the timed chain's start and its own.
+    await waitUntil('a worker started the sleeping chain', () => rt.stats().latency.submitToStart.count >= 2);
     await rt.close({ force: true });
     expect(sleeping.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
   });

@@ -9,7 +9,8 @@ import { rng, tempDir, waitUntil } from '../helpers.js';
 let rt: Runtime;
 
 beforeAll(async () => {
-  rt = await Runtime.create({ workers: 1 });
+  // latencySample 1: every start is counted (latency.submitToStart) once a worker claimed the chain.
+  rt = await Runtime.create({ workers: 1, latencySample: 1 });
 });
 
 afterAll(async () => {
@@ -20,9 +21,11 @@ const SLEEP_10S = chain().nanosleep(10e9).nop(1).build();
 
 describe('cancellation and deadlines', () => {
   it('cancel before start: 0, and the chain ends before its first atom', async () => {
+    const started = rt.stats().latency.submitToStart.count;
     const blocker = rt.submit(SLEEP_10S);
-    // The only worker is asleep in the blocker, so the next chain stays queued.
-    await waitUntil('the worker popped the blocker', () => rt.stats().workers[0]!.chains === 0 && rt.stats().rings.submission.pops === rt.stats().rings.submission.pushes);
+    // The only worker is asleep in the blocker (claimed, not only popped: a popped chain not yet
+    // claimed is still cancelled as queued), so the next chain stays queued.
+    await waitUntil('the worker started the blocker', () => rt.stats().latency.submitToStart.count > started);
     const queued = rt.submit(chain().getpid().build());
     expect(rt.cancel(queued.id)).toBe(0);
     expect(rt.cancel(blocker.id)).toBe(-errno.EALREADY);
@@ -187,11 +190,12 @@ describe('chains stuck in a blocking call', () => {
 
   it('cancel: -EALREADY, then the read is ended with -ECANCELED', async () => {
     const f = fifo();
-    const local = await Runtime.create({ workers: 2, ringSize: 16 });
+    // latencySample 1: the read's start is counted (latency.submitToStart) once a worker claimed it;
+    // popped and not yet claimed, it would still be cancelled as queued (0).
+    const local = await Runtime.create({ workers: 2, ringSize: 16, latencySample: 1 });
     const b = local.alloc(16);
     const s = local.submit(chain().read(f.fd, b, 16).build());
-    await waitUntil('a worker popped the read', () => local.stats().workers.some((w) => w.chains === 0 && w.state === 'running') && local.stats().rings.submission.occupancy === 0);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil('a worker started the read', () => local.stats().latency.submitToStart.count >= 1);
     expect(local.cancel(s.id)).toBe(-errno.EALREADY);
     expect(await s).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
     expect(local.cancel(s.id)).toBe(-errno.ENOENT);

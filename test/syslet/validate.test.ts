@@ -165,7 +165,9 @@ describe('bad input is refused at submit with a precise error', () => {
     await expect(Runtime.create({ ringSize: 1000 })).rejects.toThrow('options.ringSize: expected a power of two, got 1000');
     await expect(Runtime.create({ workers: 0 })).rejects.toThrow('options.workers: expected an integer from 1 to 256, got 0');
     await expect(Runtime.create({ wrokers: 2 } as never)).rejects.toThrow('options.wrokers: unknown option');
-    await expect(Runtime.create({ workers: 4, maxWorkers: 3 })).rejects.toThrow('options.maxWorkers: expected an integer from 4 to 512, got 3');
+    await expect(Runtime.create({ workers: 4, maxWorkers: 3 })).rejects.toThrow('options.maxWorkers: expected an integer from 4 (workers) to 512, got 3');
+    await expect(Runtime.create({ workers: 1, maxWorkers: 'four' } as never)).rejects.toThrow('options.maxWorkers: expected an integer from 1 (workers) to 512, got the string "four"');
+    await expect(Runtime.create({ maxworkers: 4 } as never)).rejects.toThrow('options.maxworkers: unknown option; did you mean maxWorkers?');
     await expect(Runtime.create({ slotBytes: 260 })).rejects.toThrow('options.slotBytes: expected a multiple of 8, got 260');
     await expect(Runtime.create({ faults: { oom: 2 } })).rejects.toThrow('faults.oom: expected a chance from 0 to 1, got 2');
     await expect(Runtime.create(null as never)).rejects.toThrow('options: expected an object, got null');
