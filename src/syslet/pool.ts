@@ -11,10 +11,9 @@
  *   threadlet, execSync included) and clears it after. Pure JS (a CPU-bound threadlet, a chain of
  *   nop jumps) never stamps it, nor do the intercepted calls that compute (zlib, crypto). One clock
  *   read per such call; no timer per call.
- * - The monitor ticks every TICK_MS while work waits in the submission ring, every
- *   RUNNING_TICK_MS while requests only run, and has no timer at all when none is in flight: it
- *   then waits (Atomics.waitAsync, no CPU) on ControlWord.POOL_WATCH, which a thread sets when it
- *   starts a submission burst or a submission finds no worker parked, and an extra
+ * - The monitor ticks every TICK_MS while work is in flight (queued or running) and has no timer at
+ *   all when none is: it then waits (Atomics.waitAsync, no CPU) on ControlWord.POOL_WATCH, which a thread
+ *   sets when it starts a submission burst or a submission finds no worker parked, and an extra
  *   sets when it retires (wantPoolWatch). A submission on the runtime's own thread calls poke()
  *   instead, which also looks at once (at most every LOOK_TICKS) when it found no worker parked:
  *   a caller that submits a thousand requests in one synchronous loop holds its event loop, and
@@ -50,14 +49,6 @@ import { slotCensusMake, type WorkerSlots } from './slots.js';
 export const BLOCKED_MS = 1;
 /** Monitor period while work is in flight. */
 const TICK_MS = 1;
-/**
- * The tick while requests run and none waits in the ring: there is nothing to hand over (growth,
- * waking capped extras) until one waits. A submission on the runtime's thread that finds no worker
- * parked looks at once (poke) and brings back the TICK_MS pace; one from another thread waits at
- * most this long to be seen. At TICK_MS the runtime's thread spent 3-5% of a core for as long as
- * one long chain ran (a fresh user's measurement, this round).
- */
-const RUNNING_TICK_MS = 10;
 /** poke() looks at the workers at most this often (ticks of SharedState.ticks: 1/4 ms). */
 const LOOK_TICKS = TICKS_PER_MS / 4;
 /** History entries kept. */
@@ -169,13 +160,8 @@ export interface PoolStats {
    * (performance.timeOrigin + performance.now()): an event happened at startedAt + at.
    */
   startedAt: number;
-  /** The monitor's tick is armed (work in flight); false: it has no timer and waits on ControlWord.POOL_WATCH. */
+  /** The monitor's 1 ms tick is armed (work in flight); false: it has no timer and waits on ControlWord.POOL_WATCH. */
   watching: boolean;
-  /**
-   * The armed tick's delay in ms: 1 while work waits in the submission ring (it may be handed over),
-   * 10 while requests only run; 0 when not watching.
-   */
-  tickMs: number;
   /** Times the monitor looked at the workers (ticks and looks from submissions). */
   looks: number;
   /**
@@ -250,8 +236,6 @@ export class PoolMonitor {
   /** Spares and extras this monitor started, alive or starting. */
   readonly #threads = new Set<Worker>();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** The armed tick's delay (TICK_MS or RUNNING_TICK_MS). */
-  #timerMs = TICK_MS;
   /** An Atomics.waitAsync on ControlWord.POOL_WATCH is pending. */
   #listening = false;
   /** SharedState.ticks() at the last look, and the looks in all. */
@@ -294,12 +278,7 @@ export class PoolMonitor {
   poke(saturated: boolean): void {
     if (this.#closed || this.#o.max <= this.#o.base) return;
     if (saturated && ((this.#s.ticks() - this.#lastLook) | 0) >= LOOK_TICKS) this.#check();
-    if (this.#timer === undefined) this.#watch(TICK_MS);
-    else if (this.#timerMs !== TICK_MS) {
-      // The slow tick of running requests: a burst begins, look at the TICK_MS pace again.
-      clearTimeout(this.#timer);
-      this.#watch(TICK_MS);
-    }
+    if (this.#timer === undefined) this.#watch();
   }
 
   /**
@@ -308,7 +287,7 @@ export class PoolMonitor {
    */
   resume(): void {
     if (this.#timer !== undefined || this.#closed || this.#o.max <= this.#o.base) return;
-    this.#watch(TICK_MS);
+    this.#watch();
   }
 
   /** Whether the monitor has a tick scheduled (false when stopped, closed, or with no room to grow). */
@@ -331,7 +310,6 @@ export class PoolMonitor {
       history: this.#history.slice(),
       startedAt: this.#t0,
       watching: this.#timer !== undefined,
-      tickMs: this.#timer === undefined ? 0 : this.#timerMs,
       looks: this.#looks,
       warmed: Atomics.load(ctl, ControlWord.S_POOL_WARMED),
     };
@@ -364,13 +342,12 @@ export class PoolMonitor {
     await Promise.all(exits);
   }
 
-  /** Arm the tick in `ms` (work is in flight). */
-  #watch(ms: number): void {
+  /** Arm the tick (work is in flight). */
+  #watch(): void {
     if (this.#closed || this.#s.shutdownState() !== 0) return;
     // Submitters on other threads need not notify while this is 1 (wantPoolWatch).
     Atomics.store(this.#s.ctl, ControlWord.POOL_WATCH, 1);
-    this.#timer = setTimeout(this.#tick, ms);
-    this.#timerMs = ms;
+    this.#timer = setTimeout(this.#tick, TICK_MS);
     // The monitor never keeps the process alive on its own.
     this.#timer.unref();
   }
@@ -378,8 +355,7 @@ export class PoolMonitor {
   readonly #tick = (): void => {
     this.#timer = undefined;
     if (this.#closed || this.#s.shutdownState() !== 0) return;
-    // Fast while work waits in the ring (it may be handed over), slow while requests only run.
-    if (this.#check()) this.#watch(this.#s.sq.size() > 0 ? TICK_MS : RUNNING_TICK_MS);
+    if (this.#check()) this.#watch();
     else this.#idle();
   };
 
@@ -392,19 +368,19 @@ export class PoolMonitor {
     // Pairs with wantPoolWatch's CAS 0 -> 1 (see there): store 0, then look once more.
     Atomics.store(ctl, ControlWord.POOL_WATCH, 0);
     if (this.#check()) {
-      this.#watch(TICK_MS);
+      this.#watch();
       return;
     }
     if (this.#listening || this.#closed) return;
     const r = Atomics.waitAsync(ctl, ControlWord.POOL_WATCH, 0);
     if (!r.async) {
-      this.#watch(TICK_MS);
+      this.#watch();
       return;
     }
     this.#listening = true;
     void r.value.then(() => {
       this.#listening = false;
-      if (this.#timer === undefined) this.#watch(TICK_MS);
+      if (this.#timer === undefined) this.#watch();
     });
   }
 

@@ -128,6 +128,9 @@ describe('close: one promise, escalated by force', () => {
     const sleeping = rt.submit(chain().nanosleep(10e9).build());
     // Started in a worker (claimed, not only popped), not still queued: the timed chain's start and its own.
     await waitUntil('a worker started the sleeping chain', () => rt.stats().latency.submitToStart.count >= 2);
+    // Claimed; and asleep a moment later (cancelled between its claim and its first atom, it would
+    // end there with steps 0).
+    await new Promise((r) => setTimeout(r, 50));
     await rt.close({ force: true });
     expect(sleeping.completion).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
   });

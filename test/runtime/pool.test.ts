@@ -394,28 +394,6 @@ describe('pool growth', () => {
     );
   });
 
-  it('ticks every 10 ms while requests only run, every 1 ms while work waits, and not at all when idle', async () => {
-    const rt = await Runtime.create({ workers: 1, maxWorkers: 3 });
-    const gates: Submission[] = [];
-    try {
-      expect(rt.stats().pool).toMatchObject({ watching: false, tickMs: 0 });
-      // A long call runs and nothing waits: nothing to hand over, the slow tick.
-      gates.push(rt.submit(sleepChain));
-      await waitUntil('the slow tick', () => rt.stats().pool!.tickMs === 10);
-      // Work submitted (it waits behind the sleep until the pool grows): the submission brings back
-      // the 1 ms pace at once (poke), before any tick.
-      const stats = Array.from({ length: 20 }, () => rt.submit(statChain));
-      expect(rt.stats().pool!.tickMs).toBe(1);
-      for (const c of await settleAll(stats)) expect(c).toMatchObject({ status: 'done', result: 0 });
-      rt.cancel(gates[0]!.id);
-      await gates[0]!.promise;
-      await waitUntil('idle: no timer', () => rt.stats().pool!.tickMs === 0 && !rt.stats().pool!.watching);
-    } finally {
-      for (const g of gates) rt.cancel(g.id);
-      await rt.close();
-    }
-  });
-
   it('bounds the pool by default at max(workers, 4, 2 x availableParallelism)', async () => {
     const ap = os.availableParallelism();
     for (const workers of [1, 2]) {

@@ -26,6 +26,9 @@ describe('cancellation and deadlines', () => {
     // The only worker is asleep in the blocker (claimed, not only popped: a popped chain not yet
     // claimed is still cancelled as queued), so the next chain stays queued.
     await waitUntil('the worker started the blocker', () => rt.stats().latency.submitToStart.count > started);
+    // Claimed; and asleep a moment later (cancelled between its claim and its first atom, it would
+    // end there with steps 0).
+    await new Promise((r) => setTimeout(r, 50));
     const queued = rt.submit(chain().getpid().build());
     expect(rt.cancel(queued.id)).toBe(0);
     expect(rt.cancel(blocker.id)).toBe(-errno.EALREADY);
@@ -196,6 +199,9 @@ describe('chains stuck in a blocking call', () => {
     const b = local.alloc(16);
     const s = local.submit(chain().read(f.fd, b, 16).build());
     await waitUntil('a worker started the read', () => local.stats().latency.submitToStart.count >= 1);
+    // Claimed; and inside its read a moment later (a chain cancelled between its claim and its first
+    // atom ends there, with steps 0).
+    await new Promise((r) => setTimeout(r, 100));
     expect(local.cancel(s.id)).toBe(-errno.EALREADY);
     expect(await s).toMatchObject({ status: 'cancelled', result: -errno.ECANCELED, atom: 0, steps: 1 });
     expect(local.cancel(s.id)).toBe(-errno.ENOENT);
