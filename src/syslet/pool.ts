@@ -56,49 +56,33 @@ const HISTORY = 64;
 
 /**
  * The kernel state of the pool's threads (Linux: /proc/self/task/TID/stat, proc(5)), read on the
- * event loop's thread at the monitor's looks: one pread into a fixed buffer on a descriptor kept
- * open per worker slot. readFileSync allocated a 64 KiB buffer per read (procfs reports size 0) and
- * opened and closed the file each time: in the blocking server the main thread spent 3.7% of its
- * time there, most of it in the fresh buffers' page faults, which wait while a worker forks a child.
+ * event loop's thread at the monitor's looks: open, one pread into a fixed buffer, close.
+ * readFileSync allocated a 64 KiB buffer per read (procfs reports size 0): in the blocking server
+ * the main thread spent 3.7% of its time there, most of it in the fresh buffers' page faults, which
+ * wait while a worker forks a child. No descriptor stays open between looks: one held for the
+ * runtime's life shows in a program's own count of its descriptors (a test of write-file-atomic's
+ * cleanup saw 41 where it expected 40).
  */
 class ThreadStates {
   /** Bytes read: the state follows the command name, at most 15 bytes (TASK_COMM_LEN), after the tid. */
   static readonly BYTES = 64;
-  readonly #fd: number[];
-  /** The kernel thread id each descriptor was opened for (0: none). */
-  readonly #tid: number[];
   readonly #buf = Buffer.allocUnsafe(ThreadStates.BYTES);
-  /** closeAll() ran: open nothing more (a look after the runtime closed). */
-  #closed = false;
-
-  constructor(slots: number) {
-    this.#fd = new Array<number>(slots).fill(-1);
-    this.#tid = new Array<number>(slots).fill(0);
-  }
 
   /**
-   * Whether the thread of slot `w`, kernel thread `tid`, waits for a CPU (state R). undefined when
-   * that cannot be read (no /proc, the thread is gone, a name that fills the bytes read).
+   * Whether kernel thread `tid` of this process waits for a CPU (state R). undefined when that
+   * cannot be read (no /proc, the thread is gone, a name that fills the bytes read).
    */
-  runnable(w: number, tid: number): boolean | undefined {
-    if (this.#tid[w] !== tid) {
-      this.#close(w);
-      if (this.#closed) return undefined;
-      try {
-        this.#fd[w] = openSync(`/proc/self/task/${tid}/stat`, 'r');
-        this.#tid[w] = tid;
-      } catch {
-        return undefined;
-      }
-    }
+  runnable(tid: number): boolean | undefined {
     const buf = this.#buf;
     let n: number;
+    let fd = -1;
     try {
-      n = readSync(this.#fd[w]!, buf, 0, ThreadStates.BYTES, 0);
+      fd = openSync(`/proc/self/task/${tid}/stat`, 'r');
+      n = readSync(fd, buf, 0, ThreadStates.BYTES, 0);
     } catch {
-      // ESRCH: the thread exited (its id may come back for another thread: open again then).
-      this.#close(w);
       return undefined;
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
     // The state follows the command name, which is in parentheses and may contain anything: after
     // the last ')' read, and a space.
@@ -106,24 +90,6 @@ class ThreadStates {
       if (buf[i] === 0x29 /* ')' */) return i + 2 < n ? buf[i + 2] === 0x52 /* 'R' */ : undefined;
     }
     return undefined;
-  }
-
-  /** Close every descriptor (the runtime closes). */
-  closeAll(): void {
-    this.#closed = true;
-    for (let w = 0; w < this.#fd.length; w++) this.#close(w);
-  }
-
-  #close(w: number): void {
-    const fd = this.#fd[w]!;
-    this.#fd[w] = -1;
-    this.#tid[w] = 0;
-    if (fd < 0) return;
-    try {
-      closeSync(fd);
-    } catch {
-      // Not open any more: nothing held.
-    }
   }
 }
 
@@ -257,7 +223,7 @@ export class PoolMonitor {
   constructor(s: SharedState, o: PoolMonitorOptions) {
     this.#s = s;
     this.#o = o;
-    this.#states = new ThreadStates(s.maxWorkers);
+    this.#states = new ThreadStates();
   }
 
   /**
@@ -333,7 +299,6 @@ export class PoolMonitor {
     this.#timer = undefined;
     // Ends the pending Atomics.waitAsync of #idle (it would not keep the process alive either).
     Atomics.notify(this.#s.ctl, ControlWord.POOL_WATCH);
-    this.#states.closeAll();
     const exits: Promise<number>[] = [];
     for (const w of this.#threads) {
       const exit = w.terminate();
@@ -463,7 +428,7 @@ export class PoolMonitor {
       if (since === 0 || ((now - since) | 0) < threshold) continue;
       const tid = ctl[b + WorkerWord.OS_TID]!;
       // Unreadable (or no thread id): the stamp decides.
-      const asleep = tid === 0 || this.#states.runnable(w, tid) !== true;
+      const asleep = tid === 0 || this.#states.runnable(tid) !== true;
       if (all && !asleep) return false;
       if (!all && asleep) return true;
     }
